@@ -1,0 +1,126 @@
+/* hot.h: the whole public API of libhotc, the runtime linked into programs
+ * that hotc reloads. Build with the flags `pkg-config --cflags --libs hotc`
+ * gives (they include -rdynamic, which the runtime needs).
+ *
+ *   #include <hot.h>
+ *   HOT void update(struct game *g, float dt) { ... }
+ *   int main(void) { hot_init(NULL); for (;;) { hot_poll(); update(&g, dt); } }
+ */
+#ifndef HOT_H
+#define HOT_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 8)
+#define HOT__PATCHABLE 1
+#elif defined(__clang__) && (__clang_major__ >= 10)
+#define HOT__PATCHABLE 1
+#endif
+
+/* HOT marks a function as redirectable: kept out of line, never cloned, and
+ * given patchable padding before its entry (x86-64: 14 bytes before, 2 at the
+ * entry; aarch64: 4 instructions before, 1 at the entry). The cost before any
+ * reload is the NOPs at the entry. Elsewhere it expands to noinline only. */
+#if defined(HOT__PATCHABLE) && defined(__x86_64__)
+#define HOT __attribute__((noinline, used, patchable_function_entry(16, 14))) HOT__NOCLONE
+#elif defined(HOT__PATCHABLE) && defined(__aarch64__)
+#define HOT __attribute__((noinline, used, patchable_function_entry(5, 4))) HOT__NOCLONE
+#elif defined(__GNUC__)
+#define HOT __attribute__((noinline, used))
+#else
+#define HOT
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define HOT__NOCLONE __attribute__((noclone))
+#else
+#define HOT__NOCLONE
+#endif
+
+#if defined(__GNUC__)
+#define HOT_API __attribute__((visibility("default")))
+#else
+#define HOT_API
+#endif
+
+/* The environment variable that names the server's endpoint when hot_init is
+ * given NULL ("unix:/path/to.sock" or "tcp:host:port"); HOTC_TOKEN carries the
+ * TCP token. Without it the runtime reads the endpoint file the server writes
+ * ($XDG_RUNTIME_DIR/hotc/endpoint, or /tmp/hotc-<uid>/endpoint). */
+#define HOT_ENV_ENDPOINT "HOTC_ENDPOINT"
+#define HOT_ENV_TOKEN "HOTC_TOKEN"
+/* "auto" selects the automatic mode (see hot_init) without code changes. */
+#define HOT_ENV_MODE "HOTC_MODE"
+
+enum hot_mode {
+    HOT_MODE_POLL = 0, /* reloads are applied in hot_poll() */
+    HOT_MODE_AUTO = 1  /* reloads are applied by stopping all threads */
+};
+
+/* Attaches to the hotc server at `endpoint`, or at the one named by
+ * $HOTC_ENDPOINT (then the endpoint file) when NULL. Never blocks: a
+ * background thread connects, and retries quietly while there is no server.
+ * Returns 0, or a negative error when the runtime cannot start at all (the
+ * program still runs; it just won't reload). Calling it twice is harmless. */
+HOT_API int hot_init(const char *endpoint);
+
+/* Like hot_init, choosing the mode. In HOT_MODE_AUTO, reloads are applied
+ * without hot_poll: every thread is stopped with a signal, no instruction
+ * pointer may sit in the bytes being rewritten, and the program's blocking
+ * system calls are restarted, never failed with EINTR. */
+HOT_API int hot_init_mode(const char *endpoint, enum hot_mode mode);
+
+/* The safe point: applies a prepared reload, if any. Returns how many
+ * functions it redirected (0 when nothing was pending). Cheap when idle: one
+ * atomic load. */
+HOT_API int hot_poll(void);
+
+/* Called with HOT_BEFORE just before a reload is applied and HOT_AFTER right
+ * after, on the thread that applies it. At most 16 callbacks. */
+enum hot_phase { HOT_BEFORE = 0, HOT_AFTER = 1 };
+typedef void (*hot_reload_fn)(enum hot_phase phase, int version, void *user);
+HOT_API int hot_on_reload(hot_reload_fn callback, void *user);
+
+/* State that survives reloads. The first call with `name` allocates `size`
+ * zeroed bytes; later calls (from new code) return the same block. When
+ * `version` differs from the block's, `migrate` is called to turn the old
+ * block into a new one of `size` bytes (old contents, old size and old
+ * version given); without `migrate` the common prefix is kept and the rest
+ * zeroed. Returns NULL only when out of memory. The block is owned by the
+ * runtime and lives until the program exits. */
+typedef void (*hot_migrate_fn)(void *new_block, size_t new_size, const void *old_block,
+                               size_t old_size, int old_version);
+HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_fn migrate);
+
+/* The version of the code running now: 0 before any reload, then 1, 2, ... */
+HOT_API int hot_version(void);
+
+/* Returns to the previous version at the next safe point (immediately in
+ * automatic mode). Returns 0, or a negative error when there is nothing to
+ * roll back to. */
+HOT_API int hot_rollback(void);
+
+/* Detaches from the server and stops the background thread. The code that
+ * runs now keeps running. */
+HOT_API void hot_shutdown(void);
+
+/* Calls fn(arg) so that a crash inside reloaded code (SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE) rolls that reload back and returns HOT_ECRASHED instead of
+ * killing the program; the server is told. Returns 0 when fn returned. */
+typedef void (*hot_guarded_fn)(void *arg);
+HOT_API int hot_guard(hot_guarded_fn fn, void *arg);
+
+#define HOT_ECRASHED (-1000)
+
+/* Human-readable text of a negative error returned by this API. */
+HOT_API const char *hot_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
