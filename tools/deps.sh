@@ -5,6 +5,8 @@
 #
 #   tools/deps.sh base      build + tests (make, make check, make demo)
 #   tools/deps.sh editors   the VS Code end-to-end test (make check-editors)
+#
+# HOTC_DEPS_EXTRA adds package names to the group (used by the tests).
 set -u
 
 group=${1:-base}
@@ -15,8 +17,8 @@ base_pkgs="gcc make pkg-config libuv1-dev libjansson-dev libtree-sitter-dev
 editor_pkgs="chromium ripgrep libkrb5-dev xvfb"
 
 case "$group" in
-  base) pkgs=$base_pkgs ;;
-  editors) pkgs=$editor_pkgs ;;
+  base) pkgs="$base_pkgs ${HOTC_DEPS_EXTRA:-}" ;;
+  editors) pkgs="$editor_pkgs ${HOTC_DEPS_EXTRA:-}" ;;
   *) echo "deps.sh: unknown group '$group' (base or editors)" >&2; exit 2 ;;
 esac
 

@@ -1,0 +1,141 @@
+/* The build system as a user meets it: `make install PREFIX=...` gives a
+ * pkg-config file with which a program using HOT builds, links and runs;
+ * libhotc exports only hot_* symbols; and the dependency check tells a
+ * non-root user the exact command to run. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+
+/* The install must use the flags this test was built with, or it would
+ * rebuild the tree under test with other ones. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MAKE_FLAVOUR "SANITIZE=1"
+#define RUN_ENV "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 "
+#else
+#define MAKE_FLAVOUR ""
+#define RUN_ENV ""
+#endif
+
+static char prefix[256];
+
+static void install_to_temp(void)
+{
+    char out[16384];
+    char cmd[1024];
+
+    snprintf(prefix, sizeof prefix, "/tmp/hotc-install-test-%d", (int)getpid());
+    snprintf(cmd, sizeof cmd, "make -s -C %s " MAKE_FLAVOUR " BUILD=%s install PREFIX=%s", HOTC_SOURCE_DIR,
+             test_build_path(""), prefix);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    int rc = test_run(argv, out, sizeof out, 300000);
+    cr_assert_eq(rc, 0, "make install failed:\n%s", out);
+}
+
+static void remove_temp(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", prefix);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    test_run(argv, NULL, 0, 30000);
+}
+
+TestSuite(install, .init = install_to_temp, .fini = remove_temp, .timeout = 600);
+
+Test(install, installs_binary_library_header_and_pc)
+{
+    const char *files[] = { "bin/hotc", "lib/libhotc.a", "lib/libhotc.so", "include/hot.h",
+                            "lib/pkgconfig/hotc.pc" };
+    char path[512];
+
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", prefix, files[i]);
+        cr_assert_eq(access(path, F_OK), 0, "%s not installed", path);
+    }
+}
+
+Test(install, pkg_config_gives_rdynamic_and_the_library)
+{
+    char out[4096];
+    char cmd[1024];
+
+    snprintf(cmd, sizeof cmd, "PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags --libs hotc", prefix);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    cr_assert_eq(test_run(argv, out, sizeof out, 30000), 0, "%s", out);
+    cr_assert(strstr(out, "-rdynamic") != NULL, "%s", out);
+    cr_assert(strstr(out, "-lhotc") != NULL, "%s", out);
+    cr_assert(strstr(out, "/include") != NULL, "%s", out);
+}
+
+/* A HOT program compiled and linked only with what pkg-config says runs and
+ * reaches the installed shared library. */
+Test(install, a_program_builds_with_pkg_config_and_runs)
+{
+    char out[8192];
+    char cmd[2048];
+    char src[300], exe[300];
+
+    snprintf(src, sizeof src, "%s/prog.c", prefix);
+    snprintf(exe, sizeof exe, "%s/prog", prefix);
+    FILE *f = fopen(src, "w");
+    cr_assert_not_null(f);
+    fputs("#include <hot.h>\n#include <stdio.h>\n"
+          "HOT int twice(int x) { return 2 * x; }\n"
+          "int main(void) { printf(\"twice=%d version=%d\\n\", twice(21), hot_version()); return 0; }\n",
+          f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "cc -std=c11 -Wall -Werror -o %s %s $(PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags --libs hotc) && "
+             RUN_ENV "HOTC_ENDPOINT=unix:/nonexistent/hotc.sock %s",
+             exe, src, prefix, exe);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    cr_assert_eq(test_run(argv, out, sizeof out, 60000), 0, "%s", out);
+    cr_assert(strstr(out, "twice=42 version=0") != NULL, "%s", out);
+}
+
+Test(install, shared_library_exports_only_hot_symbols)
+{
+    char out[16384];
+    char cmd[1024];
+
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/lib/libhotc.so | awk '{print $3}'", prefix);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    cr_assert_eq(test_run(argv, out, sizeof out, 30000), 0, "%s", out);
+    cr_assert(strstr(out, "hot_version") != NULL, "%s", out);
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (*line == '\0' || strncmp(line, "_init", 5) == 0 || strncmp(line, "_fini", 5) == 0)
+            continue;
+        cr_assert(strncmp(line, "hot_", 4) == 0, "libhotc.so exports '%s'", line);
+    }
+}
+
+/* Not root and a package missing: the check stops and prints the exact
+ * command, naming the package. */
+Test(deps, non_root_gets_the_install_command)
+{
+    char out[4096];
+    char cmd[1024];
+
+    snprintf(cmd, sizeof cmd,
+             "HOTC_DEPS_EXTRA=hotc-no-such-package setpriv --reuid=65534 --regid=65534 --clear-groups "
+             "%s/tools/deps.sh base",
+             HOTC_SOURCE_DIR);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    int rc = test_run(argv, out, sizeof out, 60000);
+    cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
+    cr_assert(strstr(out, "missing packages: hotc-no-such-package") != NULL, "%s", out);
+    cr_assert(strstr(out, "apt-get install -y --no-install-recommends hotc-no-such-package") != NULL, "%s",
+              out);
+}
+
+Test(deps, nothing_missing_is_silent)
+{
+    char out[4096];
+    char *argv[] = { (char *)test_source_path("tools/deps.sh"), "base", NULL };
+
+    cr_assert_eq(test_run(argv, out, sizeof out, 60000), 0, "%s", out);
+    cr_assert_str_eq(out, "");
+}
