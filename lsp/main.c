@@ -1,8 +1,12 @@
 /* hotc's entry point: argv, build the server, run the loop; nothing else. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <uv.h>
 
 #include "grammar.h"
+#include "log.h"
+#include "server.h"
 
 static void usage(FILE *out)
 {
@@ -17,6 +21,54 @@ static void usage(FILE *out)
           "  --version                    print the version and exit\n"
           "  --help                       print this help and exit\n",
           out);
+}
+
+static void close_handle(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+static int run_lsp(int argc, char **argv)
+{
+    uv_loop_t loop;
+    struct server *server;
+    int code;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--stdio") == 0)
+            continue;
+        if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+            int rc = log_open(argv[++i]);
+            if (rc != 0) {
+                fprintf(stderr, "hotc: cannot open the log file %s: %s\n", argv[i], strerror(-rc));
+                return 2;
+            }
+            continue;
+        }
+        fprintf(stderr, "hotc: unknown option '%s' for lsp; see hotc --help\n", argv[i]);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    server = server_new(&loop, NULL);
+    if (!server || server_start(server) != 0) {
+        fprintf(stderr, "hotc: cannot start the language server on stdio\n");
+        server_free(server);
+        log_close();
+        return 1;
+    }
+    log_info("hotc %s started", HOTC_VERSION);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    /* Handles left by anyone (the pipeline's sockets, timers) are closed. */
+    uv_walk(&loop, close_handle, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    code = server_exit_code(server);
+    server_free(server);
+    uv_loop_close(&loop);
+    log_close();
+    return code;
 }
 
 int main(int argc, char **argv)
@@ -39,6 +91,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strcmp(argv[1], "lsp") == 0)
+        return run_lsp(argc, argv);
     fprintf(stderr, "hotc: unknown command '%s'; see hotc --help\n", argv[1]);
     return 2;
 }

@@ -1,0 +1,121 @@
+/* What hotc knows about a C file without compiling it: its functions (which
+ * are HOT, their normalized signatures and body hashes), the types it
+ * defines with their fields, misplaced HOT markers, and the differences
+ * between two versions. Pure: text and a tree-sitter tree in, values out; no
+ * I/O. Works on broken code: whatever tree-sitter recovers is analysed,
+ * including the ERROR nodes it makes of an unknown macro before a type.
+ *
+ * Positions are bytes: `line` is 0-based, `col` is the byte offset in the
+ * line (tree-sitter's TSPoint). lsp/protocol.c converts them for the editor. */
+#ifndef HOTC_ANALYSIS_H
+#define HOTC_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <tree_sitter/api.h>
+
+struct text_range {
+    TSPoint start;
+    TSPoint end;
+};
+
+struct analysis_function {
+    char *name;
+    int hot;                  /* the marker is among its specifiers */
+    int is_static;
+    int variadic;
+    struct text_range range;  /* the whole definition, head included */
+    struct text_range name_range;
+    uint32_t start_byte, end_byte, name_byte;
+    char *ret;                /* normalized return type, e.g. "struct game *" */
+    char **params;            /* normalized parameter types, without names */
+    size_t n_params;
+    uint64_t body_hash;       /* of the body's tokens: whitespace and comments ignored */
+    char **types;             /* names of the types it mentions ("struct p", "vec2") */
+    size_t n_types;
+};
+
+struct analysis_field {
+    char *name;
+    char *type;               /* normalized type; for enumerators, the value or "" */
+};
+
+struct analysis_type {
+    char *name;               /* "struct particle", "union u", "enum e", or a typedef name */
+    char *kind;               /* "struct", "union", "enum", "typedef" */
+    char *target;             /* typedef: the underlying type; else NULL */
+    struct analysis_field *fields;
+    size_t n_fields;
+    struct text_range range;
+};
+
+/* A problem found by the analysis alone (e.g. HOT on a variable). */
+struct analysis_problem {
+    struct text_range range;
+    char *message;
+};
+
+struct analysis {
+    struct analysis_function *functions;
+    size_t n_functions;
+    struct analysis_type *types;
+    size_t n_types;
+    struct analysis_problem *problems;
+    size_t n_problems;
+};
+
+/* Analyses `text` (`len` bytes) parsed as `tree`, with `marker` the macro
+ * that marks HOT functions. Returns a new analysis (analysis_free), or NULL
+ * when out of memory. */
+struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, const char *marker);
+
+/* Parses `text` with a fresh parser and analyses it (for tests, baselines). */
+struct analysis *analysis_of_text(const char *text, size_t len, const char *marker);
+
+void analysis_free(struct analysis *self);
+
+/* The function named `name`, or NULL. Borrowed. */
+const struct analysis_function *analysis_find_function(const struct analysis *self, const char *name);
+const struct analysis_type *analysis_find_type(const struct analysis *self, const char *name);
+
+/* How a function changed between two versions. */
+enum analysis_change_kind {
+    ANALYSIS_BODY,            /* same signature, new body */
+    ANALYSIS_SIGNATURE,       /* return or parameter types changed */
+    ANALYSIS_LAYOUT,          /* a type it uses changed layout */
+    ANALYSIS_ADDED,           /* not in the old version */
+    ANALYSIS_REMOVED          /* not in the new version */
+};
+
+struct analysis_change {
+    char *name;               /* the function's name */
+    int hot;                  /* HOT in the new version (old one if removed) */
+    enum analysis_change_kind kind;
+    char *message;            /* in words: "parameter 2 changed from `float` to `double`" */
+};
+
+struct analysis_type_change {
+    char *name;               /* the type's name */
+    char *message;            /* "field `vx` added to `struct particle`" */
+};
+
+struct analysis_diff {
+    struct analysis_change *changes;
+    size_t n_changes;
+    struct analysis_type_change *types;
+    size_t n_types;
+};
+
+/* Compares two versions of a document. A function with a signature change
+ * gets one ANALYSIS_SIGNATURE change (its message lists every difference,
+ * separated by "; "); one whose signature is the same but that uses a type
+ * whose layout changed gets ANALYSIS_LAYOUT; otherwise a changed body gives
+ * ANALYSIS_BODY. Returns a new diff (analysis_diff_free) or NULL. */
+struct analysis_diff *analysis_diff(const struct analysis *old, const struct analysis *new_);
+
+void analysis_diff_free(struct analysis_diff *self);
+
+/* The change of function `name` in `diff`, or NULL. Borrowed. */
+const struct analysis_change *analysis_diff_find(const struct analysis_diff *diff, const char *name);
+
+#endif

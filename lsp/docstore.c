@@ -1,0 +1,246 @@
+/* Implements lsp/docstore.h: a small array of documents (an editor has a
+ * handful open), one parser shared by all. */
+#include "docstore.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar.h"
+
+struct docstore {
+    struct document **docs;
+    size_t n;
+    TSParser *parser;
+    char *marker;
+};
+
+struct docstore *docstore_new(const char *marker)
+{
+    struct docstore *self = calloc(1, sizeof *self);
+
+    if (!self)
+        return NULL;
+    self->parser = ts_parser_new();
+    self->marker = strdup(marker && *marker ? marker : "HOT");
+    if (!self->parser || !self->marker || !ts_parser_set_language(self->parser, grammar_language()))
+        goto fail;
+    return self;
+fail:
+    if (self->parser)
+        ts_parser_delete(self->parser);
+    free(self->marker);
+    free(self);
+    return NULL;
+}
+
+static void doc_free(struct document *doc)
+{
+    free(doc->uri);
+    free(doc->path);
+    free(doc->text);
+    free(doc->lines);
+    if (doc->tree)
+        ts_tree_delete(doc->tree);
+    analysis_free(doc->analysis);
+    analysis_free(doc->running);
+    free(doc);
+}
+
+void docstore_free(struct docstore *self)
+{
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->n; i++)
+        doc_free(self->docs[i]);
+    free(self->docs);
+    ts_parser_delete(self->parser);
+    free(self->marker);
+    free(self);
+}
+
+const char *docstore_marker(const struct docstore *self)
+{
+    return self->marker;
+}
+
+static void index_lines(struct document *doc)
+{
+    size_t n = 1;
+
+    for (size_t i = 0; i < doc->len; i++)
+        n += doc->text[i] == '\n';
+    free(doc->lines);
+    doc->lines = malloc(n * sizeof *doc->lines);
+    doc->n_lines = 0;
+    doc->lines[doc->n_lines++] = 0;
+    for (size_t i = 0; i < doc->len; i++)
+        if (doc->text[i] == '\n')
+            doc->lines[doc->n_lines++] = (uint32_t)(i + 1);
+}
+
+static TSPoint point_at(const struct document *doc, uint32_t byte)
+{
+    size_t lo = 0, hi = doc->n_lines;
+    TSPoint p;
+
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (doc->lines[mid] <= byte)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    p.row = (uint32_t)lo;
+    p.column = byte - doc->lines[lo];
+    return p;
+}
+
+void docstore_update(struct docstore *self, struct document *doc)
+{
+    TSTree *tree = ts_parser_parse_string(self->parser, doc->tree, doc->text, (uint32_t)doc->len);
+
+    if (doc->tree)
+        ts_tree_delete(doc->tree);
+    doc->tree = tree;
+    index_lines(doc);
+    analysis_free(doc->analysis);
+    doc->analysis = analysis_run(doc->text, doc->len, doc->tree, self->marker);
+}
+
+struct document *docstore_get(struct docstore *self, const char *uri)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (strcmp(self->docs[i]->uri, uri) == 0)
+            return self->docs[i];
+    return NULL;
+}
+
+struct document *docstore_find_path(struct docstore *self, const char *path)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (self->docs[i]->path && strcmp(self->docs[i]->path, path) == 0)
+            return self->docs[i];
+    return NULL;
+}
+
+struct document *docstore_at(struct docstore *self, size_t i)
+{
+    return i < self->n ? self->docs[i] : NULL;
+}
+
+struct document *docstore_open(struct docstore *self, const char *uri, const char *path, const char *text,
+                               size_t len, int version)
+{
+    struct document *doc;
+
+    docstore_close(self, uri);
+    doc = calloc(1, sizeof *doc);
+    if (!doc)
+        return NULL;
+    doc->uri = strdup(uri);
+    doc->path = path ? strdup(path) : NULL;
+    doc->text = malloc(len + 1);
+    if (!doc->uri || !doc->text) {
+        doc_free(doc);
+        return NULL;
+    }
+    memcpy(doc->text, text, len);
+    doc->text[len] = '\0';
+    doc->len = len;
+    doc->version = version;
+    docstore_update(self, doc);
+    doc->running = analysis_run(doc->text, doc->len, doc->tree, self->marker);
+    self->docs = realloc(self->docs, (self->n + 1) * sizeof *self->docs);
+    self->docs[self->n++] = doc;
+    return doc;
+}
+
+void docstore_edit(struct docstore *self, struct document *doc, const struct text_edit *e)
+{
+    uint32_t start = e->start < doc->len ? e->start : (uint32_t)doc->len;
+    uint32_t end = e->end < doc->len ? e->end : (uint32_t)doc->len;
+    size_t new_len;
+    char *text;
+    TSInputEdit edit;
+
+    (void)self;
+    if (end < start)
+        end = start;
+    new_len = doc->len - (end - start) + e->new_len;
+    text = malloc(new_len + 1);
+    if (!text)
+        return;
+    memcpy(text, doc->text, start);
+    memcpy(text + start, e->new_text, e->new_len);
+    memcpy(text + start + e->new_len, doc->text + end, doc->len - end);
+    text[new_len] = '\0';
+
+    edit.start_byte = start;
+    edit.old_end_byte = end;
+    edit.new_end_byte = start + (uint32_t)e->new_len;
+    edit.start_point = point_at(doc, start);
+    edit.old_end_point = point_at(doc, end);
+    free(doc->text);
+    doc->text = text;
+    doc->len = new_len;
+    index_lines(doc);
+    edit.new_end_point = point_at(doc, edit.new_end_byte);
+    if (doc->tree)
+        ts_tree_edit(doc->tree, &edit);
+}
+
+void docstore_replace(struct docstore *self, struct document *doc, const char *text, size_t len)
+{
+    char *copy = malloc(len + 1);
+
+    (void)self;
+    if (!copy)
+        return;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(doc->text);
+    doc->text = copy;
+    doc->len = len;
+    if (doc->tree)
+        ts_tree_delete(doc->tree);
+    doc->tree = NULL;
+    index_lines(doc);
+}
+
+void docstore_set_running(struct docstore *self, struct document *doc, const char *text, size_t len)
+{
+    struct analysis *a = text ? analysis_of_text(text, len, self->marker)
+                              : analysis_run(doc->text, doc->len, doc->tree, self->marker);
+
+    if (!a)
+        return;
+    analysis_free(doc->running);
+    doc->running = a;
+}
+
+void docstore_set_marker(struct docstore *self, const char *marker)
+{
+    char *m = strdup(marker && *marker ? marker : "HOT");
+
+    if (!m)
+        return;
+    free(self->marker);
+    self->marker = m;
+    for (size_t i = 0; i < self->n; i++) {
+        struct document *doc = self->docs[i];
+        docstore_update(self, doc);
+        docstore_set_running(self, doc, NULL, 0);
+    }
+}
+
+void docstore_close(struct docstore *self, const char *uri)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        if (strcmp(self->docs[i]->uri, uri) == 0) {
+            doc_free(self->docs[i]);
+            memmove(self->docs + i, self->docs + i + 1, (self->n - i - 1) * sizeof *self->docs);
+            self->n--;
+            return;
+        }
+    }
+}

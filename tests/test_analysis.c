@@ -1,0 +1,194 @@
+/* lsp/analysis on fixtures: tests/fixtures/analysis/<case>/input.c is
+ * analysed and dumped as text, compared with <case>/expected; and diffs
+ * between two versions of a file, in words. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "run.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    *len = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    return buf;
+}
+
+static char *dump(const struct analysis *a)
+{
+    char *out = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&out, &size);
+
+    for (size_t i = 0; i < a->n_functions; i++) {
+        const struct analysis_function *fn = &a->functions[i];
+        fprintf(f, "function %s%s%s line %u-%u name %u:%u ret `%s` params (", fn->name, fn->hot ? " hot" : "",
+                fn->is_static ? " static" : "", fn->range.start.row, fn->range.end.row, fn->name_range.start.row,
+                fn->name_range.start.column, fn->ret);
+        for (size_t k = 0; k < fn->n_params; k++)
+            fprintf(f, "%s`%s`", k ? ", " : "", fn->params[k]);
+        fprintf(f, ")%s types [", fn->variadic ? " variadic" : "");
+        for (size_t k = 0; k < fn->n_types; k++)
+            fprintf(f, "%s%s", k ? ", " : "", fn->types[k]);
+        fprintf(f, "]\n");
+    }
+    for (size_t i = 0; i < a->n_types; i++) {
+        const struct analysis_type *t = &a->types[i];
+        fprintf(f, "type %s (%s)", t->name, t->kind);
+        if (t->target)
+            fprintf(f, " = `%s`", t->target);
+        for (size_t k = 0; k < t->n_fields; k++)
+            fprintf(f, "%s%s: `%s`", k ? ", " : " {", t->fields[k].name, t->fields[k].type);
+        fprintf(f, "%s\n", t->n_fields ? " }" : "");
+    }
+    for (size_t i = 0; i < a->n_problems; i++)
+        fprintf(f, "problem %u:%u %s\n", a->problems[i].range.start.row, a->problems[i].range.start.column,
+                a->problems[i].message);
+    fclose(f);
+    return out;
+}
+
+static void check_fixture(const char *name)
+{
+    char path[512];
+    size_t len, elen;
+    char *src, *expected, *got;
+    struct analysis *a;
+
+    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", name);
+    src = slurp(test_source_path(path), &len);
+    cr_assert(src, "missing %s", path);
+    a = analysis_of_text(src, len, "HOT");
+    got = dump(a);
+    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
+    expected = slurp(test_source_path(path), &elen);
+    if (getenv("HOTC_UPDATE_FIXTURES")) {
+        FILE *f = fopen(test_source_path(path), "w");
+        fputs(got, f);
+        fclose(f);
+    } else {
+        cr_assert(expected, "missing %s", path);
+        cr_assert_str_eq(got, expected, "%s: got\n%s", name, got);
+    }
+    free(expected);
+    free(got);
+    free(src);
+    analysis_free(a);
+}
+
+Test(analysis, hot_forms) { check_fixture("forms"); }
+Test(analysis, types_and_fields) { check_fixture("types"); }
+Test(analysis, broken_code_still_analysed) { check_fixture("broken"); }
+
+static struct analysis *of(const char *src)
+{
+    return analysis_of_text(src, strlen(src), "HOT");
+}
+
+Test(analysis, body_hash_ignores_whitespace_and_comments)
+{
+    struct analysis *a = of("HOT int f(int a) { return a+1; }");
+    struct analysis *b = of("HOT int f(int a)\n{\n  /* add one */\n  return a + 1; // ok\n}\n");
+    struct analysis *c = of("HOT int f(int a) { return a+2; }");
+
+    cr_assert_eq(a->functions[0].body_hash, b->functions[0].body_hash);
+    cr_assert_neq(a->functions[0].body_hash, c->functions[0].body_hash);
+    analysis_free(a);
+    analysis_free(b);
+    analysis_free(c);
+}
+
+Test(analysis, marker_is_configurable)
+{
+    const char *src = "RELOADABLE void f(void) { } HOT void g(void) { }";
+    struct analysis *a = analysis_of_text(src, strlen(src), "RELOADABLE");
+
+    cr_assert(analysis_find_function(a, "f")->hot);
+    cr_assert_not(analysis_find_function(a, "g")->hot);
+    analysis_free(a);
+}
+
+static char *diff_text(const char *old_src, const char *new_src)
+{
+    struct analysis *a = of(old_src), *b = of(new_src);
+    struct analysis_diff *d = analysis_diff(a, b);
+    static const char *kinds[] = { "body", "signature", "layout", "added", "removed" };
+    char *out = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&out, &size);
+
+    for (size_t i = 0; i < d->n_changes; i++)
+        fprintf(f, "%s%s %s: %s\n", d->changes[i].name, d->changes[i].hot ? " (hot)" : "", kinds[d->changes[i].kind],
+                d->changes[i].message);
+    for (size_t i = 0; i < d->n_types; i++)
+        fprintf(f, "type %s: %s\n", d->types[i].name, d->types[i].message);
+    fclose(f);
+    analysis_diff_free(d);
+    analysis_free(a);
+    analysis_free(b);
+    return out;
+}
+
+#define CHECK_DIFF(old, new_, expected)                  \
+    do {                                                 \
+        char *got = diff_text(old, new_);                \
+        cr_assert_str_eq(got, expected, "got:\n%s", got); \
+        free(got);                                       \
+    } while (0)
+
+Test(analysis, diff_body_only)
+{
+    CHECK_DIFF("HOT void f(int a) { a++; } void g(void) { }", "HOT void f(int a) { a--; } void g(void) { }",
+               "f (hot) body: \n");
+}
+
+Test(analysis, diff_whitespace_is_no_change)
+{
+    CHECK_DIFF("HOT void f(int a) { a++; }", "HOT void f(int a)\n{\n    a++; /* same */\n}\n", "");
+}
+
+Test(analysis, diff_signature_in_words)
+{
+    CHECK_DIFF("HOT void f(int a, float b) { }", "HOT int f(int a, double b, char c) { }",
+               "f (hot) signature: return type changed from `void` to `int`; parameter 2 changed from `float` "
+               "to `double`; parameter 3 `char` added\n");
+    CHECK_DIFF("HOT void f(const char *s, ...) { }", "HOT void f(const char *name) { }",
+               "f (hot) signature: is no longer variadic\n");
+}
+
+Test(analysis, diff_layout_names_type_and_field)
+{
+    CHECK_DIFF("struct p { float x, y; };\nHOT void f(struct p *q) { }\nvoid g(void) { }",
+               "struct p { float x, y, vx; };\nHOT void f(struct p *q) { }\nvoid g(void) { }",
+               "f (hot) layout: field `vx` added to `struct p`\n"
+               "type struct p: field `vx` added to `struct p`\n");
+    CHECK_DIFF("typedef struct { float x; int n; } v;\nHOT void f(v *q) { }",
+               "typedef struct { double x; int n; } v;\nHOT void f(v *q) { }",
+               "f (hot) layout: field `x` of `v` changed from `float` to `double`\n"
+               "type v: field `x` of `v` changed from `float` to `double`\n");
+    CHECK_DIFF("struct p { int a; int b; };", "struct p { int b; int a; };",
+               "type struct p: fields of `struct p` reordered\n");
+    CHECK_DIFF("struct p { int a; }; typedef struct p P; HOT void f(P *x) { x->a = 1; }",
+               "struct p { int a; int b; }; typedef struct p P; HOT void f(P *x) { x->a = 1; }",
+               "f (hot) layout: field `b` added to `struct p`\n"
+               "type struct p: field `b` added to `struct p`\n"
+               "type P: field `b` added to `struct p`\n");
+}
+
+Test(analysis, diff_added_removed_and_non_hot)
+{
+    CHECK_DIFF("void a(void) { } void b(void) { }", "void b(void) { int x; } void c(void) { }",
+               "b body: \nc added: \na removed: \n");
+}
