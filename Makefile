@@ -127,29 +127,16 @@ $(LIBHOTC_A): $(RT_OBJS)
 
 $(LIBHOTC_SO): $(RT_OBJS)
 	$(CC) $(SANFLAGS) -shared -Wl,-soname,libhotc.so.0 -o $@ $^ $(RT_LIBS)
+	ln -sf libhotc.so $(BUILD)/libhotc.so.0
 
 # pkg-config file for programs built against this build tree (tests, examples,
-# the demo); `make install` writes the installed one.
-define HOTC_PC
-prefix=$(1)
-includedir=$(2)
-libdir=$(3)
+# the demo); `make install` writes the installed one from the same template.
+pc_subst = sed -e 's|@prefix@|$(1)|' -e 's|@includedir@|$(2)|' -e 's|@libdir@|$(3)|' \
+	-e 's|@version@|$(VERSION)|' runtime/hotc.pc.in
 
-Name: hotc
-Description: hot code reloading for C (runtime library)
-Version: $(VERSION)
-Requires.private: jansson
-Cflags: -I$${includedir}
-Libs: -L$${libdir} -Wl,-rpath,$${libdir} -lhotc -rdynamic
-Libs.private: -ldl -lpthread
-endef
-
-$(BUILD)/pkgconfig:
-	@mkdir -p $@
-
-$(PC_UNINSTALLED): Makefile | $(BUILD)/pkgconfig
-	$(file >$@,$(call HOTC_PC,$(CURDIR),$(CURDIR)/runtime,$(abspath $(BUILD))))
-	@echo "wrote $@"
+$(PC_UNINSTALLED): runtime/hotc.pc.in Makefile
+	@mkdir -p $(dir $@)
+	@$(call pc_subst,$(CURDIR),$(CURDIR)/runtime,$(abspath $(BUILD))) > $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_HELPER_OBJS) $(LSP_LIB) $(LIBHOTC_A)
 	@mkdir -p $(dir $@)
@@ -193,8 +180,8 @@ install: all
 	install -m 0755 $(LIBHOTC_SO) $(DESTDIR)$(PREFIX)/lib/libhotc.so.0
 	ln -sf libhotc.so.0 $(DESTDIR)$(PREFIX)/lib/libhotc.so
 	install -m 0644 runtime/hot.h $(DESTDIR)$(PREFIX)/include/hot.h
-	$(file >$(BUILD)/hotc-install.pc,$(call HOTC_PC,$(PREFIX),$(PREFIX)/include,$(PREFIX)/lib))
-	install -m 0644 $(BUILD)/hotc-install.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/hotc.pc
+	$(call pc_subst,$(PREFIX),$(PREFIX)/include,$(PREFIX)/lib) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/hotc.pc
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/pkgconfig/hotc.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/hotc $(DESTDIR)$(PREFIX)/lib/libhotc.a \
