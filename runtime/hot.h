@@ -24,21 +24,24 @@ extern "C" {
 /* HOT marks a function as redirectable: kept out of line, never cloned, and
  * given patchable padding before its entry (x86-64: 14 bytes before, 2 at the
  * entry; aarch64: 4 instructions before, 1 at the entry). The cost before any
- * reload is the NOPs at the entry. Elsewhere it expands to noinline only. */
+ * reload is the NOPs at the entry. With gcc it also implies noipa: callers
+ * must not assume anything about the body (its return value, what it
+ * clobbers), since the body will change. Elsewhere it expands to noinline
+ * only. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define HOT__NOIPA __attribute__((noipa, noclone))
+#else
+#define HOT__NOIPA
+#endif
+
 #if defined(HOT__PATCHABLE) && defined(__x86_64__)
-#define HOT __attribute__((noinline, used, patchable_function_entry(16, 14))) HOT__NOCLONE
+#define HOT __attribute__((noinline, used, patchable_function_entry(16, 14))) HOT__NOIPA
 #elif defined(HOT__PATCHABLE) && defined(__aarch64__)
-#define HOT __attribute__((noinline, used, patchable_function_entry(5, 4))) HOT__NOCLONE
+#define HOT __attribute__((noinline, used, patchable_function_entry(5, 4))) HOT__NOIPA
 #elif defined(__GNUC__)
 #define HOT __attribute__((noinline, used))
 #else
 #define HOT
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-#define HOT__NOCLONE __attribute__((noclone))
-#else
-#define HOT__NOCLONE
 #endif
 
 #if defined(__GNUC__)
@@ -99,22 +102,41 @@ HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_
 /* The version of the code running now: 0 before any reload, then 1, 2, ... */
 HOT_API int hot_version(void);
 
-/* Returns to the previous version at the next safe point (immediately in
- * automatic mode). Returns 0, or a negative error when there is nothing to
- * roll back to. */
+/* Returns to the previous version now (other threads are stopped for the
+ * write, as in automatic mode) and tells the server. Returns the version now
+ * running, or a negative error (HOT_ENOROLLBACK). */
 HOT_API int hot_rollback(void);
 
 /* Detaches from the server and stops the background thread. The code that
  * runs now keeps running. */
 HOT_API void hot_shutdown(void);
 
-/* Calls fn(arg) so that a crash inside reloaded code (SIGSEGV, SIGBUS,
- * SIGILL, SIGFPE) rolls that reload back and returns HOT_ECRASHED instead of
- * killing the program; the server is told. Returns 0 when fn returned. */
+/* Calls fn(arg) so that a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) during the
+ * call returns HOT_ECRASHED instead of killing the program. When a reload is
+ * in effect, the newest one is rolled back (the previous version runs from
+ * then on); the server gets hot/crash either way. Returns 0 when fn
+ * returned. Guards nest; each thread has its own. Whatever fn had locked or
+ * allocated when it crashed stays so. */
 typedef void (*hot_guarded_fn)(void *arg);
 HOT_API int hot_guard(hot_guarded_fn fn, void *arg);
 
-#define HOT_ECRASHED (-1000)
+/* Errors returned by this API: HOT_EINVAL, ... (negative). */
+#define HOT_ERRNO_MAP(X)                                                              \
+    X(EINVAL, -1, "invalid argument")                                                 \
+    X(ENOMEM, -2, "out of memory")                                                    \
+    X(ENOROLLBACK, -3, "nothing to roll back to")                                     \
+    X(ETOOMANY, -4, "too many reload callbacks (at most 16)")                         \
+    X(EUNSUPPORTED, -5, "hot reloading is not supported on this platform")            \
+    X(ENOEXE, -6, "cannot read the program's executable (stripped?)")                 \
+    X(ESTOP, -7, "cannot stop the program's threads to apply a change")               \
+    X(ETHREAD, -8, "cannot start the runtime's thread")                               \
+    X(ECRASHED, -1000, "the guarded call crashed; its reload was rolled back")
+
+enum hot_error {
+#define HOT__ERR(name, value, text) HOT_##name = (value),
+    HOT_ERRNO_MAP(HOT__ERR)
+#undef HOT__ERR
+};
 
 /* Human-readable text of a negative error returned by this API. */
 HOT_API const char *hot_strerror(int err);

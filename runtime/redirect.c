@@ -1,0 +1,210 @@
+/* redirect: rewriting HOT paddings and entries. See redirect.h. */
+#include "redirect.h"
+
+#include "arch.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Makes [addr, addr+len) writable (and still executable, other threads may
+ * run there) or puts it back to read+execute. */
+static int text_protect(uintptr_t addr, size_t len, int writable)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = addr & ~(page - 1);
+    uintptr_t hi = (addr + len + page - 1) & ~(page - 1);
+    int prot = PROT_READ | PROT_EXEC | (writable ? PROT_WRITE : 0);
+    return mprotect((void *)lo, hi - lo, prot);
+}
+
+__attribute__((unused)) static void flush(uintptr_t addr, size_t len)
+{
+    __builtin___clear_cache((char *)addr, (char *)(addr + len));
+}
+
+#if defined(__x86_64__)
+
+static const unsigned char endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+
+int redirect_site_init(struct redirect_site *site, uintptr_t pad)
+{
+    memset(site, 0, sizeof *site);
+    const unsigned char *p = (const unsigned char *)pad;
+    for (int i = 0; i < ARCH_PAD_BEFORE; i++)
+        if (p[i] != 0x90)
+            return -1;
+    uintptr_t entry = pad + ARCH_PAD_BEFORE;
+    site->pad = pad;
+    site->nop = memcmp((const void *)entry, endbr64, 4) == 0 ? entry + 4 : entry;
+    memcpy(site->orig_entry, (const void *)site->nop, 2);
+    if (site->orig_entry[0] != 0x90 || site->orig_entry[1] != 0x90)
+        return -1;
+    return 0;
+}
+
+int redirect_set(struct redirect_site *site, uintptr_t target)
+{
+    if (site->armed) {
+        /* One 8-byte store inside one cache line: atomic on x86-64. */
+        if (text_protect(site->pad + 6, 8, 1) != 0)
+            return -1;
+        uint64_t t = target;
+        __atomic_store((uint64_t *)(site->pad + 6), &t, __ATOMIC_SEQ_CST);
+        text_protect(site->pad + 6, 8, 0);
+        site->target = target;
+        return 0;
+    }
+    if (text_protect(site->pad, (site->nop + 2) - site->pad, 1) != 0)
+        return -1;
+    unsigned char jmp[14] = {0xff, 0x25, 0, 0, 0, 0};
+    uint64_t t = target;
+    memcpy(jmp + 6, &t, 8);
+    memcpy((void *)site->pad, jmp, sizeof jmp);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    int8_t rel = (int8_t)((intptr_t)site->pad - (intptr_t)(site->nop + 2));
+    unsigned char branch[2] = {0xeb, (unsigned char)rel};
+    uint16_t b16;
+    memcpy(&b16, branch, 2);
+    __atomic_store((uint16_t *)site->nop, &b16, __ATOMIC_SEQ_CST);
+    text_protect(site->pad, (site->nop + 2) - site->pad, 0);
+    site->armed = 1;
+    site->target = target;
+    return 0;
+}
+
+int redirect_restore(struct redirect_site *site)
+{
+    if (!site->armed)
+        return 0;
+    if (text_protect(site->nop, 2, 1) != 0)
+        return -1;
+    uint16_t b16;
+    memcpy(&b16, site->orig_entry, 2);
+    __atomic_store((uint16_t *)site->nop, &b16, __ATOMIC_SEQ_CST);
+    text_protect(site->nop, 2, 0);
+    site->armed = 0;
+    site->target = 0;
+    return 0;
+}
+
+int redirect_busy(const struct redirect_site *site, uintptr_t pc)
+{
+    /* Between the two one-byte NOPs is the only place a thread can be that
+     * the 2-byte store would split; the padding is never executed before
+     * it is complete. */
+    return pc > site->nop && pc < site->nop + 2;
+}
+
+#elif defined(__aarch64__)
+
+#define A64_NOP 0xd503201fu
+#define A64_LDR_X16_8 0x58000050u /* ldr x16, #8 */
+#define A64_BR_X16 0xd61f0200u    /* br x16 */
+
+static int is_bti(uint32_t insn)
+{
+    return (insn & 0xffffff3fu) == 0xd503241fu; /* bti, bti c/j/jc */
+}
+
+int redirect_site_init(struct redirect_site *site, uintptr_t pad)
+{
+    memset(site, 0, sizeof *site);
+    const uint32_t *p = (const uint32_t *)pad;
+    for (int i = 0; i < ARCH_PAD_BEFORE / 4; i++)
+        if (p[i] != A64_NOP)
+            return -1;
+    uintptr_t entry = pad + ARCH_PAD_BEFORE;
+    site->pad = pad;
+    site->nop = is_bti(*(const uint32_t *)entry) ? entry + 4 : entry;
+    memcpy(site->orig_entry, (const void *)site->nop, 4);
+    if (*(const uint32_t *)site->nop != A64_NOP)
+        return -1;
+    return 0;
+}
+
+static void store_target(uintptr_t at, uint64_t target)
+{
+    if (at % 8 == 0) {
+        __atomic_store((uint64_t *)at, &target, __ATOMIC_SEQ_CST);
+    } else {
+        memcpy((void *)at, &target, 8);
+    }
+}
+
+int redirect_set(struct redirect_site *site, uintptr_t target)
+{
+    size_t len = (site->nop + 4) - site->pad;
+    if (text_protect(site->pad, len, 1) != 0)
+        return -1;
+    if (!site->armed) {
+        uint32_t code[2] = {A64_LDR_X16_8, A64_BR_X16};
+        memcpy((void *)site->pad, code, sizeof code);
+        store_target(site->pad + 8, target);
+        flush(site->pad, 16);
+        int32_t words = (int32_t)((intptr_t)site->pad - (intptr_t)site->nop) / 4;
+        uint32_t b = 0x14000000u | ((uint32_t)words & 0x03ffffffu);
+        __atomic_store((uint32_t *)site->nop, &b, __ATOMIC_SEQ_CST);
+        flush(site->nop, 4);
+        site->armed = 1;
+    } else {
+        store_target(site->pad + 8, target);
+        flush(site->pad + 8, 8);
+    }
+    text_protect(site->pad, len, 0);
+    site->target = target;
+    return 0;
+}
+
+int redirect_restore(struct redirect_site *site)
+{
+    if (!site->armed)
+        return 0;
+    if (text_protect(site->nop, 4, 1) != 0)
+        return -1;
+    uint32_t nop = A64_NOP;
+    __atomic_store((uint32_t *)site->nop, &nop, __ATOMIC_SEQ_CST);
+    flush(site->nop, 4);
+    text_protect(site->nop, 4, 0);
+    site->armed = 0;
+    site->target = 0;
+    return 0;
+}
+
+int redirect_busy(const struct redirect_site *site, uintptr_t pc)
+{
+    (void)site;
+    (void)pc; /* every rewrite is one aligned instruction or data */
+    return 0;
+}
+
+#else
+
+int redirect_site_init(struct redirect_site *site, uintptr_t pad)
+{
+    memset(site, 0, sizeof *site);
+    (void)pad;
+    return -1;
+}
+
+int redirect_set(struct redirect_site *site, uintptr_t target)
+{
+    (void)site;
+    (void)target;
+    return -1;
+}
+
+int redirect_restore(struct redirect_site *site)
+{
+    (void)site;
+    return 0;
+}
+
+int redirect_busy(const struct redirect_site *site, uintptr_t pc)
+{
+    (void)site;
+    (void)pc;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,41 @@
+/* redirect: sending calls of a HOT function to new code by rewriting its
+ * patchable padding and entry (see hot.h for the layout).
+ *
+ *   x86-64   padding: jmp *0(%rip); .quad target     entry: jmp .-16 (EB F0)
+ *   aarch64  padding: ldr x16, #8; br x16; .quad t   entry: b .-16
+ *
+ * The first redirection writes the padding, then replaces the entry's NOPs
+ * with one atomic store; later ones rewrite only the 8-byte target; a restore
+ * puts the entry's NOPs back. An endbr64 (x86, -fcf-protection) or bti
+ * (aarch64) at the entry is kept: the NOPs follow it. */
+#ifndef HOTC_REDIRECT_H
+#define HOTC_REDIRECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct redirect_site {
+    uintptr_t pad;    /* start of the padding */
+    uintptr_t nop;    /* the entry NOP(s) that become a branch */
+    uintptr_t target; /* current target, 0 when not redirected */
+    int armed;        /* padding written and entry branching */
+    unsigned char orig_entry[4];
+};
+
+/* Checks that `pad` starts HOT padding as this runtime expects (NOPs where
+ * they should be) and fills `site`. Returns 0, or -1 when the bytes are not
+ * what HOT emits (then nothing may be written there). */
+int redirect_site_init(struct redirect_site *site, uintptr_t pad);
+
+/* Points the site at `target`. The text pages are made writable just for the
+ * write. Returns 0 or -1 (mprotect failed; nothing changed). */
+int redirect_set(struct redirect_site *site, uintptr_t target);
+
+/* Puts the original entry back: calls run the executable's own code again. */
+int redirect_restore(struct redirect_site *site);
+
+/* Whether a thread stopped at `pc` would resume inside an instruction that
+ * redirect_set or redirect_restore rewrites (it must not be stopped there). */
+int redirect_busy(const struct redirect_site *site, uintptr_t pc);
+
+#endif

@@ -1,0 +1,432 @@
+/* reload: prepare, apply, roll back. See reload.h.
+ *
+ * Invariants: the sites array never changes after reload_init; every write
+ * to a site happens under `lock` while every other thread (but the
+ * runtime's own) is stopped; applied versions are never unloaded. */
+#include "reload.h"
+
+#include "arch.h"
+#include "redirect.h"
+#include "statics.h"
+#include "stopworld.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STOP_TIMEOUT_MS 3000
+#define BUSY_RETRIES 200
+
+struct change {
+    size_t site;
+    uintptr_t target; /* the new code */
+    uintptr_t prev;   /* what the site pointed to before (0: original) */
+};
+
+/* A prepared plan becomes an applied version in place. */
+struct reload_plan {
+    int version;
+    void *handle;
+    uintptr_t lo, hi; /* the library's mapped address range */
+    size_t n;
+    struct change *changes;
+    int64_t t_start;
+    struct reload_timings t;
+    struct reload_plan *below; /* the version under this one on the stack */
+    struct reload_plan *all;   /* every version ever applied (crash lookup) */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct elfself self;
+static struct redirect_site *sites; /* parallel to self.hot */
+static int init_status = -1;
+static char init_error[256];
+static struct reload_plan *top;     /* applied stack */
+static struct reload_plan *all;     /* every applied version */
+static int current_version;
+static int stop_world = 1;
+
+void reload_set_stop_world(int stop)
+{
+    __atomic_store_n(&stop_world, stop, __ATOMIC_RELEASE);
+}
+
+int64_t reload_now_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+static void do_init(void)
+{
+    if (elfself_load(&self, NULL, init_error, sizeof init_error) != 0)
+        return;
+    sites = calloc(self.nhot ? self.nhot : 1, sizeof *sites);
+    if (!sites) {
+        snprintf(init_error, sizeof init_error, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < self.nhot; i++)
+        if (redirect_site_init(&sites[i], self.hot[i].pad) != 0)
+            sites[i].pad = 0; /* not what HOT emits: never written */
+    init_status = 0;
+}
+
+int reload_init(char *err, size_t errsz)
+{
+    pthread_once(&once, do_init);
+    if (init_status != 0 && err)
+        snprintf(err, errsz, "%s", init_error);
+    return init_status;
+}
+
+const struct elfself *reload_self(void)
+{
+    return init_status == 0 ? &self : NULL;
+}
+
+int reload_version(void)
+{
+    return __atomic_load_n(&current_version, __ATOMIC_ACQUIRE);
+}
+
+int reload_plan_version(const struct reload_plan *plan)
+{
+    return plan->version;
+}
+
+struct range {
+    uintptr_t base, lo, hi;
+};
+
+static int range_of(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct range *r = data;
+    if ((uintptr_t)info->dlpi_addr != r->base)
+        return 0;
+    r->lo = UINTPTR_MAX;
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t a = r->base + ph->p_vaddr;
+        if (a < r->lo)
+            r->lo = a;
+        if (a + ph->p_memsz > r->hi)
+            r->hi = a + ph->p_memsz;
+    }
+    return 1;
+}
+
+/* Whether `p` lies in the library whose link map is `lm`. */
+static int in_library(const struct reload_plan *plan, const void *p)
+{
+    return (uintptr_t)p >= plan->lo && (uintptr_t)p < plan->hi;
+}
+
+/* The host function `f` names: a global, else a local of its file. */
+static const struct elfself_sym *host_function(const struct reload_func *f, char *reason,
+                                               size_t reasonsz)
+{
+    const struct elfself_sym *s = elfself_global(&self, f->name, STT_FUNC);
+    if (s)
+        return s;
+    const struct elfself_sym *found[2];
+    size_t n = elfself_locals(&self, f->file, NULL, f->name, STT_FUNC, found, 2);
+    if (n == 1)
+        return found[0];
+    if (n == 0)
+        snprintf(reason, reasonsz, "cannot redirect %s(): not found in the executable%s%s",
+                 f->name, f->file ? " (file " : "", f->file ? f->file : "");
+    else
+        snprintf(reason, reasonsz, "cannot redirect %s(): %zu static functions of that name%s%s",
+                 f->name, n, f->file ? " in " : "", f->file ? f->file : "");
+    if (n == 0 && f->file)
+        strncat(reason, ")", reasonsz - strlen(reason) - 1);
+    return NULL;
+}
+
+static int bind_statics(const struct reload_request *req, void *handle, char *reason,
+                        size_t reasonsz)
+{
+    struct statics_binding *b = calloc(req->nstatics ? req->nstatics : 1, sizeof *b);
+    if (!b) {
+        snprintf(reason, reasonsz, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    for (size_t i = 0; i < req->nstatics; i++) {
+        const struct reload_static *s = &req->statics[i];
+        const struct elfself_sym *found[3];
+        int type = s->is_function ? STT_FUNC : STT_OBJECT;
+        size_t n = elfself_locals(&self, s->file, s->function, s->name, type, found, 3);
+        char what[300];
+        if (s->function)
+            snprintf(what, sizeof what, "static '%s' of %s() in %s", s->name, s->function,
+                     s->file ? s->file : "?");
+        else
+            snprintf(what, sizeof what, "static %s '%s' in %s", s->is_function ? "function" : "variable",
+                     s->name, s->file ? s->file : "?");
+        if (n == 0) {
+            snprintf(reason, reasonsz, "cannot bind %s: not found in the executable's symbol table",
+                     what);
+            goto done;
+        }
+        if (n > 1) {
+            snprintf(reason, reasonsz, "cannot bind %s: ambiguous, %zu candidates (%s, %s%s)", what, n,
+                     found[0]->name, found[1]->name, n > 2 ? ", ..." : "");
+            goto done;
+        }
+        b[i].symbol = s->symbol;
+        b[i].addr = found[0]->addr;
+    }
+    rc = statics_bind(handle, b, req->nstatics, "__hotc_s_", reason, reasonsz);
+done:
+    free(b);
+    return rc;
+}
+
+int reload_prepare(const struct reload_request *req, struct reload_plan **out, char *reason,
+                   size_t reasonsz)
+{
+    *out = NULL;
+    if (reload_init(reason, reasonsz) != 0)
+        return -1;
+    struct reload_plan *plan = calloc(1, sizeof *plan);
+    if (!plan) {
+        snprintf(reason, reasonsz, "out of memory");
+        return -1;
+    }
+    plan->version = req->version;
+    plan->t_start = reload_now_us();
+    if (!req->library || !*req->library) {
+        snprintf(reason, reasonsz, "reload has no patch library");
+        goto fail;
+    }
+    if (req->target_build_id && *req->target_build_id &&
+        strcmp(req->target_build_id, self.build_id) != 0) {
+        snprintf(reason, reasonsz,
+                 "patch was built for another executable (build-id %s, this one is %s); rebuild it",
+                 req->target_build_id, *self.build_id ? self.build_id : "none");
+        goto fail;
+    }
+    void *loaded = dlopen(req->library, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (loaded) {
+        dlclose(loaded);
+        snprintf(reason, reasonsz, "patch library %s is already loaded; use a new file per reload",
+                 req->library);
+        goto fail;
+    }
+    plan->handle = dlopen(req->library, RTLD_NOW | RTLD_LOCAL);
+    if (!plan->handle) {
+        const char *e = dlerror();
+        snprintf(reason, reasonsz, "cannot load patch: %s", e ? e : "dlopen failed");
+        goto fail;
+    }
+    struct link_map *lm = NULL;
+    dlinfo(plan->handle, RTLD_DI_LINKMAP, &lm);
+    struct range r = {.base = lm ? (uintptr_t)lm->l_addr : 0};
+    dl_iterate_phdr(range_of, &r);
+    plan->lo = r.lo;
+    plan->hi = r.hi;
+    int64_t t_loaded = reload_now_us();
+    plan->t.load_us = t_loaded - plan->t_start;
+
+    const char *bid = dlsym(plan->handle, "__hotc_target_build_id");
+    if (!bid || !in_library(plan, bid)) {
+        snprintf(reason, reasonsz, "patch library defines no __hotc_target_build_id");
+        goto fail;
+    }
+    if (strcmp(bid, self.build_id) != 0) {
+        snprintf(reason, reasonsz,
+                 "patch was built for another executable (build-id %.64s, this one is %s); rebuild it",
+                 bid, *self.build_id ? self.build_id : "none");
+        goto fail;
+    }
+
+    plan->changes = calloc(req->nfuncs ? req->nfuncs : 1, sizeof *plan->changes);
+    if (!plan->changes) {
+        snprintf(reason, reasonsz, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < req->nfuncs; i++) {
+        const struct reload_func *f = &req->funcs[i];
+        const struct elfself_sym *s = host_function(f, reason, reasonsz);
+        if (!s)
+            goto fail;
+        const struct elfself_hot *h = elfself_hot_at(&self, s->addr);
+        if (!h) {
+            snprintf(reason, reasonsz, "cannot redirect %s(): it is not HOT in the running program; "
+                     "mark it HOT and restart", f->name);
+            goto fail;
+        }
+        size_t site = (size_t)(h - self.hot);
+        if (!sites[site].pad) {
+            snprintf(reason, reasonsz, "cannot redirect %s(): its entry is not the padding HOT emits",
+                     f->name);
+            goto fail;
+        }
+        void *target = f->symbol ? dlsym(plan->handle, f->symbol) : NULL;
+        if (!target || !in_library(plan, target)) {
+            snprintf(reason, reasonsz, "cannot redirect %s(): patch library does not define %s",
+                     f->name, f->symbol ? f->symbol : "(no symbol)");
+            goto fail;
+        }
+        for (size_t k = 0; k < plan->n; k++) {
+            if (plan->changes[k].site == site) {
+                snprintf(reason, reasonsz, "cannot redirect %s(): named twice", f->name);
+                goto fail;
+            }
+        }
+        plan->changes[plan->n].site = site;
+        plan->changes[plan->n].target = (uintptr_t)target;
+        plan->n++;
+    }
+    if (bind_statics(req, plan->handle, reason, reasonsz) != 0)
+        goto fail;
+    plan->t.resolve_us = reload_now_us() - t_loaded;
+    *out = plan;
+    return 0;
+
+fail:
+    reload_plan_free(plan);
+    return -1;
+}
+
+void reload_plan_free(struct reload_plan *plan)
+{
+    if (!plan)
+        return;
+    if (plan->handle)
+        dlclose(plan->handle);
+    free(plan->changes);
+    free(plan);
+}
+
+/* Stops the world so that no thread sits in bytes about to be rewritten at
+ * any of `n` sites (changes[i].site). Returns 0 with the world stopped, or
+ * -1 with a reason (world running). */
+static int stop_clear(pid_t skip, const struct change *changes, size_t n, char *reason,
+                      size_t reasonsz)
+{
+    if (!__atomic_load_n(&stop_world, __ATOMIC_ACQUIRE))
+        return 0;
+    for (int attempt = 0; attempt < BUSY_RETRIES; attempt++) {
+        const uintptr_t *pcs;
+        int stopped = stopworld_stop(skip, STOP_TIMEOUT_MS, &pcs);
+        if (stopped < 0) {
+            snprintf(reason, reasonsz, "a thread did not stop within %d ms (is the stop signal "
+                     "blocked?)", STOP_TIMEOUT_MS);
+            return -1;
+        }
+        int busy = 0;
+        for (int t = 0; t < stopped && !busy; t++)
+            for (size_t i = 0; i < n && !busy; i++)
+                busy = redirect_busy(&sites[changes[i].site], pcs[t]);
+        if (!busy)
+            return 0;
+        stopworld_resume();
+        usleep(100);
+    }
+    snprintf(reason, reasonsz, "a thread stayed inside a function entry being rewritten");
+    return -1;
+}
+
+static void resume(void)
+{
+    if (__atomic_load_n(&stop_world, __ATOMIC_ACQUIRE))
+        stopworld_resume();
+}
+
+int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t, char *reason,
+                 size_t reasonsz)
+{
+    int64_t t0 = reload_now_us();
+    plan->t.wait_us = t0 - plan->t_start - plan->t.load_us - plan->t.resolve_us;
+    pthread_mutex_lock(&lock);
+    if (stop_clear(skip, plan->changes, plan->n, reason, reasonsz) != 0) {
+        pthread_mutex_unlock(&lock);
+        reload_plan_free(plan);
+        return -1;
+    }
+    int64_t t1 = reload_now_us();
+    size_t done = 0;
+    for (; done < plan->n; done++) {
+        struct change *c = &plan->changes[done];
+        c->prev = sites[c->site].target;
+        if (redirect_set(&sites[c->site], c->target) != 0)
+            break;
+    }
+    if (done < plan->n) { /* undo: all or nothing */
+        while (done-- > 0) {
+            struct change *c = &plan->changes[done];
+            if (c->prev)
+                redirect_set(&sites[c->site], c->prev);
+            else
+                redirect_restore(&sites[c->site]);
+        }
+        resume();
+        pthread_mutex_unlock(&lock);
+        snprintf(reason, reasonsz, "cannot make the program's code writable (mprotect)");
+        reload_plan_free(plan);
+        return -1;
+    }
+    plan->below = top;
+    plan->all = all;
+    __atomic_store_n(&all, plan, __ATOMIC_RELEASE);
+    top = plan;
+    __atomic_store_n(&current_version, plan->version, __ATOMIC_RELEASE);
+    resume();
+    plan->t.apply_us = reload_now_us() - t1;
+    plan->t.total_us = reload_now_us() - plan->t_start;
+    int n = (int)plan->n;
+    if (t)
+        *t = plan->t;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+int reload_rollback(pid_t skip, char *reason, size_t reasonsz)
+{
+    pthread_mutex_lock(&lock);
+    struct reload_plan *v = top;
+    if (!v) {
+        pthread_mutex_unlock(&lock);
+        snprintf(reason, reasonsz, "nothing to roll back: the program runs its original code");
+        return -1;
+    }
+    if (stop_clear(skip, v->changes, v->n, reason, reasonsz) != 0) {
+        pthread_mutex_unlock(&lock);
+        return -1;
+    }
+    for (size_t i = v->n; i-- > 0;) {
+        struct change *c = &v->changes[i];
+        if (c->prev)
+            redirect_set(&sites[c->site], c->prev);
+        else
+            redirect_restore(&sites[c->site]);
+    }
+    top = v->below;
+    int version = top ? top->version : 0;
+    __atomic_store_n(&current_version, version, __ATOMIC_RELEASE);
+    resume();
+    pthread_mutex_unlock(&lock);
+    return version;
+}
+
+int reload_version_at(uintptr_t pc)
+{
+    for (const struct reload_plan *v = __atomic_load_n(&all, __ATOMIC_ACQUIRE); v; v = v->all)
+        if (pc >= v->lo && pc < v->hi)
+            return v->version;
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* statics: GOT binding of a patch library. See statics.h. */
+#include "statics.h"
+
+#include "arch.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct dyninfo {
+    const Elf64_Sym *symtab;
+    const char *strtab;
+    const Elf64_Rela *rela[2];
+    size_t nrela[2];
+    uintptr_t relro, relro_size;
+};
+
+struct find_relro {
+    uintptr_t base;
+    uintptr_t relro, relro_size;
+};
+
+static int relro_of(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct find_relro *f = data;
+    if ((uintptr_t)info->dlpi_addr != f->base)
+        return 0;
+    for (size_t i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO) {
+            f->relro = f->base + info->dlpi_phdr[i].p_vaddr;
+            f->relro_size = info->dlpi_phdr[i].p_memsz;
+        }
+    }
+    return 1;
+}
+
+/* glibc relocates the d_ptr entries of a loaded object's dynamic section on
+ * these architectures; an unrelocated one is below the load bias. */
+static uintptr_t dyn_ptr(const struct link_map *lm, uintptr_t p)
+{
+    return p < (uintptr_t)lm->l_addr ? (uintptr_t)lm->l_addr + p : p;
+}
+
+static int read_dynamic(void *handle, struct link_map **lmp, struct dyninfo *d)
+{
+    struct link_map *lm = NULL;
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) != 0 || !lm)
+        return -1;
+    memset(d, 0, sizeof *d);
+    for (const ElfW(Dyn) *dyn = lm->l_ld; dyn->d_tag != DT_NULL; dyn++) {
+        switch (dyn->d_tag) {
+        case DT_SYMTAB: d->symtab = (const Elf64_Sym *)dyn_ptr(lm, dyn->d_un.d_ptr); break;
+        case DT_STRTAB: d->strtab = (const char *)dyn_ptr(lm, dyn->d_un.d_ptr); break;
+        case DT_RELA: d->rela[0] = (const Elf64_Rela *)dyn_ptr(lm, dyn->d_un.d_ptr); break;
+        case DT_RELASZ: d->nrela[0] = dyn->d_un.d_val / sizeof(Elf64_Rela); break;
+        case DT_JMPREL: d->rela[1] = (const Elf64_Rela *)dyn_ptr(lm, dyn->d_un.d_ptr); break;
+        case DT_PLTRELSZ: d->nrela[1] = dyn->d_un.d_val / sizeof(Elf64_Rela); break;
+        default: break;
+        }
+    }
+    if (!d->symtab || !d->strtab)
+        return -1;
+    struct find_relro f = {.base = (uintptr_t)lm->l_addr};
+    dl_iterate_phdr(relro_of, &f);
+    d->relro = f.relro;
+    d->relro_size = f.relro_size;
+    *lmp = lm;
+    return 0;
+}
+
+static int page_protect(uintptr_t addr, size_t len, int prot)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = addr & ~(page - 1);
+    uintptr_t hi = (addr + len + page - 1) & ~(page - 1);
+    return mprotect((void *)lo, hi - lo, prot);
+}
+
+/* One pass over the relocations: with `write` 0 it only checks that every
+ * prefixed symbol has a binding; with `write` 1 it writes. */
+static int walk(const struct link_map *lm, const struct dyninfo *d,
+                const struct statics_binding *b, size_t n, const char *prefix, int write,
+                char *err, size_t errsz)
+{
+    size_t plen = prefix ? strlen(prefix) : 0;
+    for (int t = 0; t < 2; t++) {
+        for (size_t i = 0; i < d->nrela[t]; i++) {
+            const Elf64_Rela *r = &d->rela[t][i];
+            unsigned type = (unsigned)ELF64_R_TYPE(r->r_info);
+            size_t symi = ELF64_R_SYM(r->r_info);
+            if (!symi || (type != ARCH_R_GLOB_DAT && type != ARCH_R_JUMP_SLOT && type != ARCH_R_ABS64))
+                continue;
+            const char *name = d->strtab + d->symtab[symi].st_name;
+            size_t k = 0;
+            while (k < n && strcmp(b[k].symbol, name) != 0)
+                k++;
+            if (k == n) {
+                if (plen && strncmp(name, prefix, plen) == 0) {
+                    snprintf(err, errsz, "patch refers to %s, which the reload does not bind", name);
+                    return -1;
+                }
+                continue;
+            }
+            if (write) {
+                uintptr_t value = b[k].addr + (type == ARCH_R_ABS64 ? (uintptr_t)r->r_addend : 0);
+                *(uintptr_t *)((uintptr_t)lm->l_addr + r->r_offset) = value;
+            }
+        }
+    }
+    return 0;
+}
+
+int statics_bind(void *handle, const struct statics_binding *bindings, size_t n,
+                 const char *prefix, char *err, size_t errsz)
+{
+    struct link_map *lm;
+    struct dyninfo d;
+    if (read_dynamic(handle, &lm, &d) != 0) {
+        snprintf(err, errsz, "cannot read the patch library's dynamic section");
+        return -1;
+    }
+    if (walk(lm, &d, bindings, n, prefix, 0, err, errsz) != 0)
+        return -1;
+    if (d.relro_size && page_protect(d.relro, d.relro_size, PROT_READ | PROT_WRITE) != 0) {
+        snprintf(err, errsz, "cannot make the patch library's RELRO pages writable");
+        return -1;
+    }
+    walk(lm, &d, bindings, n, prefix, 1, err, errsz);
+    if (d.relro_size)
+        page_protect(d.relro, d.relro_size, PROT_READ);
+    return 0;
+}

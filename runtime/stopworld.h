@@ -1,0 +1,31 @@
+/* stopworld: stopping every other thread of the process at an arbitrary
+ * point (a signal whose handler waits), learning where each one stopped, and
+ * resuming them. The handler is installed with SA_RESTART, so a thread
+ * blocked in read(), write(), accept(), connect(), wait() and the like
+ * resumes its system call instead of failing with EINTR. (The kernel never
+ * restarts a few calls after any handler: poll, select, epoll_wait,
+ * nanosleep; see signal(7).) */
+#ifndef HOTC_STOPWORLD_H
+#define HOTC_STOPWORLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Installs the stop signal's handler. Returns 0 or -1. Idempotent. */
+int stopworld_init(void);
+
+/* Stops every thread but the caller and `skip` (0 for none). Waits at most
+ * `timeout_ms` for all to arrive. On success returns how many threads were
+ * stopped and points `*pcs` at their program counters (valid until
+ * stopworld_resume). Returns -1 (all resumed again) when a thread did not
+ * arrive in time (it blocks the signal). Must not be called concurrently. */
+int stopworld_stop(pid_t skip, int timeout_ms, const uintptr_t **pcs);
+
+/* Resumes the threads stopped by the last stopworld_stop. */
+void stopworld_resume(void);
+
+/* The calling thread's id. */
+pid_t stopworld_gettid(void);
+
+#endif

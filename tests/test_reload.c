@@ -1,0 +1,162 @@
+/* Reload (runtime/reload.c): all or nothing. A patch with an undefined
+ * symbol, built for another executable, naming a function the program does
+ * not have, or a static that cannot be bound is refused whole with a reason
+ * naming the problem, and the old code keeps running; rollback returns to
+ * the previous version, then to the original code. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "rt_driver.h"
+
+static const char *const basic_sources[] = {"rt_basic_main.c", "rt_basic_other.c", NULL};
+static struct rt_driver *d;
+static pid_t pid;
+static const char *bid;
+
+static void start(void)
+{
+    d = rt_driver_new();
+    cr_assert_not_null(d);
+    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
+    pid = rt_spawn(d, "rt_basic", NULL, NULL);
+    json_t *attach = rt_driver_accept(d, 20000);
+    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
+    bid = json_string_value(json_object_get(attach, "buildId"));
+}
+
+static void stop(void)
+{
+    kill(pid, SIGTERM);
+    cr_assert_eq(rt_wait_exit(pid, 10000), 0);
+    rt_driver_free(d);
+}
+
+/* Reload params for step() with its two statics; `fname` and `sname`
+ * replace the function's and the file-scope static's names. */
+static json_t *params(int version, const char *lib, const char *build_id, const char *fname,
+                      const char *sname)
+{
+    return json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]}",
+                     "version", version, "library", rt_path(d, lib), "targetBuildId", build_id,
+                     "functions", "name", fname, "symbol", "__hotc_f_step",
+                     "statics", "symbol", "__hotc_s_0", "name", sname, "file", "rt_basic_main.c",
+                     "kind", "object",
+                     "symbol", "__hotc_s_1", "name", "l_count", "file", "rt_basic_main.c",
+                     "function", "step", "kind", "object");
+}
+
+/* Sends a reload and returns its result's status; `reason` gets the reason. */
+static const char *reload(json_t *p, char *reason, size_t size)
+{
+    static char status[32];
+    json_t *r = rt_driver_request(d, "hot/reload", p, 20000);
+    cr_assert_not_null(r);
+    json_t *res = json_object_get(r, "result");
+    snprintf(status, sizeof status, "%s", json_string_value(json_object_get(res, "status")));
+    const char *why = json_string_value(json_object_get(res, "reason"));
+    snprintf(reason, size, "%s", why ? why : "");
+    json_decref(r);
+    return status;
+}
+
+static void assert_still_original(void)
+{
+    int n = rt_count_lines(d, "rt_basic");
+    cr_assert_eq(n, 1, "the output changed: %s", rt_output(d, "rt_basic"));
+    cr_assert(strstr(rt_output(d, "rt_basic"), "v=0 direct=100 ptr=100 other=100"));
+}
+
+Test(reload, refusals_are_whole_and_name_the_problem)
+{
+    start();
+    char reason[512];
+    static const char *const undefined[] = {"UNDEFINED", NULL};
+    cr_assert_eq(rt_build_patch(d, "good.so", "rt_basic_patch.c", bid, NULL), 0);
+    cr_assert_eq(rt_build_patch(d, "undef.so", "rt_basic_patch.c", bid, undefined), 0);
+    cr_assert_eq(rt_build_patch(d, "other.so", "rt_basic_patch.c", "00112233445566778899aabbccddeeff00112233", NULL), 0);
+    cr_assert_not_null(rt_line_after(d, "rt_basic", 0, "v=0 ", 10000));
+
+    cr_assert_str_eq(reload(params(1, "undef.so", bid, "step", "f_count"), reason, sizeof reason), "refused");
+    cr_assert(strstr(reason, "missing_function_xyz"), "%s", reason);
+
+    /* The message claims the right build-id; the library says otherwise. */
+    cr_assert_eq(rt_copy_tagged(d, "other.so", "other2.so", -1), 0);
+    cr_assert_str_eq(reload(params(1, "other.so", bid, "step", "f_count"), reason, sizeof reason), "refused");
+    cr_assert(strstr(reason, "another executable") && strstr(reason, "00112233"), "%s", reason);
+    cr_assert_str_eq(reload(params(1, "other2.so", "00112233445566778899aabbccddeeff00112233", "step",
+                                   "f_count"), reason, sizeof reason), "refused");
+    cr_assert(strstr(reason, "another executable"), "%s", reason);
+
+    cr_assert_eq(rt_copy_tagged(d, "good.so", "g1.so", -1), 0);
+    cr_assert_str_eq(reload(params(1, "g1.so", bid, "no_such_function", "f_count"), reason, sizeof reason), "refused");
+    cr_assert(strstr(reason, "no_such_function"), "%s", reason);
+
+    cr_assert_eq(rt_copy_tagged(d, "good.so", "g2.so", -1), 0);
+    cr_assert_str_eq(reload(params(1, "g2.so", bid, "step", "no_such_static"), reason, sizeof reason), "refused");
+    cr_assert(strstr(reason, "no_such_static") && strstr(reason, "rt_basic_main.c"), "%s", reason);
+
+    /* Two functions, the second one not HOT: the first is not applied either. */
+    cr_assert_eq(rt_copy_tagged(d, "good.so", "g3.so", -1), 0);
+    json_t *p = params(1, "g3.so", bid, "step", "f_count");
+    json_array_append_new(json_object_get(p, "functions"),
+                          json_pack("{s:s, s:s}", "name", "main", "symbol", "__hotc_f_step"));
+    cr_assert_str_eq(reload(p, reason, sizeof reason), "refused");
+    cr_assert(strstr(reason, "main") && strstr(reason, "not HOT"), "%s", reason);
+
+    usleep(50000);
+    assert_still_original();
+
+    /* After all that, a good patch still applies. */
+    cr_assert_eq(rt_copy_tagged(d, "good.so", "g4.so", -1), 0);
+    cr_assert_str_eq(reload(params(1, "g4.so", bid, "step", "f_count"), reason, sizeof reason), "applied",
+                     "%s", reason);
+    cr_assert_not_null(rt_line_after(d, "rt_basic", 1, "v=1 direct=200 ptr=200 other=200", 10000));
+    stop();
+}
+
+Test(reload, rollback_returns_to_the_previous_version)
+{
+    start();
+    char reason[512];
+    static const char *const tag_b[] = {"TAG=300", NULL};
+    cr_assert_eq(rt_build_patch(d, "a.so", "rt_basic_patch.c", bid, NULL), 0);
+    cr_assert_eq(rt_build_patch(d, "b.so", "rt_basic_patch.c", bid, tag_b), 0);
+    cr_assert_str_eq(reload(params(1, "a.so", bid, "step", "f_count"), reason, sizeof reason), "applied");
+    cr_assert_str_eq(reload(params(2, "b.so", bid, "step", "f_count"), reason, sizeof reason), "applied");
+    cr_assert_not_null(rt_line_after(d, "rt_basic", 0, "v=2 direct=300 ptr=300 other=300", 10000));
+
+    int before = rt_count_lines(d, "rt_basic");
+    json_t *r = rt_driver_request(d, "hot/rollback", json_object(), 20000);
+    cr_assert_not_null(r);
+    json_t *res = json_object_get(r, "result");
+    cr_assert_str_eq(json_string_value(json_object_get(res, "status")), "rolledBack");
+    cr_assert_eq(json_integer_value(json_object_get(res, "version")), 1);
+    json_decref(r);
+    cr_assert_not_null(rt_line_after(d, "rt_basic", before, "v=1 direct=200 ptr=200 other=200", 10000),
+                       "%s", rt_output(d, "rt_basic"));
+
+    before = rt_count_lines(d, "rt_basic");
+    r = rt_driver_request(d, "hot/rollback", json_object(), 20000);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "result"), "version")), 0);
+    json_decref(r);
+    const char *line = rt_line_after(d, "rt_basic", before, "v=0 direct=100 ptr=100 other=100", 10000);
+    cr_assert_not_null(line, "%s", rt_output(d, "rt_basic"));
+    int g, f, l;
+    cr_assert_eq(sscanf(strstr(line, "g="), "g=%d f=%d l=%d", &g, &f, &l), 3);
+    cr_assert(g == f && f == l && g > 3, "%s", line);
+
+    r = rt_driver_request(d, "hot/rollback", json_object(), 20000);
+    res = json_object_get(r, "result");
+    cr_assert_str_eq(json_string_value(json_object_get(res, "status")), "refused");
+    cr_assert(strstr(json_string_value(json_object_get(res, "reason")), "nothing to roll back"));
+    json_decref(r);
+
+    /* Reapplying a rolled-back version's code works: its library is still
+     * loaded, a new copy is a new library. */
+    cr_assert_eq(rt_copy_tagged(d, "b.so", "b2.so", -1), 0);
+    cr_assert_str_eq(reload(params(3, "b2.so", bid, "step", "f_count"), reason, sizeof reason), "applied");
+    cr_assert_not_null(rt_line_after(d, "rt_basic", before, "v=3 direct=300", 10000));
+    stop();
+}

@@ -1,0 +1,163 @@
+/* Session (runtime/session.c): what the runtime says and accepts on the
+ * wire. The traffic of a whole conversation (attach, reloads applied and
+ * refused, a malformed request, rollback, a guarded crash, detach) is
+ * captured by the test driver and validated against schema/runtime/ with
+ * tools/schema_check.py; attach describes the program; only hot_* is
+ * exported; without a server the program runs undisturbed. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rt_driver.h"
+#include "run.h"
+
+static const char *const basic_sources[] = {"rt_basic_main.c", "rt_basic_other.c", NULL};
+
+static json_t *basic_reload(struct rt_driver *d, int version, const char *lib, const char *bid)
+{
+    return json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]}",
+                     "version", version, "library", rt_path(d, lib), "targetBuildId", bid,
+                     "functions", "name", "step", "symbol", "__hotc_f_step",
+                     "statics", "symbol", "__hotc_s_0", "name", "f_count", "file", "rt_basic_main.c",
+                     "kind", "object",
+                     "symbol", "__hotc_s_1", "name", "l_count", "file", "rt_basic_main.c",
+                     "function", "step", "kind", "object");
+}
+
+static json_t *find_function(json_t *functions, const char *name)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(functions, i, f)
+        if (strcmp(json_string_value(json_object_get(f, "name")), name) == 0)
+            return f;
+    return NULL;
+}
+
+/* Validates <dir>/<kind>.jsonl against schema/runtime/<schema>.schema.json. */
+static void validate(struct rt_driver *d, const char *kind, const char *schema)
+{
+    char cmd[2048], out[8192];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tools/schema_check.py' '%s/schema/runtime/%s.schema.json' < '%s/%s.jsonl'",
+             HOTC_SOURCE_DIR, HOTC_SOURCE_DIR, schema, rt_driver_dir(d), kind);
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    int rc = test_run(argv, out, sizeof out, 30000);
+    cr_assert_eq(rc, 0, "%s.jsonl does not validate against %s: %s", kind, schema, out);
+}
+
+Test(session, traffic_validates_against_the_schemas)
+{
+    struct rt_driver *d = rt_driver_new();
+    cr_assert_not_null(d);
+    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
+    pid_t pid = rt_spawn(d, "rt_basic", NULL, NULL);
+    json_t *attach = rt_driver_accept(d, 20000);
+    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
+
+    /* attach describes the program */
+    cr_assert_eq(json_integer_value(json_object_get(attach, "pid")), pid);
+    cr_assert_str_eq(json_string_value(json_object_get(attach, "mode")), "poll");
+    cr_assert_str_eq(json_string_value(json_object_get(attach, "arch")), "x86_64");
+    cr_assert(strstr(json_string_value(json_object_get(attach, "executable")), "rt_basic"));
+    json_t *functions = json_object_get(attach, "functions");
+    json_t *step = find_function(functions, "step"), *twice = find_function(functions, "twice");
+    cr_assert(step && !json_object_get(step, "file"), "%s", json_dumps(functions, 0));
+    cr_assert(twice, "%s", json_dumps(functions, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(twice, "file")), "rt_basic_main.c");
+    cr_assert_null(find_function(functions, "main"));
+    const char *bid = json_string_value(json_object_get(attach, "buildId"));
+    char cmd[1024], out[4096];
+    snprintf(cmd, sizeof cmd, "readelf -n '%s' | grep 'Build ID'", rt_path(d, "rt_basic"));
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    cr_assert_eq(test_run(argv, out, sizeof out, 10000), 0);
+    cr_assert(strstr(out, bid), "attach buildId %s, readelf: %s", bid, out);
+
+    /* applied, refused, malformed, rolled back, refused rollback */
+    cr_assert_eq(rt_build_patch(d, "a.so", "rt_basic_patch.c", bid, NULL), 0);
+    json_decref(rt_driver_request(d, "hot/reload", basic_reload(d, 1, "a.so", bid), 20000));
+    json_decref(rt_driver_request(d, "hot/reload", basic_reload(d, 2, "a.so", bid), 20000));
+    json_decref(rt_driver_request(d, "hot/reload", json_pack("{s:s}", "version", "x"), 20000));
+    json_decref(rt_driver_request(d, "hot/rollback", json_object(), 20000));
+    json_decref(rt_driver_request(d, "hot/rollback", json_object(), 20000));
+    kill(pid, SIGTERM);
+    cr_assert_eq(rt_driver_wait_closed(d, 10000), 0);
+    cr_assert_eq(rt_wait_exit(pid, 10000), 0);
+
+    /* a guarded crash, from another program on the same socket */
+    static const char *const guard_sources[] = {"rt_guard.c", NULL};
+    cr_assert_eq(rt_build_program(d, "rt_guard", guard_sources), 0);
+    pid = rt_spawn(d, "rt_guard", NULL, NULL);
+    attach = rt_driver_accept(d, 20000);
+    cr_assert_not_null(attach);
+    bid = json_string_value(json_object_get(attach, "buildId"));
+    cr_assert_eq(rt_build_patch(d, "crash.so", "rt_guard_patch.c", bid, NULL), 0);
+    json_decref(rt_driver_request(d, "hot/reload",
+                                  json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[]}", "version", 1, "library",
+                                            rt_path(d, "crash.so"), "targetBuildId", bid, "functions",
+                                            "name", "risky", "symbol", "__hotc_f_risky", "statics"),
+                                  20000));
+    json_t *crash = rt_driver_notification(d, "hot/crash", 10000);
+    cr_assert_not_null(crash);
+    json_decref(crash);
+    kill(pid, SIGKILL);
+    rt_wait_exit(pid, 10000);
+
+    static const char *const kinds[][2] = {
+        {"hot-attach", "hot-attach"},         {"hot-attach.result", "hot-attach.result"},
+        {"hot-reload", "hot-reload"},         {"hot-reload.result", "hot-reload.result"},
+        {"hot-reload.error", "error"},        {"hot-rollback", "hot-rollback"},
+        {"hot-rollback.result", "hot-rollback.result"}, {"hot-crash", "hot-crash"},
+        {"hot-detach", "hot-detach"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        if (strcmp(kinds[i][0], "hot-reload") == 0)
+            continue; /* one of them is malformed on purpose */
+        validate(d, kinds[i][0], kinds[i][1]);
+    }
+    /* the well-formed reload requests validate; the malformed one does not */
+    snprintf(cmd, sizeof cmd, "head -n 2 '%s/hot-reload.jsonl' > '%s/hot-reload-good.jsonl' && "
+             "tail -n +3 '%s/hot-reload.jsonl' | head -n 1 > '%s/hot-reload-bad.jsonl'",
+             rt_driver_dir(d), rt_driver_dir(d), rt_driver_dir(d), rt_driver_dir(d));
+    cr_assert_eq(test_run(argv, out, sizeof out, 10000), 0);
+    validate(d, "hot-reload-good", "hot-reload");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tools/schema_check.py' '%s/schema/runtime/hot-reload.schema.json' < '%s/hot-reload-bad.jsonl'",
+             HOTC_SOURCE_DIR, HOTC_SOURCE_DIR, rt_driver_dir(d));
+    cr_assert_eq(test_run(argv, out, sizeof out, 30000), 1, "%s", out);
+    rt_driver_free(d);
+}
+
+Test(session, only_hot_symbols_are_exported)
+{
+    char cmd[1024], out[16384];
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s' | awk '{print $3}'", test_build_path("libhotc.so"));
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    cr_assert_eq(test_run(argv, out, sizeof out, 10000), 0);
+    int hot = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "hot_", 4) == 0)
+            hot++;
+        else
+            cr_assert(strncmp(line, "_init", 5) == 0 || strncmp(line, "_fini", 5) == 0 ||
+                          strncmp(line, "__odr_asan", 10) == 0,
+                      "libhotc exports %s", line);
+    }
+    cr_assert_geq(hot, 10);
+}
+
+Test(session, without_a_server_the_program_runs_undisturbed)
+{
+    struct rt_driver *d = rt_driver_new();
+    cr_assert_not_null(d);
+    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
+    static const char *const env[] = {"HOTC_ENDPOINT=unix:/nonexistent/hotc.sock", NULL};
+    static const char *const args[] = {"1500", NULL}; /* runs about 1.5 s */
+    pid_t pid = rt_spawn(d, "rt_basic", args, env);
+    cr_assert_not_null(rt_line_after(d, "rt_basic", 0, "v=0 direct=100", 5000), "%s", rt_output(d, "rt_basic"));
+    int status = rt_wait_exit(pid, 30000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    cr_assert(strstr(rt_output(d, "rt_basic"), "bye g="), "%s", rt_output(d, "rt_basic"));
+    rt_driver_free(d);
+}
