@@ -1,0 +1,50 @@
+#!/usr/bin/python3
+"""Generate a C source file of about N lines for the reload benchmarks.
+
+    bench/gen.py LINES OUT.c [--variant K]
+
+The file has a game-loop shape: structs, file-scope statics, many ordinary
+functions (each ~10 lines, some static helpers), a handful of HOT functions
+and a main that calls them through hot_poll(). `--variant K` changes only the
+body of the HOT function `update` (a constant in it), so two variants differ
+by one HOT function, as in a save after a one-function edit.
+"""
+import sys
+
+
+def generate(lines, variant):
+    out = ['#include <stdio.h>', '#include "hot.h"', '',
+           'struct particle { float x, y, vx, vy; int alive; };', '',
+           'static int frames;', 'static struct particle parts[256];', 'int score;', '']
+    n = 0
+    while len(out) < lines - 40:
+        storage = 'static ' if n % 3 == 0 else ''
+        out += [f'{storage}int work_{n}(int a, int b)', '{', '    int acc = a;',
+                f'    for (int i = 0; i < b; i++)', f'        acc = acc * 31 + i + {n};',
+                '    if (acc < 0)', '        acc = -acc;', '    return acc % 1000;', '}', '']
+        if storage:
+            out += [f'int call_{n}(int a) {{ return work_{n}(a, 3); }}', '']
+        n += 1
+    out += ['static int clamp(int v) { return v < 0 ? 0 : v > 255 ? 255 : v; }', '',
+            'HOT void update(float dt)', '{', '    static int calls;', '    calls++;', '    frames++;',
+            '    for (int i = 0; i < 256; i++) {', '        struct particle *p = &parts[clamp(i)];',
+            '        p->x += p->vx * dt;', f'        p->y += p->vy * dt + {variant};', '    }',
+            f'    score += {variant + 1};', '}', '',
+            'HOT int render(void) { return frames % 60; }', '',
+            'int main(void)', '{', '    hot_init(NULL);', '    for (;;) {', '        hot_poll();',
+            '        update(1.0f / 60);', '        render();', '    }', '}']
+    return '\n'.join(out) + '\n'
+
+
+def main(argv):
+    if len(argv) < 3:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    variant = int(argv[argv.index('--variant') + 1]) if '--variant' in argv else 0
+    with open(argv[2], 'w', encoding='utf-8') as f:
+        f.write(generate(int(argv[1]), variant))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))

@@ -1,0 +1,489 @@
+/* The runtime link (see link.h): one listening Unix socket, one connection
+ * per attached program, JSON-RPC over lsp/frame.h. */
+#include "link.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "frame.h"
+
+#define LINK_MAX_MESSAGE (64u * 1024 * 1024)
+
+const char *link_strerror(int err)
+{
+    switch (err) {
+#define LINK__CASE(name, value, text)                                          \
+    case value:                                                                \
+        return text;
+        LINK_ERRNO_MAP(LINK__CASE)
+#undef LINK__CASE
+    }
+    return "unknown error";
+}
+
+struct pending {
+    struct pending *next;
+    long id;
+    link_result_cb cb;
+    void *user;
+    uint64_t sent;
+};
+
+struct conn {
+    struct conn *next;
+    struct link *link;
+    uv_pipe_t pipe;
+    struct frame_decoder dec;
+    struct link_program program;
+    bool attached, closing;
+    long next_id;
+    struct pending *pending;
+    char *detach_reason;
+};
+
+struct link {
+    uv_loop_t *loop;
+    uv_pipe_t server;
+    struct link_callbacks cb;
+    void *user;
+    char dir[512];
+    char sock[600];
+    char endpoint[640];
+    struct conn *conns;
+    int next_session;
+    int open_handles;
+    bool closing;
+};
+
+static void link_maybe_free(struct link *self)
+{
+    if (self->closing && self->open_handles == 0)
+        free(self);
+}
+
+/* ------------------------------------------------------------ writing */
+
+struct write_req {
+    uv_write_t req;
+    char *data;
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    (void)status;
+    free(w->data);
+    free(w);
+}
+
+static int conn_send(struct conn *c, json_t *msg)
+{
+    char *body = json_dumps(msg, JSON_COMPACT);
+    size_t len;
+    if (!body)
+        return LINK_ENOMEM;
+    char *framed = frame_encode(body, strlen(body), &len);
+    free(body);
+    struct write_req *w = malloc(sizeof *w);
+    if (!framed || !w) {
+        free(framed);
+        free(w);
+        return LINK_ENOMEM;
+    }
+    w->data = framed;
+    uv_buf_t buf = uv_buf_init(framed, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_written) != 0) {
+        free(framed);
+        free(w);
+        return LINK_EDETACHED;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    struct link *link = c->link;
+    frame_decoder_release(&c->dec);
+    json_decref(c->program.attach);
+    free(c->detach_reason);
+    free(c);
+    link->open_handles--;
+    link_maybe_free(link);
+}
+
+/* Drops a connection: fails its pending requests, tells the server it
+ * detached, closes the pipe. */
+static void conn_drop(struct conn *c, const char *reason)
+{
+    struct link *link = c->link;
+    if (c->closing)
+        return;
+    c->closing = true;
+    for (struct conn **p = &link->conns; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    while (c->pending) {
+        struct pending *p = c->pending;
+        c->pending = p->next;
+        p->cb(link, &c->program, NULL, link->closing ? link_strerror(LINK_ECLOSED) : link_strerror(LINK_EDETACHED),
+              (uv_hrtime() - p->sent) / 1000, p->user);
+        free(p);
+    }
+    if (c->attached && link->cb.detached)
+        link->cb.detached(link, &c->program, c->detach_reason ? c->detach_reason : reason, link->user);
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void reply_error(struct conn *c, json_t *id, int code, const char *message)
+{
+    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error",
+                            "code", code, "message", message);
+    if (msg)
+        conn_send(c, msg);
+    json_decref(msg);
+}
+
+static void handle_attach(struct conn *c, json_t *id, json_t *params)
+{
+    struct link *link = c->link;
+    json_int_t pid = 0;
+    const char *exe = "", *build_id = "", *arch = "";
+
+    if (!json_is_object(params) ||
+        json_unpack(params, "{s:I, s:s, s:s, s:s}", "pid", &pid, "executable", &exe, "buildId", &build_id,
+                    "arch", &arch) != 0) {
+        reply_error(c, id, -32602, "hot/attach needs pid, executable, buildId and arch");
+        return;
+    }
+    if (c->attached) {
+        reply_error(c, id, -32600, "already attached");
+        return;
+    }
+    json_decref(c->program.attach);
+    c->program.attach = json_incref(params);
+    c->program.id = ++link->next_session;
+    c->program.pid = (long)pid;
+    c->program.executable = exe;
+    c->program.build_id = build_id;
+    c->program.arch = arch;
+    c->attached = true;
+    json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "result", "session",
+                            c->program.id, "serverVersion", HOTC_VERSION);
+    if (msg)
+        conn_send(c, msg);
+    json_decref(msg);
+    if (link->cb.attached)
+        link->cb.attached(link, &c->program, link->user);
+}
+
+static void handle_message(struct conn *c, json_t *msg)
+{
+    struct link *link = c->link;
+    json_t *id = json_object_get(msg, "id");
+    const char *method = json_string_value(json_object_get(msg, "method"));
+    json_t *params = json_object_get(msg, "params");
+
+    if (method) {
+        if (strcmp(method, "hot/attach") == 0 && id) {
+            handle_attach(c, id, params);
+        } else if (!c->attached) {
+            if (id)
+                reply_error(c, id, -32002, "not attached: send hot/attach first");
+        } else if (strcmp(method, "hot/detach") == 0) {
+            const char *reason = json_string_value(json_object_get(params, "reason"));
+            free(c->detach_reason);
+            c->detach_reason = strdup(reason ? reason : "detached");
+        } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0)) {
+            if (link->cb.notified)
+                link->cb.notified(link, &c->program, method, params, link->user);
+        } else if (id) {
+            reply_error(c, id, -32601, "method not found");
+        }
+        return;
+    }
+    if (!json_is_integer(id))
+        return;
+    long want = (long)json_integer_value(id);
+    for (struct pending **p = &c->pending; *p; p = &(*p)->next) {
+        if ((*p)->id != want)
+            continue;
+        struct pending *hit = *p;
+        *p = hit->next;
+        uint64_t rtt = (uv_hrtime() - hit->sent) / 1000;
+        json_t *result = json_object_get(msg, "result");
+        json_t *error = json_object_get(msg, "error");
+        const char *text = json_string_value(json_object_get(error, "message"));
+        if (result)
+            hit->cb(link, &c->program, result, NULL, rtt, hit->user);
+        else
+            hit->cb(link, &c->program, NULL, text ? text : "the program answered with an error", rtt,
+                    hit->user);
+        free(hit);
+        return;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = s->data;
+    if (n < 0) {
+        free(buf->base);
+        conn_drop(c, "disconnected");
+        return;
+    }
+    if (frame_decoder_feed(&c->dec, buf->base, (size_t)n) != 0) {
+        free(buf->base);
+        conn_drop(c, "out of memory");
+        return;
+    }
+    free(buf->base);
+    for (;;) {
+        const char *body;
+        size_t len;
+        struct frame_error ferr;
+        int rc = frame_decoder_next(&c->dec, &body, &len, &ferr);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            reply_error(c, NULL, -32700, ferr.text);
+            continue;
+        }
+        json_error_t jerr;
+        json_t *msg = json_loadb(body, len, 0, &jerr);
+        if (!json_is_object(msg)) {
+            reply_error(c, NULL, msg ? -32600 : -32700, msg ? "not a JSON-RPC message" : jerr.text);
+            json_decref(msg);
+            continue;
+        }
+        handle_message(c, msg);
+        json_decref(msg);
+        if (c->closing)
+            break;
+    }
+}
+
+/* Only the user running the server may attach over the Unix socket. */
+static bool peer_is_us(uv_pipe_t *pipe)
+{
+    uv_os_fd_t fd;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (uv_fileno((uv_handle_t *)pipe, &fd) != 0)
+        return false;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+        return false;
+    return cred.uid == getuid();
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct link *link = server->data;
+    if (status < 0)
+        return;
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->link = link;
+    uv_pipe_init(link->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    link->open_handles++;
+    frame_decoder_init(&c->dec, LINK_MAX_MESSAGE);
+    c->next = link->conns;
+    link->conns = c;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || !peer_is_us(&c->pipe)) {
+        conn_drop(c, "refused");
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+}
+
+static void on_server_closed(uv_handle_t *h)
+{
+    struct link *link = h->data;
+    link->open_handles--;
+    link_maybe_free(link);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int private_dir(const char *dir, char *err, size_t errsize)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsize, "cannot create %s: %s", dir, strerror(errno));
+        return LINK_EDIR;
+    }
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errsize, "cannot use %s: not a directory", dir);
+        return LINK_EDIR;
+    }
+    if (st.st_uid != getuid()) {
+        snprintf(err, errsize, "cannot use %s: it belongs to another user", dir);
+        return LINK_EDIR;
+    }
+    if ((st.st_mode & 077) != 0 && chmod(dir, 0700) != 0) {
+        snprintf(err, errsize, "cannot make %s private: %s", dir, strerror(errno));
+        return LINK_EDIR;
+    }
+    return 0;
+}
+
+static int write_endpoint(struct link *self, char *err, size_t errsize)
+{
+    char tmp[700], final[600];
+    snprintf(tmp, sizeof tmp, "%s/.endpoint.%ld", self->dir, (long)getpid());
+    snprintf(final, sizeof final, "%s/endpoint", self->dir);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s\n", self->endpoint) < 0 || fclose(f) != 0 || rename(tmp, final) != 0) {
+        snprintf(err, errsize, "cannot write %s: %s", final, strerror(errno));
+        unlink(tmp);
+        return LINK_EDIR;
+    }
+    return 0;
+}
+
+int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct link_callbacks *cb,
+              void *user, char *err, size_t errsize)
+{
+    struct link *self = calloc(1, sizeof *self);
+    int rc;
+
+    *out = NULL;
+    if (!self)
+        return LINK_ENOMEM;
+    self->loop = loop;
+    if (cb)
+        self->cb = *cb;
+    self->user = user;
+    if (dir) {
+        snprintf(self->dir, sizeof self->dir, "%s", dir);
+    } else {
+        const char *xdg = getenv("XDG_RUNTIME_DIR");
+        if (xdg && *xdg)
+            snprintf(self->dir, sizeof self->dir, "%s/hotc", xdg);
+        else
+            snprintf(self->dir, sizeof self->dir, "/tmp/hotc-%ld", (long)getuid());
+    }
+    if ((rc = private_dir(self->dir, err, errsize)) != 0) {
+        free(self);
+        return rc;
+    }
+    snprintf(self->sock, sizeof self->sock, "%s/%ld.sock", self->dir, (long)getpid());
+    snprintf(self->endpoint, sizeof self->endpoint, "unix:%s", self->sock);
+    unlink(self->sock); /* a stale one from a crashed server with our pid */
+    uv_pipe_init(loop, &self->server, 0);
+    self->server.data = self;
+    self->open_handles = 1;
+    if ((rc = uv_pipe_bind(&self->server, self->sock)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&self->server, 16, on_connection)) != 0) {
+        snprintf(err, errsize, "cannot listen on %s: %s", self->sock, uv_strerror(rc));
+        /* freed by the close callback, as the loop runs on */
+        self->closing = true;
+        uv_close((uv_handle_t *)&self->server, on_server_closed);
+        return LINK_ELISTEN;
+    }
+    chmod(self->sock, 0600);
+    if ((rc = write_endpoint(self, err, errsize)) != 0) {
+        link_close(self);
+        return rc;
+    }
+    *out = self;
+    return 0;
+}
+
+const char *link_endpoint(const struct link *self)
+{
+    return self->endpoint;
+}
+
+size_t link_programs(struct link *self, const struct link_program **out, size_t max)
+{
+    size_t n = 0, k = 0;
+    for (struct conn *c = self->conns; c; c = c->next)
+        if (c->attached)
+            n++;
+    /* conns are kept newest first; hand them out in attach order */
+    for (size_t want = n; want > 0; want--) {
+        size_t i = 0;
+        for (struct conn *c = self->conns; c; c = c->next) {
+            if (!c->attached)
+                continue;
+            if (++i == want && k < max)
+                out[k++] = &c->program;
+        }
+    }
+    return n;
+}
+
+int link_request(struct link *self, int id, const char *method, json_t *params, link_result_cb cb,
+                 void *user)
+{
+    struct conn *c = self->conns;
+    while (c && !(c->attached && c->program.id == id))
+        c = c->next;
+    if (!c || self->closing) {
+        json_decref(params);
+        return c ? LINK_ECLOSED : LINK_ENOPROGRAM;
+    }
+    struct pending *p = calloc(1, sizeof *p);
+    json_t *msg = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t)(c->next_id + 1),
+                            "method", method, "params", params ? params : json_object());
+    if (!p || !msg) {
+        free(p);
+        json_decref(msg);
+        return LINK_ENOMEM;
+    }
+    p->id = ++c->next_id;
+    p->cb = cb;
+    p->user = user;
+    p->sent = uv_hrtime();
+    int rc = conn_send(c, msg);
+    json_decref(msg);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    p->next = c->pending;
+    c->pending = p;
+    return 0;
+}
+
+void link_close(struct link *self)
+{
+    char final[600], content[700] = "";
+    if (!self || self->closing)
+        return;
+    self->closing = true;
+    while (self->conns)
+        conn_drop(self->conns, "server shutting down");
+    uv_close((uv_handle_t *)&self->server, on_server_closed);
+    unlink(self->sock);
+    snprintf(final, sizeof final, "%s/endpoint", self->dir);
+    FILE *f = fopen(final, "r");
+    if (f) {
+        if (fgets(content, sizeof content, f)) {
+            content[strcspn(content, "\n")] = '\0';
+            if (strcmp(content, self->endpoint) == 0)
+                unlink(final);
+        }
+        fclose(f);
+    }
+}

@@ -1,0 +1,86 @@
+/* The socket runtimes attach to (docs/protocol.md, "Server <-> runtime"): a
+ * Unix socket in a private directory (mode 0700, peer uid checked), the
+ * endpoint file for programs started by hand, JSON-RPC 2.0 with
+ * Content-Length framing (lsp/frame.h), the attached programs, and requests
+ * pushed to them (hot/reload, hot/rollback) with their answers and
+ * round-trip times. Knows nothing of LSP. */
+#ifndef HOTC_LINK_H
+#define HOTC_LINK_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define LINK_ERRNO_MAP(X)                                                      \
+    X(NOMEM, -1, "out of memory")                                              \
+    X(DIR, -2, "cannot create the private socket directory")                   \
+    X(LISTEN, -3, "cannot listen on the socket")                               \
+    X(NOPROGRAM, -4, "no such program attached")                               \
+    X(DETACHED, -5, "the program detached before answering")                   \
+    X(CLOSED, -6, "the server is shutting down")
+
+enum link_error {
+#define LINK__ENUM(name, value, text) LINK_E##name = (value),
+    LINK_ERRNO_MAP(LINK__ENUM)
+#undef LINK__ENUM
+};
+
+const char *link_strerror(int err);
+
+struct link;
+
+/* An attached program. Borrowed; valid until its `detached` callback
+ * returns. */
+struct link_program {
+    int id;               /* the session number, unique for the link's life */
+    long pid;
+    const char *executable;
+    const char *build_id;
+    const char *arch;
+    json_t *attach;       /* the hot/attach params, borrowed */
+};
+
+struct link_callbacks {
+    void (*attached)(struct link *link, const struct link_program *program, void *user);
+    /* `reason` is the runtime's (hot/detach) or "disconnected" */
+    void (*detached)(struct link *link, const struct link_program *program, const char *reason,
+                     void *user);
+    /* hot/crash and hot/log params, borrowed */
+    void (*notified)(struct link *link, const struct link_program *program, const char *method,
+                     json_t *params, void *user);
+};
+
+/* Listens in `dir` (NULL: $XDG_RUNTIME_DIR/hotc, else /tmp/hotc-<uid>),
+ * creating it with mode 0700 (refusing one owned by another user or open to
+ * others), on `<dir>/<pid>.sock`, and writes `<dir>/endpoint` atomically.
+ * Returns 0 and the link in *out, or a negative LINK_E* with a reason in
+ * `err`. */
+int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct link_callbacks *cb,
+              void *user, char *err, size_t errsize);
+
+/* "unix:/abs/path.sock". Borrowed. */
+const char *link_endpoint(const struct link *self);
+
+/* The attached programs (at most `max`, in attach order); returns how many
+ * there are in all. */
+size_t link_programs(struct link *self, const struct link_program **out, size_t max);
+
+/* Called once per request: with the result (borrowed) or, on a JSON-RPC error
+ * or a detach, `result` NULL and `error` saying why. `rtt_us` is the time
+ * from sending to the answer. */
+typedef void (*link_result_cb)(struct link *link, const struct link_program *program, json_t *result,
+                               const char *error, uint64_t rtt_us, void *user);
+
+/* Sends request `method` with `params` (stolen) to program `id`. Returns 0,
+ * or a negative LINK_E* (and `cb` is not called). */
+int link_request(struct link *self, int id, const char *method, json_t *params, link_result_cb cb,
+                 void *user);
+
+/* Closes every connection (pending requests get "the server is shutting
+ * down"), stops listening, removes the socket and the endpoint file (if it
+ * still names this server). The link is freed once its handles are closed,
+ * as the loop runs on. */
+void link_close(struct link *self);
+
+#endif

@@ -1,0 +1,1389 @@
+/* The patch builder: turns a saved C file into the minimal translation unit
+ * that becomes the patch library (docs/protocol.md, "Patch library
+ * conventions").
+ *
+ * It works on the tree-sitter tree in three steps:
+ *   1. collect: the file-scope functions, statics and macros, by name;
+ *   2. close: starting from the bodies of the functions to reload, mark every
+ *      static helper they use (through macros too) as kept, transitively, and
+ *      every file-scope static they reference;
+ *   3. edit: a list of byte-range replacements on the original text (bodies
+ *      to prototypes, statics to weak references, asm labels), applied in one
+ *      pass, with `#line` directives wherever an edit changes the number of
+ *      lines, so that every compiler message points at the user's own line.
+ *
+ * No I/O: text in, text out. */
+#include "patch.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grammar.h"
+
+const char *patch_strerror(int err)
+{
+    switch (err) {
+#define PATCH__CASE(name, value, text)                                         \
+    case value:                                                                \
+        return text;
+        PATCH_ERRNO_MAP(PATCH__CASE)
+#undef PATCH__CASE
+    }
+    return "unknown error";
+}
+
+/* ------------------------------------------------------------ growable text */
+
+struct sbuf {
+    char *data;
+    size_t len, cap;
+    bool oom;
+};
+
+static void sbuf_grow(struct sbuf *b, size_t extra)
+{
+    if (b->oom || b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->oom = true;
+        return;
+    }
+    b->data = p;
+    b->cap = cap;
+}
+
+static void sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (n == 0)
+        return;
+    sbuf_grow(b, n);
+    if (b->oom)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void sbuf_str(struct sbuf *b, const char *s)
+{
+    sbuf_add(b, s, strlen(s));
+}
+
+static void sbuf_char(struct sbuf *b, char c)
+{
+    sbuf_add(b, &c, 1);
+}
+
+static void sbuf_fmt(struct sbuf *b, const char *fmt, unsigned long n)
+{
+    char tmp[64];
+    int k = snprintf(tmp, sizeof tmp, fmt, n);
+    sbuf_add(b, tmp, (size_t)k);
+}
+
+/* ------------------------------------------------------------ names */
+
+enum {
+    SYM_FUNC = 1,      /* a function defined in the file */
+    SYM_SVAR = 2,      /* a file-scope static variable */
+    SYM_MACRO = 4,     /* a macro defined in the file */
+    SYM_STATIC_FN = 8, /* declared or defined `static` */
+    SYM_INLINE = 16,   /* defined `inline` */
+};
+
+/* Every occurrence of a name that step 2 may need to scan: a function's
+ * definitions (several under #if/#else), a const static's init_declarators. */
+struct occ {
+    TSNode node;
+    uint32_t next; /* index + 1 of the next occurrence of the same name, 0 ends */
+};
+
+struct sym {
+    const char *name;
+    uint32_t len;
+    unsigned flags;
+    bool reloaded, kept, referenced, scanned;
+    bool const_init;  /* static var: const-qualified with an initializer */
+    bool is_tls;
+    int slot;         /* static var: N of __hotc_s_N */
+    uint32_t first;   /* index + 1 into occs, 0 none */
+    uint32_t last;
+    uint32_t macro_start, macro_len; /* macro body */
+};
+
+struct edit {
+    uint32_t start, end;
+    TSPoint end_point;   /* where the original text resumes */
+    size_t text, text_len; /* in ctx->arena */
+    uint32_t seq;
+    bool force_resync;
+};
+
+struct ctx {
+    const char *src;
+    size_t len;
+    const struct patch_input *in;
+    struct patch *out;
+
+    struct sym *syms;
+    size_t nsyms, symcap;
+    uint32_t *table; /* open addressing: index + 1 into syms */
+    size_t tablecap;
+    struct occ *occs;
+    size_t nocc, occcap;
+
+    TSNode *work;
+    size_t nwork, workcap;
+
+    struct edit *edits;
+    size_t nedits, editcap;
+    struct sbuf arena;
+
+    int next_slot;
+    bool oom;
+    TSTreeCursor cursor;
+};
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * elem);
+    if (!q)
+        return false;
+    *p = q;
+    *cap = n;
+    return true;
+}
+
+static uint32_t hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static struct sym *sym_find(struct ctx *c, const char *name, size_t n)
+{
+    if (!c->tablecap)
+        return NULL;
+    for (size_t i = hash(name, n) & (c->tablecap - 1);; i = (i + 1) & (c->tablecap - 1)) {
+        uint32_t k = c->table[i];
+        if (!k)
+            return NULL;
+        struct sym *s = &c->syms[k - 1];
+        if (s->len == n && memcmp(s->name, name, n) == 0)
+            return s;
+    }
+}
+
+static void table_insert(uint32_t *table, size_t cap, const struct sym *syms, uint32_t idx)
+{
+    const struct sym *s = &syms[idx];
+    size_t i = hash(s->name, s->len) & (cap - 1);
+    while (table[i])
+        i = (i + 1) & (cap - 1);
+    table[i] = idx + 1;
+}
+
+/* Returns the symbol for `name`, creating it; NULL when out of memory. */
+static struct sym *sym_get(struct ctx *c, const char *name, size_t n)
+{
+    struct sym *s = sym_find(c, name, n);
+    if (s)
+        return s;
+    if (!grow((void **)&c->syms, &c->symcap, c->nsyms + 1, sizeof *c->syms))
+        return NULL;
+    if ((c->nsyms + 1) * 2 > c->tablecap) {
+        size_t cap = c->tablecap ? c->tablecap * 2 : 256;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return NULL;
+        for (size_t i = 0; i < c->nsyms; i++)
+            table_insert(t, cap, c->syms, (uint32_t)i);
+        free(c->table);
+        c->table = t;
+        c->tablecap = cap;
+    }
+    s = &c->syms[c->nsyms];
+    memset(s, 0, sizeof *s);
+    s->name = name;
+    s->len = (uint32_t)n;
+    s->slot = -1;
+    table_insert(c->table, c->tablecap, c->syms, (uint32_t)c->nsyms);
+    c->nsyms++;
+    return s;
+}
+
+static bool sym_add_occ(struct ctx *c, struct sym *s, TSNode node)
+{
+    if (!grow((void **)&c->occs, &c->occcap, c->nocc + 1, sizeof *c->occs))
+        return false;
+    c->occs[c->nocc] = (struct occ){ node, 0 };
+    if (s->last)
+        c->occs[s->last - 1].next = (uint32_t)c->nocc + 1;
+    else
+        s->first = (uint32_t)c->nocc + 1;
+    s->last = (uint32_t)++c->nocc;
+    return true;
+}
+
+/* ------------------------------------------------------------ tree helpers */
+
+static const char *node_text(struct ctx *c, TSNode n, size_t *len)
+{
+    uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+    *len = b - a;
+    return c->src + a;
+}
+
+static bool node_is(struct ctx *c, TSNode n, const char *word)
+{
+    size_t len;
+    const char *t = node_text(c, n, &len);
+    return len == strlen(word) && memcmp(t, word, len) == 0;
+}
+
+static bool type_is(TSNode n, const char *type)
+{
+    return strcmp(ts_node_type(n), type) == 0;
+}
+
+/* Whether a declaration or definition has the storage class `word` among its
+ * direct children (or in an ERROR child, where an unknown macro such as HOT
+ * can push it). */
+static bool has_storage(struct ctx *c, TSNode decl, const char *word)
+{
+    uint32_t n = ts_node_child_count(decl);
+    for (uint32_t i = 0; i < n; i++) {
+        TSNode k = ts_node_child(decl, i);
+        if (type_is(k, "storage_class_specifier") && node_is(c, k, word))
+            return true;
+        if (type_is(k, "ERROR")) {
+            uint32_t m = ts_node_child_count(k);
+            for (uint32_t j = 0; j < m; j++) {
+                TSNode e = ts_node_child(k, j);
+                if (type_is(e, "storage_class_specifier") && node_is(c, e, word))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool is_inline_word(struct ctx *c, TSNode n)
+{
+    return node_is(c, n, "inline") || node_is(c, n, "__inline") || node_is(c, n, "__inline__");
+}
+
+static bool has_qualifier(struct ctx *c, TSNode n, const char *word)
+{
+    uint32_t k = ts_node_child_count(n);
+    for (uint32_t i = 0; i < k; i++) {
+        TSNode q = ts_node_child(n, i);
+        if (type_is(q, "type_qualifier") && node_is(c, q, word))
+            return true;
+    }
+    return false;
+}
+
+/* The `declarator` children of a declaration, at most `max` (a declaration
+ * with more is cut short). ts_node_field_name_for_child is off by one in the
+ * libtree-sitter we build against, so this walks with a cursor. */
+static size_t declarators(TSNode decl, TSNode *out, size_t max)
+{
+    size_t n = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(decl);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            const char *field = ts_tree_cursor_current_field_name(&cur);
+            if (field && strcmp(field, "declarator") == 0 && n < max)
+                out[n++] = ts_tree_cursor_current_node(&cur);
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return n;
+}
+
+/* What a declarator declares: the identifier, whether it is a function,
+ * whether the object itself is const (given whether the specifiers say
+ * const), and the array declarator right around the identifier, if it has
+ * no size ("tab[] = {...}"). */
+struct declared {
+    TSNode ident;
+    TSNode unsized; /* null node when none */
+    bool is_function;
+    bool is_const;
+};
+
+static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
+{
+    struct declared r = { .is_const = spec_const };
+    TSNode null = { 0 };
+    r.ident = null;
+    r.unsized = null;
+    for (int depth = 0; depth < 64 && !ts_node_is_null(d); depth++) {
+        const char *t = ts_node_type(d);
+        if (strcmp(t, "identifier") == 0) {
+            r.ident = d;
+            return r;
+        }
+        TSNode next;
+        if (strcmp(t, "parenthesized_declarator") == 0) {
+            next = ts_node_named_child(d, 0);
+        } else if (strcmp(t, "attributed_declarator") == 0) {
+            next = ts_node_named_child(d, 0);
+        } else {
+            next = ts_node_child_by_field_name(d, "declarator", 10);
+            if (strcmp(t, "pointer_declarator") == 0) {
+                r.is_function = false;
+                r.is_const = has_qualifier(c, d, "const");
+            } else if (strcmp(t, "function_declarator") == 0) {
+                r.is_function = true;
+                r.is_const = false;
+            } else if (strcmp(t, "array_declarator") == 0) {
+                if (!ts_node_is_null(next) && type_is(next, "identifier") &&
+                    ts_node_is_null(ts_node_child_by_field_name(d, "size", 4)))
+                    r.unsized = d;
+            } else if (strcmp(t, "init_declarator") != 0) {
+                return r;
+            }
+        }
+        d = next;
+    }
+    return r;
+}
+
+/* The number of elements an unsized array gets from its initializer, or -1
+ * when that is not simple to tell (designators, wide strings). */
+static long initializer_count(struct ctx *c, TSNode value)
+{
+    const char *t = ts_node_type(value);
+    if (strcmp(t, "initializer_list") == 0) {
+        long n = 0;
+        uint32_t k = ts_node_named_child_count(value);
+        for (uint32_t i = 0; i < k; i++) {
+            TSNode e = ts_node_named_child(value, i);
+            if (type_is(e, "comment"))
+                continue;
+            if (type_is(e, "initializer_pair"))
+                return -1;
+            n++;
+        }
+        return n;
+    }
+    if (strcmp(t, "string_literal") == 0 || strcmp(t, "concatenated_string") == 0) {
+        TSNode parts[64];
+        uint32_t np = 0;
+        if (strcmp(t, "string_literal") == 0) {
+            parts[np++] = value;
+        } else {
+            uint32_t k = ts_node_named_child_count(value);
+            for (uint32_t i = 0; i < k && np < 64; i++)
+                parts[np++] = ts_node_named_child(value, i);
+        }
+        long n = 1;
+        for (uint32_t i = 0; i < np; i++) {
+            if (!type_is(parts[i], "string_literal") || c->src[ts_node_start_byte(parts[i])] != '"')
+                return -1;
+            uint32_t k = ts_node_named_child_count(parts[i]);
+            for (uint32_t j = 0; j < k; j++) {
+                TSNode e = ts_node_named_child(parts[i], j);
+                if (type_is(e, "escape_sequence"))
+                    n++;
+                else if (type_is(e, "string_content"))
+                    n += (long)(ts_node_end_byte(e) - ts_node_start_byte(e));
+            }
+        }
+        return n;
+    }
+    return -1;
+}
+
+/* The name a function definition defines (an identifier node), or a null
+ * node. */
+static TSNode function_name(struct ctx *c, TSNode def)
+{
+    TSNode d = ts_node_child_by_field_name(def, "declarator", 10);
+    struct declared info = declarator_info(c, d, false);
+    if (!info.is_function) {
+        TSNode null = { 0 };
+        return null;
+    }
+    return info.ident;
+}
+
+/* ------------------------------------------------------------ edits */
+
+/* Queues the replacement of [start, end) by `text`; `end_point` is the
+ * position of `end` (where a resynchronizing #line points). */
+static void edit_add(struct ctx *c, uint32_t start, uint32_t end, TSPoint end_point, const char *text,
+                     size_t n)
+{
+    if (!grow((void **)&c->edits, &c->editcap, c->nedits + 1, sizeof *c->edits)) {
+        c->oom = true;
+        return;
+    }
+    struct edit *e = &c->edits[c->nedits];
+    e->start = start;
+    e->end = end;
+    e->end_point = end_point;
+    e->text = c->arena.len;
+    e->text_len = n;
+    e->seq = (uint32_t)c->nedits;
+    e->force_resync = false;
+    sbuf_add(&c->arena, text, n);
+    c->nedits++;
+}
+
+static void edit_replace(struct ctx *c, TSNode n, const char *text, size_t len)
+{
+    edit_add(c, ts_node_start_byte(n), ts_node_end_byte(n), ts_node_end_point(n), text, len);
+}
+
+static void edit_insert(struct ctx *c, TSNode before, const char *text, size_t len)
+{
+    edit_add(c, ts_node_start_byte(before), ts_node_start_byte(before), ts_node_start_point(before),
+             text, len);
+}
+
+static void edit_insert_after(struct ctx *c, TSNode after, const char *text, size_t len)
+{
+    edit_add(c, ts_node_end_byte(after), ts_node_end_byte(after), ts_node_end_point(after), text,
+             len);
+}
+
+/* Blanks a token (static, inline) keeping every column in place. */
+static void edit_blank(struct ctx *c, TSNode n)
+{
+    char spaces[32];
+    uint32_t len = ts_node_end_byte(n) - ts_node_start_byte(n);
+    if (len > sizeof spaces)
+        len = sizeof spaces;
+    memset(spaces, ' ', len);
+    edit_replace(c, n, spaces, len);
+}
+
+/* ------------------------------------------------------------ step 1: collect */
+
+static void collect_declaration(struct ctx *c, TSNode decl)
+{
+    bool is_static = has_storage(c, decl, "static");
+    bool is_tls = has_storage(c, decl, "_Thread_local") || has_storage(c, decl, "__thread") ||
+                  has_storage(c, decl, "thread_local");
+    bool spec_const = has_qualifier(c, decl, "const");
+    TSNode decls[64];
+    size_t ndecl = declarators(decl, decls, 64);
+    for (size_t i = 0; i < ndecl; i++) {
+        TSNode d = decls[i];
+        struct declared info = declarator_info(c, d, spec_const);
+        if (ts_node_is_null(info.ident))
+            continue;
+        size_t len;
+        const char *name = node_text(c, info.ident, &len);
+        struct sym *s = sym_get(c, name, len);
+        if (!s) {
+            c->oom = true;
+            return;
+        }
+        if (info.is_function) {
+            if (is_static)
+                s->flags |= SYM_STATIC_FN;
+        } else if (is_static) {
+            s->flags |= SYM_SVAR;
+            if (s->slot < 0)
+                s->slot = c->next_slot++;
+            s->is_tls = is_tls;
+            if (info.is_const && type_is(d, "init_declarator")) {
+                s->const_init = true;
+                if (!sym_add_occ(c, s, d))
+                    c->oom = true;
+            }
+        }
+    }
+}
+
+static void collect_function(struct ctx *c, TSNode def)
+{
+    TSNode id = function_name(c, def);
+    if (ts_node_is_null(id))
+        return;
+    size_t len;
+    const char *name = node_text(c, id, &len);
+    struct sym *s = sym_get(c, name, len);
+    if (!s || !sym_add_occ(c, s, def)) {
+        c->oom = true;
+        return;
+    }
+    s->flags |= SYM_FUNC;
+    if (has_storage(c, def, "static"))
+        s->flags |= SYM_STATIC_FN;
+    if (has_storage(c, def, "inline") || has_storage(c, def, "__inline") ||
+        has_storage(c, def, "__inline__"))
+        s->flags |= SYM_INLINE;
+}
+
+static void collect_macro(struct ctx *c, TSNode def)
+{
+    TSNode name = ts_node_child_by_field_name(def, "name", 4);
+    TSNode value = ts_node_child_by_field_name(def, "value", 5);
+    if (ts_node_is_null(name) || ts_node_is_null(value))
+        return;
+    size_t len;
+    const char *text = node_text(c, name, &len);
+    struct sym *s = sym_get(c, text, len);
+    if (!s) {
+        c->oom = true;
+        return;
+    }
+    s->flags |= SYM_MACRO;
+    s->macro_start = ts_node_start_byte(value);
+    s->macro_len = ts_node_end_byte(value) - s->macro_start;
+}
+
+static bool is_container(TSNode n)
+{
+    const char *t = ts_node_type(n);
+    return strcmp(t, "preproc_if") == 0 || strcmp(t, "preproc_ifdef") == 0 ||
+           strcmp(t, "preproc_else") == 0 || strcmp(t, "preproc_elif") == 0 ||
+           strcmp(t, "preproc_elifdef") == 0;
+}
+
+/* The children of `parent`, walked with a cursor: ts_node_child(i) walks
+ * from the first child each time, quadratic over a file's top level. */
+static size_t children(TSNode parent, TSNode **out, size_t *cap)
+{
+    size_t n = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(parent);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            if (!grow((void **)out, cap, n + 1, sizeof **out))
+                break;
+            (*out)[n++] = ts_tree_cursor_current_node(&cur);
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return n;
+}
+
+static void collect(struct ctx *c, TSNode parent)
+{
+    TSNode *kids = NULL;
+    size_t cap = 0, n = children(parent, &kids, &cap);
+    for (size_t i = 0; i < n && !c->oom; i++) {
+        TSNode k = kids[i];
+        const char *t = ts_node_type(k);
+        if (strcmp(t, "function_definition") == 0)
+            collect_function(c, k);
+        else if (strcmp(t, "declaration") == 0)
+            collect_declaration(c, k);
+        else if (strcmp(t, "preproc_def") == 0 || strcmp(t, "preproc_function_def") == 0)
+            collect_macro(c, k);
+        else if (is_container(k))
+            collect(c, k);
+    }
+    free(kids);
+}
+
+/* ------------------------------------------------------------ step 2: close */
+
+static void push_work(struct ctx *c, TSNode n)
+{
+    if (!grow((void **)&c->work, &c->workcap, c->nwork + 1, sizeof *c->work)) {
+        c->oom = true;
+        return;
+    }
+    c->work[c->nwork++] = n;
+}
+
+static void keep_function(struct ctx *c, struct sym *s)
+{
+    s->kept = true;
+    for (uint32_t o = s->first; o; o = c->occs[o - 1].next) {
+        TSNode body = ts_node_child_by_field_name(c->occs[o - 1].node, "body", 4);
+        if (!ts_node_is_null(body))
+            push_work(c, body);
+    }
+}
+
+static void use_name(struct ctx *c, const char *name, size_t len, int depth);
+
+/* A macro used by kept code: the names in its body count as used too. */
+static void use_macro(struct ctx *c, struct sym *s, int depth)
+{
+    const char *p = c->src + s->macro_start, *end = p + s->macro_len;
+    while (p < end) {
+        if (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+            const char *q = p;
+            while (q < end && (*q == '_' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
+                               (*q >= '0' && *q <= '9')))
+                q++;
+            use_name(c, p, (size_t)(q - p), depth + 1);
+            p = q;
+        } else if (*p >= '0' && *p <= '9') {
+            while (p < end && (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                               (*p >= '0' && *p <= '9') || *p == '.'))
+                p++;
+        } else {
+            p++;
+        }
+    }
+}
+
+static void use_name(struct ctx *c, const char *name, size_t len, int depth)
+{
+    struct sym *s = sym_find(c, name, len);
+    if (!s || depth > 32)
+        return;
+    s->referenced = true;
+    if ((s->flags & SYM_MACRO) && !s->scanned) {
+        s->scanned = true;
+        use_macro(c, s, depth);
+    }
+    if ((s->flags & SYM_FUNC) && (s->flags & (SYM_STATIC_FN | SYM_INLINE)) && !s->kept)
+        keep_function(c, s);
+    if (s->flags & SYM_SVAR) {
+        s->referenced = true;
+        if (s->const_init && !s->scanned) {
+            s->scanned = true;
+            for (uint32_t o = s->first; o; o = c->occs[o - 1].next)
+                push_work(c, c->occs[o - 1].node);
+        }
+    }
+}
+
+/* Whether a local declaration is a static that becomes a weak reference (so
+ * its initializer is dropped and need not be scanned). */
+static bool is_bound_local_static(struct ctx *c, TSNode decl)
+{
+    if (!has_storage(c, decl, "static"))
+        return false;
+    bool spec_const = has_qualifier(c, decl, "const");
+    TSNode decls[64];
+    size_t ndecl = declarators(decl, decls, 64);
+    for (size_t i = 0; i < ndecl; i++) {
+        TSNode d = decls[i];
+        struct declared info = declarator_info(c, d, spec_const);
+        if (!info.is_function && !(info.is_const && type_is(d, "init_declarator")))
+            return true;
+    }
+    return false;
+}
+
+/* Scans `root` for identifiers, marking what they name as used. */
+static void scan(struct ctx *c, TSNode root)
+{
+    TSTreeCursor *cur = &c->cursor;
+    ts_tree_cursor_reset(cur, root);
+    for (;;) {
+        TSNode n = ts_tree_cursor_current_node(cur);
+        const char *t = ts_node_type(n);
+        bool descend = true;
+        if (strcmp(t, "identifier") == 0) {
+            size_t len;
+            const char *name = node_text(c, n, &len);
+            use_name(c, name, len, 0);
+            descend = false;
+        } else if (strcmp(t, "declaration") == 0 && is_bound_local_static(c, n)) {
+            descend = false;
+        }
+        if (descend && ts_tree_cursor_goto_first_child(cur))
+            continue;
+        for (;;) {
+            if (ts_tree_cursor_goto_next_sibling(cur))
+                break;
+            if (!ts_tree_cursor_goto_parent(cur))
+                return;
+            if (ts_node_eq(ts_tree_cursor_current_node(cur), root))
+                return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ step 3: edit */
+
+/* Appends the source of [a, b) to `out` with the ranges of `skip` nodes
+ * left out, comments dropped and newlines turned into spaces, so that it fits
+ * on one line. */
+static void add_one_line(struct ctx *c, struct sbuf *out, uint32_t a, uint32_t b, TSNode def,
+                         bool drop_storage)
+{
+    /* The skipped ranges: static/inline specifiers and comments among the
+     * definition's tokens before `b`. */
+    uint32_t skips[64][2];
+    size_t nskip = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(def);
+    for (bool more = ts_tree_cursor_goto_first_child(&cur); more;) {
+        TSNode n = ts_tree_cursor_current_node(&cur);
+        if (ts_node_start_byte(n) >= b)
+            break;
+        const char *t = ts_node_type(n);
+        bool skip = strcmp(t, "comment") == 0 ||
+                    (drop_storage && strcmp(t, "storage_class_specifier") == 0 &&
+                     (node_is(c, n, "static") || is_inline_word(c, n)));
+        if (skip && nskip < 64) {
+            skips[nskip][0] = ts_node_start_byte(n);
+            skips[nskip][1] = ts_node_end_byte(n);
+            nskip++;
+        }
+        if (!skip && ts_tree_cursor_goto_first_child(&cur))
+            continue;
+        for (;;) {
+            if (ts_tree_cursor_goto_next_sibling(&cur)) {
+                more = true;
+                break;
+            }
+            if (!ts_tree_cursor_goto_parent(&cur) ||
+                ts_node_eq(ts_tree_cursor_current_node(&cur), def)) {
+                more = false;
+                break;
+            }
+        }
+    }
+    ts_tree_cursor_delete(&cur);
+
+    size_t k = 0;
+    for (uint32_t i = a; i < b;) {
+        while (k < nskip && skips[k][1] <= i)
+            k++;
+        if (k < nskip && skips[k][0] <= i) {
+            sbuf_char(out, ' ');
+            i = skips[k][1];
+            continue;
+        }
+        char ch = c->src[i++];
+        if (ch == '\\' && i < b && c->src[i] == '\n') {
+            i++;
+            continue;
+        }
+        sbuf_char(out, ch == '\n' || ch == '\r' ? ' ' : ch);
+    }
+}
+
+/* Appends a declarator's source with the identifier replaced by `rename`
+ * (when not NULL) and the missing size of an array filled in. */
+static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct declared *info,
+                           long count, const char *rename)
+{
+    uint32_t a = ts_node_start_byte(d), e = ts_node_end_byte(d);
+    uint32_t id_a = ts_node_start_byte(info->ident), id_b = ts_node_end_byte(info->ident);
+    uint32_t size_at = UINT32_MAX;
+    if (!ts_node_is_null(info->unsized) && count >= 0) {
+        /* just before the closing bracket */
+        uint32_t n = ts_node_child_count(info->unsized);
+        for (uint32_t i = 0; i < n; i++) {
+            TSNode k = ts_node_child(info->unsized, i);
+            if (node_is(c, k, "]"))
+                size_at = ts_node_start_byte(k);
+        }
+    }
+    for (uint32_t i = a; i < e;) {
+        if (i == size_at)
+            sbuf_fmt(b, "%lu", (unsigned long)count);
+        if (rename && i == id_a) {
+            sbuf_str(b, rename);
+            i = id_b;
+            continue;
+        }
+        sbuf_char(b, c->src[i++]);
+    }
+    if (size_at == e)
+        sbuf_fmt(b, "%lu", (unsigned long)count);
+}
+
+/* Rewrites one static declaration (file scope or local) as weak extern
+ * references. At file scope the C names stay and asm labels give the
+ * symbols; locally the name itself becomes the symbol (and the caller renames
+ * its uses), because block-scope externs of one name with different labels
+ * conflict. `slots` receives the slot of each variable declarator. */
+static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, size_t *nslots)
+{
+    bool spec_const = has_qualifier(c, decl, "const");
+    uint32_t n = ts_node_child_count(decl);
+    *nslots = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        TSNode k = ts_node_child(decl, i);
+        if (type_is(k, "storage_class_specifier") && node_is(c, k, "static"))
+            edit_replace(c, k, "extern", 6);
+    }
+    TSNode decls[64];
+    size_t ndecl = declarators(decl, decls, 64);
+    for (size_t i = 0; i < ndecl; i++) {
+        TSNode k = decls[i];
+        struct declared info = declarator_info(c, k, spec_const);
+        if (ts_node_is_null(info.ident) || info.is_function)
+            continue;
+        int slot;
+        if (local) {
+            slot = c->next_slot++;
+        } else {
+            size_t len;
+            const char *name = node_text(c, info.ident, &len);
+            struct sym *s = sym_find(c, name, len);
+            slot = s ? s->slot : c->next_slot++;
+        }
+        if (*nslots < 64)
+            slots[(*nslots)++] = slot;
+        struct sbuf b = { 0 };
+        TSNode d = k;
+        long count = -1;
+        if (type_is(k, "init_declarator")) {
+            d = ts_node_child_by_field_name(k, "declarator", 10);
+            TSNode value = ts_node_child_by_field_name(k, "value", 5);
+            if (!ts_node_is_null(value))
+                count = initializer_count(c, value);
+        }
+        char sym[32];
+        snprintf(sym, sizeof sym, "__hotc_s_%d", slot);
+        add_declarator(c, &b, d, &info, count, local ? sym : NULL);
+        if (!local) {
+            sbuf_str(&b, " __asm__(\"");
+            sbuf_str(&b, sym);
+            sbuf_str(&b, "\")");
+        }
+        sbuf_str(&b, " __attribute((weak))");
+        if (b.oom)
+            c->oom = true;
+        else
+            edit_replace(c, k, b.data, b.len);
+        free(b.data);
+    }
+}
+
+/* Turns a file-scope definition of a global variable into a declaration:
+ * `int score = 5;` → `extern int score;`, so that the patch uses the host's. */
+static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl)
+{
+    bool spec_const = has_qualifier(c, decl, "const");
+    bool has_extern = has_storage(c, decl, "extern");
+    bool has_var = false;
+    TSNode decls[64];
+    size_t ndecl = declarators(decl, decls, 64);
+    for (size_t i = 0; i < ndecl; i++) {
+        TSNode k = decls[i];
+        struct declared info = declarator_info(c, k, spec_const);
+        if (ts_node_is_null(info.ident))
+            continue;
+        if (info.is_function) {
+            size_t len;
+            const char *name = node_text(c, info.ident, &len);
+            struct sym *s = sym_find(c, name, len);
+            if (s && s == reloaded_decl) {
+                struct sbuf b = { 0 };
+                sbuf_str(&b, " __asm__(\"__hotc_f_");
+                sbuf_add(&b, name, len);
+                sbuf_str(&b, "\")");
+                if (!b.oom)
+                    edit_insert_after(c, k, b.data, b.len);
+                free(b.data);
+            }
+            continue;
+        }
+        has_var = true;
+        if (!type_is(k, "init_declarator"))
+            continue;
+        TSNode d = ts_node_child_by_field_name(k, "declarator", 10);
+        TSNode value = ts_node_child_by_field_name(k, "value", 5);
+        long count = ts_node_is_null(value) ? -1 : initializer_count(c, value);
+        struct sbuf b = { 0 };
+        add_declarator(c, &b, d, &info, count, NULL);
+        if (!b.oom)
+            edit_replace(c, k, b.data, b.len);
+        free(b.data);
+    }
+    if (has_var && !has_extern)
+        edit_insert(c, decl, "extern ", 7);
+}
+
+/* Renames, in the rest of the block after `decl`, every identifier `name` to
+ * `symbol`. Uniform renaming is safe: from the declaration on, the name means
+ * the static or something declared later inside the block (renamed
+ * consistently). Returns how many uses were renamed. */
+static size_t rename_after(struct ctx *c, TSNode decl, const char *name, size_t len,
+                           const char *symbol)
+{
+    TSNode block = ts_node_parent(decl);
+    while (!ts_node_is_null(block) && !type_is(block, "compound_statement"))
+        block = ts_node_parent(block);
+    if (ts_node_is_null(block))
+        return 0;
+    uint32_t from = ts_node_end_byte(decl);
+    size_t uses = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(block);
+    for (;;) {
+        TSNode n = ts_tree_cursor_current_node(&cur);
+        bool descend = ts_node_end_byte(n) > from;
+        if (descend && ts_node_start_byte(n) >= from && type_is(n, "identifier")) {
+            size_t l;
+            const char *t = node_text(c, n, &l);
+            if (l == len && memcmp(t, name, len) == 0) {
+                edit_replace(c, n, symbol, strlen(symbol));
+                uses++;
+            }
+            descend = false;
+        }
+        if (descend && ts_tree_cursor_goto_first_child(&cur))
+            continue;
+        bool done = false;
+        for (;;) {
+            if (ts_tree_cursor_goto_next_sibling(&cur))
+                break;
+            if (!ts_tree_cursor_goto_parent(&cur) ||
+                ts_node_eq(ts_tree_cursor_current_node(&cur), block)) {
+                done = true;
+                break;
+            }
+        }
+        if (done)
+            break;
+    }
+    ts_tree_cursor_delete(&cur);
+    return uses;
+}
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static void add_static_entry(struct ctx *c, int slot, const char *name, size_t len,
+                             const char *function, size_t flen)
+{
+    struct patch *out = c->out;
+    /* a patch binds a handful of statics: one realloc each is fine */
+    struct patch_static *grown = realloc(out->statics, (out->static_count + 1) * sizeof *grown);
+    if (!grown) {
+        c->oom = true;
+        return;
+    }
+    out->statics = grown;
+    struct patch_static *s = &out->statics[out->static_count];
+    char sym[32];
+    snprintf(sym, sizeof sym, "__hotc_s_%d", slot);
+    s->symbol = strdup(sym);
+    s->name = dup_n(name, len);
+    s->function = function ? dup_n(function, flen) : NULL;
+    out->static_count++;
+    if (!s->symbol || !s->name || (function && !s->function))
+        c->oom = true;
+}
+
+/* The function-local statics of a kept function: weak references bound to
+ * the host's `name.N` (gcc) / `function.name` (clang), each renamed to its
+ * symbol in the rest of its block. */
+static void rewrite_local_statics(struct ctx *c, TSNode body, const char *fname, size_t flen)
+{
+    TSTreeCursor cur = ts_tree_cursor_new(body);
+    for (;;) {
+        TSNode n = ts_tree_cursor_current_node(&cur);
+        bool descend = true;
+        if (type_is(n, "declaration") && is_bound_local_static(c, n)) {
+            int slots[64];
+            size_t nslots;
+            rewrite_static(c, n, true, slots, &nslots);
+            /* the names, in declarator order, matching the slots */
+            bool spec_const = has_qualifier(c, n, "const");
+            TSNode decls[64];
+            size_t ndecl = declarators(n, decls, 64);
+            size_t si = 0;
+            for (size_t i = 0; i < ndecl && si < nslots; i++) {
+                struct declared info = declarator_info(c, decls[i], spec_const);
+                if (ts_node_is_null(info.ident) || info.is_function)
+                    continue;
+                size_t len;
+                const char *name = node_text(c, info.ident, &len);
+                char sym[32];
+                snprintf(sym, sizeof sym, "__hotc_s_%d", slots[si]);
+                if (rename_after(c, n, name, len, sym) > 0)
+                    add_static_entry(c, slots[si], name, len, fname, flen);
+                si++;
+            }
+            descend = false;
+        }
+        if (descend && ts_tree_cursor_goto_first_child(&cur))
+            continue;
+        bool done = false;
+        for (;;) {
+            if (ts_tree_cursor_goto_next_sibling(&cur))
+                break;
+            if (!ts_tree_cursor_goto_parent(&cur) ||
+                ts_node_eq(ts_tree_cursor_current_node(&cur), body)) {
+                done = true;
+                break;
+            }
+        }
+        if (done)
+            break;
+    }
+    ts_tree_cursor_delete(&cur);
+}
+
+static void edit_function(struct ctx *c, TSNode def)
+{
+    TSNode id = function_name(c, def);
+    TSNode body = ts_node_child_by_field_name(def, "body", 4);
+    if (ts_node_is_null(id) || ts_node_is_null(body))
+        return;
+    size_t len;
+    const char *name = node_text(c, id, &len);
+    struct sym *s = sym_find(c, name, len);
+    if (!s)
+        return;
+    if (s->reloaded) {
+        /* prototype with the asm label, on its own line before the definition */
+        TSNode decl = ts_node_child_by_field_name(def, "declarator", 10);
+        struct sbuf b = { 0 };
+        add_one_line(c, &b, ts_node_start_byte(def), ts_node_end_byte(decl), def, true);
+        sbuf_str(&b, " __asm__(\"__hotc_f_");
+        sbuf_add(&b, name, len);
+        sbuf_str(&b, "\") __attribute((visibility(\"default\")));\n");
+        if (b.oom)
+            c->oom = true;
+        else
+            edit_insert(c, def, b.data, b.len);
+        free(b.data);
+        uint32_t n = ts_node_child_count(def);
+        for (uint32_t i = 0; i < n; i++) {
+            TSNode k = ts_node_child(def, i);
+            if (type_is(k, "storage_class_specifier") && (node_is(c, k, "static") || is_inline_word(c, k)))
+                edit_blank(c, k);
+        }
+        rewrite_local_statics(c, body, name, len);
+    } else if (s->kept) {
+        rewrite_local_statics(c, body, name, len);
+    } else if (s->flags & SYM_STATIC_FN) {
+        edit_replace(c, def, "", 0);
+    } else {
+        edit_replace(c, body, ";", 1);
+    }
+}
+
+static void edit_declaration(struct ctx *c, TSNode decl)
+{
+    bool is_static = has_storage(c, decl, "static");
+    bool spec_const = has_qualifier(c, decl, "const");
+    bool any_var = false, keep_whole = false;
+    struct sym *fn = NULL;
+    TSNode decls[64];
+    size_t ndecl = declarators(decl, decls, 64);
+    for (size_t i = 0; i < ndecl; i++) {
+        TSNode k = decls[i];
+        struct declared info = declarator_info(c, k, spec_const);
+        if (ts_node_is_null(info.ident))
+            continue;
+        size_t len;
+        const char *name = node_text(c, info.ident, &len);
+        struct sym *s = sym_find(c, name, len);
+        if (info.is_function) {
+            if (s && !fn)
+                fn = s;
+        } else {
+            any_var = true;
+            if (s && s->const_init && s->referenced)
+                keep_whole = true;
+        }
+    }
+    if (!is_static) {
+        rewrite_global(c, decl, fn && fn->reloaded ? fn : NULL);
+        return;
+    }
+    if (any_var) {
+        if (!keep_whole) {
+            int slots[64];
+            size_t nslots;
+            rewrite_static(c, decl, false, slots, &nslots);
+        }
+        return;
+    }
+    if (!fn)
+        return;
+    if (fn->reloaded) {
+        uint32_t n = ts_node_child_count(decl);
+        for (uint32_t i = 0; i < n; i++) {
+            TSNode k = ts_node_child(decl, i);
+            if (type_is(k, "storage_class_specifier") && (node_is(c, k, "static") || is_inline_word(c, k)))
+                edit_blank(c, k);
+        }
+        rewrite_global(c, decl, fn);
+    } else if (!fn->kept && !fn->referenced) {
+        /* a static function the patch does not use: its prototype would only
+         * warn "declared but never defined" */
+        edit_replace(c, decl, "", 0);
+    }
+}
+
+static void edit_tree(struct ctx *c, TSNode parent, bool top)
+{
+    TSNode *kids = NULL;
+    size_t cap = 0, n = children(parent, &kids, &cap);
+    for (size_t i = 0; i < n && !c->oom; i++) {
+        TSNode k = kids[i];
+        const char *t = ts_node_type(k);
+        if (strcmp(t, "function_definition") == 0) {
+            edit_function(c, k);
+        } else if (strcmp(t, "declaration") == 0) {
+            edit_declaration(c, k);
+        } else if (is_container(k)) {
+            size_t before = c->nedits;
+            edit_tree(c, k, false);
+            if (top && c->nedits > before) {
+                /* #line inside a skipped branch is not obeyed: resynchronize
+                 * on the line after the #endif, which is always live */
+                uint32_t at = ts_node_end_byte(k);
+                TSPoint p = ts_node_end_point(k);
+                if (p.column != 0) {
+                    while (at < c->len && c->src[at] != '\n')
+                        at++;
+                    if (at < c->len)
+                        at++;
+                    p.row++;
+                    p.column = 0;
+                }
+                edit_add(c, at, at, p, "", 0);
+                c->edits[c->nedits - 1].force_resync = true;
+            }
+        }
+    }
+    free(kids);
+}
+
+static int edit_cmp(const void *pa, const void *pb)
+{
+    const struct edit *a = pa, *b = pb;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    bool za = a->start == a->end, zb = b->start == b->end;
+    if (za != zb)
+        return za ? -1 : 1;
+    if (za)
+        return a->seq < b->seq ? -1 : 1;
+    return a->seq > b->seq ? -1 : 1; /* the later replacement wins */
+}
+
+static size_t count_newlines(const char *s, size_t n)
+{
+    size_t k = 0;
+    const char *end = s + n;
+    while ((s = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+        k++;
+        s++;
+    }
+    return k;
+}
+
+static void add_line_directive(struct ctx *c, struct sbuf *b, unsigned long line)
+{
+    sbuf_fmt(b, "#line %lu \"", line);
+    for (const char *p = c->in->path; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sbuf_char(b, '\\');
+        sbuf_char(b, *p);
+    }
+    sbuf_str(b, "\"\n");
+}
+
+/* Applies the edits. Generated attributes are spelled `__attribute`: glibc's
+ * <sys/cdefs.h> defines `__attribute__` away for compilers that do not claim
+ * to be GCC (tcc), which would silently drop `weak`. */
+static void emit(struct ctx *c, struct sbuf *b)
+{
+    sbuf_str(b, "__attribute((visibility(\"default\"), used)) const char __hotc_target_build_id[] = \"");
+    for (const char *p = c->in->build_id ? c->in->build_id : ""; *p; p++)
+        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
+            sbuf_char(b, *p);
+    sbuf_str(b, "\";\n");
+    add_line_directive(c, b, 1);
+
+    if (c->nedits > 1)
+        qsort(c->edits, c->nedits, sizeof *c->edits, edit_cmp);
+    uint32_t pos = 0;
+    for (size_t i = 0; i < c->nedits; i++) {
+        struct edit *e = &c->edits[i];
+        if (e->start < pos)
+            continue; /* overlapped by an edit that won */
+        sbuf_add(b, c->src + pos, e->start - pos);
+        const char *text = e->text_len ? c->arena.data + e->text : "";
+        sbuf_add(b, text, e->text_len);
+        pos = e->end;
+        if (e->force_resync || count_newlines(text, e->text_len) != count_newlines(c->src + e->start, e->end - e->start)) {
+            if (b->len && b->data[b->len - 1] != '\n')
+                sbuf_char(b, '\n');
+            add_line_directive(c, b, (unsigned long)e->end_point.row + 1);
+            for (uint32_t k = e->end - e->end_point.column; k < e->end; k++)
+                sbuf_char(b, c->src[k] == '\t' ? '\t' : ' ');
+        }
+    }
+    sbuf_add(b, c->src + pos, c->len - pos);
+    if (b->len && b->data[b->len - 1] != '\n')
+        sbuf_char(b, '\n');
+}
+
+/* ------------------------------------------------------------ entry points */
+
+void patch_init(struct patch *self)
+{
+    memset(self, 0, sizeof *self);
+}
+
+void patch_release(struct patch *self)
+{
+    free(self->source);
+    free(self->file);
+    for (size_t i = 0; i < self->function_count; i++) {
+        free(self->functions[i].name);
+        free(self->functions[i].symbol);
+    }
+    free(self->functions);
+    for (size_t i = 0; i < self->static_count; i++) {
+        free(self->statics[i].symbol);
+        free(self->statics[i].name);
+        free(self->statics[i].function);
+    }
+    free(self->statics);
+    patch_init(self);
+}
+
+static int static_cmp(const void *pa, const void *pb)
+{
+    const struct patch_static *a = pa, *b = pb;
+    int na = atoi(a->symbol + 9), nb = atoi(b->symbol + 9);
+    return (na > nb) - (na < nb);
+}
+
+static int fill_tables(struct ctx *c)
+{
+    struct patch *out = c->out;
+    const char *path = c->in->path;
+    const char *slash = strrchr(path, '/');
+    out->file = strdup(slash ? slash + 1 : path);
+    out->functions = calloc(c->in->function_count ? c->in->function_count : 1, sizeof *out->functions);
+    if (!out->file || !out->functions)
+        return PATCH_ENOMEM;
+    for (size_t i = 0; i < c->in->function_count; i++) {
+        const char *name = c->in->functions[i];
+        struct sym *s = sym_find(c, name, strlen(name));
+        struct patch_function *f = &out->functions[out->function_count++];
+        f->name = strdup(name);
+        f->symbol = malloc(strlen(name) + 10);
+        if (!f->name || !f->symbol)
+            return PATCH_ENOMEM;
+        sprintf(f->symbol, "__hotc_f_%s", name);
+        f->is_static = s && (s->flags & SYM_STATIC_FN);
+    }
+    for (size_t i = 0; i < c->nsyms; i++) {
+        struct sym *s = &c->syms[i];
+        if ((s->flags & SYM_SVAR) && s->referenced && !s->const_init)
+            add_static_entry(c, s->slot, s->name, s->len, NULL, 0);
+    }
+    if (c->oom)
+        return PATCH_ENOMEM;
+    if (out->static_count > 1)
+        qsort(out->statics, out->static_count, sizeof *out->statics, static_cmp);
+    return 0;
+}
+
+int patch_build(struct patch *self, const struct patch_input *in)
+{
+    struct ctx c = { .src = in->text, .len = in->length, .in = in, .out = self };
+    TSParser *parser = NULL;
+    TSTree *own = NULL;
+    const TSTree *tree = in->tree;
+    int err = 0;
+
+    if (!in->text || !in->path || (in->function_count && !in->functions)) {
+        snprintf(self->error, sizeof self->error, "cannot build a patch: %s", patch_strerror(PATCH_EINVAL));
+        return PATCH_EINVAL;
+    }
+    if (!tree) {
+        parser = ts_parser_new();
+        if (!parser || !ts_parser_set_language(parser, grammar_language()) ||
+            !(own = ts_parser_parse_string(parser, NULL, in->text, (uint32_t)in->length))) {
+            err = PATCH_EPARSE;
+            snprintf(self->error, sizeof self->error, "cannot parse %s", in->path);
+            goto done;
+        }
+        tree = own;
+    }
+    TSNode root = ts_tree_root_node(tree);
+    c.cursor = ts_tree_cursor_new(root);
+
+    collect(&c, root);
+    if (c.oom)
+        goto oom;
+
+    for (size_t i = 0; i < in->function_count; i++) {
+        const char *name = in->functions[i];
+        struct sym *s = sym_find(&c, name, strlen(name));
+        if (!s || !(s->flags & SYM_FUNC)) {
+            err = PATCH_ENOTFOUND;
+            snprintf(self->error, sizeof self->error,
+                     "cannot reload %s(): no definition of it in %s", name, in->path);
+            goto done;
+        }
+        s->reloaded = true;
+        keep_function(&c, s);
+    }
+    while (c.nwork && !c.oom) {
+        TSNode n = c.work[--c.nwork];
+        scan(&c, n);
+    }
+    if (c.oom)
+        goto oom;
+
+    edit_tree(&c, root, true);
+    if (c.oom || c.arena.oom)
+        goto oom;
+
+    struct sbuf b = { 0 };
+    sbuf_grow(&b, in->length + in->length / 8 + 256);
+    emit(&c, &b);
+    if (b.oom) {
+        free(b.data);
+        goto oom;
+    }
+    self->source = b.data;
+    self->length = b.len;
+    err = fill_tables(&c);
+    if (err)
+        goto oom;
+    goto done;
+
+oom:
+    err = PATCH_ENOMEM;
+    snprintf(self->error, sizeof self->error, "cannot build a patch for %s: out of memory", in->path);
+done:
+    if (err) {
+        char keep[sizeof self->error];
+        memcpy(keep, self->error, sizeof keep);
+        patch_release(self);
+        memcpy(self->error, keep, sizeof keep);
+    }
+    if (c.cursor.tree)
+        ts_tree_cursor_delete(&c.cursor);
+    free(c.syms);
+    free(c.table);
+    free(c.occs);
+    free(c.work);
+    free(c.edits);
+    free(c.arena.data);
+    if (own)
+        ts_tree_delete(own);
+    if (parser)
+        ts_parser_delete(parser);
+    return err;
+}

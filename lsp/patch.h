@@ -1,0 +1,82 @@
+/* The minimal patch source: from a saved C file and the names of the
+ * functions to reload, the translation unit that is compiled into the patch
+ * library (docs/protocol.md, "Patch library conventions").
+ *
+ * Pure: text in, text out, no I/O. The caller writes the source to a file,
+ * compiles it (lsp/build.c) and sends the tables below in hot/reload
+ * (lsp/link.c). */
+#ifndef HOTC_PATCH_H
+#define HOTC_PATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <tree_sitter/api.h>
+
+#define PATCH_ERRNO_MAP(X)                                                     \
+    X(NOMEM, -1, "out of memory")                                              \
+    X(NOTFOUND, -2, "function to reload has no definition in the file")        \
+    X(PARSE, -3, "cannot parse the file")                                      \
+    X(INVAL, -4, "invalid request")
+
+enum patch_error {
+#define PATCH__ENUM(name, value, text) PATCH_E##name = (value),
+    PATCH_ERRNO_MAP(PATCH__ENUM)
+#undef PATCH__ENUM
+};
+
+/* Text of a negative error returned by patch_build. Static. */
+const char *patch_strerror(int err);
+
+/* What to build. Everything is borrowed for the duration of the call. */
+struct patch_input {
+    const char *text;              /* the saved file, not NUL-terminated */
+    size_t length;
+    const char *path;              /* the file's path, for #line; its basename names the host's STT_FILE */
+    const char *const *functions;  /* names of the functions to reload */
+    size_t function_count;
+    const char *build_id;          /* hex build-id of the target executable ("" if none) */
+    const TSTree *tree;            /* optional: an up-to-date tree of `text` (saves a parse) */
+};
+
+/* A function the runtime redirects: host `name` (a local of `file` when
+ * `is_static`) to the patch's exported `symbol` (`__hotc_f_<name>`). */
+struct patch_function {
+    char *name;
+    char *symbol;
+    bool is_static;
+};
+
+/* A weak reference in the patch that the runtime binds to the host's
+ * variable: `symbol` (`__hotc_s_<N>`) → `name` in the host's STT_FILE `file`,
+ * inside `function` for a function-local static (NULL at file scope). */
+struct patch_static {
+    char *symbol;
+    char *name;
+    char *function;
+};
+
+/* The generated patch. Caller-owned: patch_init, patch_build, patch_release. */
+struct patch {
+    char *source;                  /* NUL-terminated C source */
+    size_t length;
+    char *file;                    /* basename of input.path */
+    struct patch_function *functions;
+    size_t function_count;
+    struct patch_static *statics;  /* only the statics the patch's code uses */
+    size_t static_count;
+    char error[256];               /* a user-readable reason when patch_build fails */
+};
+
+void patch_init(struct patch *self);
+
+/* Generates the patch source for `in` into `self` (which must be initialized
+ * and empty). Returns 0, or a negative PATCH_E* with `self->error` saying what
+ * went wrong (e.g. which function has no definition); on failure `self` holds
+ * nothing that needs more than patch_release. A file with syntax errors still
+ * produces a patch: the compiler will report them at the user's lines. */
+int patch_build(struct patch *self, const struct patch_input *in);
+
+/* Frees everything `self` owns and leaves it initialized and empty. */
+void patch_release(struct patch *self);
+
+#endif

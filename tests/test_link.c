@@ -1,0 +1,331 @@
+/* The runtime link: the private directory and endpoint file, attach,
+ * requests pushed to a program and their answers with round-trip times,
+ * notifications, detach and disconnection mid-request, several programs at
+ * once, and malformed input. The "runtime" here is a raw socket client in a
+ * thread speaking docs/protocol.md; the end-to-end tests use the real one. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "link.h"
+#include "run.h"
+
+static char dir[512];
+
+static const char *scratch(const char *name)
+{
+    snprintf(dir, sizeof dir, "%slink-%s-%d", test_build_path(""), name, (int)getpid());
+    return dir;
+}
+
+/* ------------------------------------------------------------ the client
+ *
+ * It runs in its own thread, where Criterion's assertions must not be used:
+ * it records the first failure in `fail`, checked after the join. */
+
+struct client {
+    char endpoint[700];
+    int pid;
+    bool answer_reload; /* else: disconnect when the reload arrives */
+    int session;
+    char library[256];
+    char fail[800];
+};
+
+#define CHECK(cl, cond, ...)                                                   \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            snprintf((cl)->fail, sizeof (cl)->fail, __VA_ARGS__);              \
+            goto out;                                                          \
+        }                                                                      \
+    } while (0)
+
+static int client_connect(const char *endpoint)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strncmp(endpoint, "unix:", 5) != 0)
+        return -1;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", endpoint + 5);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static bool client_send_raw(int fd, const char *body)
+{
+    char head[64];
+    int n = snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", strlen(body));
+    return write(fd, head, (size_t)n) == n && write(fd, body, strlen(body)) == (ssize_t)strlen(body);
+}
+
+static bool client_send(int fd, json_t *msg)
+{
+    char *body = json_dumps(msg, JSON_COMPACT);
+    bool ok = body && client_send_raw(fd, body);
+    free(body);
+    json_decref(msg);
+    return ok;
+}
+
+/* Reads one framed message (new reference), NULL at end of stream. */
+static json_t *client_read(int fd)
+{
+    char head[256];
+    size_t n = 0, len = 0, got = 0;
+    while (n < sizeof head - 1) {
+        if (read(fd, head + n, 1) != 1)
+            return NULL;
+        n++;
+        if (n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    head[n] = '\0';
+    if (sscanf(head, "Content-Length: %zu", &len) != 1)
+        return NULL;
+    char *body = malloc(len + 1);
+    while (body && got < len) {
+        ssize_t k = read(fd, body + got, len - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    json_t *msg = body && got == len ? json_loadb(body, len, 0, NULL) : NULL;
+    free(body);
+    return msg;
+}
+
+static json_t *attach_msg(int pid)
+{
+    return json_pack("{s:s, s:i, s:s, s:{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[]}}", "jsonrpc", "2.0",
+                     "id", 1, "method", "hot/attach", "params", "pid", pid, "executable", "/bin/game", "buildId",
+                     "3f1c", "loadBase", "0x5555", "arch", "x86_64", "runtimeVersion", "0.1.0", "mode", "poll",
+                     "version", 0, "cwd", "/", "functions");
+}
+
+static void *client_main(void *arg)
+{
+    struct client *cl = arg;
+    json_t *m = NULL, *id = NULL;
+    int fd = client_connect(cl->endpoint);
+
+    CHECK(cl, fd >= 0, "cannot connect to %s", cl->endpoint);
+    /* before attaching: garbage is answered with a parse error */
+    CHECK(cl, client_send_raw(fd, "{not json"), "write");
+    m = client_read(fd);
+    CHECK(cl, m, "no answer to invalid JSON");
+    CHECK(cl, json_integer_value(json_object_get(json_object_get(m, "error"), "code")) == -32700,
+          "invalid JSON not answered with -32700");
+    json_decref(m);
+
+    CHECK(cl, client_send(fd, attach_msg(cl->pid)), "write");
+    m = client_read(fd);
+    CHECK(cl, m, "no answer to hot/attach");
+    cl->session = (int)json_integer_value(json_object_get(json_object_get(m, "result"), "session"));
+    CHECK(cl, json_is_string(json_object_get(json_object_get(m, "result"), "serverVersion")), "no serverVersion");
+    json_decref(m);
+
+    m = client_read(fd);
+    CHECK(cl, m, "no hot/reload pushed");
+    CHECK(cl, json_string_value(json_object_get(m, "method")) &&
+                  strcmp(json_string_value(json_object_get(m, "method")), "hot/reload") == 0,
+          "not hot/reload");
+    id = json_incref(json_object_get(m, "id"));
+    snprintf(cl->library, sizeof cl->library, "%s",
+             json_string_value(json_object_get(json_object_get(m, "params"), "library")));
+    json_decref(m);
+    m = NULL;
+    if (!cl->answer_reload)
+        goto out;
+    client_send(fd, json_pack("{s:s, s:O, s:{s:s, s:i, s:i, s:{s:i, s:i, s:i, s:i, s:i}}}", "jsonrpc", "2.0",
+                              "id", id, "result", "status", "applied", "version", 1, "redirected", 1, "timings",
+                              "loadUs", 800, "resolveUs", 40, "waitUs", 1500, "applyUs", 6, "totalUs", 2400));
+    client_send(fd, json_pack("{s:s, s:s, s:{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:b}}", "jsonrpc", "2.0",
+                              "method", "hot/crash", "params", "signal", 11, "signalName", "SIGSEGV", "address",
+                              "0x1234", "function", "update", "offset", 12, "version", 1, "guarded", 1,
+                              "rolledBack", 1));
+    client_send(fd, json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
+                              "reason", "exit"));
+    shutdown(fd, SHUT_WR);
+    /* drain until the server closes */
+    while ((m = client_read(fd)) != NULL)
+        json_decref(m);
+out:
+    json_decref(id);
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the server side */
+
+struct seen {
+    int attached, detached, results, errors, crashes;
+    int expect_programs;
+    char detach_reason[64];
+    char error[128];
+    uint64_t rtt_us;
+    json_t *result;
+};
+
+static void on_result(struct link *link, const struct link_program *p, json_t *result, const char *error,
+                      uint64_t rtt, void *user)
+{
+    struct seen *s = user;
+    (void)link;
+    (void)p;
+    if (result) {
+        s->results++;
+        s->result = json_incref(result);
+        s->rtt_us = rtt;
+    } else {
+        s->errors++;
+        snprintf(s->error, sizeof s->error, "%s", error);
+    }
+}
+
+static void on_attached(struct link *link, const struct link_program *p, void *user)
+{
+    struct seen *s = user;
+    s->attached++;
+    cr_expect_str_eq(p->build_id, "3f1c");
+    cr_expect_str_eq(p->arch, "x86_64");
+    if (s->attached < s->expect_programs)
+        return;
+    const struct link_program *all[8];
+    cr_assert_eq(link_programs(link, all, 8), (size_t)s->expect_programs);
+    for (int i = 0; i < s->expect_programs; i++) {
+        json_t *params = json_pack("{s:i, s:s, s:s, s:[], s:[]}", "version", 1, "library", "/tmp/p.so",
+                                   "targetBuildId", "3f1c", "functions", "statics");
+        cr_assert_eq(link_request(link, all[i]->id, "hot/reload", params, on_result, s), 0);
+    }
+}
+
+static void on_detached(struct link *link, const struct link_program *p, const char *reason, void *user)
+{
+    struct seen *s = user;
+    (void)p;
+    s->detached++;
+    snprintf(s->detach_reason, sizeof s->detach_reason, "%s", reason);
+    if (s->detached == s->expect_programs)
+        link_close(link);
+}
+
+static void on_notified(struct link *link, const struct link_program *p, const char *method, json_t *params,
+                        void *user)
+{
+    struct seen *s = user;
+    (void)link;
+    (void)p;
+    if (strcmp(method, "hot/crash") == 0) {
+        s->crashes++;
+        cr_expect_str_eq(json_string_value(json_object_get(params, "function")), "update");
+    }
+}
+
+static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified };
+
+Test(link, a_program_attaches_gets_a_reload_answers_and_detaches, .timeout = 60)
+{
+    uv_loop_t loop;
+    struct link *link;
+    char err[256], path[600], content[700];
+    struct seen seen = { .expect_programs = 1 };
+    struct client cl = { .pid = 4242, .answer_reload = true };
+    struct stat st;
+    pthread_t th;
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    cr_assert_eq(link_open(&link, &loop, scratch("one"), &callbacks, &seen, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0700, "the socket directory is private");
+    snprintf(path, sizeof path, "%s/endpoint", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "no endpoint file");
+    cr_assert_not_null(fgets(content, sizeof content, f));
+    fclose(f);
+    content[strcspn(content, "\n")] = '\0';
+    cr_expect_str_eq(content, link_endpoint(link));
+
+    snprintf(cl.endpoint, sizeof cl.endpoint, "%s", link_endpoint(link));
+    pthread_create(&th, NULL, client_main, &cl);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    pthread_join(th, NULL);
+
+    cr_expect_eq(seen.attached, 1);
+    cr_expect_eq(cl.session, 1);
+    cr_expect_str_eq(cl.fail, "", "client: %s", cl.fail);
+    cr_expect_str_eq(cl.library, "/tmp/p.so", "the reload carried the library");
+    cr_expect_eq(seen.results, 1);
+    cr_expect_str_eq(json_string_value(json_object_get(seen.result, "status")), "applied");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(seen.result, "timings"), "totalUs")), 2400);
+    cr_expect_eq(seen.crashes, 1);
+    cr_expect_eq(seen.detached, 1);
+    cr_expect_str_eq(seen.detach_reason, "exit");
+    cr_expect_neq(access(path, F_OK), 0, "the endpoint file is removed on close");
+    json_decref(seen.result);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+Test(link, several_programs_and_one_that_disconnects_mid_reload, .timeout = 60)
+{
+    uv_loop_t loop;
+    struct link *link;
+    char err[256];
+    struct seen seen = { .expect_programs = 2 };
+    struct client a = { .pid = 1, .answer_reload = true }, b = { .pid = 2, .answer_reload = false };
+    pthread_t ta, tb;
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    cr_assert_eq(link_open(&link, &loop, scratch("two"), &callbacks, &seen, err, sizeof err), 0, "%s", err);
+    snprintf(a.endpoint, sizeof a.endpoint, "%s", link_endpoint(link));
+    snprintf(b.endpoint, sizeof b.endpoint, "%s", link_endpoint(link));
+    pthread_create(&ta, NULL, client_main, &a);
+    pthread_create(&tb, NULL, client_main, &b);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+
+    cr_expect_str_eq(a.fail, "", "client a: %s", a.fail);
+    cr_expect_str_eq(b.fail, "", "client b: %s", b.fail);
+    cr_expect_eq(seen.attached, 2);
+    cr_expect_neq(a.session, b.session);
+    cr_expect_eq(seen.results, 1, "the program that answered");
+    cr_expect_eq(seen.errors, 1, "the program that vanished");
+    cr_expect_str_eq(seen.error, "the program detached before answering");
+    cr_expect_eq(seen.detached, 2);
+    json_decref(seen.result);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+Test(link, a_directory_open_to_others_is_made_private)
+{
+    uv_loop_t loop;
+    struct link *link;
+    char err[256];
+    struct stat st;
+
+    scratch("perm");
+    mkdir(dir, 0755);
+    uv_loop_init(&loop);
+    cr_assert_eq(link_open(&link, &loop, dir, NULL, NULL, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0700);
+    cr_expect_eq(link_request(link, 99, "hot/rollback", json_object(), on_result, NULL), LINK_ENOPROGRAM);
+    link_close(link);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}

@@ -1,0 +1,385 @@
+/* The patch builder: fixture cases (tests/fixtures/patch/<case>/input.c +
+ * request.json → expected.c and the statics/functions tables), the generated
+ * source compiling as a shared library with gcc, clang and tcc, and compiler
+ * messages pointing at the user's own lines.
+ *
+ * HOTC_BLESS=1 rewrites the expected.c files from the current output. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "grammar.h"
+#include "patch.h"
+#include "run.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    fclose(f);
+    buf[got] = '\0';
+    if (len)
+        *len = got;
+    return buf;
+}
+
+static void spit(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool have(const char *tool)
+{
+    char out[256];
+    char *argv[] = { "sh", "-c", NULL, NULL };
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "command -v %s", tool);
+    argv[2] = cmd;
+    return test_run(argv, out, sizeof out, 10000) == 0;
+}
+
+/* A fixture case, loaded. */
+struct fcase {
+    char dir[1024];
+    char *input;
+    size_t length;
+    json_t *request;
+    const char *functions[16];
+    size_t nfunctions;
+};
+
+static void fcase_load(struct fcase *fc, const char *name)
+{
+    char path[1200];
+    json_error_t jerr;
+
+    snprintf(fc->dir, sizeof fc->dir, "%s/%s", test_source_path("tests/fixtures/patch"), name);
+    snprintf(path, sizeof path, "%s/input.c", fc->dir);
+    fc->input = slurp(path, &fc->length);
+    cr_assert_not_null(fc->input, "%s", path);
+    snprintf(path, sizeof path, "%s/request.json", fc->dir);
+    fc->request = json_load_file(path, 0, &jerr);
+    cr_assert_not_null(fc->request, "%s: %s", path, jerr.text);
+    json_t *fns = json_object_get(fc->request, "functions");
+    fc->nfunctions = 0;
+    for (size_t i = 0; i < json_array_size(fns) && i < 16; i++)
+        fc->functions[fc->nfunctions++] = json_string_value(json_array_get(fns, i));
+}
+
+static void fcase_release(struct fcase *fc)
+{
+    free(fc->input);
+    json_decref(fc->request);
+}
+
+static int fcase_build(struct fcase *fc, struct patch *p, const TSTree *tree)
+{
+    struct patch_input in = {
+        .text = fc->input,
+        .length = fc->length,
+        .path = json_string_value(json_object_get(fc->request, "path")),
+        .functions = fc->functions,
+        .function_count = fc->nfunctions,
+        .build_id = json_string_value(json_object_get(fc->request, "buildId")),
+        .tree = tree,
+    };
+    patch_init(p);
+    return patch_build(p, &in);
+}
+
+static size_t case_names(char names[][64], size_t max)
+{
+    DIR *d = opendir(test_source_path("tests/fixtures/patch"));
+    size_t n = 0;
+    struct dirent *e;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL && n < max) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (strlen(e->d_name) < 64)
+            memcpy(names[n++], e->d_name, strlen(e->d_name) + 1);
+    }
+    closedir(d);
+    cr_assert_gt(n, 0);
+    return n;
+}
+
+static void check_tables(struct fcase *fc, const char *name, struct patch *p)
+{
+    json_t *want = json_object_get(fc->request, "expectStatics");
+    cr_expect_eq(p->static_count, json_array_size(want), "%s: %zu statics, expected %zu", name,
+                 p->static_count, json_array_size(want));
+    for (size_t i = 0; i < p->static_count && i < json_array_size(want); i++) {
+        const char *symbol, *sname, *function = NULL;
+        cr_assert_eq(json_unpack(json_array_get(want, i), "{s:s, s:s, s?s}", "symbol", &symbol, "name",
+                                 &sname, "function", &function),
+                     0);
+        cr_expect_str_eq(p->statics[i].symbol, symbol, "%s: static %zu", name, i);
+        cr_expect_str_eq(p->statics[i].name, sname, "%s: static %zu", name, i);
+        if (function)
+            cr_expect(p->statics[i].function && strcmp(p->statics[i].function, function) == 0,
+                      "%s: static %s should be in %s", name, sname, function);
+        else
+            cr_expect_null(p->statics[i].function, "%s: static %s is file-scope", name, sname);
+    }
+    json_t *fns = json_object_get(fc->request, "expectFunctions");
+    cr_expect_eq(p->function_count, json_array_size(fns), "%s", name);
+    for (size_t i = 0; i < p->function_count && i < json_array_size(fns); i++) {
+        const char *fname, *symbol;
+        int is_static;
+        cr_assert_eq(json_unpack(json_array_get(fns, i), "{s:s, s:s, s:b}", "name", &fname, "symbol",
+                                 &symbol, "static", &is_static),
+                     0);
+        cr_expect_str_eq(p->functions[i].name, fname);
+        cr_expect_str_eq(p->functions[i].symbol, symbol);
+        cr_expect_eq(p->functions[i].is_static, is_static != 0, "%s: %s static", name, fname);
+    }
+    const char *slash = strrchr(json_string_value(json_object_get(fc->request, "path")), '/');
+    const char *base = slash ? slash + 1 : json_string_value(json_object_get(fc->request, "path"));
+    cr_expect_str_eq(p->file, base);
+}
+
+Test(patch, fixtures_match_expected_source_and_tables)
+{
+    char names[64][64];
+    size_t n = case_names(names, 64);
+    bool bless = getenv("HOTC_BLESS") != NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        struct fcase fc;
+        struct patch p;
+        char path[1200];
+
+        fcase_load(&fc, names[i]);
+        cr_assert_eq(fcase_build(&fc, &p, NULL), 0, "%s: %s", names[i], p.error);
+        snprintf(path, sizeof path, "%s/expected.c", fc.dir);
+        if (bless)
+            spit(path, p.source);
+        char *expected = slurp(path, NULL);
+        cr_assert_not_null(expected, "%s missing (HOTC_BLESS=1 writes it)", path);
+        if (strcmp(expected, p.source) != 0) {
+            char got[1200];
+            snprintf(got, sizeof got, "%s", test_build_path(""));
+            snprintf(got + strlen(got), sizeof got - strlen(got), "patch-%s.got.c", names[i]);
+            spit(got, p.source);
+            cr_expect_fail("%s: output differs from expected.c; see diff -u %s %s", names[i], path, got);
+        }
+        cr_expect_eq(strlen(p.source), p.length);
+        check_tables(&fc, names[i], &p);
+        free(expected);
+        patch_release(&p);
+        fcase_release(&fc);
+    }
+}
+
+/* Compiles `source` with `cc` as a shared library; returns nm -D's output in
+ * `syms`. */
+static void compile_shared(const char *cc, const char *name, const char *source, const char *incdir,
+                           char *syms, size_t size)
+{
+    char src[1200], so[1200], inc1[1300], inc2[1300], out[8192];
+
+    snprintf(src, sizeof src, "%spatch-%s-%s.c", test_build_path(""), name, cc);
+    snprintf(so, sizeof so, "%spatch-%s-%s.so", test_build_path(""), name, cc);
+    snprintf(inc1, sizeof inc1, "-I%s", test_source_path("runtime"));
+    snprintf(inc2, sizeof inc2, "-I%s", incdir);
+    spit(src, source);
+    char *argv[] = { (char *)cc, "-fPIC", "-shared", "-Wall", "-Wextra", inc1, inc2, "-o", so, src, NULL };
+    int rc = test_run(argv, out, sizeof out, 60000);
+    cr_assert_eq(rc, 0, "%s: %s failed:\n%s", name, cc, out);
+    char *nm[] = { "nm", "-D", so, NULL };
+    cr_assert_eq(test_run(nm, syms, size, 20000), 0);
+}
+
+static void check_compiles_with(const char *cc)
+{
+    char names[64][64];
+    size_t n = case_names(names, 64);
+
+    if (!have(cc)) {
+        cr_log_warn("%s not installed; skipped", cc);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct fcase fc;
+        struct patch p;
+        char syms[16384], want[128];
+
+        fcase_load(&fc, names[i]);
+        cr_assert_eq(fcase_build(&fc, &p, NULL), 0, "%s", p.error);
+        compile_shared(cc, names[i], p.source, fc.dir, syms, sizeof syms);
+        for (size_t k = 0; k < p.function_count; k++) {
+            snprintf(want, sizeof want, " T %s\n", p.functions[k].symbol);
+            cr_expect(strstr(syms, want), "%s/%s: %s not exported:\n%s", cc, names[i], p.functions[k].symbol,
+                      syms);
+        }
+        cr_expect(strstr(syms, "__hotc_target_build_id\n"), "%s/%s: no build id", cc, names[i]);
+        /* every bound static the code really uses is a weak undefined symbol
+         * (unused ones may be optimized out, never defined) */
+        for (size_t k = 0; k < p.static_count; k++) {
+            snprintf(want, sizeof want, " %s\n", p.statics[k].symbol);
+            const char *at = strstr(syms, want);
+            if (at)
+                cr_expect(at[-1] == 'w' || at[-1] == 'v', "%s/%s: %s is not weak undefined:\n%s", cc,
+                          names[i], p.statics[k].symbol, syms);
+        }
+        cr_expect_null(strstr(syms, " D __hotc_s_"), "%s/%s: a static was defined, not bound", cc, names[i]);
+        cr_expect_null(strstr(syms, " B __hotc_s_"), "%s/%s: a static was defined, not bound", cc, names[i]);
+        patch_release(&p);
+        fcase_release(&fc);
+    }
+}
+
+Test(patch, generated_source_compiles_with_gcc, .timeout = 240)
+{
+    check_compiles_with("gcc");
+}
+
+Test(patch, generated_source_compiles_with_clang, .timeout = 240)
+{
+    check_compiles_with("clang");
+}
+
+Test(patch, generated_source_compiles_with_tcc, .timeout = 240)
+{
+    check_compiles_with("tcc");
+}
+
+/* An error in the reloaded function, after bodies that were removed (so the
+ * patch has fewer lines than the file), is reported at the user's line. */
+Test(patch, compiler_messages_point_at_the_users_lines, .timeout = 120)
+{
+    static const char src[] = "#include \"hot.h\"\n"                  /* 1 */
+                              "int before(int x)\n"                   /* 2 */
+                              "{\n"                                   /* 3 */
+                              "    x += 1;\n"                         /* 4 */
+                              "    x += 2;\n"                         /* 5 */
+                              "    return x;\n"                       /* 6 */
+                              "}\n"                                   /* 7 */
+                              "static int unused(void)\n"             /* 8 */
+                              "{\n"                                   /* 9 */
+                              "    return 3;\n"                       /* 10 */
+                              "}\n"                                   /* 11 */
+                              "static int count;\n"                   /* 12 */
+                              "HOT int update(int v)\n"               /* 13 */
+                              "{\n"                                   /* 14 */
+                              "    static int calls = 0;\n"           /* 15 */
+                              "    calls++;\n"                        /* 16 */
+                              "\treturn v + count + undeclared_var;\n" /* 17 */
+                              "}\n";
+    const char *fns[] = { "update" };
+    struct patch_input in = { src, sizeof src - 1, "/home/me/game/main.c", fns, 1, "aa", NULL };
+    struct patch p;
+
+    patch_init(&p);
+    cr_assert_eq(patch_build(&p, &in), 0, "%s", p.error);
+    cr_assert_lt(strlen(p.source) - strlen(strstr(p.source, "#line 1")), 200);
+
+    const char *ccs[] = { "gcc", "clang", "tcc" };
+    for (size_t i = 0; i < 3; i++) {
+        char path[1200], out[8192], inc[1300];
+        if (!have(ccs[i]))
+            continue;
+        snprintf(path, sizeof path, "%spatch-lines-%s.c", test_build_path(""), ccs[i]);
+        snprintf(inc, sizeof inc, "-I%s", test_source_path("runtime"));
+        spit(path, p.source);
+        char *argv[] = { (char *)ccs[i], "-fsyntax-only", inc, path, NULL, NULL, NULL };
+        if (strcmp(ccs[i], "tcc") == 0) {
+            argv[1] = "-c";
+            argv[4] = "-o";
+            argv[5] = "/dev/null";
+        }
+        cr_assert_neq(test_run(argv, out, sizeof out, 60000), 0, "%s accepted an undeclared variable", ccs[i]);
+        /* gcc and clang give the column (tab counted as 1 byte by clang, as a
+         * tab stop by gcc); tcc gives the line only */
+        cr_expect(strstr(out, "/home/me/game/main.c:17:"), "%s: not at main.c:17:\n%s\n--\n%s", ccs[i], out,
+                  p.source);
+        if (strcmp(ccs[i], "clang") == 0)
+            cr_expect(strstr(out, "main.c:17:21:"), "clang column:\n%s", out);
+    }
+    patch_release(&p);
+}
+
+Test(patch, a_missing_function_is_an_error_naming_it)
+{
+    static const char src[] = "int f(void) { return 1; }\n";
+    const char *fns[] = { "f", "nope" };
+    struct patch_input in = { src, sizeof src - 1, "a.c", fns, 2, "", NULL };
+    struct patch p;
+
+    patch_init(&p);
+    cr_assert_eq(patch_build(&p, &in), PATCH_ENOTFOUND);
+    cr_expect(strstr(p.error, "nope()"), "%s", p.error);
+    cr_expect_null(p.source);
+    cr_expect_str_eq(patch_strerror(PATCH_ENOTFOUND), "function to reload has no definition in the file");
+    patch_release(&p);
+}
+
+Test(patch, broken_source_still_gives_a_patch)
+{
+    static const char src[] = "#include \"hot.h\"\n"
+                              "HOT int update(int v)\n"
+                              "{\n"
+                              "    return v +;\n"
+                              "}\n"
+                              "int other(void) { return 2; }\n";
+    const char *fns[] = { "update" };
+    struct patch_input in = { src, sizeof src - 1, "b.c", fns, 1, "", NULL };
+    struct patch p;
+
+    patch_init(&p);
+    cr_assert_eq(patch_build(&p, &in), 0, "%s", p.error);
+    cr_expect(strstr(p.source, "return v +;"), "%s", p.source);
+    cr_expect(strstr(p.source, "__asm__(\"__hotc_f_update\")"), "%s", p.source);
+    patch_release(&p);
+}
+
+Test(patch, a_given_tree_gives_the_same_output)
+{
+    struct fcase fc;
+    struct patch a, b;
+    TSParser *parser = ts_parser_new();
+
+    fcase_load(&fc, "basic");
+    cr_assert(ts_parser_set_language(parser, grammar_language()));
+    TSTree *tree = ts_parser_parse_string(parser, NULL, fc.input, (uint32_t)fc.length);
+    cr_assert_eq(fcase_build(&fc, &a, NULL), 0);
+    cr_assert_eq(fcase_build(&fc, &b, tree), 0);
+    cr_expect_str_eq(a.source, b.source);
+    patch_release(&a);
+    patch_release(&b);
+    ts_tree_delete(tree);
+    ts_parser_delete(parser);
+    fcase_release(&fc);
+}
+
+/* Reloading several times from one buffer is stable: the same request gives
+ * the same bytes (the server relies on it to skip identical rebuilds). */
+Test(patch, output_is_deterministic)
+{
+    struct fcase fc;
+    struct patch a, b;
+
+    fcase_load(&fc, "locals");
+    cr_assert_eq(fcase_build(&fc, &a, NULL), 0);
+    cr_assert_eq(fcase_build(&fc, &b, NULL), 0);
+    cr_expect_str_eq(a.source, b.source);
+    patch_release(&a);
+    patch_release(&b);
+    fcase_release(&fc);
+}
