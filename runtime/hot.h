@@ -27,7 +27,21 @@ extern "C" {
  * reload is the NOPs at the entry. With gcc it also implies noipa: callers
  * must not assume anything about the body (its return value, what it
  * clobbers), since the body will change. Elsewhere it expands to noinline
- * only. */
+ * only.
+ *
+ * clang has no noipa, and noinline is not enough there: clang 14 at -O1 and
+ * above still deduces facts from the body and uses them in callers (a HOT
+ * function that returns a constant has its calls' results replaced by the
+ * constant; one that writes nothing, its calls dropped), so a reload of
+ * such a function may not change what its callers see. What stops it:
+ * `weak` (the definition may be replaced at link time, so clang assumes
+ * nothing about it; tried: calls, results and side effects all kept), but
+ * clang refuses weak on a static function, so HOT cannot carry it; optnone
+ * keeps the calls and their side effects but not their results (and gives
+ * up optimizing the body). Until hotc has an answer for static functions,
+ * with clang: mark non-static HOT functions `HOT __attribute__((weak))`
+ * yourself when their body is trivial (constant results, no side effects),
+ * or build the program with gcc. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define HOT__NOIPA __attribute__((noipa, noclone))
 #else
@@ -72,9 +86,14 @@ enum hot_mode {
 HOT_API int hot_init(const char *endpoint);
 
 /* Like hot_init, choosing the mode. In HOT_MODE_AUTO, reloads are applied
- * without hot_poll: every thread is stopped with a signal, no instruction
- * pointer may sit in the bytes being rewritten, and the program's blocking
- * system calls are restarted, never failed with EINTR. */
+ * without hot_poll. A change of one function is written while the program
+ * runs (each write is one the processor sees whole); a change of several
+ * stops every thread that runs code with a signal, checks that no
+ * instruction pointer sits in bytes being rewritten, writes and resumes.
+ * Threads sleeping in a system call are never signalled, so poll, select,
+ * epoll_wait, nanosleep and read are not failed with EINTR (see
+ * runtime/reload.c for the one narrow case where a thread entering such a
+ * call while a multi-function change stops the world can be). */
 HOT_API int hot_init_mode(const char *endpoint, enum hot_mode mode);
 
 /* The safe point: applies a prepared reload, if any. Returns how many

@@ -27,6 +27,23 @@ __attribute__((unused)) static void flush(uintptr_t addr, size_t len)
 
 static const unsigned char endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
 
+/* Whether [addr, addr+len) lies in one aligned 16-byte block: then a store
+ * of it is atomic (Intel: within a cache line; AMD: within 16 bytes), for
+ * data loads and for instruction fetch. HOT's padding starts 16-byte aligned
+ * with gcc and clang at -O1 and above: the target is bytes 6..13 of it. */
+static int same_block(uintptr_t addr, size_t len)
+{
+    return addr / 16 == (addr + len - 1) / 16;
+}
+
+static void store_target(uintptr_t at, uint64_t target)
+{
+    if (same_block(at, 8))
+        __atomic_store((uint64_t *)at, &target, __ATOMIC_SEQ_CST);
+    else
+        memcpy((void *)at, &target, 8); /* only ever with every thread stopped */
+}
+
 int redirect_site_init(struct redirect_site *site, uintptr_t pad)
 {
     memset(site, 0, sizeof *site);
@@ -37,30 +54,46 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
     site->pad = pad;
     site->nop = memcmp((const void *)entry, endbr64, 4) == 0 ? entry + 4 : entry;
-    memcpy(site->orig_entry, (const void *)site->nop, 2);
-    if (site->orig_entry[0] != 0x90 || site->orig_entry[1] != 0x90)
+    const unsigned char *e = (const unsigned char *)site->nop;
+    if (e[1] != 0x90 || (e[0] != 0x90 && e[0] != 0x66))
         return -1;
+    /* Make the entry one instruction: 90 90 (two NOPs) becomes 66 90 (one
+     * two-byte NOP). Safe with threads running there: only the first byte
+     * changes, a one-byte store; a thread at the entry executes 90 or 66 90,
+     * a thread already past the first NOP executes the unchanged 90. From
+     * then on no thread that reaches the entry can stop between its bytes,
+     * so the 2-byte store of the branch is seen whole or not at all. */
+    if (e[0] == 0x90 && text_protect(site->nop, 1, 1) == 0) {
+        __atomic_store_n((unsigned char *)site->nop, (unsigned char)0x66, __ATOMIC_SEQ_CST);
+        text_protect(site->nop, 1, 0);
+    }
+    memcpy(site->orig_entry, (const void *)site->nop, 2);
+    site->concurrent = site->orig_entry[0] == 0x66 && same_block(site->nop, 2) &&
+                       same_block(site->pad + 6, 8);
     return 0;
 }
 
 int redirect_set(struct redirect_site *site, uintptr_t target)
 {
+    uint64_t t = target;
     if (site->armed) {
-        /* One 8-byte store inside one cache line: atomic on x86-64. */
+        /* One 8-byte store, read as data by the padding's jmp. */
         if (text_protect(site->pad + 6, 8, 1) != 0)
             return -1;
-        uint64_t t = target;
-        __atomic_store((uint64_t *)(site->pad + 6), &t, __ATOMIC_SEQ_CST);
+        store_target(site->pad + 6, t);
         text_protect(site->pad + 6, 8, 0);
         site->target = target;
         return 0;
     }
     if (text_protect(site->pad, (site->nop + 2) - site->pad, 1) != 0)
         return -1;
-    unsigned char jmp[14] = {0xff, 0x25, 0, 0, 0, 0};
-    uint64_t t = target;
-    memcpy(jmp + 6, &t, 8);
-    memcpy((void *)site->pad, jmp, sizeof jmp);
+    /* The padding first (no thread executes it while the entry is a NOP;
+     * after a restore it already holds the same jmp, so only the target
+     * changes, with one atomic store), then the entry. */
+    static const unsigned char jmp[6] = {0xff, 0x25, 0, 0, 0, 0};
+    if (memcmp((const void *)site->pad, jmp, 6) != 0)
+        memcpy((void *)site->pad, jmp, 6);
+    store_target(site->pad + 6, t);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     int8_t rel = (int8_t)((intptr_t)site->pad - (intptr_t)(site->nop + 2));
     unsigned char branch[2] = {0xeb, (unsigned char)rel};
@@ -90,9 +123,10 @@ int redirect_restore(struct redirect_site *site)
 
 int redirect_busy(const struct redirect_site *site, uintptr_t pc)
 {
-    /* Between the two one-byte NOPs is the only place a thread can be that
-     * the 2-byte store would split; the padding is never executed before
-     * it is complete. */
+    /* Between the two bytes of the entry is the only place a thread can be
+     * that the 2-byte store would split: only a thread that passed the
+     * first one-byte NOP before the entry became one instruction; the
+     * padding is never executed before it is complete. */
     return pc > site->nop && pc < site->nop + 2;
 }
 
@@ -120,6 +154,10 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     memcpy(site->orig_entry, (const void *)site->nop, 4);
     if (*(const uint32_t *)site->nop != A64_NOP)
         return -1;
+    /* The entry is one instruction (NOP <-> B is a pair the architecture
+     * allows to be changed while other cores execute it); the target is
+     * data read by ldr, atomic when 8-byte aligned. */
+    site->concurrent = (site->pad + 8) % 8 == 0;
     return 0;
 }
 

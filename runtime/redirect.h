@@ -19,12 +19,22 @@ struct redirect_site {
     uintptr_t nop;    /* the entry NOP(s) that become a branch */
     uintptr_t target; /* current target, 0 when not redirected */
     int armed;        /* padding written and entry branching */
+    int concurrent;   /* every write is safe for a thread running there */
     unsigned char orig_entry[4];
 };
 
 /* Checks that `pad` starts HOT padding as this runtime expects (NOPs where
- * they should be) and fills `site`. Returns 0, or -1 when the bytes are not
- * what HOT emits (then nothing may be written there). */
+ * they should be) and fills `site`. On x86-64 it also turns the entry's two
+ * one-byte NOPs into one two-byte NOP (safe at any time, see redirect.c).
+ * Returns 0, or -1 when the bytes are not what HOT emits (then nothing may
+ * be written there).
+ *
+ * `site->concurrent` then tells whether every later write (redirect_set,
+ * redirect_restore) is safe for a thread that runs through the site at the
+ * same moment: it executes either the old or the new entry, never a torn
+ * one, and a redirected entry only ever leads to a complete padding and
+ * target. x86-64: the entry is one instruction, and it and the target each
+ * lie in one aligned 16-byte block. aarch64: the target is 8-byte aligned. Otherwise writes need every thread stopped. */
 int redirect_site_init(struct redirect_site *site, uintptr_t pad);
 
 /* Points the site at `target`. The text pages are made writable just for the

@@ -11,6 +11,8 @@
 #include "stopworld.h"
 
 #include <dlfcn.h>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
 #include <elf.h>
 #include <link.h>
 #include <pthread.h>
@@ -52,6 +54,7 @@ static struct reload_plan *top;     /* applied stack */
 static struct reload_plan *all;     /* every applied version */
 static int current_version;
 static int stop_world = 1;
+static int sync_core; /* membarrier SYNC_CORE registered (reload_init) */
 
 void reload_set_stop_world(int stop)
 {
@@ -77,6 +80,9 @@ static void do_init(void)
     for (size_t i = 0; i < self.nhot; i++)
         if (redirect_site_init(&sites[i], self.hot[i].pad) != 0)
             sites[i].pad = 0; /* not what HOT emits: never written */
+#ifdef SYS_membarrier
+    sync_core = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;
+#endif
     init_status = 0;
 }
 
@@ -312,17 +318,61 @@ void reload_plan_free(struct reload_plan *plan)
     free(plan);
 }
 
-/* Stops the world so that no thread sits in bytes about to be rewritten at
- * any of `n` sites (changes[i].site). Returns 0 with the world stopped, or
- * -1 with a reason (world running). */
-static int stop_clear(pid_t skip, const struct change *changes, size_t n, char *reason,
-                      size_t reasonsz)
+/* How the writes of one apply or rollback are kept safe from other threads.
+ *
+ * LIVE: a change of one site whose writes are all safe for a thread running
+ * through it (redirect.h, `concurrent`): nobody is stopped, so no system
+ * call of the program can be interrupted; after the write, membarrier(2)
+ * makes every core running a thread of ours serialize its instruction
+ * stream (the cross-modifying-code rule), without signals. One site needs
+ * no common instant: every call runs either the old or the new code.
+ *
+ * STOPPED: several sites (they must change at one instant for every thread
+ * that runs code) or a site whose writes could tear. Threads running code
+ * are stopped with a signal and none may sit between the bytes of an entry.
+ * When every site is `concurrent`, threads sleeping in a system call are
+ * not signalled (poll, nanosleep, epoll_wait, select would fail with EINTR):
+ * their pc is at a system call, and one that wakes up while we write
+ * executes each site either old or new, never torn (redirect.h). What such
+ * a thread can see that a stopped one cannot is a multi-site change half
+ * done, and only if it calls two of the changed functions within the
+ * microseconds of the write; it is a thread that returned from its system
+ * call during the reload, and sees the reload as it happens.
+ *
+ * The remaining window: a thread found running that enters such a system
+ * call before the signal lands gets EINTR from it. It only exists for
+ * multi-site changes (LIVE sends no signal at all).
+ *
+ * ALONE: stop_world is off (a caller that knows it is alone). */
+enum write_mode { WRITE_ALONE, WRITE_LIVE, WRITE_STOPPED };
+
+static int all_concurrent(const struct change *changes, size_t n)
 {
+    for (size_t i = 0; i < n; i++)
+        if (!sites[changes[i].site].concurrent)
+            return 0;
+    return 1;
+}
+
+/* Prepares the writes of `n` sites (changes[i].site): picks the mode and,
+ * for STOPPED, stops the world so that no thread sits in bytes about to be
+ * rewritten. Returns 0 with the mode in `*mode`, or -1 with a reason (world
+ * running). */
+static int stop_clear(pid_t skip, const struct change *changes, size_t n, enum write_mode *mode,
+                      char *reason, size_t reasonsz)
+{
+    *mode = WRITE_ALONE;
     if (!__atomic_load_n(&stop_world, __ATOMIC_ACQUIRE))
         return 0;
+    int concurrent = all_concurrent(changes, n);
+    if (n <= 1 && concurrent && sync_core) {
+        *mode = WRITE_LIVE;
+        return 0;
+    }
+    *mode = WRITE_STOPPED;
     for (int attempt = 0; attempt < BUSY_RETRIES; attempt++) {
         const uintptr_t *pcs;
-        int stopped = stopworld_stop(skip, STOP_TIMEOUT_MS, &pcs);
+        int stopped = stopworld_stop(skip, STOP_TIMEOUT_MS, concurrent, &pcs);
         if (stopped < 0) {
             snprintf(reason, reasonsz, "a thread did not stop within %d ms (is the stop signal "
                      "blocked?)", STOP_TIMEOUT_MS);
@@ -341,10 +391,15 @@ static int stop_clear(pid_t skip, const struct change *changes, size_t n, char *
     return -1;
 }
 
-static void resume(void)
+/* Ends what stop_clear began, once the writes are done. */
+static void resume(enum write_mode mode)
 {
-    if (__atomic_load_n(&stop_world, __ATOMIC_ACQUIRE))
+    if (mode == WRITE_STOPPED)
         stopworld_resume();
+#ifdef SYS_membarrier
+    else if (mode == WRITE_LIVE)
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0);
+#endif
 }
 
 int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t, char *reason,
@@ -353,7 +408,8 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
     int64_t t0 = reload_now_us();
     plan->t.wait_us = t0 - plan->t_start - plan->t.load_us - plan->t.resolve_us;
     pthread_mutex_lock(&lock);
-    if (stop_clear(skip, plan->changes, plan->n, reason, reasonsz) != 0) {
+    enum write_mode mode;
+    if (stop_clear(skip, plan->changes, plan->n, &mode, reason, reasonsz) != 0) {
         pthread_mutex_unlock(&lock);
         reload_plan_free(plan);
         return -1;
@@ -374,7 +430,7 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
             else
                 redirect_restore(&sites[c->site]);
         }
-        resume();
+        resume(mode);
         pthread_mutex_unlock(&lock);
         snprintf(reason, reasonsz, "cannot make the program's code writable (mprotect)");
         reload_plan_free(plan);
@@ -385,7 +441,7 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
     __atomic_store_n(&all, plan, __ATOMIC_RELEASE);
     top = plan;
     __atomic_store_n(&current_version, plan->version, __ATOMIC_RELEASE);
-    resume();
+    resume(mode);
     plan->t.apply_us = reload_now_us() - t1;
     plan->t.total_us = reload_now_us() - plan->t_start;
     int n = (int)plan->n;
@@ -404,7 +460,8 @@ int reload_rollback(pid_t skip, char *reason, size_t reasonsz)
         snprintf(reason, reasonsz, "nothing to roll back: the program runs its original code");
         return -1;
     }
-    if (stop_clear(skip, v->changes, v->n, reason, reasonsz) != 0) {
+    enum write_mode mode;
+    if (stop_clear(skip, v->changes, v->n, &mode, reason, reasonsz) != 0) {
         pthread_mutex_unlock(&lock);
         return -1;
     }
@@ -418,7 +475,7 @@ int reload_rollback(pid_t skip, char *reason, size_t reasonsz)
     top = v->below;
     int version = top ? top->version : 0;
     __atomic_store_n(&current_version, version, __ATOMIC_RELEASE);
-    resume();
+    resume(mode);
     pthread_mutex_unlock(&lock);
     return version;
 }

@@ -9,6 +9,7 @@
 #include "arch.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <errno.h>
 #include <linux/futex.h>
@@ -86,6 +87,32 @@ int stopworld_init(void)
     return 0;
 }
 
+/* Whether thread `tid` sleeps in a system call now: the first field of
+ * /proc/self/task/<tid>/syscall is then its number (the kernel reads it
+ * only while the thread is off the CPU and sleeping; "running" or "-1"
+ * otherwise, the latter for a thread blocked outside a system call, in a
+ * page fault say, whose pc may be anywhere). Allocation- and lock-free: the
+ * world is half stopped when this runs. */
+static int blocked_in_syscall(pid_t tid)
+{
+    char path[64] = "/proc/self/task/";
+    size_t n = strlen(path);
+    char digits[16];
+    size_t nd = 0;
+    for (unsigned v = (unsigned)tid; nd == 0 || v; v /= 10)
+        digits[nd++] = (char)('0' + v % 10);
+    while (nd > 0)
+        path[n++] = digits[--nd];
+    memcpy(path + n, "/syscall", sizeof "/syscall");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[8];
+    ssize_t r = read(fd, buf, sizeof buf);
+    close(fd);
+    return r > 0 && buf[0] >= '0' && buf[0] <= '9';
+}
+
 static int already(pid_t tid)
 {
     for (size_t i = 0; i < nstopped; i++)
@@ -94,9 +121,11 @@ static int already(pid_t tid)
     return 0;
 }
 
-/* Signals every thread in /proc/self/task not yet signalled. Returns how
- * many were newly signalled, or -1. */
-static int signal_new(pid_t self, pid_t skip, DIR *dir)
+/* Signals every thread in /proc/self/task not yet signalled, except, with
+ * `skip_blocked`, those sleeping in a system call (checked again at every
+ * listing, so one that wakes up before the last listing is stopped too).
+ * Returns how many were newly signalled. */
+static int signal_new(pid_t self, pid_t skip, int skip_blocked, DIR *dir)
 {
     int added = 0;
     pid_t pid = getpid();
@@ -106,6 +135,8 @@ static int signal_new(pid_t self, pid_t skip, DIR *dir)
             continue;
         pid_t tid = (pid_t)atoi(e->d_name);
         if (tid == self || tid == skip || already(tid) || nstopped >= MAX_THREADS)
+            continue;
+        if (skip_blocked && blocked_in_syscall(tid))
             continue;
         if (syscall(SYS_tgkill, pid, tid, STOP_SIGNAL) == 0) {
             stopped[nstopped++] = tid;
@@ -122,7 +153,7 @@ static long elapsed_ms(const struct timespec *t0)
     return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
-int stopworld_stop(pid_t skip, int timeout_ms, const uintptr_t **pcs)
+int stopworld_stop(pid_t skip, int timeout_ms, int skip_blocked, const uintptr_t **pcs)
 {
     if (stopworld_init() != 0)
         return -1;
@@ -137,13 +168,13 @@ int stopworld_stop(pid_t skip, int timeout_ms, const uintptr_t **pcs)
     __atomic_store_n(&stop_round, __atomic_load_n(&generation, __ATOMIC_ACQUIRE) + 1, __ATOMIC_RELEASE);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    signal_new(self, skip, task_dir);
+    signal_new(self, skip, skip_blocked, task_dir);
     /* Wait until every signalled thread is in; a thread created meanwhile is
      * found by the next listing. */
     for (;;) {
         int r = __atomic_load_n(&ready, __ATOMIC_ACQUIRE);
         if ((size_t)r == nstopped) {
-            if (signal_new(self, skip, task_dir) == 0)
+            if (signal_new(self, skip, skip_blocked, task_dir) == 0)
                 break;
             continue;
         }

@@ -8,7 +8,9 @@
 #include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rt_driver.h"
@@ -160,4 +162,115 @@ Test(session, without_a_server_the_program_runs_undisturbed)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     cr_assert(strstr(rt_output(d, "rt_basic"), "bye g="), "%s", rt_output(d, "rt_basic"));
     rt_driver_free(d);
+}
+
+Test(session, tcp_with_token_and_library_in_the_message)
+{
+    struct rt_driver *d = rt_driver_new_tcp();
+    cr_assert_not_null(d);
+    cr_assert(strncmp(rt_driver_endpoint(d), "tcp:127.0.0.1:", 14) == 0, "%s", rt_driver_endpoint(d));
+    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
+    static const char *const env[] = {"HOTC_TOKEN=tok-7f3a9c", NULL};
+    pid_t pid = rt_spawn(d, "rt_basic", NULL, env);
+    json_t *attach = rt_driver_accept(d, 20000);
+    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
+    cr_assert_str_eq(json_string_value(json_object_get(attach, "token")), "tok-7f3a9c");
+    const char *bid = json_string_value(json_object_get(attach, "buildId"));
+    cr_assert_eq(rt_build_patch(d, "t1.so", "rt_basic_patch.c", bid, NULL), 0);
+    char *b64 = rt_base64_file(rt_path(d, "t1.so"));
+    cr_assert_not_null(b64);
+    unlink(rt_path(d, "t1.so")); /* the bytes travel in the message only */
+    json_t *p = basic_reload(d, 1, "t1.so", bid);
+    json_object_del(p, "library");
+    json_object_set_new(p, "libraryBase64", json_string(b64));
+    free(b64);
+    json_t *r = rt_driver_request(d, "hot/reload", p, 30000);
+    cr_assert_not_null(r, "%s", rt_output(d, "rt_basic"));
+    json_t *res = json_object_get(r, "result");
+    cr_assert_str_eq(json_string_value(json_object_get(res, "status")), "applied", "%s", json_dumps(r, 0));
+    json_decref(r);
+    const char *line = rt_line_after(d, "rt_basic", 1, "v=1 ", 10000);
+    cr_assert_not_null(line, "%s", rt_output(d, "rt_basic"));
+    cr_assert(strstr(line, "direct=200 ptr=200 other=200"), "%s", line);
+    kill(pid, SIGTERM);
+    cr_assert_eq(rt_driver_wait_closed(d, 10000), 0);
+    int status = rt_wait_exit(pid, 10000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    validate(d, "hot-attach", "hot-attach");
+    validate(d, "hot-reload", "hot-reload");
+    validate(d, "hot-reload.result", "hot-reload.result");
+    rt_driver_free(d);
+}
+
+/* Points the endpoint file under `xdg` (the program's XDG_RUNTIME_DIR) at
+ * `endpoint`, atomically as the server does. */
+static void write_endpoint_file(const char *xdg, const char *endpoint)
+{
+    char path[512], tmp[520];
+    snprintf(path, sizeof path, "%s/hotc", xdg);
+    mkdir(path, 0700);
+    snprintf(tmp, sizeof tmp, "%s/hotc/endpoint.tmp", xdg);
+    snprintf(path, sizeof path, "%s/hotc/endpoint", xdg);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", endpoint);
+    fclose(f);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+Test(session, reattaches_to_a_restarted_server_keeping_its_version)
+{
+    struct rt_driver *d1 = rt_driver_new();
+    cr_assert_not_null(d1);
+    cr_assert_eq(rt_build_program(d1, "rt_basic", basic_sources), 0);
+    static char xdg[256], xdg_env[300];
+    snprintf(xdg, sizeof xdg, "%s/xdg", rt_driver_dir(d1));
+    cr_assert_eq(mkdir(xdg, 0700), 0);
+    snprintf(xdg_env, sizeof xdg_env, "XDG_RUNTIME_DIR=%s", xdg);
+    write_endpoint_file(xdg, rt_driver_endpoint(d1));
+    /* no HOTC_ENDPOINT: the program finds the server through the file */
+    const char *const env[] = {"HOTC_ENDPOINT=", xdg_env, NULL};
+    pid_t pid = rt_spawn(d1, "rt_basic", NULL, env);
+    json_t *attach = rt_driver_accept(d1, 20000);
+    cr_assert_not_null(attach, "%s", rt_output(d1, "rt_basic"));
+    cr_assert_eq(json_integer_value(json_object_get(attach, "version")), 0);
+    char *bid = strdup(json_string_value(json_object_get(attach, "buildId")));
+    cr_assert_eq(rt_build_patch(d1, "r1.so", "rt_basic_patch.c", bid, NULL), 0);
+    json_t *r = rt_driver_request(d1, "hot/reload", basic_reload(d1, 1, "r1.so", bid), 20000);
+    cr_assert_not_null(r);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "status")), "applied");
+    json_decref(r);
+    cr_assert_not_null(rt_line_after(d1, "rt_basic", 1, "v=1 direct=200", 10000), "%s",
+                       rt_output(d1, "rt_basic"));
+
+    /* the server goes away; the program keeps running version 1 */
+    rt_driver_close(d1);
+    int lines = rt_count_lines(d1, "rt_basic");
+    usleep(200 * 1000);
+    cr_assert(!strstr(rt_output(d1, "rt_basic"), "bye"), "%s", rt_output(d1, "rt_basic"));
+
+    /* a new server, a new endpoint in the file: the program comes back */
+    struct rt_driver *d2 = rt_driver_new();
+    cr_assert_not_null(d2);
+    write_endpoint_file(xdg, rt_driver_endpoint(d2));
+    attach = rt_driver_accept(d2, 20000);
+    cr_assert_not_null(attach, "the program did not reattach: %s", rt_output(d1, "rt_basic"));
+    cr_assert_eq(json_integer_value(json_object_get(attach, "version")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(attach, "pid")), pid);
+    static const char *const tag300[] = {"TAG=300", NULL};
+    cr_assert_eq(rt_build_patch(d1, "r2.so", "rt_basic_patch.c", bid, tag300), 0);
+    r = rt_driver_request(d2, "hot/reload", basic_reload(d1, 2, "r2.so", bid), 20000);
+    cr_assert_not_null(r, "%s", rt_output(d1, "rt_basic"));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "status")), "applied",
+                     "%s", json_dumps(r, 0));
+    json_decref(r);
+    const char *line = rt_line_after(d1, "rt_basic", lines, "v=2 ", 10000);
+    cr_assert_not_null(line, "%s", rt_output(d1, "rt_basic"));
+    cr_assert(strstr(line, "direct=300 ptr=300 other=300"), "%s", line);
+    kill(pid, SIGTERM);
+    int status = rt_wait_exit(pid, 10000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    free(bid);
+    rt_driver_free(d2);
+    rt_driver_free(d1);
 }

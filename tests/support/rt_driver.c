@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,16 +44,30 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct rt_driver *rt_driver_new(void)
+/* A driver with its directory, listening on a Unix socket there (`tcp`
+ * false) or on 127.0.0.1 at a port the kernel picks. */
+static struct rt_driver *driver_new(int tcp)
 {
     struct rt_driver *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
     d->fd = -1;
+    d->listen_fd = -1;
     snprintf(d->dir, sizeof d->dir, "/tmp/hotc-rt-XXXXXX");
     if (!mkdtemp(d->dir))
         goto fail;
     chmod(d->dir, 0700);
+    if (tcp) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        d->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (d->listen_fd < 0 || bind(d->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+            listen(d->listen_fd, 4) != 0 ||
+            getsockname(d->listen_fd, (struct sockaddr *)&a, &len) != 0)
+            goto fail;
+        snprintf(d->endpoint, sizeof d->endpoint, "tcp:127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+        return d;
+    }
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     snprintf(a.sun_path, sizeof a.sun_path, "%s/hotc.sock", d->dir);
     snprintf(d->endpoint, sizeof d->endpoint, "unix:%s", a.sun_path);
@@ -61,8 +77,66 @@ struct rt_driver *rt_driver_new(void)
         goto fail;
     return d;
 fail:
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
     free(d);
     return NULL;
+}
+
+struct rt_driver *rt_driver_new(void)
+{
+    return driver_new(0);
+}
+
+struct rt_driver *rt_driver_new_tcp(void)
+{
+    return driver_new(1);
+}
+
+void rt_driver_close(struct rt_driver *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    d->fd = d->listen_fd = -1;
+    if (strncmp(d->endpoint, "unix:", 5) == 0)
+        unlink(d->endpoint + 5);
+}
+
+char *rt_base64_file(const char *path)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *bytes = malloc((size_t)n + 3);
+    char *out = malloc((size_t)n / 3 * 4 + 8);
+    size_t got = bytes ? fread(bytes, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (!bytes || !out || got != (size_t)n) {
+        free(bytes);
+        free(out);
+        return NULL;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < got; i += 3) {
+        unsigned v = (unsigned)bytes[i] << 16;
+        if (i + 1 < got)
+            v |= (unsigned)bytes[i + 1] << 8;
+        if (i + 2 < got)
+            v |= bytes[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = i + 1 < got ? alphabet[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < got ? alphabet[v & 63] : '=';
+    }
+    out[o] = 0;
+    free(bytes);
+    return out;
 }
 
 void rt_driver_free(struct rt_driver *d)

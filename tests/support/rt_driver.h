@@ -19,6 +19,17 @@ struct rt_driver;
 struct rt_driver *rt_driver_new(void);
 void rt_driver_free(struct rt_driver *d);
 
+/* The same listening on TCP, 127.0.0.1 at a free port ("tcp:127.0.0.1:N"). */
+struct rt_driver *rt_driver_new_tcp(void);
+
+/* The server goes away: closes the connection and the listening socket
+ * (removing a Unix socket's file). The directory stays until
+ * rt_driver_free. */
+void rt_driver_close(struct rt_driver *d);
+
+/* The base64 of a file's bytes (new string), or NULL. */
+char *rt_base64_file(const char *path);
+
 /* The directory (traffic files, built programs, patches) and the endpoint
  * string to give the program ("unix:/.../hotc.sock"). */
 const char *rt_driver_dir(const struct rt_driver *d);
