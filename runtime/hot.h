@@ -93,7 +93,15 @@ HOT_API int hot_init(const char *endpoint);
  * Threads sleeping in a system call are never signalled, so poll, select,
  * epoll_wait, nanosleep and read are not failed with EINTR (see
  * runtime/reload.c for the one narrow case where a thread entering such a
- * call while a multi-function change stops the world can be). */
+ * call while a multi-function change stops the world can be). Threads that
+ * block the stop signal (SIGRTMIN+7; library threads that block every
+ * signal, like Mesa's) are not waited for either: they may see a
+ * multi-function change half applied for the microseconds of the writes
+ * (each function is old or new, never torn). Where an entry cannot be
+ * rewritten while a thread runs through it (not aligned: a program built
+ * without optimization), such a thread makes the change refused, with its
+ * id in the reason. The same holds for hot_poll, which stops the program's
+ * other threads the same way. */
 HOT_API int hot_init_mode(const char *endpoint, enum hot_mode mode);
 
 /* The safe point: applies a prepared reload, if any. Returns how many

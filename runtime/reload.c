@@ -1,8 +1,9 @@
 /* reload: prepare, apply, roll back. See reload.h.
  *
  * Invariants: the sites array never changes after reload_init; every write
- * to a site happens under `lock` while every other thread (but the
- * runtime's own) is stopped; applied versions are never unloaded. */
+ * to a site happens under `lock`, with every thread that could see it torn
+ * stopped (see "How the writes ... are kept safe" below); applied versions
+ * are never unloaded. */
 #include "reload.h"
 
 #include "arch.h"
@@ -16,13 +17,15 @@
 #include <elf.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define STOP_TIMEOUT_MS 3000
+#define STOP_TIMEOUT_MS 3000 /* waits of the runtime's own thread (see below) */
+#define POLL_TIMEOUT_MS 1000 /* waits inside hot_poll */
 #define BUSY_RETRIES 200
 
 struct change {
@@ -330,18 +333,45 @@ void reload_plan_free(struct reload_plan *plan)
  * STOPPED: several sites (they must change at one instant for every thread
  * that runs code) or a site whose writes could tear. Threads running code
  * are stopped with a signal and none may sit between the bytes of an entry.
- * When every site is `concurrent`, threads sleeping in a system call are
- * not signalled (poll, nanosleep, epoll_wait, select would fail with EINTR):
- * their pc is at a system call, and one that wakes up while we write
- * executes each site either old or new, never torn (redirect.h). What such
- * a thread can see that a stopped one cannot is a multi-site change half
- * done, and only if it calls two of the changed functions within the
- * microseconds of the write; it is a thread that returned from its system
- * call during the reload, and sees the reload as it happens.
+ *
+ * When every site is `concurrent`, idle threads (stopworld.h) are neither
+ * signalled nor waited for: those sleeping in a system call (poll,
+ * nanosleep, epoll_wait, select would fail with EINTR), those stopped by
+ * job control or a debugger, and those that block the stop signal (library
+ * threads often block every signal, Mesa's llvmpipe workers for one; if we
+ * waited for them no reload could ever be applied). Each site is written
+ * with stores a running thread sees whole (redirect.h), so such a thread
+ * executes every entry either old or new, never torn, and its pc is never
+ * inside a rewritten instruction (the x86 entry is one instruction). What it
+ * can see that a stopped one cannot is a multi-site change half done: if it
+ * calls two of the changed functions within the microseconds of the writes,
+ * it may run the new version of one and the old version of the other. A
+ * sleeping or stopped thread only sees that when it wakes up during those
+ * microseconds; a thread that blocks the signal and runs HOT code sees it
+ * whenever it calls them during the writes. Each function is itself never
+ * torn, and once the apply returns every thread runs the new code of all.
+ *
+ * When some site is not `concurrent`, every thread must stop: one that
+ * blocks the signal makes the reload fail at once, with its id and name in
+ * the reason (see blocked_reason), instead of waiting.
  *
  * The remaining window: a thread found running that enters such a system
  * call before the signal lands gets EINTR from it. It only exists for
  * multi-site changes (LIVE sends no signal at all).
+ *
+ * The wait (STOP_TIMEOUT_MS): a thread that is signalled is neither idle
+ * nor blocks the signal, so it arrives as soon as the scheduler runs it,
+ * within milliseconds even on a loaded machine; threads that become idle
+ * while we wait are dropped from it (stopworld.c rechecks every few ms).
+ * The deadline is only reached by a thread that is runnable and not run
+ * for that long, or stuck in an uninterruptible sleep outside a system
+ * call. In poll mode the thread that waits is the program's own, inside
+ * hot_poll (its safe point, so nothing of its own is at stake), and the
+ * wait is a pause of the program's loop: shorter there (POLL_TIMEOUT_MS),
+ * enough for a starved thread on a loaded machine to be scheduled, without
+ * freezing a frame-driven program for seconds. The runtime's own thread
+ * (automatic mode, rollback from the server) pauses nobody and waits
+ * longer.
  *
  * ALONE: stop_world is off (a caller that knows it is alone). */
 enum write_mode { WRITE_ALONE, WRITE_LIVE, WRITE_STOPPED };
@@ -352,6 +382,44 @@ static int all_concurrent(const struct change *changes, size_t n)
         if (!sites[changes[i].site].concurrent)
             return 0;
     return 1;
+}
+
+/* The name of thread `tid` (its comm), or "?". The world runs again. */
+static void thread_name(pid_t tid, char *name, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(name, (int)size, f))
+        snprintf(name, size, "?");
+    else
+        name[strcspn(name, "\n")] = 0;
+    if (f)
+        fclose(f);
+}
+
+/* The first changed function whose entry is not `concurrent`, for a reason. */
+static const char *first_torn(const struct change *changes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!sites[changes[i].site].concurrent)
+            return self.hot[changes[i].site].sym ? self.hot[changes[i].site].sym->name : "?";
+    return "?";
+}
+
+static void blocked_reason(pid_t tid, const struct change *changes, size_t n, char *reason,
+                           size_t reasonsz)
+{
+    char name[32];
+    thread_name(tid, name, sizeof name);
+    snprintf(reason, reasonsz,
+             "thread %d (%s) blocks signal SIGRTMIN+%d, and this change needs every thread "
+             "stopped: the entry of %s() is not aligned so that it can be rewritten while a thread "
+             "runs through it. Build the program with -O1 or higher (or -falign-functions=16) so "
+             "that HOT entries are aligned, or unblock SIGRTMIN+%d in that thread "
+             "(pthread_sigmask)",
+             (int)tid, name, stopworld_signal() - SIGRTMIN, first_torn(changes, n),
+             stopworld_signal() - SIGRTMIN);
 }
 
 /* Prepares the writes of `n` sites (changes[i].site): picks the mode and,
@@ -370,12 +438,27 @@ static int stop_clear(pid_t skip, const struct change *changes, size_t n, enum w
         return 0;
     }
     *mode = WRITE_STOPPED;
+    int timeout = stopworld_gettid() == skip || skip == 0 ? STOP_TIMEOUT_MS : POLL_TIMEOUT_MS;
     for (int attempt = 0; attempt < BUSY_RETRIES; attempt++) {
         const uintptr_t *pcs;
-        int stopped = stopworld_stop(skip, STOP_TIMEOUT_MS, concurrent, &pcs);
+        pid_t culprit = 0;
+        int stopped = stopworld_stop(skip, timeout, concurrent ? STOPWORLD_SKIP_IDLE : 0, &pcs,
+                                     &culprit);
+        if (stopped == STOPWORLD_EBLOCKED) {
+            blocked_reason(culprit, changes, n, reason, reasonsz);
+            return -1;
+        }
         if (stopped < 0) {
-            snprintf(reason, reasonsz, "a thread did not stop within %d ms (is the stop signal "
-                     "blocked?)", STOP_TIMEOUT_MS);
+            if (culprit) {
+                char name[32];
+                thread_name(culprit, name, sizeof name);
+                snprintf(reason, reasonsz, "thread %d (%s) did not stop within %d ms (it is "
+                         "runnable but was not scheduled, or sleeps outside a system call); "
+                         "try again", (int)culprit, name, timeout);
+            } else {
+                snprintf(reason, reasonsz, "cannot stop the program's threads (the thread list "
+                         "is unreadable, or a thread is still leaving the last stop); try again");
+            }
             return -1;
         }
         int busy = 0;
