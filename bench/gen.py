@@ -5,7 +5,7 @@
 
 The file has a game-loop shape: structs, file-scope statics, many ordinary
 functions (each ~10 lines, some static helpers), a handful of HOT functions
-and a main that calls them through hot_poll(). `--variant K` changes only the
+and a main that calls them through hot_poll() about once a millisecond. `--variant K` changes only the
 body of the HOT function `update` (a constant in it), so two variants differ
 by one HOT function, as in a save after a one-function edit.
 """
@@ -13,7 +13,7 @@ import sys
 
 
 def generate(lines, variant):
-    out = ['#include <stdio.h>', '#include "hot.h"', '',
+    out = ['#include <stdio.h>', '#include <unistd.h>', '#include "hot.h"', '',
            'struct particle { float x, y, vx, vy; int alive; };', '',
            'static int frames;', 'static struct particle parts[256];', 'int score;', '']
     n = 0
@@ -31,8 +31,10 @@ def generate(lines, variant):
             '        p->x += p->vx * dt;', f'        p->y += p->vy * dt + {variant};', '    }',
             f'    score += {variant + 1};', '}', '',
             'HOT int render(void) { return frames % 60; }', '',
-            'int main(void)', '{', '    hot_init(NULL);', '    for (;;) {', '        hot_poll();',
-            '        update(1.0f / 60);', '        render();', '    }', '}']
+            'int main(void)', '{', '    setvbuf(stdout, NULL, _IOLBF, 0);', '    hot_init(NULL);',
+            '    for (long i = 0; i < 600000; i++) { /* about 10 minutes, a safety net */',
+            '        hot_poll();', '        update(1.0f / 60);', '        render();', '        usleep(1000);',
+            '    }', '    return 0;', '}']
     return '\n'.join(out) + '\n'
 
 

@@ -1,7 +1,8 @@
 /* What hotc knows about a C file without compiling it: its functions (which
  * are HOT, their normalized signatures and body hashes), the types it
- * defines with their fields, misplaced HOT markers, and the differences
- * between two versions. Pure: text and a tree-sitter tree in, values out; no
+ * defines with their fields and LP64 layouts (sizes, alignments, offsets for
+ * x86-64 and aarch64 Linux, or "unknown" rather than a guess), misplaced HOT
+ * markers, and the differences between two versions. Pure: text and a tree-sitter tree in, values out; no
  * I/O. Works on broken code: whatever tree-sitter recovers is analysed,
  * including the ERROR nodes it makes of an unknown macro before a type.
  *
@@ -38,15 +39,24 @@ struct analysis_function {
 struct analysis_field {
     char *name;
     char *type;               /* normalized type; for enumerators, the value or "" */
+    char *base;               /* the named type it is declared with ("struct p", "vec2"), or NULL */
+    int indirect;             /* base is only reached through a pointer or a function */
+    long offset;              /* bytes from the start of the record; -1 when unknown */
+    long size;                /* bytes; -1 when unknown or a bit-field */
+    int bit;                  /* bit-fields: first bit in the byte at `offset` (0-7) */
+    int width;                /* bit-fields: width in bits; -1 for other fields */
 };
 
 struct analysis_type {
     char *name;               /* "struct particle", "union u", "enum e", or a typedef name */
     char *kind;               /* "struct", "union", "enum", "typedef" */
     char *target;             /* typedef: the underlying type; else NULL */
-    struct analysis_field *fields;
+    struct analysis_field *fields;  /* members of anonymous structs/unions are listed as the parent's */
     size_t n_fields;
     struct text_range range;
+    long size, align;         /* LP64 (x86-64, aarch64 Linux) bytes; -1 when they cannot be known */
+    char *base;               /* typedef: the named type of `target` ("struct p"), or NULL */
+    int indirect;             /* typedef: base only through a pointer or a function */
 };
 
 /* A problem found by the analysis alone (e.g. HOT on a variable). */
@@ -96,7 +106,7 @@ struct analysis_change {
 
 struct analysis_type_change {
     char *name;               /* the type's name */
-    char *message;            /* "field `vx` added to `struct particle`" */
+    char *message;            /* "field `vx` added to `struct particle`, size 24 → 32" */
 };
 
 struct analysis_diff {
@@ -110,7 +120,13 @@ struct analysis_diff {
  * gets one ANALYSIS_SIGNATURE change (its message lists every difference,
  * separated by "; "); one whose signature is the same but that uses a type
  * whose layout changed gets ANALYSIS_LAYOUT; otherwise a changed body gives
- * ANALYSIS_BODY. Returns a new diff (analysis_diff_free) or NULL. */
+ * ANALYSIS_BODY. A function "uses" the types it names and every type they
+ * reach through their fields, by value or through pointers (`w->p->x`
+ * depends on the layout of *p). A type changed when its members did, its
+ * size did, or it holds a changed type by value (a pointer to a changed
+ * type is not a change of the outer type); messages end with the size
+ * change when both sizes are known ("..., size 24 → 32").
+ * Returns a new diff (analysis_diff_free) or NULL. */
 struct analysis_diff *analysis_diff(const struct analysis *old, const struct analysis *new_);
 
 void analysis_diff_free(struct analysis_diff *self);

@@ -30,6 +30,7 @@ const char *link_strerror(int err)
 struct pending {
     struct pending *next;
     long id;
+    char method[32];
     link_result_cb cb;
     void *user;
     uint64_t sent;
@@ -56,6 +57,7 @@ struct link {
     char sock[600];
     char endpoint[640];
     struct conn *conns;
+    FILE *trace;          /* $HOTC_LINK_TRACE: every message, one JSON line each */
     int next_session;
     int open_handles;
     bool closing;
@@ -63,8 +65,38 @@ struct link {
 
 static void link_maybe_free(struct link *self)
 {
-    if (self->closing && self->open_handles == 0)
+    if (self->closing && self->open_handles == 0) {
+        if (self->trace)
+            fclose(self->trace);
         free(self);
+    }
+}
+
+/* Appends {"kind", "message"} to the trace, when tracing: `kind` names the
+ * schema the message must match ("hot-reload", "hot-reload.result",
+ * "error"), from its method or, for a response, its request's method. */
+static void trace(struct link *self, const char *method, bool response, json_t *msg)
+{
+    char kind[64];
+    char *line;
+
+    if (!self->trace)
+        return;
+    if (json_object_get(msg, "error"))
+        snprintf(kind, sizeof kind, "error");
+    else
+        snprintf(kind, sizeof kind, "%s%s", method ? method : "unknown", response ? ".result" : "");
+    for (char *k = kind; *k; k++)
+        if (*k == '/')
+            *k = '-';
+    json_t *entry = json_pack("{s:s, s:O}", "kind", kind, "message", msg);
+    line = entry ? json_dumps(entry, JSON_COMPACT) : NULL;
+    json_decref(entry);
+    if (line) {
+        fprintf(self->trace, "%s\n", line);
+        fflush(self->trace);
+    }
+    free(line);
 }
 
 /* ------------------------------------------------------------ writing */
@@ -149,6 +181,7 @@ static void reply_error(struct conn *c, json_t *id, int code, const char *messag
 {
     json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(), "error",
                             "code", code, "message", message);
+    trace(c->link, NULL, true, msg);
     if (msg)
         conn_send(c, msg);
     json_decref(msg);
@@ -180,6 +213,7 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
     c->attached = true;
     json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "result", "session",
                             c->program.id, "serverVersion", HOTC_VERSION);
+    trace(link, "hot/attach", true, msg);
     if (msg)
         conn_send(c, msg);
     json_decref(msg);
@@ -194,6 +228,8 @@ static void handle_message(struct conn *c, json_t *msg)
     const char *method = json_string_value(json_object_get(msg, "method"));
     json_t *params = json_object_get(msg, "params");
 
+    if (method)
+        trace(link, method, false, msg);
     if (method) {
         if (strcmp(method, "hot/attach") == 0 && id) {
             handle_attach(c, id, params);
@@ -220,6 +256,7 @@ static void handle_message(struct conn *c, json_t *msg)
             continue;
         struct pending *hit = *p;
         *p = hit->next;
+        trace(link, hit->method, true, msg);
         uint64_t rtt = (uv_hrtime() - hit->sent) / 1000;
         json_t *result = json_object_get(msg, "result");
         json_t *error = json_object_get(msg, "error");
@@ -386,6 +423,9 @@ int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct 
         free(self);
         return rc;
     }
+    const char *trace_path = getenv("HOTC_LINK_TRACE");
+    if (trace_path && *trace_path)
+        self->trace = fopen(trace_path, "ae");
     snprintf(self->sock, sizeof self->sock, "%s/%ld.sock", self->dir, (long)getpid());
     snprintf(self->endpoint, sizeof self->endpoint, "unix:%s", self->sock);
     unlink(self->sock); /* a stale one from a crashed server with our pid */
@@ -452,6 +492,8 @@ int link_request(struct link *self, int id, const char *method, json_t *params, 
         return LINK_ENOMEM;
     }
     p->id = ++c->next_id;
+    snprintf(p->method, sizeof p->method, "%s", method);
+    trace(self, method, false, msg);
     p->cb = cb;
     p->user = user;
     p->sent = uv_hrtime();

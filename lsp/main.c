@@ -6,6 +6,7 @@
 
 #include "grammar.h"
 #include "log.h"
+#include "pipeline.h"
 #include "server.h"
 
 static void usage(FILE *out)
@@ -34,6 +35,8 @@ static int run_lsp(int argc, char **argv)
 {
     uv_loop_t loop;
     struct server *server;
+    struct pipeline *pipeline;
+    struct server_hooks hooks;
     int code;
 
     for (int i = 2; i < argc; i++) {
@@ -53,9 +56,15 @@ static int run_lsp(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     server = server_new(&loop, NULL);
-    if (!server || server_start(server) != 0) {
+    pipeline = pipeline_new(&loop);
+    if (server && pipeline) {
+        hooks = pipeline_hooks(pipeline);
+        server_set_hooks(server, &hooks);
+    }
+    if (!server || !pipeline || server_start(server) != 0) {
         fprintf(stderr, "hotc: cannot start the language server on stdio\n");
         server_free(server);
+        pipeline_free(pipeline);
         log_close();
         return 1;
     }
@@ -65,6 +74,7 @@ static int run_lsp(int argc, char **argv)
     uv_walk(&loop, close_handle, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     code = server_exit_code(server);
+    pipeline_free(pipeline);
     server_free(server);
     uv_loop_close(&loop);
     log_close();

@@ -148,6 +148,9 @@ struct ctx {
     int next_slot;
     bool oom;
     TSTreeCursor cursor;
+    /* field ids, looked up once: ts_node_child_by_field_name looks the
+     * name up among the language's fields on every call */
+    TSFieldId f_declarator, f_body, f_value, f_name, f_size;
 };
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -262,23 +265,64 @@ static bool type_is(TSNode n, const char *type)
 /* Whether a declaration or definition has the storage class `word` among its
  * direct children (or in an ERROR child, where an unknown macro such as HOT
  * can push it). */
-static bool has_storage(struct ctx *c, TSNode decl, const char *word)
+enum { ST_STATIC = 1, ST_INLINE = 2, ST_TLS = 4, ST_EXTERN = 8 };
+
+static unsigned storage_word(struct ctx *c, TSNode k)
 {
-    uint32_t n = ts_node_child_count(decl);
-    for (uint32_t i = 0; i < n; i++) {
-        TSNode k = ts_node_child(decl, i);
-        if (type_is(k, "storage_class_specifier") && node_is(c, k, word))
-            return true;
-        if (type_is(k, "ERROR")) {
-            uint32_t m = ts_node_child_count(k);
-            for (uint32_t j = 0; j < m; j++) {
-                TSNode e = ts_node_child(k, j);
-                if (type_is(e, "storage_class_specifier") && node_is(c, e, word))
-                    return true;
+    if (!type_is(k, "storage_class_specifier"))
+        return 0;
+    if (node_is(c, k, "static"))
+        return ST_STATIC;
+    if (node_is(c, k, "inline") || node_is(c, k, "__inline") || node_is(c, k, "__inline__"))
+        return ST_INLINE;
+    if (node_is(c, k, "_Thread_local") || node_is(c, k, "__thread") || node_is(c, k, "thread_local"))
+        return ST_TLS;
+    if (node_is(c, k, "extern"))
+        return ST_EXTERN;
+    return 0;
+}
+
+/* The storage words (ST_*) among `decl`'s direct children, or in an ERROR
+ * child, where an unknown macro such as HOT can push them. One cursor walk:
+ * ts_node_child(i) starts from the first child on every call. */
+static unsigned storage_and(struct ctx *c, TSNode decl, TSNode *declarator)
+{
+    unsigned mask = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(decl);
+
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+            if (declarator && ts_node_is_null(*declarator) &&
+                ts_tree_cursor_current_field_id(&cur) == c->f_declarator)
+                *declarator = k;
+            if (type_is(k, "ERROR")) {
+                if (ts_tree_cursor_goto_first_child(&cur)) {
+                    do
+                        mask |= storage_word(c, ts_tree_cursor_current_node(&cur));
+                    while (ts_tree_cursor_goto_next_sibling(&cur));
+                    ts_tree_cursor_goto_parent(&cur);
+                }
+            } else {
+                mask |= storage_word(c, k);
             }
-        }
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
     }
-    return false;
+    ts_tree_cursor_delete(&cur);
+    return mask;
+}
+
+/* The storage words (ST_*) among `decl`'s direct children, or in an ERROR
+ * child, where an unknown macro such as HOT can push them. One cursor walk:
+ * ts_node_child(i) starts from the first child on every call. */
+static unsigned storage(struct ctx *c, TSNode decl)
+{
+    return storage_and(c, decl, NULL);
+}
+
+static bool has_storage(struct ctx *c, TSNode decl, unsigned words)
+{
+    return (storage(c, decl) & words) != 0;
 }
 
 static bool is_inline_word(struct ctx *c, TSNode n)
@@ -344,7 +388,7 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
         } else if (strcmp(t, "attributed_declarator") == 0) {
             next = ts_node_named_child(d, 0);
         } else {
-            next = ts_node_child_by_field_name(d, "declarator", 10);
+            next = ts_node_child_by_field_id(d, c->f_declarator);
             if (strcmp(t, "pointer_declarator") == 0) {
                 r.is_function = false;
                 r.is_const = has_qualifier(c, d, "const");
@@ -353,7 +397,7 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
                 r.is_const = false;
             } else if (strcmp(t, "array_declarator") == 0) {
                 if (!ts_node_is_null(next) && type_is(next, "identifier") &&
-                    ts_node_is_null(ts_node_child_by_field_name(d, "size", 4)))
+                    ts_node_is_null(ts_node_child_by_field_id(d, c->f_size)))
                     r.unsized = d;
             } else if (strcmp(t, "init_declarator") != 0) {
                 return r;
@@ -414,7 +458,7 @@ static long initializer_count(struct ctx *c, TSNode value)
  * node. */
 static TSNode function_name(struct ctx *c, TSNode def)
 {
-    TSNode d = ts_node_child_by_field_name(def, "declarator", 10);
+    TSNode d = ts_node_child_by_field_id(def, c->f_declarator);
     struct declared info = declarator_info(c, d, false);
     if (!info.is_function) {
         TSNode null = { 0 };
@@ -478,9 +522,9 @@ static void edit_blank(struct ctx *c, TSNode n)
 
 static void collect_declaration(struct ctx *c, TSNode decl)
 {
-    bool is_static = has_storage(c, decl, "static");
-    bool is_tls = has_storage(c, decl, "_Thread_local") || has_storage(c, decl, "__thread") ||
-                  has_storage(c, decl, "thread_local");
+    unsigned words = storage(c, decl);
+    bool is_static = words & ST_STATIC;
+    bool is_tls = words & ST_TLS;
     bool spec_const = has_qualifier(c, decl, "const");
     TSNode decls[64];
     size_t ndecl = declarators(decl, decls, 64);
@@ -515,8 +559,12 @@ static void collect_declaration(struct ctx *c, TSNode decl)
 
 static void collect_function(struct ctx *c, TSNode def)
 {
-    TSNode id = function_name(c, def);
-    if (ts_node_is_null(id))
+    TSNode d = { 0 };
+    /* the storage words and the declarator in one walk of the children */
+    unsigned words = storage_and(c, def, &d);
+    struct declared info = declarator_info(c, d, false);
+    TSNode id = info.ident;
+    if (!info.is_function || ts_node_is_null(id))
         return;
     size_t len;
     const char *name = node_text(c, id, &len);
@@ -526,17 +574,16 @@ static void collect_function(struct ctx *c, TSNode def)
         return;
     }
     s->flags |= SYM_FUNC;
-    if (has_storage(c, def, "static"))
+    if (words & ST_STATIC)
         s->flags |= SYM_STATIC_FN;
-    if (has_storage(c, def, "inline") || has_storage(c, def, "__inline") ||
-        has_storage(c, def, "__inline__"))
+    if (words & ST_INLINE)
         s->flags |= SYM_INLINE;
 }
 
 static void collect_macro(struct ctx *c, TSNode def)
 {
-    TSNode name = ts_node_child_by_field_name(def, "name", 4);
-    TSNode value = ts_node_child_by_field_name(def, "value", 5);
+    TSNode name = ts_node_child_by_field_id(def, c->f_name);
+    TSNode value = ts_node_child_by_field_id(def, c->f_value);
     if (ts_node_is_null(name) || ts_node_is_null(value))
         return;
     size_t len;
@@ -610,7 +657,7 @@ static void keep_function(struct ctx *c, struct sym *s)
 {
     s->kept = true;
     for (uint32_t o = s->first; o; o = c->occs[o - 1].next) {
-        TSNode body = ts_node_child_by_field_name(c->occs[o - 1].node, "body", 4);
+        TSNode body = ts_node_child_by_field_id(c->occs[o - 1].node, c->f_body);
         if (!ts_node_is_null(body))
             push_work(c, body);
     }
@@ -666,7 +713,7 @@ static void use_name(struct ctx *c, const char *name, size_t len, int depth)
  * its initializer is dropped and need not be scanned). */
 static bool is_bound_local_static(struct ctx *c, TSNode decl)
 {
-    if (!has_storage(c, decl, "static"))
+    if (!has_storage(c, decl, ST_STATIC))
         return false;
     bool spec_const = has_qualifier(c, decl, "const");
     TSNode decls[64];
@@ -838,8 +885,8 @@ static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, s
         TSNode d = k;
         long count = -1;
         if (type_is(k, "init_declarator")) {
-            d = ts_node_child_by_field_name(k, "declarator", 10);
-            TSNode value = ts_node_child_by_field_name(k, "value", 5);
+            d = ts_node_child_by_field_id(k, c->f_declarator);
+            TSNode value = ts_node_child_by_field_id(k, c->f_value);
             if (!ts_node_is_null(value))
                 count = initializer_count(c, value);
         }
@@ -865,7 +912,7 @@ static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, s
 static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl)
 {
     bool spec_const = has_qualifier(c, decl, "const");
-    bool has_extern = has_storage(c, decl, "extern");
+    bool has_extern = has_storage(c, decl, ST_EXTERN);
     bool has_var = false;
     TSNode decls[64];
     size_t ndecl = declarators(decl, decls, 64);
@@ -892,8 +939,8 @@ static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl
         has_var = true;
         if (!type_is(k, "init_declarator"))
             continue;
-        TSNode d = ts_node_child_by_field_name(k, "declarator", 10);
-        TSNode value = ts_node_child_by_field_name(k, "value", 5);
+        TSNode d = ts_node_child_by_field_id(k, c->f_declarator);
+        TSNode value = ts_node_child_by_field_id(k, c->f_value);
         long count = ts_node_is_null(value) ? -1 : initializer_count(c, value);
         struct sbuf b = { 0 };
         add_declarator(c, &b, d, &info, count, NULL);
@@ -1036,7 +1083,7 @@ static void rewrite_local_statics(struct ctx *c, TSNode body, const char *fname,
 static void edit_function(struct ctx *c, TSNode def)
 {
     TSNode id = function_name(c, def);
-    TSNode body = ts_node_child_by_field_name(def, "body", 4);
+    TSNode body = ts_node_child_by_field_id(def, c->f_body);
     if (ts_node_is_null(id) || ts_node_is_null(body))
         return;
     size_t len;
@@ -1046,7 +1093,7 @@ static void edit_function(struct ctx *c, TSNode def)
         return;
     if (s->reloaded) {
         /* prototype with the asm label, on its own line before the definition */
-        TSNode decl = ts_node_child_by_field_name(def, "declarator", 10);
+        TSNode decl = ts_node_child_by_field_id(def, c->f_declarator);
         struct sbuf b = { 0 };
         add_one_line(c, &b, ts_node_start_byte(def), ts_node_end_byte(decl), def, true);
         sbuf_str(&b, " __asm__(\"__hotc_f_");
@@ -1075,7 +1122,7 @@ static void edit_function(struct ctx *c, TSNode def)
 
 static void edit_declaration(struct ctx *c, TSNode decl)
 {
-    bool is_static = has_storage(c, decl, "static");
+    bool is_static = has_storage(c, decl, ST_STATIC);
     bool spec_const = has_qualifier(c, decl, "const");
     bool any_var = false, keep_whole = false;
     struct sym *fn = NULL;
@@ -1320,6 +1367,12 @@ int patch_build(struct patch *self, const struct patch_input *in)
         tree = own;
     }
     TSNode root = ts_tree_root_node(tree);
+    const TSLanguage *lang = ts_tree_language(tree);
+    c.f_declarator = ts_language_field_id_for_name(lang, "declarator", 10);
+    c.f_body = ts_language_field_id_for_name(lang, "body", 4);
+    c.f_value = ts_language_field_id_for_name(lang, "value", 5);
+    c.f_name = ts_language_field_id_for_name(lang, "name", 4);
+    c.f_size = ts_language_field_id_for_name(lang, "size", 4);
     c.cursor = ts_tree_cursor_new(root);
 
     collect(&c, root);

@@ -287,6 +287,40 @@ json_t *protocol_log_message(int type, const char *message)
     return json_pack("{s:i, s:s}", "type", type, "message", message);
 }
 
+json_t *protocol_show_message(int type, const char *message)
+{
+    return json_pack("{s:i, s:s}", "type", type, "message", message);
+}
+
+json_t *protocol_progress_create(const char *token)
+{
+    return json_pack("{s:s}", "token", token);
+}
+
+json_t *protocol_progress(const char *token, const char *kind, const char *text)
+{
+    json_t *value = json_pack("{s:s}", "kind", kind);
+
+    if (text)
+        json_object_set_new(value, strcmp(kind, "begin") == 0 ? "title" : "message", json_string(text));
+    if (strcmp(kind, "begin") == 0)
+        json_object_set_new(value, "cancellable", json_false());
+    return json_pack("{s:s, s:o}", "token", token, "value", value);
+}
+
+char *protocol_root_path(json_t *params)
+{
+    const char *uri = json_string_value(json_object_get(params, "rootUri"));
+    const char *path = json_string_value(json_object_get(params, "rootPath"));
+    json_t *folders = json_object_get(params, "workspaceFolders");
+
+    if (!uri && json_is_array(folders))
+        uri = json_string_value(json_object_get(json_array_get(folders, 0), "uri"));
+    if (uri)
+        return protocol_uri_to_path(uri);
+    return path ? strdup(path) : NULL;
+}
+
 const char *protocol_document_uri(json_t *params)
 {
     const char *uri = NULL;

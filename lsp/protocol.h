@@ -73,6 +73,21 @@ json_t *protocol_hover(const struct document *doc, struct text_range r, enum pro
 /* LogMessageParams. New reference. */
 json_t *protocol_log_message(int type, const char *message);
 
+/* ShowMessageParams (same shape as LogMessageParams). New reference. */
+json_t *protocol_show_message(int type, const char *message);
+
+/* WorkDoneProgressCreateParams for `token`. New reference. */
+json_t *protocol_progress_create(const char *token);
+
+/* ProgressParams of a work-done progress: `kind` "begin" (with `text` as
+ * the title), "report" or "end" (with `text` as the message; may be NULL).
+ * New reference. */
+json_t *protocol_progress(const char *token, const char *kind, const char *text);
+
+/* The workspace root from InitializeParams (rootUri, else the first
+ * workspace folder, else rootPath): a new path string, or NULL. */
+char *protocol_root_path(json_t *initialize_params);
+
 /* params.textDocument.uri, borrowed, or NULL. */
 const char *protocol_document_uri(json_t *params);
 

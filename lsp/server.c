@@ -33,6 +33,7 @@ struct server {
     int exit_code;
     enum protocol_encoding enc;
     json_t *client_caps;
+    char *root;
     json_t *settings;
     json_t *queue;                 /* incoming messages not yet handled */
     json_t *diags;                 /* uri -> source -> [Diagnostic] */
@@ -132,6 +133,7 @@ struct state *server_state(struct server *self) { return &self->state; }
 struct docstore *server_docs(struct server *self) { return self->docs; }
 json_t *server_settings(struct server *self) { return self->settings; }
 json_t *server_client_capabilities(struct server *self) { return self->client_caps; }
+const char *server_root(struct server *self) { return self->root; }
 enum protocol_encoding server_encoding(const struct server *self) { return self->enc; }
 int server_exit_code(const struct server *self) { return self->exit_code; }
 
@@ -302,6 +304,8 @@ static void on_initialize(struct server *self, struct server_request *req, json_
     json_decref(self->client_caps);
     self->client_caps = json_is_object(caps) ? json_incref(caps) : json_object();
     self->enc = protocol_negotiate_encoding(params);
+    free(self->root);
+    self->root = protocol_root_path(params);
     if (json_is_object(opts)) {
         json_t *hotc = json_object_get(opts, "hotc");
         json_object_update(self->settings, json_is_object(hotc) ? hotc : opts);
@@ -384,6 +388,8 @@ static void on_did_open(struct server *self, struct server_request *req, json_t 
     free(path);
     if (doc)
         analyse_and_publish(self, doc);
+    if (doc && self->hooks.did_open)
+        self->hooks.did_open(self->hooks.data, self, doc);
 }
 
 static void on_did_change(struct server *self, struct server_request *req, json_t *params)
@@ -460,11 +466,11 @@ static char *function_status(struct server *self, struct document *doc, const st
     struct state_function *sf = state_get(&self->state, doc->path, f->name);
     const struct analysis_change *ch = analysis_diff_find(diff, f->name);
 
-    if (sf && sf->version > 0 && ch && (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT))
+    if (sf && sf->running && ch && (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT))
         return printf_dup("stale: %s; restart to apply", ch->message);
     if (sf && sf->stale)
         return printf_dup("stale: %s", sf->stale);
-    if (!sf || sf->version <= 0)
+    if (!sf || !sf->running)
         return strdup("not yet running");
     if (sf->reloads == 0)
         return printf_dup("running v%d", sf->version);
@@ -789,6 +795,7 @@ void server_free(struct server *self)
     docstore_free(self->docs);
     state_release(&self->state);
     json_decref(self->client_caps);
+    free(self->root);
     json_decref(self->settings);
     json_decref(self->queue);
     json_decref(self->diags);

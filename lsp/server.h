@@ -50,6 +50,8 @@ struct server_hooks {
     void *data;
     /* After `initialized`: e.g. start listening for runtimes. */
     void (*initialized)(void *data, struct server *server);
+    /* After didOpen has analysed `doc` (borrowed, valid during the call). */
+    void (*did_open)(void *data, struct server *server, struct document *doc);
     /* After didSave has updated `doc` (borrowed, valid during the call). */
     void (*did_save)(void *data, struct server *server, struct document *doc);
     /* A document was closed (its uri, borrowed). */
@@ -93,6 +95,8 @@ struct state *server_state(struct server *self);
 struct docstore *server_docs(struct server *self);
 /* The "hotc" settings (borrowed object, never NULL). */
 json_t *server_settings(struct server *self);
+/* The workspace root from initialize (borrowed), or NULL. */
+const char *server_root(struct server *self);
 /* The client's capabilities from initialize (borrowed, never NULL). */
 json_t *server_client_capabilities(struct server *self);
 enum protocol_encoding server_encoding(const struct server *self);

@@ -77,6 +77,7 @@ void state_set_running(struct state *self, const char *path, const char *name, i
 
     if (!f)
         return;
+    f->running = 1;
     f->version = version;
     free(f->stale);
     f->stale = NULL;
@@ -92,12 +93,14 @@ void state_record(struct state *self, const char *path, const char *name, int ve
     if (!f)
         return;
     if (!strcmp(result, "applied")) {
+        f->running = 1;
         f->version = version;
         f->reloads++;
         f->last_us = total_us;
         free(f->stale);
         f->stale = NULL;
     } else if (strcmp(result, "rollback") == 0) {
+        f->running = 1;
         f->version = version;
     } else {
         free(f->stale);
@@ -121,6 +124,7 @@ void state_reset_running(struct state *self)
 {
     for (size_t i = 0; i < self->n_fns; i++) {
         self->fns[i]->version = 0;
+        self->fns[i]->running = 0;
         free(self->fns[i]->stale);
         self->fns[i]->stale = NULL;
     }

@@ -1,8 +1,8 @@
 /* The reload state the editor features show: per HOT function (keyed by
  * file path + function name) the running version, reload count, last
  * timing, why it is stale, its history; and the global counters of the
- * `hotc/status` notification. Written by the pipeline (lsp/reload.c,
- * lsp/link.c), read by lenses, hover and diagnostics (lsp/server.c).
+ * `hotc/status` notification. Written by the pipeline (lsp/pipeline.c),
+ * read by lenses, hover and diagnostics (lsp/server.c).
  * No I/O. */
 #ifndef HOTC_STATE_H
 #define HOTC_STATE_H
@@ -25,7 +25,8 @@ struct state_record {
 struct state_function {
     char *path;
     char *name;
-    int version;              /* the version running; 0: not running */
+    int running;              /* a program attached runs this function */
+    int version;              /* the version running (0: as built) */
     int reloads;              /* successful reloads */
     uint64_t last_us;         /* total time of the last applied reload */
     char *stale;              /* why the running code is not the file's, or NULL */
@@ -55,7 +56,8 @@ struct state_function *state_get(struct state *self, const char *path, const cha
  * NULL when out of memory. */
 struct state_function *state_ensure(struct state *self, const char *path, const char *name);
 
-/* The function runs `version` (e.g. at attach: 1): clears its stale reason. */
+/* The function runs `version` (at attach: the program's, 0 when it has not
+ * been reloaded yet): marks it running and clears its stale reason. */
 void state_set_running(struct state *self, const char *path, const char *name, int version);
 
 /* Records one reload attempt. "applied" makes `version` the running one,
@@ -68,8 +70,8 @@ void state_record(struct state *self, const char *path, const char *name, int ve
 /* Sets (NULL: clears) why a function is stale. */
 void state_set_stale(struct state *self, const char *path, const char *name, const char *reason);
 
-/* Every function of every file becomes "not running" (the last program
- * detached). History is kept. */
+/* Every function of every file becomes "not running" (version 0; the last
+ * program detached). History is kept. */
 void state_reset_running(struct state *self);
 
 /* Replaces the "last" result; `last` stolen (NULL clears). */

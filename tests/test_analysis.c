@@ -49,8 +49,23 @@ static char *dump(const struct analysis *a)
         fprintf(f, "type %s (%s)", t->name, t->kind);
         if (t->target)
             fprintf(f, " = `%s`", t->target);
-        for (size_t k = 0; k < t->n_fields; k++)
-            fprintf(f, "%s%s: `%s`", k ? ", " : " {", t->fields[k].name, t->fields[k].type);
+        if (t->size >= 0)
+            fprintf(f, " size %ld align %ld", t->size, t->align);
+        else
+            fprintf(f, " size ?");
+        for (size_t k = 0; k < t->n_fields; k++) {
+            const struct analysis_field *fd = &t->fields[k];
+            fprintf(f, "%s%s", k ? ", " : " {", fd->name);
+            if (strcmp(t->kind, "enum")) {
+                if (fd->offset < 0)
+                    fprintf(f, "@?");
+                else if (fd->width >= 0)
+                    fprintf(f, "@%ld.%d", fd->offset, fd->bit);
+                else
+                    fprintf(f, "@%ld", fd->offset);
+            }
+            fprintf(f, ": `%s`", fd->type);
+        }
         fprintf(f, "%s\n", t->n_fields ? " }" : "");
     }
     for (size_t i = 0; i < a->n_problems; i++)
@@ -91,6 +106,8 @@ static void check_fixture(const char *name)
 Test(analysis, hot_forms) { check_fixture("forms"); }
 Test(analysis, types_and_fields) { check_fixture("types"); }
 Test(analysis, broken_code_still_analysed) { check_fixture("broken"); }
+Test(analysis, layouts_for_lp64) { check_fixture("layout"); }
+Test(analysis, unknown_macros_before_the_type) { check_fixture("macros"); }
 
 static struct analysis *of(const char *src)
 {
@@ -141,6 +158,42 @@ static char *diff_text(const char *old_src, const char *new_src)
     return out;
 }
 
+/* tests/fixtures/analysis/<case>/old.c against new.c, in words, compared
+ * with <case>/expected (the same lines as diff_text). */
+static void check_diff_fixture(const char *name)
+{
+    char path[512];
+    size_t len;
+    char *old_src, *new_src, *expected, *got;
+
+    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/old.c", name);
+    old_src = slurp(test_source_path(path), &len);
+    cr_assert(old_src, "missing %s", path);
+    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/new.c", name);
+    new_src = slurp(test_source_path(path), &len);
+    cr_assert(new_src, "missing %s", path);
+    got = diff_text(old_src, new_src);
+    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
+    expected = slurp(test_source_path(path), &len);
+    if (getenv("HOTC_UPDATE_FIXTURES")) {
+        FILE *f = fopen(test_source_path(path), "w");
+        fputs(got, f);
+        fclose(f);
+    } else {
+        cr_assert(expected, "missing %s", path);
+        cr_assert_str_eq(got, expected, "%s: got\n%s", name, got);
+    }
+    free(expected);
+    free(got);
+    free(old_src);
+    free(new_src);
+}
+
+Test(analysis, diff_field_added_with_sizes) { check_diff_fixture("diff_field_added"); }
+Test(analysis, diff_nested_by_value_not_by_pointer) { check_diff_fixture("diff_nested"); }
+Test(analysis, diff_array_bound_from_enum) { check_diff_fixture("diff_array_bound"); }
+Test(analysis, diff_macros_before_type_are_no_change) { check_diff_fixture("diff_macros"); }
+
 #define CHECK_DIFF(old, new_, expected)                  \
     do {                                                 \
         char *got = diff_text(old, new_);                \
@@ -172,19 +225,19 @@ Test(analysis, diff_layout_names_type_and_field)
 {
     CHECK_DIFF("struct p { float x, y; };\nHOT void f(struct p *q) { }\nvoid g(void) { }",
                "struct p { float x, y, vx; };\nHOT void f(struct p *q) { }\nvoid g(void) { }",
-               "f (hot) layout: field `vx` added to `struct p`\n"
-               "type struct p: field `vx` added to `struct p`\n");
+               "f (hot) layout: field `vx` added to `struct p`, size 8 → 12\n"
+               "type struct p: field `vx` added to `struct p`, size 8 → 12\n");
     CHECK_DIFF("typedef struct { float x; int n; } v;\nHOT void f(v *q) { }",
                "typedef struct { double x; int n; } v;\nHOT void f(v *q) { }",
-               "f (hot) layout: field `x` of `v` changed from `float` to `double`\n"
-               "type v: field `x` of `v` changed from `float` to `double`\n");
+               "f (hot) layout: field `x` of `v` changed from `float` to `double`, size 8 → 16\n"
+               "type v: field `x` of `v` changed from `float` to `double`, size 8 → 16\n");
     CHECK_DIFF("struct p { int a; int b; };", "struct p { int b; int a; };",
                "type struct p: fields of `struct p` reordered\n");
     CHECK_DIFF("struct p { int a; }; typedef struct p P; HOT void f(P *x) { x->a = 1; }",
                "struct p { int a; int b; }; typedef struct p P; HOT void f(P *x) { x->a = 1; }",
-               "f (hot) layout: field `b` added to `struct p`\n"
-               "type struct p: field `b` added to `struct p`\n"
-               "type P: field `b` added to `struct p`\n");
+               "f (hot) layout: field `b` added to `struct p`, size 4 → 8\n"
+               "type struct p: field `b` added to `struct p`, size 4 → 8\n"
+               "type P: field `b` added to `struct p`, size 4 → 8\n");
 }
 
 Test(analysis, diff_added_removed_and_non_hot)

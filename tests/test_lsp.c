@@ -424,7 +424,7 @@ Test(lsp, incremental_changes_give_signature_and_layout_warnings)
     d = wait_diagnostics(c, uri);
     cr_assert_eq(json_array_size(d), 1, "%s", json_dumps(d, 0));
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "message")),
-                     "cannot reload update(): field `vx` added to `struct game`; restart the program to apply");
+                     "cannot reload update(): field `vx` added to `struct game`, size 4 → 8; restart the program to apply");
     json_decref(d);
     finish(c);
 }

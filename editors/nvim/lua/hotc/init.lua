@@ -1,0 +1,472 @@
+-- hotc for Neovim: starts `hotc lsp --stdio` for C buffers under a project
+-- root, keeps the reload status the server sends (hotc/status) for the
+-- statusline, refreshes code lenses after each reload, and maps the user
+-- commands :HotRun :HotReload :HotRollback :HotRestart onto the server's
+-- hotc.server.* commands (docs/protocol.md).
+--
+-- Works on Neovim 0.7 (vim.lsp.start_client + buf_attach_client) and uses
+-- vim.lsp.start where present (0.8+).
+local M = {}
+
+local defaults = {
+  -- the server; `cmd` wins over `server_path` when given
+  server_path = 'hotc',
+  cmd = nil,
+  filetypes = { 'c' },
+  -- the nearest directory holding one of these is the project root; without
+  -- one, the buffer's own directory
+  root_markers = { 'compile_commands.json', '.git' },
+  -- sent as initializationOptions and in workspace/didChangeConfiguration
+  -- (settings.hotc): marker, compiler, compileCommands, flags, fastCompiler,
+  -- compileTimeoutMs, program = {path, args, cwd}, tcp
+  settings = {},
+  -- keep code lenses shown and fresh (on attach, BufEnter, InsertLeave,
+  -- after writes and after each reload)
+  codelens = true,
+  -- called as on_attach(client, bufnr)
+  on_attach = nil,
+  -- extra entries for the client's config (handlers, capabilities, ...)
+  lsp = {},
+}
+
+M.config = vim.deepcopy(defaults)
+
+-- client id -> { reloads, programs, compiling, last, log = {lines} }
+local states = {}
+-- root dir -> client id (Neovim 0.7, where vim.lsp.start is missing)
+local clients_by_root = {}
+local last_client
+local augroup
+
+local function notify(msg, level)
+  vim.notify('hotc: ' .. msg, level or vim.log.levels.INFO)
+end
+
+local function state_for(client_id)
+  local s = states[client_id]
+  if not s then
+    s = { reloads = 0, programs = 0, compiling = false, last = nil, log = {} }
+    states[client_id] = s
+  end
+  return s
+end
+
+local function log_line(client_id, line)
+  local s = state_for(client_id)
+  table.insert(s.log, os.date('%H:%M:%S') .. ' ' .. line)
+  if #s.log > 500 then
+    table.remove(s.log, 1)
+  end
+end
+
+-- client.request as a method from 0.11 on, a plain function before
+local method_calls = vim.fn.has('nvim-0.11') == 1
+
+local function request(c, method, params, handler, bufnr)
+  if method_calls then
+    return c:request(method, params, handler, bufnr)
+  end
+  return c.request(method, params, handler, bufnr)
+end
+
+-- The hotc clients attached to bufnr (0: current buffer).
+local function buf_clients(bufnr)
+  local out = {}
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local all = vim.lsp.get_clients and vim.lsp.get_clients({ bufnr = bufnr }) or vim.lsp.buf_get_clients(bufnr)
+  for _, c in pairs(all) do
+    if c.name == 'hotc' then
+      table.insert(out, c)
+    end
+  end
+  return out
+end
+
+-- The client a command or the statusline is about: the current buffer's,
+-- else the last one that reported something.
+local function current_client()
+  local c = buf_clients(0)[1]
+  if c then
+    return c
+  end
+  if last_client then
+    return vim.lsp.get_client_by_id(last_client)
+  end
+  return nil
+end
+
+--- Asks the server for bufnr's lenses and shows them. Unlike 0.7's
+--- vim.lsp.codelens.refresh(), works for any buffer, is never dropped while
+--- another refresh is under way, and clears lenses that went away.
+function M.refresh_lenses(bufnr, client)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  if not vim.api.nvim_buf_is_loaded(bufnr) then
+    return
+  end
+  local clients = client and { client } or buf_clients(bufnr)
+  for _, c in ipairs(clients) do
+    local params = { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }
+    request(c, 'textDocument/codeLens', params, function(err, result, ctx)
+      if err then
+        return
+      end
+      local ns = vim.lsp.codelens.__namespaces[c.id]
+      if vim.api.nvim_buf_is_loaded(bufnr) then
+        vim.api.nvim_buf_clear_namespace(bufnr, ns, 0, -1)
+      end
+      ctx = ctx or {}
+      ctx.bufnr = bufnr
+      ctx.client_id = c.id
+      vim.lsp.codelens.on_codelens(nil, result or {}, ctx)
+    end, bufnr)
+  end
+end
+
+local function refresh_client_lenses(client_id)
+  if not M.config.codelens then
+    return
+  end
+  local c = vim.lsp.get_client_by_id(client_id)
+  if not c then
+    return
+  end
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) and vim.lsp.buf_is_attached(bufnr, client_id) then
+      M.refresh_lenses(bufnr, c)
+    end
+  end
+end
+
+local result_words = {
+  applied = 'applied',
+  refused = 'refused',
+  error = 'error',
+  compileError = 'compile error',
+}
+
+local function format_us(us)
+  if type(us) ~= 'number' then
+    return nil
+  end
+  if us < 1000 then
+    return string.format('%d µs', us)
+  elseif us < 1e6 then
+    return string.format('%.1f ms', us / 1000)
+  end
+  return string.format('%.2f s', us / 1e6)
+end
+
+local function last_text(last)
+  local words = result_words[last.result] or tostring(last.result)
+  local v = ''
+  if last.result == 'applied' and type(last.version) == 'number' then
+    v = 'v' .. last.version .. ' '
+  end
+  return v .. words
+end
+
+local handlers = {}
+
+handlers['hotc/status'] = function(_, params, ctx)
+  if type(params) ~= 'table' then
+    return
+  end
+  local s = state_for(ctx.client_id)
+  local before = s.reloads
+  s.reloads = tonumber(params.reloads) or s.reloads
+  s.programs = tonumber(params.programs) or s.programs
+  s.compiling = params.compiling == true
+  if type(params.last) == 'table' then
+    local key = s.reloads .. '|' .. tostring(params.last.result) .. '|' .. tostring(params.last.message)
+    if key ~= s.last_key then
+      s.last_key = key
+      log_line(ctx.client_id, last_text(params.last) .. ': ' .. tostring(params.last.message or ''))
+    end
+    s.last = params.last
+  end
+  last_client = ctx.client_id
+  if s.reloads ~= before or type(params.last) == 'table' then
+    refresh_client_lenses(ctx.client_id)
+  end
+  vim.cmd('redrawstatus!')
+  pcall(vim.api.nvim_exec_autocmds, 'User', { pattern = 'HotcStatus', modeline = false })
+end
+
+handlers['hotc/reloaded'] = function(_, params, ctx)
+  if type(params) ~= 'table' then
+    return
+  end
+  local progs = {}
+  for _, p in ipairs(params.programs or {}) do
+    local t = type(p.timings) == 'table' and format_us(p.timings.totalUs)
+    table.insert(
+      progs,
+      string.format('pid %s %s%s%s', tostring(p.pid), tostring(p.status), p.reason and (' (' .. p.reason .. ')') or '', t and (' in ' .. t) or '')
+    )
+  end
+  local fns = {}
+  for _, f in ipairs(params.functions or {}) do
+    table.insert(fns, type(f) == 'table' and tostring(f.name) or tostring(f))
+  end
+  log_line(
+    ctx.client_id,
+    string.format(
+      '%s v%s [%s]: %s',
+      vim.fn.fnamemodify(vim.uri_to_fname(params.uri or 'file:///?'), ':t'),
+      tostring(params.version),
+      table.concat(fns, ', '),
+      #progs > 0 and table.concat(progs, '; ') or 'no program attached'
+    )
+  )
+  refresh_client_lenses(ctx.client_id)
+end
+
+-- Neovim 0.7 does not handle this request; newer versions do, but ours also
+-- refreshes buffers that are not current.
+handlers['workspace/codeLens/refresh'] = function(_, _, ctx)
+  refresh_client_lenses(ctx.client_id)
+  return vim.NIL
+end
+
+--- The statusline component: "hotc 3× · v4 applied", a marker while
+--- compiling; "" when the buffer has no hotc server.
+function M.status()
+  local c = current_client()
+  if not c then
+    return ''
+  end
+  local s = states[c.id]
+  if not s then
+    return 'hotc'
+  end
+  local text = string.format('hotc %d×', s.reloads)
+  if s.last then
+    text = text .. ' · ' .. last_text(s.last)
+  end
+  if s.compiling then
+    text = text .. ' …'
+  end
+  return text
+end
+
+--- The raw state behind status(), for scripts and tests: {reloads, programs,
+--- compiling, last, log}.
+function M.state(bufnr)
+  local c = buf_clients(bufnr or 0)[1] or current_client()
+  return c and state_for(c.id) or nil
+end
+
+--- The lenses shown in bufnr: a list of {line (0-based), title}.
+function M.lenses(bufnr)
+  local out = {}
+  for _, lens in ipairs(vim.lsp.codelens.get(bufnr or 0)) do
+    table.insert(out, { lens.range.start.line, lens.command and lens.command.title or '' })
+  end
+  table.sort(out, function(a, b)
+    return a[1] < b[1]
+  end)
+  return out
+end
+
+--- Sends workspace/executeCommand for a server command; calls done(err,
+--- result) when given, else reports errors with vim.notify.
+function M.execute(command, arguments, done)
+  local c = current_client()
+  if not c then
+    notify('no hotc server for this buffer', vim.log.levels.WARN)
+    return
+  end
+  request(c, 'workspace/executeCommand', { command = command, arguments = arguments or {} }, function(err, result)
+    if done then
+      done(err, result)
+    elseif err then
+      notify(command:gsub('^hotc%.server%.', '') .. ' failed: ' .. tostring(err.message or err), vim.log.levels.ERROR)
+    end
+    refresh_client_lenses(c.id)
+  end, vim.api.nvim_get_current_buf())
+end
+
+function M.run()
+  local p = M.config.settings.program
+  if type(p) == 'table' and p.path then
+    M.execute('hotc.server.run', { { program = p.path, args = p.args, cwd = p.cwd } })
+  elseif vim.bo.filetype == 'c' then
+    M.execute('hotc.server.run', { vim.uri_from_bufnr(0) })
+  else
+    M.execute('hotc.server.run', { vim.empty_dict() })
+  end
+end
+
+function M.reload()
+  if vim.bo.filetype == 'c' then
+    M.execute('hotc.server.reload', { vim.uri_from_bufnr(0) })
+  else
+    M.execute('hotc.server.reload', {})
+  end
+end
+
+function M.rollback()
+  M.execute('hotc.server.rollback', {})
+end
+
+function M.restart()
+  M.execute('hotc.server.restart', {})
+end
+
+--- Shows the reload log in a scratch buffer.
+function M.show_log()
+  local s = M.state() or { log = {} }
+  vim.cmd('botright new')
+  local b = vim.api.nvim_get_current_buf()
+  vim.bo[b].buftype = 'nofile'
+  vim.bo[b].bufhidden = 'wipe'
+  vim.api.nvim_buf_set_lines(b, 0, -1, false, #s.log > 0 and s.log or { 'hotc: no reloads yet' })
+  vim.bo[b].modifiable = false
+end
+
+local function exists(path)
+  return vim.loop.fs_stat(path) ~= nil
+end
+
+--- The project root of a file: the nearest directory upwards holding one of
+--- config.root_markers, else the file's directory.
+function M.root_dir(fname)
+  local dir = vim.fn.fnamemodify(fname, ':p:h')
+  local d = dir
+  while d and d ~= '' do
+    for _, m in ipairs(M.config.root_markers) do
+      if exists(d .. '/' .. m) then
+        return d
+      end
+    end
+    local parent = vim.fn.fnamemodify(d, ':h')
+    if parent == d then
+      break
+    end
+    d = parent
+  end
+  return dir
+end
+
+local function server_cmd()
+  if M.config.cmd then
+    return M.config.cmd
+  end
+  return { M.config.server_path, 'lsp', '--stdio' }
+end
+
+local function client_config(root)
+  local capabilities = vim.lsp.protocol.make_client_capabilities()
+  capabilities.workspace = capabilities.workspace or {}
+  capabilities.workspace.codeLens = { refreshSupport = true }
+  local cfg = {
+    name = 'hotc',
+    cmd = server_cmd(),
+    root_dir = root,
+    workspace_folders = { { uri = vim.uri_from_fname(root), name = root } },
+    init_options = M.config.settings,
+    settings = { hotc = M.config.settings },
+    capabilities = capabilities,
+    handlers = vim.tbl_extend('force', {}, handlers),
+    on_attach = function(client, bufnr)
+      if M.config.codelens then
+        M.refresh_lenses(bufnr, client)
+      end
+      if M.config.on_attach then
+        M.config.on_attach(client, bufnr)
+      end
+    end,
+    on_exit = function(code, signal, client_id)
+      for r, id in pairs(clients_by_root) do
+        if id == client_id then
+          clients_by_root[r] = nil
+        end
+      end
+      if code ~= 0 then
+        vim.schedule(function()
+          notify(string.format('the server exited (code %s, signal %s)', tostring(code), tostring(signal)), vim.log.levels.WARN)
+        end)
+      end
+    end,
+  }
+  return vim.tbl_deep_extend('force', cfg, M.config.lsp or {})
+end
+
+--- Attaches bufnr (0: current) to the hotc server of its root, starting
+--- the server when needed. Returns the client id, or nil.
+function M.attach(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local fname = vim.api.nvim_buf_get_name(bufnr)
+  if fname == '' or vim.bo[bufnr].buftype ~= '' then
+    return nil
+  end
+  if vim.fn.executable(server_cmd()[1]) ~= 1 then
+    if not M._warned then
+      M._warned = true
+      notify(string.format("'%s' is not executable; set server_path in require('hotc').setup{}", server_cmd()[1]), vim.log.levels.ERROR)
+    end
+    return nil
+  end
+  local root = M.root_dir(fname)
+  if vim.lsp.start then
+    return vim.lsp.start(client_config(root), { bufnr = bufnr })
+  end
+  local id = clients_by_root[root]
+  if not id or not vim.lsp.get_client_by_id(id) then
+    id = vim.lsp.start_client(client_config(root))
+    if not id then
+      return nil
+    end
+    clients_by_root[root] = id
+  end
+  vim.lsp.buf_attach_client(bufnr, id)
+  return id
+end
+
+local function define_commands()
+  local cmds = {
+    HotRun = { M.run, 'run the program with hot reload' },
+    HotReload = { M.reload, "rebuild and push this file's HOT functions now" },
+    HotRollback = { M.rollback, 'roll every attached program back one version' },
+    HotRestart = { M.restart, 'kill and relaunch the program started by :HotRun' },
+    HotLog = { M.show_log, 'show the reload log' },
+  }
+  for name, def in pairs(cmds) do
+    vim.api.nvim_create_user_command(name, function()
+      def[1]()
+    end, { desc = 'hotc: ' .. def[2] })
+  end
+end
+
+--- Configures the plugin (see :help hotc-setup), attaches the C buffers
+--- already open and those opened later.
+function M.setup(opts)
+  M.config = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
+  M._warned = false
+  define_commands()
+  augroup = vim.api.nvim_create_augroup('hotc', { clear = true })
+  vim.api.nvim_create_autocmd('FileType', {
+    group = augroup,
+    pattern = M.config.filetypes,
+    callback = function(args)
+      M.attach(args.buf)
+    end,
+  })
+  if M.config.codelens then
+    vim.api.nvim_create_autocmd({ 'BufEnter', 'InsertLeave', 'BufWritePost' }, {
+      group = augroup,
+      callback = function(args)
+        if #buf_clients(args.buf) > 0 then
+          M.refresh_lenses(args.buf)
+        end
+      end,
+    })
+  end
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(b) and vim.tbl_contains(M.config.filetypes, vim.bo[b].filetype) then
+      M.attach(b)
+    end
+  end
+end
+
+return M

@@ -1,0 +1,2041 @@
+/* The save-to-reload pipeline (see pipeline.h).
+ *
+ * A save becomes a `job`: the saved text, the HOT functions to reload, the
+ * patch built from them, the compile, and one `target` per attached program
+ * that has those functions. A program answers one request at a time (in
+ * poll mode a second hot/reload before the first answer is refused), so
+ * each program has a queue of sends. A job ends when every target has
+ * answered; then the state, the baseline and the editor are updated.
+ *
+ * The baseline (what the programs run) is the text of the last save whose
+ * every change was applied. When a save is applied only in part (a
+ * signature changed, a function is not HOT), the baseline stays, so the
+ * editor keeps saying what is not running; the body hash of each function
+ * applied since is remembered so that it is not pushed again. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "build.h"
+#include "link.h"
+#include "log.h"
+#include "patch.h"
+#include "protocol.h"
+
+extern char **environ;
+
+#define DEFAULT_TIMEOUT_MS 30000
+
+struct job;
+struct program;
+
+/* One program a job pushes to, with the functions it has. */
+struct target {
+    int program;
+    long pid;
+    json_t *functions;       /* [{name, file?, symbol}] */
+    bool answered;
+};
+
+struct job {
+    struct job *next;
+    struct pipeline *p;
+    unsigned serial;
+    char *uri, *path, *key, *build_id;
+    char *text;              /* the saved text the patch is built from */
+    size_t len;
+    bool full;               /* every change of the save is in: the text becomes the baseline */
+    char **fns;
+    uint64_t *hashes;
+    size_t n_fns;
+    struct patch patch;
+    json_t *statics;         /* hot/reload statics[] */
+    char c_path[PATH_MAX], so_path[PATH_MAX];
+    char *progress;          /* $/progress token, or NULL */
+    uint64_t t0;             /* uv_hrtime() of the save */
+    uint64_t analysis_us, patch_us, compile_us, load_us, apply_us;
+    struct target *targets;
+    size_t n_targets, answered;
+    json_t *programs;        /* hotc/reloaded programs[] */
+    int version, applied, refused, errors;
+    char *reason;            /* the first refusal or error */
+    struct server_request *req;
+    bool compiling;
+    int holds;               /* > 0 while sends are being queued: do not finish yet */
+};
+
+/* One applied reload of one program, for rollback. */
+struct applied {
+    struct applied *below;
+    int version;
+    char *uri, *path;
+    char **fns;
+    size_t n_fns;
+    char *prev_base;         /* the baseline before it, or NULL */
+    size_t prev_len;
+};
+
+struct rollback {
+    struct pipeline *p;
+    struct server_request *req;
+    size_t pending;
+    json_t *programs;
+};
+
+enum send_kind { SEND_RELOAD, SEND_ROLLBACK };
+
+struct send {
+    struct send *next;
+    enum send_kind kind;
+    struct job *job;
+    size_t target;
+    struct rollback *rollback;
+    int program;
+};
+
+struct program {
+    struct program *next;
+    int id;
+    long pid;
+    char *executable, *build_id;
+    json_t *functions;       /* the attach functions[], borrowed from link's params (incref'd) */
+    int version, issued;
+    bool busy;
+    struct send *queue;
+    struct applied *applied;
+};
+
+/* The program started by hotc.server.run. */
+struct launched {
+    struct pipeline *p;
+    uv_process_t proc;
+    uv_pipe_t out[2];
+    int open_handles;
+    bool exited;
+    long pid;
+    char line[2][2048];
+    size_t line_len[2];
+};
+
+struct pipeline {
+    uv_loop_t *loop;
+    struct server *server;
+    struct link *link;
+    struct build_runner runner;
+    bool runner_ready, closing;
+    uv_timer_t batch;
+    bool batch_ready;
+    json_t *pending;         /* uri -> save time (ns, integer) */
+    json_t *bases;           /* uri -> the baseline text */
+    json_t *hashes;          /* "path\nname" -> body hash applied since the baseline */
+    json_t *compiler_uris;   /* path -> [uri] with compiler diagnostics from its last compile */
+    struct job *jobs;
+    struct program *programs;
+    unsigned next_serial;
+    char tmpdir[512];
+    /* settings */
+    char *compiler, *compile_commands, *fast;
+    char **flags;
+    int timeout_ms;
+    json_t *program_cfg;
+    /* compile_commands.json cache */
+    struct build_db *db;
+    char db_path[PATH_MAX];
+    struct timespec db_mtime;
+    int tcc;                 /* -1 unknown, 0 no, 1 installed */
+    /* the program started by run */
+    struct launched *launched;
+    char **run_argv;
+    char *run_cwd;
+    struct server_request *restart_req;
+};
+
+static void program_pump(struct pipeline *p, struct program *pg);
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, f);
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    return slash ? slash + 1 : path ? path : "";
+}
+
+static uint64_t elapsed_us(uint64_t since)
+{
+    return (uv_hrtime() - since) / 1000;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void show(struct pipeline *p, int type, const char *message)
+{
+    server_notify(p->server, "window/showMessage", protocol_show_message(type, message));
+}
+
+static bool is_header(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    return n > 2 && (strcmp(path + n - 2, ".h") == 0);
+}
+
+static char *hash_key(const char *path, const char *name)
+{
+    return fmt("%s\n%s", path ? path : "", name);
+}
+
+static void forget_hashes(struct pipeline *p, const char *path)
+{
+    const char *key;
+    json_t *v;
+    void *tmp;
+    size_t n = strlen(path);
+
+    json_object_foreach_safe(p->hashes, tmp, key, v) {
+        if (strncmp(key, path, n) == 0 && key[n] == '\n')
+            json_object_del(p->hashes, key);
+    }
+}
+
+/* Makes `text` the baseline of `uri` (and of its document, when open). */
+static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len)
+{
+    struct document *doc = docstore_get(server_docs(p->server), uri);
+
+    json_object_set_new(p->bases, uri, json_stringn_nocheck(text, len));
+    if (doc)
+        server_mark_running(p->server, doc, text, len);
+    if (path)
+        forget_hashes(p, path);
+}
+
+/* ---------------------------------------------------------------- programs */
+
+static struct program *program_get(struct pipeline *p, int id)
+{
+    for (struct program *pg = p->programs; pg; pg = pg->next)
+        if (pg->id == id)
+            return pg;
+    return NULL;
+}
+
+static size_t program_count(struct pipeline *p)
+{
+    size_t n = 0;
+    for (struct program *pg = p->programs; pg; pg = pg->next)
+        n++;
+    return n;
+}
+
+/* The attach entry of function `name` of the file `path`, or NULL. Global
+ * functions are matched by name, static ones also by the file's basename
+ * (the host's STT_FILE). */
+static json_t *program_function(struct program *pg, const char *path, const char *name)
+{
+    size_t i;
+    json_t *f;
+
+    json_array_foreach(pg->functions, i, f) {
+        const char *n = json_string_value(json_object_get(f, "name"));
+        const char *file = json_string_value(json_object_get(f, "file"));
+        if (n && strcmp(n, name) == 0 && (!file || strcmp(base_name(file), base_name(path)) == 0))
+            return f;
+    }
+    return NULL;
+}
+
+static bool any_program_has(struct pipeline *p, const char *path, const char *name)
+{
+    for (struct program *pg = p->programs; pg; pg = pg->next)
+        if (program_function(pg, path, name))
+            return true;
+    return false;
+}
+
+/* Marks the HOT functions of `doc` that `pg` has as running. */
+static void mark_doc_running(struct pipeline *p, struct document *doc, struct program *pg)
+{
+    struct state *st = server_state(p->server);
+
+    if (!doc->path)
+        return;
+    for (size_t i = 0; i < doc->running->n_functions; i++) {
+        const struct analysis_function *f = &doc->running->functions[i];
+        struct state_function *sf;
+        if (!f->hot || !program_function(pg, doc->path, f->name))
+            continue;
+        sf = state_get(st, doc->path, f->name);
+        if (!sf || !sf->running)
+            state_set_running(st, doc->path, f->name, pg->version);
+    }
+}
+
+static void applied_free(struct applied *a)
+{
+    free(a->uri);
+    free(a->path);
+    free_strv(a->fns, a->n_fns);
+    free(a->prev_base);
+    free(a);
+}
+
+static void program_free(struct program *pg)
+{
+    while (pg->applied) {
+        struct applied *a = pg->applied;
+        pg->applied = a->below;
+        applied_free(a);
+    }
+    json_decref(pg->functions);
+    free(pg->executable);
+    free(pg->build_id);
+    free(pg);
+}
+
+/* ---------------------------------------------------------------- jobs */
+
+static void job_free(struct job *job)
+{
+    struct pipeline *p = job->p;
+
+    for (struct job **j = &p->jobs; *j; j = &(*j)->next)
+        if (*j == job) {
+            *j = job->next;
+            break;
+        }
+    if (job->req)
+        server_reply_error(p->server, job->req, -32803, job->reason ? job->reason : "the reload did not finish");
+    free(job->uri);
+    free(job->path);
+    free(job->key);
+    free(job->build_id);
+    free(job->text);
+    free_strv(job->fns, job->n_fns);
+    free(job->hashes);
+    patch_release(&job->patch);
+    json_decref(job->statics);
+    free(job->progress);
+    for (size_t i = 0; i < job->n_targets; i++)
+        json_decref(job->targets[i].functions);
+    free(job->targets);
+    json_decref(job->programs);
+    free(job->reason);
+    if (*job->c_path)
+        unlink(job->c_path);
+    free(job);
+}
+
+static json_t *fn_names(struct job *job)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < job->n_fns; i++)
+        json_array_append_new(a, json_string(job->fns[i]));
+    return a;
+}
+
+static char *fn_list(char **fns, size_t n)
+{
+    size_t size = 0;
+    char *s = NULL;
+    FILE *out = open_memstream(&s, &size);
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%s()", i ? ", " : "", fns[i]);
+    fclose(out);
+    return s;
+}
+
+static void progress(struct pipeline *p, struct job *job, const char *kind, const char *text)
+{
+    if (!job->progress)
+        return;
+    server_notify(p->server, "$/progress", protocol_progress(job->progress, kind, text));
+}
+
+static void send_status(struct pipeline *p)
+{
+    server_notify(p->server, "hotc/status", state_status(server_state(p->server)));
+}
+
+/* Every target answered: state, baseline, notifications. */
+static void job_finish(struct job *job)
+{
+    struct pipeline *p = job->p;
+    struct state *st = server_state(p->server);
+    uint64_t total = elapsed_us(job->t0);
+    const char *result = job->applied ? "applied" : job->refused ? "refused" : "error";
+    char *names = fn_list(job->fns, job->n_fns), *message;
+    bool rebase = false;
+
+    if (p->closing) {
+        free(names);
+        job_free(job);
+        return;
+    }
+    if (job->applied)
+        message = job->refused || job->errors
+                      ? fmt("reloaded %s in %d of %zu programs; %s", names, job->applied, job->n_targets,
+                            job->reason ? job->reason : "")
+                      : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
+    else
+        message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
+    for (size_t i = 0; i < job->n_fns; i++)
+        state_record(st, job->path, job->fns[i], job->applied ? job->version : 0, result,
+                     job->applied ? "" : job->reason, total);
+    if (job->applied) {
+        st->reloads++;
+        if (job->full && job->applied == (int)job->n_targets) {
+            rebase = true; /* after hotc/reloaded: analysing the new baseline takes a while */
+        } else {
+            for (size_t i = 0; i < job->n_fns; i++) {
+                char *key = hash_key(job->path, job->fns[i]);
+                json_object_set_new(p->hashes, key, json_integer((json_int_t)job->hashes[i]));
+                free(key);
+            }
+        }
+        server_set_diagnostics(p->server, job->uri, "crash", NULL, 0);
+    }
+    state_set_last(st, json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
+                                 "version", job->version, "message", message ? message : "", "file", job->path,
+                                 "functions", fn_names(job), "timings", "analysisUs",
+                                 (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us, "compileUs",
+                                 (json_int_t)job->compile_us, "loadUs", (json_int_t)job->load_us, "applyUs",
+                                 (json_int_t)job->apply_us, "totalUs", (json_int_t)total));
+    server_notify(p->server, "hotc/reloaded",
+                  json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
+                            fn_names(job), "programs", job->programs));
+    log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, load %" PRIu64
+             " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
+             message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->load_us,
+             job->apply_us, total);
+    if (!job->applied || job->refused || job->errors)
+        show(p, 2, message ? message : result);
+    if (rebase)
+        set_base(p, job->uri, job->path, job->text, job->len);
+    server_state_changed(p->server);
+    if (job->req) {
+        server_reply(p->server, job->req,
+                     json_pack("{s:s, s:i, s:o, s:s}", "result", result, "version", job->version, "functions",
+                               fn_names(job), "message", message ? message : ""));
+        job->req = NULL;
+    }
+    free(names);
+    free(message);
+    job_free(job);
+}
+
+/* Records one program's answer (result NULL: `error`). */
+static void job_answer(struct job *job, size_t t, json_t *result, const char *error, uint64_t rtt_us)
+{
+    struct target *tg = &job->targets[t];
+    struct program *pg = program_get(job->p, tg->program);
+    const char *status = "error", *reason = error;
+    json_t *entry, *timings = json_object_get(result, "timings"), *tj = json_object();
+    json_int_t version = 0;
+
+    if (tg->answered)
+        return;
+    tg->answered = true;
+    if (result) {
+        status = json_string_value(json_object_get(result, "status"));
+        reason = json_string_value(json_object_get(result, "reason"));
+        version = json_integer_value(json_object_get(result, "version"));
+        if (!status || (strcmp(status, "applied") != 0 && strcmp(status, "refused") != 0)) {
+            status = "error";
+            reason = "the program answered with an unknown status";
+        }
+    }
+    if (json_is_object(timings))
+        json_object_update(tj, timings);
+    json_object_set_new(tj, "rttUs", json_integer((json_int_t)rtt_us));
+    entry = json_pack("{s:I, s:s, s:o}", "pid", (json_int_t)(tg->pid > 0 ? tg->pid : 1), "status", status,
+                      "timings", tj);
+    if (reason)
+        json_object_set_new(entry, "reason", json_string(reason));
+    json_array_append_new(job->programs, entry);
+    if (pg && result) {
+        pg->version = (int)version;
+        if (pg->issued < (int)version)
+            pg->issued = (int)version;
+    }
+    if (strcmp(status, "applied") == 0) {
+        job->applied++;
+        if (version > job->version)
+            job->version = (int)version;
+        job->load_us = (uint64_t)(json_integer_value(json_object_get(timings, "loadUs")) +
+                                  json_integer_value(json_object_get(timings, "resolveUs")));
+        job->apply_us = (uint64_t)json_integer_value(json_object_get(timings, "applyUs"));
+        if (pg) {
+            struct applied *a = calloc(1, sizeof *a);
+            json_t *base = json_object_get(job->p->bases, job->uri);
+            size_t k, n = json_array_size(tg->functions);
+            json_t *f;
+            if (a) {
+                a->version = (int)version;
+                a->uri = strdup(job->uri);
+                a->path = strdup(job->path);
+                a->fns = calloc(n ? n : 1, sizeof *a->fns);
+                json_array_foreach(tg->functions, k, f)
+                    if (a->fns)
+                        a->fns[a->n_fns++] = strdup(json_string_value(json_object_get(f, "name")));
+                if (base) {
+                    a->prev_len = json_string_length(base);
+                    a->prev_base = malloc(a->prev_len + 1);
+                    if (a->prev_base)
+                        memcpy(a->prev_base, json_string_value(base), a->prev_len + 1);
+                }
+                a->below = pg->applied;
+                pg->applied = a;
+            }
+        }
+    } else {
+        if (strcmp(status, "refused") == 0)
+            job->refused++;
+        else
+            job->errors++;
+        if (!job->reason)
+            job->reason = fmt("program %ld: %s", tg->pid, reason ? reason : status);
+    }
+    if (++job->answered == job->n_targets && job->holds == 0)
+        job_finish(job);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void rollback_answer(struct rollback *rb, struct program *pg, long pid, json_t *result, const char *error);
+
+static void on_reload_result(struct link *link, const struct link_program *lp, json_t *result, const char *error,
+                             uint64_t rtt_us, void *user)
+{
+    struct send *s = user;
+    struct pipeline *p = s->job->p;
+    struct program *pg = program_get(p, s->program);
+
+    (void)link;
+    (void)lp;
+    if (pg)
+        pg->busy = false;
+    job_answer(s->job, s->target, result, error, rtt_us);
+    free(s);
+    if (pg && !p->closing)
+        program_pump(p, pg);
+}
+
+static void on_rollback_result(struct link *link, const struct link_program *lp, json_t *result,
+                               const char *error, uint64_t rtt_us, void *user)
+{
+    struct send *s = user;
+    struct pipeline *p = s->rollback->p;
+    struct program *pg = program_get(p, s->program);
+
+    (void)link;
+    (void)rtt_us;
+    if (pg)
+        pg->busy = false;
+    rollback_answer(s->rollback, pg, lp->pid, result, error);
+    free(s);
+    if (pg && !p->closing)
+        program_pump(p, pg);
+}
+
+/* Fails a send that cannot go out. */
+static void send_fail(struct pipeline *p, struct send *s, long pid, const char *why)
+{
+    if (s->kind == SEND_RELOAD)
+        job_answer(s->job, s->target, NULL, why, 0);
+    else
+        rollback_answer(s->rollback, program_get(p, s->program), pid, NULL, why);
+    free(s);
+}
+
+/* Sends the program's next queued request when it is not waiting for one. */
+static void program_pump(struct pipeline *p, struct program *pg)
+{
+    while (!pg->busy && pg->queue) {
+        struct send *s = pg->queue;
+        int rc;
+
+        pg->queue = s->next;
+        if (s->kind == SEND_RELOAD) {
+            struct job *job = s->job;
+            json_t *params = json_pack("{s:i, s:s, s:s, s:O, s:O}", "version", ++pg->issued, "library",
+                                       job->so_path, "targetBuildId", job->build_id, "functions",
+                                       job->targets[s->target].functions, "statics", job->statics);
+            rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
+        } else {
+            rc = link_request(p->link, pg->id, "hot/rollback", json_object(), on_rollback_result, s);
+        }
+        if (rc != 0) {
+            send_fail(p, s, pg->pid, link_strerror(rc));
+            continue;
+        }
+        pg->busy = true;
+    }
+}
+
+static void program_enqueue(struct pipeline *p, struct program *pg, struct send *s)
+{
+    struct send **q = &pg->queue;
+
+    while (*q)
+        q = &(*q)->next;
+    s->next = NULL;
+    s->program = pg->id;
+    *q = s;
+    program_pump(p, pg);
+}
+
+/* ---------------------------------------------------------------- compiler messages */
+
+/* The uri of a file the compiler named (relative to `cwd`); `patch_c` (the
+ * generated source itself) maps to the saved file. New string. */
+static char *diag_uri(const char *file, const char *cwd, const struct job *job)
+{
+    char *path, *uri;
+
+    if (!file || strcmp(file, job->c_path) == 0 || strcmp(base_name(file), base_name(job->c_path)) == 0)
+        return strdup(job->uri);
+    path = file[0] == '/' || !cwd ? strdup(file) : fmt("%s/%s", cwd, file);
+    if (path && strcmp(path, job->path) == 0) {
+        free(path);
+        return strdup(job->uri);
+    }
+    uri = path ? protocol_path_to_uri(path) : NULL;
+    free(path);
+    return uri;
+}
+
+static struct text_range diag_range(int line, int column)
+{
+    struct text_range r;
+
+    r.start.row = line > 0 ? (uint32_t)line : 0;
+    r.start.column = column > 0 ? (uint32_t)column : 0;
+    r.end = r.start;
+    r.end.column++;
+    return r;
+}
+
+/* Messages the patch itself causes and the user's file does not. */
+static bool patch_noise(const struct build_diag *d)
+{
+    return d->severity != BUILD_ERROR && d->message &&
+           (strstr(d->message, "declared 'static' but never defined") ||
+            strstr(d->message, "declared ‘static’ but never defined") ||
+            strstr(d->message, "has internal linkage but is not defined") ||
+            strstr(d->message, "defined but not used"));
+}
+
+/* Publishes the compile's messages as "compiler" diagnostics, grouped by
+ * file, and clears those of the previous compile of the same file. */
+static void publish_compiler(struct pipeline *p, struct job *job, const struct build_diags *diags,
+                             const char *cwd)
+{
+    json_t *uris = json_object(), *old = json_object_get(p->compiler_uris, job->path);
+    const char *uri;
+    json_t *v;
+    size_t i;
+
+    json_object_set_new(uris, job->uri, json_true());
+    for (i = 0; diags && i < diags->count; i++) {
+        char *u = diag_uri(diags->items[i].file, cwd, job);
+        if (u && !patch_noise(&diags->items[i]))
+            json_object_set_new(uris, u, json_true());
+        free(u);
+    }
+    json_object_foreach(uris, uri, v) {
+        struct server_diagnostic *out = calloc(diags && diags->count ? diags->count : 1, sizeof *out);
+        size_t n = 0;
+        char **owned = NULL;
+        size_t n_owned = 0;
+        struct server_note *notes_all = NULL;
+        size_t total_notes = 0, used_notes = 0;
+
+        for (i = 0; diags && i < diags->count; i++)
+            total_notes += diags->items[i].nrelated;
+        notes_all = calloc(total_notes ? total_notes : 1, sizeof *notes_all);
+        owned = calloc(total_notes ? total_notes : 1, sizeof *owned);
+        for (i = 0; out && notes_all && owned && diags && i < diags->count; i++) {
+            const struct build_diag *d = &diags->items[i];
+            char *u = diag_uri(d->file, cwd, job);
+            if (u && strcmp(u, uri) == 0 && !patch_noise(d)) {
+                struct server_diagnostic *sd = &out[n++];
+                sd->range = diag_range(d->line, d->column);
+                sd->severity = d->severity == BUILD_ERROR ? 1 : d->severity == BUILD_WARNING ? 2 : 3;
+                sd->message = d->message;
+                sd->notes = notes_all + used_notes;
+                for (size_t k = 0; k < d->nrelated; k++) {
+                    struct server_note *note = &notes_all[used_notes++];
+                    owned[n_owned] = diag_uri(d->related[k].file, cwd, job);
+                    note->uri = owned[n_owned++];
+                    note->range = diag_range(d->related[k].line, d->related[k].column);
+                    note->message = d->related[k].message;
+                    sd->n_notes++;
+                }
+            }
+            free(u);
+        }
+        server_set_diagnostics(p->server, uri, "compiler", out, n);
+        free_strv(owned, n_owned);
+        free(notes_all);
+        free(out);
+    }
+    json_array_foreach(old, i, v) {
+        if (!json_object_get(uris, json_string_value(v)))
+            server_set_diagnostics(p->server, json_string_value(v), "compiler", NULL, 0);
+    }
+    {
+        json_t *list = json_array();
+        json_object_foreach(uris, uri, v)
+            json_array_append_new(list, json_string(uri));
+        json_object_set_new(p->compiler_uris, job->path, list);
+    }
+    json_decref(uris);
+}
+
+/* ---------------------------------------------------------------- compiling */
+
+static void on_compiled(const struct build_result *r, void *user)
+{
+    struct job *job = user;
+    struct pipeline *p = job->p;
+    struct state *st = server_state(p->server);
+    char *cwd = NULL;
+
+    job->compiling = false;
+    st->compiling--;
+    job->compile_us = r->duration_us;
+    progress(p, job, "end", r->status == 0 ? "compiled" : build_strerror(r->status));
+    if (r->status == BUILD_ECANCELED || p->closing) {
+        if (!p->closing)
+            send_status(p);
+        free(job->reason);
+        job->reason = strdup(build_strerror(BUILD_ECANCELED));
+        job_free(job);
+        return;
+    }
+    {
+        const char *c = strrchr(job->path, '/');
+        const struct build_command *entry = p->db ? build_db_lookup(p->db, job->path) : NULL;
+        cwd = entry ? strdup(entry->directory) : c ? fmt("%.*s", (int)(c - job->path), job->path) : NULL;
+    }
+    if (r->status == 0 || r->status == BUILD_ECOMPILE)
+        publish_compiler(p, job, &r->diags, cwd);
+    free(cwd);
+    if (r->status != 0) {
+        char *names = fn_list(job->fns, job->n_fns);
+        char *message = r->status == BUILD_ECOMPILE
+                            ? fmt("cannot reload %s: the patch does not compile; the program keeps running the "
+                                  "old code",
+                                  names)
+                            : fmt("cannot reload %s: %s", names, build_strerror(r->status));
+        if (r->status != BUILD_ECOMPILE)
+            log_error("%s: %.*s", message ? message : "compile failed", (int)(r->output_len > 2000 ? 2000 : r->output_len),
+                      r->output);
+        for (size_t i = 0; i < job->n_fns; i++)
+            state_record(st, job->path, job->fns[i], 0, r->status == BUILD_ECOMPILE ? "compileError" : "error",
+                         r->status == BUILD_ECOMPILE ? "compile error" : build_strerror(r->status), 0);
+        state_set_last(st, json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}}", "result",
+                                     r->status == BUILD_ECOMPILE ? "compileError" : "error", "message",
+                                     message ? message : "", "file", job->path, "functions", fn_names(job),
+                                     "timings", "analysisUs", (json_int_t)job->analysis_us, "patchUs",
+                                     (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us,
+                                     "totalUs", (json_int_t)elapsed_us(job->t0)));
+        if (r->status != BUILD_ECOMPILE)
+            show(p, 1, message ? message : "compile failed");
+        log_info("%s", message ? message : "compile failed");
+        free(job->reason);
+        job->reason = message;
+        free(names);
+        server_state_changed(p->server);
+        job_free(job);
+        return;
+    }
+    send_status(p);
+    job->holds++;
+    for (size_t t = 0; t < job->n_targets; t++) {
+        struct program *pg = program_get(p, job->targets[t].program);
+        struct send *s = calloc(1, sizeof *s);
+
+        if (!s) {
+            job_answer(job, t, NULL, "out of memory", 0);
+            continue;
+        }
+        s->kind = SEND_RELOAD;
+        s->job = job;
+        s->target = t;
+        s->program = job->targets[t].program;
+        if (!pg)
+            send_fail(p, s, job->targets[t].pid, "the program detached before the patch was ready");
+        else
+            program_enqueue(p, pg, s);
+    }
+    if (--job->holds == 0 && job->answered == job->n_targets)
+        job_finish(job);
+}
+
+static bool on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon ? (size_t)(colon - path) : strlen(path);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name);
+        if (access(buf, X_OK) == 0)
+            return true;
+        path = colon ? colon + 1 : NULL;
+    }
+    return false;
+}
+
+/* Keeps p->db loaded from the compile_commands.json that applies to
+ * `path`: configured, at the root, in root/build, else in a parent of the
+ * file (or its build/). Small stat calls per save; reloaded when it changes. */
+static void refresh_db(struct pipeline *p, const char *path)
+{
+    char found[PATH_MAX], err[512];
+    const char *db = build_db_find(server_root(p->server), p->compile_commands, found, sizeof found);
+    struct stat st;
+
+    if (!db && path) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path);
+        for (char *slash = strrchr(dir, '/'); slash && !db; slash = strrchr(dir, '/')) {
+            *slash = '\0';
+            db = build_db_find(*dir ? dir : "/", NULL, found, sizeof found);
+        }
+    }
+    if (!db || stat(db, &st) != 0) {
+        build_db_free(p->db);
+        p->db = NULL;
+        *p->db_path = '\0';
+        return;
+    }
+    if (p->db && strcmp(db, p->db_path) == 0 && st.st_mtim.tv_sec == p->db_mtime.tv_sec &&
+        st.st_mtim.tv_nsec == p->db_mtime.tv_nsec)
+        return;
+    build_db_free(p->db);
+    p->db = NULL;
+    if (build_db_load(&p->db, db, err, sizeof err) != 0) {
+        log_warn("%s", err);
+        *p->db_path = '\0';
+        return;
+    }
+    snprintf(p->db_path, sizeof p->db_path, "%s", db);
+    p->db_mtime = st.st_mtim;
+    log_info("compile commands from %s", db);
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t done = 0;
+
+    if (fd < 0)
+        return -1;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return close(fd);
+}
+
+/* Builds the patch source, writes it, starts the compiler. Takes `job`
+ * (freed on failure). */
+static void job_start(struct pipeline *p, struct job *job, struct document *doc)
+{
+    struct state *st = server_state(p->server);
+    struct patch_input in = { 0 };
+    uint64_t t = uv_hrtime();
+    char **argv = NULL, **fallback = NULL, *cwd = NULL;
+    const struct build_command *entry;
+    struct build_options opts = { 0 };
+    int rc;
+
+    in.text = job->text;
+    in.length = job->len;
+    in.path = job->path;
+    in.functions = (const char *const *)job->fns;
+    in.function_count = job->n_fns;
+    in.build_id = job->build_id;
+    in.tree = doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree : NULL;
+    rc = patch_build(&job->patch, &in);
+    if (rc != 0) {
+        char *message = fmt("cannot build the patch for %s: %s", base_name(job->path), job->patch.error);
+        log_error("%s", message ? message : "patch failed");
+        show(p, 1, message ? message : "patch failed");
+        state_set_last(st, json_pack("{s:s, s:s, s:s}", "result", "error", "message", message ? message : "",
+                                     "file", job->path));
+        job->reason = message;
+        send_status(p);
+        job_free(job);
+        return;
+    }
+    job->statics = json_array();
+    for (size_t i = 0; i < job->patch.static_count; i++) {
+        const struct patch_static *s = &job->patch.statics[i];
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "symbol", s->symbol, "name", s->name, "file",
+                              job->patch.file, "kind", "object");
+        if (s->function)
+            json_object_set_new(o, "function", json_string(s->function));
+        json_array_append_new(job->statics, o);
+    }
+    for (size_t t2 = 0; t2 < job->n_targets; t2++) {
+        json_t *fns = job->targets[t2].functions;
+        size_t k;
+        json_t *f;
+        json_array_foreach(fns, k, f) {
+            const char *name = json_string_value(json_object_get(f, "name"));
+            for (size_t i = 0; i < job->patch.function_count; i++)
+                if (strcmp(job->patch.functions[i].name, name) == 0) {
+                    json_object_set_new(f, "symbol", json_string(job->patch.functions[i].symbol));
+                    if (job->patch.functions[i].is_static)
+                        json_object_set_new(f, "file", json_string(job->patch.file));
+                }
+        }
+    }
+    snprintf(job->c_path, sizeof job->c_path, "%s/p%u-%s", p->tmpdir, job->serial, base_name(job->path));
+    snprintf(job->so_path, sizeof job->so_path, "%s/p%u.so", p->tmpdir, job->serial);
+    if (write_file(job->c_path, job->patch.source, job->patch.length) != 0) {
+        job->reason = fmt("cannot write %s: %s", job->c_path, strerror(errno));
+        log_error("%s", job->reason);
+        *job->c_path = '\0';
+        job_free(job);
+        return;
+    }
+    job->patch_us = elapsed_us(t);
+
+    refresh_db(p, job->path);
+    entry = p->db ? build_db_lookup(p->db, job->path) : NULL;
+    opts.compiler = p->compiler;
+    opts.flags = (const char *const *)p->flags;
+    if (p->tcc < 0)
+        p->tcc = on_path("tcc");
+    if (p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1))) {
+        argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
+        fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
+    } else {
+        argv = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
+    }
+    if (!argv) {
+        build_argv_free(fallback);
+        free(cwd);
+        job->reason = strdup("out of memory");
+        job_free(job);
+        return;
+    }
+    if (job->progress) {
+        server_send_request(p->server, "window/workDoneProgress/create", protocol_progress_create(job->progress));
+        char *title = fmt("hotc: compiling %s", base_name(job->path));
+        progress(p, job, "begin", title);
+        free(title);
+    }
+    st->compiling++;
+    job->compiling = true;
+    send_status(p);
+    rc = build_run(&p->runner, job->key, argv, fallback, cwd, p->timeout_ms, on_compiled, job);
+    build_argv_free(argv);
+    build_argv_free(fallback);
+    free(cwd);
+    if (rc != 0) {
+        st->compiling--;
+        job->reason = strdup(build_strerror(rc));
+        job_free(job);
+    }
+}
+
+/* ---------------------------------------------------------------- saves */
+
+static int fn_by_name(const void *a, const void *b)
+{
+    const struct analysis_function *x = *(const struct analysis_function *const *)a;
+    const struct analysis_function *y = *(const struct analysis_function *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static bool same_signature(const struct analysis_function *a, const struct analysis_function *b)
+{
+    if (strcmp(a->ret ? a->ret : "", b->ret ? b->ret : "") != 0 || a->n_params != b->n_params ||
+        a->variadic != b->variadic)
+        return false;
+    for (size_t i = 0; i < a->n_params; i++)
+        if (strcmp(a->params[i] ? a->params[i] : "", b->params[i] ? b->params[i] : "") != 0)
+            return false;
+    return true;
+}
+
+/* The non-HOT functions of `a`, sorted by name (new array, NULL when empty
+ * or out of memory). */
+static const struct analysis_function **plain_sorted(const struct analysis *a, size_t *n)
+{
+    const struct analysis_function **v = malloc((a->n_functions + 1) * sizeof *v);
+
+    *n = 0;
+    for (size_t i = 0; v && i < a->n_functions; i++)
+        if (!a->functions[i].hot)
+            v[(*n)++] = &a->functions[i];
+    if (v)
+        qsort(v, *n, sizeof *v, fn_by_name);
+    return v;
+}
+
+/* What changed between the baseline and the saved text, for a reload:
+ * analysis_diff over the HOT functions (and every type) only, since the
+ * whole-file diff compares every pair of functions (28 ms for 2,000
+ * functions); and, in *others_changed, whether any other function changed
+ * (a sorted merge). Returns a new diff or NULL. */
+static struct analysis_diff *reload_diff(const struct analysis *old, const struct analysis *new_,
+                                         bool *others_changed)
+{
+    struct analysis o = *old, n = *new_;
+    struct analysis_function *of = malloc((old->n_functions + 1) * sizeof *of);
+    struct analysis_function *nf = malloc((new_->n_functions + 1) * sizeof *nf);
+    const struct analysis_function **ps, **qs;
+    struct analysis_diff *diff = NULL;
+    size_t np, nq, i = 0, k = 0;
+
+    *others_changed = false;
+    if (!of || !nf)
+        goto done;
+    o.functions = of;
+    o.n_functions = 0;
+    n.functions = nf;
+    n.n_functions = 0;
+    for (size_t j = 0; j < old->n_functions; j++)
+        if (old->functions[j].hot)
+            of[o.n_functions++] = old->functions[j];
+    for (size_t j = 0; j < new_->n_functions; j++)
+        if (new_->functions[j].hot)
+            nf[n.n_functions++] = new_->functions[j];
+    diff = analysis_diff(&o, &n);
+    ps = plain_sorted(old, &np);
+    qs = plain_sorted(new_, &nq);
+    while (ps && qs && i < np && k < nq) {
+        int c = strcmp(ps[i]->name, qs[k]->name);
+        if (c == 0 && (ps[i]->body_hash != qs[k]->body_hash || !same_signature(ps[i], qs[k])))
+            *others_changed = true;
+        i += c <= 0;
+        k += c >= 0;
+    }
+    free(ps);
+    free(qs);
+done:
+    free(of);
+    free(nf);
+    return diff;
+}
+
+enum reload_mode {
+    RELOAD_CHANGED, /* the HOT functions changed since the baseline */
+    RELOAD_ALL      /* every compatible HOT function (reload now, header saves) */
+};
+
+/* Starts the reload of `doc`'s HOT functions. `skip_types` (may be NULL):
+ * type names whose layout changed in a saved header; functions using them
+ * are left out. Returns the number of jobs started; answers `req` (when
+ * given) now if nothing is started, else when the (first) job ends. */
+static int reload_document(struct pipeline *p, struct document *doc, enum reload_mode mode, uint64_t t0,
+                           struct server_request *req, json_t *skip_types)
+{
+    uint64_t t = uv_hrtime();
+    bool others_changed = false;
+    struct analysis_diff *diff = reload_diff(doc->running, doc->analysis, &others_changed);
+    char **fns = NULL;
+    uint64_t *hashes = NULL;
+    size_t n = 0, n_programs = program_count(p), started = 0;
+    bool full = true;
+    json_t *build_ids = json_object();
+    const char *bid;
+    json_t *unused;
+
+    if (!diff || !doc->path) {
+        analysis_diff_free(diff);
+        json_decref(build_ids);
+        if (req)
+            server_reply_error(p->server, req, -32803, "cannot analyse the file");
+        return 0;
+    }
+    fns = calloc(doc->analysis->n_functions + 1, sizeof *fns);
+    hashes = calloc(doc->analysis->n_functions + 1, sizeof *hashes);
+    full = !others_changed;
+    for (size_t i = 0; i < diff->n_changes; i++) {
+        const struct analysis_change *ch = &diff->changes[i];
+        if (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT || (!ch->hot && ch->kind == ANALYSIS_BODY))
+            full = false;
+    }
+    for (size_t i = 0; fns && hashes && i < doc->analysis->n_functions; i++) {
+        const struct analysis_function *f = &doc->analysis->functions[i];
+        const struct analysis_change *ch = analysis_diff_find(diff, f->name);
+        bool skip = false;
+
+        if (!f->hot || (ch && (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT)))
+            continue;
+        for (size_t k = 0; skip_types && k < f->n_types; k++)
+            if (json_object_get(skip_types, f->types[k]))
+                skip = true;
+        if (skip)
+            continue;
+        if (mode == RELOAD_CHANGED) {
+            char *key = hash_key(doc->path, f->name);
+            json_t *h = json_object_get(p->hashes, key);
+            free(key);
+            if (!ch || ch->kind != ANALYSIS_BODY)
+                continue;
+            if (h && (uint64_t)json_integer_value(h) == f->body_hash)
+                continue;
+        }
+        if (!any_program_has(p, doc->path, f->name))
+            continue;
+        fns[n] = strdup(f->name);
+        hashes[n++] = f->body_hash;
+    }
+    analysis_diff_free(diff);
+    if (n_programs == 0 && mode == RELOAD_CHANGED) {
+        /* nothing runs it: the next program is built from this text */
+        set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    } else if (n == 0 && mode == RELOAD_CHANGED && full) {
+        set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    }
+    if (n == 0) {
+        free_strv(fns, n);
+        free(hashes);
+        json_decref(build_ids);
+        if (req) {
+            if (n_programs == 0)
+                server_reply_error(p->server, req, -32803, "no program attached");
+            else
+                server_reply(p->server, req,
+                             json_pack("{s:s, s:[], s:s}", "result", "nothing", "functions", "message",
+                                       "no HOT function to reload"));
+        }
+        return 0;
+    }
+    for (struct program *pg = p->programs; pg; pg = pg->next)
+        json_object_set_new(build_ids, pg->build_id ? pg->build_id : "", json_true());
+    json_object_foreach(build_ids, bid, unused) {
+        struct job *job = calloc(1, sizeof *job);
+        if (!job)
+            break;
+        job->p = p;
+        job->serial = ++p->next_serial;
+        job->uri = strdup(doc->uri);
+        job->path = strdup(doc->path);
+        job->build_id = strdup(bid);
+        job->key = fmt("%s#%s", doc->path, bid);
+        job->text = malloc(doc->len + 1);
+        if (job->text) {
+            memcpy(job->text, doc->text, doc->len + 1);
+            job->len = doc->len;
+        }
+        job->full = full;
+        job->t0 = t0;
+        job->analysis_us = elapsed_us(t);
+        job->programs = json_array();
+        job->fns = calloc(n, sizeof *job->fns);
+        job->hashes = calloc(n, sizeof *job->hashes);
+        job->targets = calloc(n_programs, sizeof *job->targets);
+        patch_init(&job->patch);
+        job->next = p->jobs;
+        p->jobs = job;
+        if (!job->uri || !job->path || !job->build_id || !job->key || !job->text || !job->fns || !job->hashes ||
+            !job->targets) {
+            job->reason = strdup("out of memory");
+            job_free(job);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            job->fns[i] = strdup(fns[i]);
+            job->hashes[i] = hashes[i];
+        }
+        job->n_fns = n;
+        for (struct program *pg = p->programs; pg; pg = pg->next) {
+            json_t *list;
+            if (strcmp(pg->build_id ? pg->build_id : "", bid) != 0)
+                continue;
+            list = json_array();
+            for (size_t i = 0; i < n; i++) {
+                json_t *f = program_function(pg, doc->path, fns[i]);
+                if (f)
+                    json_array_append_new(list, json_pack("{s:s, s:s}", "name", fns[i], "symbol", fns[i]));
+            }
+            if (json_array_size(list) == 0) {
+                json_decref(list);
+                continue;
+            }
+            job->targets[job->n_targets].program = pg->id;
+            job->targets[job->n_targets].pid = pg->pid;
+            job->targets[job->n_targets++].functions = list;
+        }
+        if (job->n_targets == 0) {
+            job_free(job);
+            continue;
+        }
+        if (protocol_client_supports(server_client_capabilities(p->server), "window.workDoneProgress"))
+            job->progress = fmt("hotc-compile-%u", job->serial);
+        if (req && started == 0) {
+            job->req = req;
+            req = NULL;
+        }
+        started++;
+        job_start(p, job, doc);
+    }
+    free_strv(fns, n);
+    free(hashes);
+    json_decref(build_ids);
+    if (req)
+        server_reply_error(p->server, req, -32803, "nothing to reload");
+    return (int)started;
+}
+
+/* A header was saved: reload the HOT functions of the open files that
+ * include it, except those using a type whose layout changed (they get a
+ * warning). Best effort: only open documents, only direct includes by
+ * basename. */
+static void header_saved(struct pipeline *p, struct document *header, uint64_t t0)
+{
+    struct analysis_diff *diff = analysis_diff(header->running, header->analysis);
+    json_t *changed = json_object();
+    struct document *doc;
+    char needle[PATH_MAX];
+    bool layout = false;
+
+    for (size_t i = 0; diff && i < diff->n_types; i++) {
+        json_object_set_new(changed, diff->types[i].name, json_string(diff->types[i].message));
+        layout = true;
+    }
+    snprintf(needle, sizeof needle, "%s\"", base_name(header->path));
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
+        struct server_diagnostic *warn;
+        size_t n = 0;
+        const char *inc;
+
+        if (doc == header || !doc->path || is_header(doc->path) || !(inc = strstr(doc->text, needle)))
+            continue;
+        warn = calloc(doc->analysis->n_functions + 1, sizeof *warn);
+        for (size_t k = 0; warn && k < doc->analysis->n_functions; k++) {
+            const struct analysis_function *f = &doc->analysis->functions[k];
+            for (size_t m = 0; f->hot && m < f->n_types; m++) {
+                json_t *why = json_object_get(changed, f->types[m]);
+                if (!why)
+                    continue;
+                warn[n].range = f->name_range;
+                warn[n].severity = 2;
+                warn[n].code = "layout-changed";
+                warn[n].message = fmt("cannot reload %s(): %s in %s; restart the program to apply", f->name,
+                                      json_string_value(why), base_name(header->path));
+                n++;
+                break;
+            }
+        }
+        server_set_diagnostics(p->server, doc->uri, "header", warn, n);
+        for (size_t k = 0; k < n; k++)
+            free((char *)warn[k].message);
+        free(warn);
+        if (program_count(p) > 0)
+            reload_document(p, doc, RELOAD_ALL, t0, NULL, changed);
+    }
+    if (!layout || program_count(p) == 0)
+        set_base(p, header->uri, header->path, header->text, header->len);
+    analysis_diff_free(diff);
+    json_decref(changed);
+}
+
+static void on_batch(uv_timer_t *timer)
+{
+    struct pipeline *p = timer->data;
+    json_t *pending = p->pending;
+    const char *uri;
+    json_t *when;
+
+    p->pending = json_object();
+    json_object_foreach(pending, uri, when) {
+        struct document *doc = docstore_get(server_docs(p->server), uri);
+        uint64_t t0 = (uint64_t)json_integer_value(when);
+        if (!doc || !doc->path)
+            continue;
+        if (is_header(doc->path))
+            header_saved(p, doc, t0);
+        else
+            reload_document(p, doc, RELOAD_CHANGED, t0, NULL, NULL);
+    }
+    json_decref(pending);
+}
+
+/* ---------------------------------------------------------------- hooks: documents */
+
+static void hook_did_open(void *data, struct server *server, struct document *doc)
+{
+    struct pipeline *p = data;
+
+    p->server = server;
+    if (!json_object_get(p->bases, doc->uri))
+        json_object_set_new(p->bases, doc->uri, json_stringn_nocheck(doc->text, doc->len));
+    for (struct program *pg = p->programs; pg; pg = pg->next)
+        mark_doc_running(p, doc, pg);
+}
+
+/* Saves are collected and handled on the next turn of the loop, so that a
+ * "save all" (several didSave in one read) is one batch; a newer save of a
+ * file replaces the older in the batch, and its compile cancels the older
+ * one (build_run's key). */
+static void hook_did_save(void *data, struct server *server, struct document *doc)
+{
+    struct pipeline *p = data;
+
+    p->server = server;
+    if (p->closing || !p->batch_ready)
+        return;
+    if (!json_object_get(p->pending, doc->uri))
+        json_object_set_new(p->pending, doc->uri, json_integer((json_int_t)uv_hrtime()));
+    uv_timer_start(&p->batch, on_batch, 0, 0);
+}
+
+static void hook_did_close(void *data, struct server *server, const char *uri)
+{
+    struct pipeline *p = data;
+
+    p->server = server;
+    json_object_del(p->bases, uri);
+    json_object_del(p->pending, uri);
+}
+
+/* ---------------------------------------------------------------- hooks: link */
+
+static void on_attached(struct link *link, const struct link_program *lp, void *user)
+{
+    struct pipeline *p = user;
+    struct program *pg = calloc(1, sizeof *pg);
+    struct document *doc;
+    json_t *functions = json_object_get(lp->attach, "functions");
+
+    (void)link;
+    if (!pg)
+        return;
+    pg->id = lp->id;
+    pg->pid = lp->pid;
+    pg->executable = strdup(lp->executable ? lp->executable : "");
+    pg->build_id = strdup(lp->build_id ? lp->build_id : "");
+    pg->functions = json_is_array(functions) ? json_deep_copy(functions) : json_array();
+    pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
+    pg->issued = pg->version;
+    pg->next = p->programs;
+    p->programs = pg;
+    server_state(p->server)->programs = (int)program_count(p);
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
+        mark_doc_running(p, doc, pg);
+    log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
+             json_array_size(pg->functions), pg->version);
+    server_state_changed(p->server);
+}
+
+static void on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user)
+{
+    struct pipeline *p = user;
+    struct program *pg = program_get(p, lp->id);
+    struct state *st = server_state(p->server);
+    bool mid = false;
+
+    (void)link;
+    if (!pg)
+        return;
+    for (struct program **q = &p->programs; *q; q = &(*q)->next)
+        if (*q == pg) {
+            *q = pg->next;
+            break;
+        }
+    mid = pg->busy || pg->queue;
+    while (pg->queue) {
+        struct send *s = pg->queue;
+        pg->queue = s->next;
+        send_fail(p, s, pg->pid, "the program detached before the reload was sent");
+    }
+    if (p->closing) {
+        program_free(pg);
+        return;
+    }
+    st->programs = (int)program_count(p);
+    if (st->programs == 0)
+        state_reset_running(st);
+    if (strcmp(reason, "shutdown") == 0) {
+        log_info("program %ld detached (%s)", pg->pid, reason);
+    } else {
+        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable),
+                            strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason,
+                            mid ? " during a reload" : "");
+        log_warn("%s", message ? message : "program detached");
+        show(p, mid ? 2 : 3, message ? message : "program detached");
+        if (mid)
+            state_set_last(st, json_pack("{s:s, s:s}", "result", "error", "message", message ? message : ""));
+        free(message);
+    }
+    program_free(pg);
+    server_state_changed(p->server);
+}
+
+static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *params)
+{
+    const char *fn = json_string_value(json_object_get(params, "function"));
+    const char *sig = json_string_value(json_object_get(params, "signalName"));
+    const char *addr = json_string_value(json_object_get(params, "address"));
+    int version = (int)json_integer_value(json_object_get(params, "version"));
+    bool rolled = json_is_true(json_object_get(params, "rolledBack"));
+    bool guarded = json_is_true(json_object_get(params, "guarded"));
+    const char *name = fn && strncmp(fn, "__hotc_f_", 9) == 0 ? fn + 9 : fn;
+    char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
+                        name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
+                        rolled ? "; rolled back to the previous version"
+                               : guarded ? "" : "; the program died");
+    struct document *doc;
+
+    log_error("program %ld: %s", pid, message ? message : "crash");
+    show(p, 1, message ? message : "crash");
+    for (size_t i = 0; name && (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
+        const struct analysis_function *f = analysis_find_function(doc->analysis, name);
+        struct server_diagnostic d = { 0 };
+        if (!f || (pg && !program_function(pg, doc->path, name)))
+            continue;
+        d.range = f->name_range;
+        d.severity = 1;
+        d.code = "crash";
+        d.message = message;
+        server_set_diagnostics(p->server, doc->uri, "crash", &d, 1);
+        if (rolled && pg && pg->applied && pg->applied->version == version) {
+            struct applied *a = pg->applied;
+            pg->applied = a->below;
+            pg->version = a->below ? a->below->version : 0;
+            state_record(server_state(p->server), doc->path, name, pg->version, "rollback", message, 0);
+            applied_free(a);
+        }
+        break;
+    }
+    if (rolled)
+        server_state_changed(p->server);
+    free(message);
+}
+
+static void on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
+                        void *user)
+{
+    struct pipeline *p = user;
+
+    (void)link;
+    if (strcmp(method, "hot/crash") == 0) {
+        on_crash(p, program_get(p, lp->id), lp->pid, params);
+    } else if (strcmp(method, "hot/log") == 0) {
+        const char *level = json_string_value(json_object_get(params, "level"));
+        const char *message = json_string_value(json_object_get(params, "message"));
+        enum log_level l = !level ? LOG_LEVEL_INFO
+                           : strcmp(level, "error") == 0   ? LOG_LEVEL_ERROR
+                           : strcmp(level, "warning") == 0 ? LOG_LEVEL_WARN
+                           : strcmp(level, "debug") == 0   ? LOG_LEVEL_DEBUG
+                                                           : LOG_LEVEL_INFO;
+        log_msg(l, "program %ld: %s", lp->pid, message ? message : "");
+    }
+}
+
+/* ---------------------------------------------------------------- rollback */
+
+static void rollback_answer(struct rollback *rb, struct program *pg, long pid, json_t *result, const char *error)
+{
+    struct pipeline *p = rb->p;
+    const char *status = result ? json_string_value(json_object_get(result, "status")) : NULL;
+    const char *reason = result ? json_string_value(json_object_get(result, "reason")) : error;
+    int version = (int)json_integer_value(json_object_get(result, "version"));
+    json_t *entry = json_pack("{s:I, s:s, s:i}", "pid", (json_int_t)pid, "status", status ? status : "error",
+                              "version", version);
+
+    if (reason)
+        json_object_set_new(entry, "reason", json_string(reason));
+    json_array_append_new(rb->programs, entry);
+    if (pg && status && strcmp(status, "rolledBack") == 0 && !p->closing) {
+        pg->version = version;
+        while (pg->applied && pg->applied->version > version) {
+            struct applied *a = pg->applied;
+            char *why = fmt("rolled back to v%d", version);
+            pg->applied = a->below;
+            for (size_t i = 0; i < a->n_fns; i++)
+                state_record(server_state(p->server), a->path, a->fns[i], version, "rollback", why, 0);
+            if (a->prev_base)
+                set_base(p, a->uri, a->path, a->prev_base, a->prev_len);
+            else
+                forget_hashes(p, a->path);
+            free(why);
+            applied_free(a);
+        }
+    }
+    if (--rb->pending > 0)
+        return;
+    if (!p->closing) {
+        size_t i, rolled = 0;
+        json_t *e;
+        json_array_foreach(rb->programs, i, e)
+            if (!strcmp(json_string_value(json_object_get(e, "status")), "rolledBack"))
+                rolled++;
+        char *message = rolled ? fmt("rolled back %zu of %zu programs", rolled, json_array_size(rb->programs))
+                               : fmt("nothing rolled back: %s", reason ? reason : "refused");
+        state_set_last(server_state(p->server),
+                       json_pack("{s:s, s:i, s:s}", "result", rolled ? "rolledBack" : "refused", "version", version,
+                                 "message", message ? message : ""));
+        log_info("%s", message ? message : "rollback");
+        free(message);
+        server_state_changed(p->server);
+    }
+    server_reply(p->server, rb->req, json_pack("{s:O}", "programs", rb->programs));
+    json_decref(rb->programs);
+    free(rb);
+}
+
+static void command_rollback(struct pipeline *p, struct server_request *req)
+{
+    struct rollback *rb;
+    size_t n = program_count(p);
+
+    if (n == 0) {
+        server_reply_error(p->server, req, -32803, "no program attached");
+        return;
+    }
+    rb = calloc(1, sizeof *rb);
+    if (!rb) {
+        server_reply_error(p->server, req, -32603, "out of memory");
+        return;
+    }
+    rb->p = p;
+    rb->req = req;
+    rb->pending = n;
+    rb->programs = json_array();
+    for (struct program *pg = p->programs, *next; pg; pg = next) {
+        struct send *s = calloc(1, sizeof *s);
+        next = pg->next;
+        if (!s) {
+            rollback_answer(rb, pg, pg->pid, NULL, "out of memory");
+            continue;
+        }
+        s->kind = SEND_ROLLBACK;
+        s->rollback = rb;
+        program_enqueue(p, pg, s);
+    }
+}
+
+/* ---------------------------------------------------------------- run, restart */
+
+static void launched_maybe_free(struct launched *l)
+{
+    if (l->open_handles == 0)
+        free(l);
+}
+
+static void on_launched_closed(uv_handle_t *h)
+{
+    struct launched *l = h->data;
+    l->open_handles--;
+    launched_maybe_free(l);
+}
+
+static void launched_flush(struct launched *l, int which, bool all)
+{
+    char *buf = l->line[which];
+    size_t start = 0;
+
+    for (size_t i = 0; i < l->line_len[which]; i++)
+        if (buf[i] == '\n') {
+            log_info("[%ld] %.*s", l->pid, (int)(i - start), buf + start);
+            start = i + 1;
+        }
+    if (all && start < l->line_len[which]) {
+        log_info("[%ld] %.*s", l->pid, (int)(l->line_len[which] - start), buf + start);
+        start = l->line_len[which];
+    }
+    if (start == 0 && l->line_len[which] == sizeof l->line[which]) {
+        log_info("[%ld] %.*s", l->pid, (int)l->line_len[which], buf);
+        start = l->line_len[which];
+    }
+    memmove(buf, buf + start, l->line_len[which] - start);
+    l->line_len[which] -= start;
+}
+
+static void on_launched_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct launched *l = h->data;
+    int which = h == (uv_handle_t *)&l->out[1];
+
+    (void)suggested;
+    *buf = uv_buf_init(l->line[which] + l->line_len[which],
+                       (unsigned)(sizeof l->line[which] - l->line_len[which]));
+}
+
+static void on_launched_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct launched *l = s->data;
+    int which = s == (uv_stream_t *)&l->out[1];
+
+    (void)buf;
+    if (n > 0) {
+        l->line_len[which] += (size_t)n;
+        launched_flush(l, which, false);
+    } else if (n < 0) {
+        launched_flush(l, which, true);
+        uv_read_stop(s);
+        if (!uv_is_closing((uv_handle_t *)s))
+            uv_close((uv_handle_t *)s, on_launched_closed);
+    }
+}
+
+static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize);
+
+static void on_launched_exit(uv_process_t *proc, int64_t status, int signal)
+{
+    struct launched *l = proc->data;
+    struct pipeline *p = l->p;
+
+    launched_flush(l, 0, true);
+    launched_flush(l, 1, true);
+    if (signal)
+        log_info("program %ld ended by signal %d", l->pid, signal);
+    else
+        log_info("program %ld exited with status %" PRId64, l->pid, status);
+    l->exited = true;
+    uv_close((uv_handle_t *)&l->proc, on_launched_closed);
+    if (p && p->launched == l) {
+        p->launched = NULL;
+        if (p->restart_req && !p->closing) {
+            char err[512];
+            long pid = 0;
+            struct server_request *req = p->restart_req;
+            p->restart_req = NULL;
+            if (launch(p, &pid, err, sizeof err) == 0)
+                server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
+            else
+                server_reply_error(p->server, req, -32803, err);
+        }
+    }
+}
+
+/* Starts p->run_argv in p->run_cwd with HOTC_ENDPOINT set, its output to the
+ * log. Returns 0 (and the pid) or -1 with a reason. */
+static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize)
+{
+    struct launched *l;
+    uv_process_options_t opts = { 0 };
+    uv_stdio_container_t stdio[3];
+    size_t n_env = 0;
+    char **env, *endpoint;
+    int rc;
+
+    if (!p->link) {
+        snprintf(err, errsize, "cannot run the program: the server has no runtime socket");
+        return -1;
+    }
+    while (environ[n_env])
+        n_env++;
+    env = calloc(n_env + 2, sizeof *env);
+    endpoint = fmt("HOTC_ENDPOINT=%s", link_endpoint(p->link));
+    l = calloc(1, sizeof *l);
+    if (!env || !endpoint || !l) {
+        free(env);
+        free(endpoint);
+        free(l);
+        snprintf(err, errsize, "out of memory");
+        return -1;
+    }
+    n_env = 0;
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, "HOTC_ENDPOINT=", 14) != 0)
+            env[n_env++] = *e;
+    env[n_env++] = endpoint;
+    l->p = p;
+    stdio[0].flags = UV_IGNORE;
+    for (int i = 0; i < 2; i++) {
+        uv_pipe_init(p->loop, &l->out[i], 0);
+        l->out[i].data = l;
+        l->open_handles++;
+        stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+        stdio[1 + i].data.stream = (uv_stream_t *)&l->out[i];
+    }
+    opts.file = p->run_argv[0];
+    opts.args = p->run_argv;
+    opts.env = env;
+    opts.cwd = p->run_cwd;
+    opts.stdio = stdio;
+    opts.stdio_count = 3;
+    opts.exit_cb = on_launched_exit;
+    l->proc.data = l;
+    l->open_handles++;
+    rc = uv_spawn(p->loop, &l->proc, &opts);
+    free(env);
+    free(endpoint);
+    if (rc != 0) {
+        snprintf(err, errsize, "cannot run %s: %s", p->run_argv[0], uv_strerror(rc));
+        l->exited = true;
+        l->p = NULL;
+        uv_close((uv_handle_t *)&l->proc, on_launched_closed);
+        uv_close((uv_handle_t *)&l->out[0], on_launched_closed);
+        uv_close((uv_handle_t *)&l->out[1], on_launched_closed);
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        uv_read_start((uv_stream_t *)&l->out[i], on_launched_alloc, on_launched_read);
+    }
+    l->pid = l->proc.pid;
+    p->launched = l;
+    *pid_out = l->pid;
+    log_info("started %s (pid %ld) with HOTC_ENDPOINT=%s", p->run_argv[0], l->pid, link_endpoint(p->link));
+    return 0;
+}
+
+/* The program of a compile_commands.json entry that links one (`-o X`
+ * without `-c`), or NULL. New string. */
+static char *program_of_entry(const struct build_command *entry)
+{
+    bool compile_only = false;
+    const char *out = NULL;
+
+    for (size_t i = 1; i < entry->argc; i++) {
+        if (strcmp(entry->argv[i], "-c") == 0)
+            compile_only = true;
+        else if (strcmp(entry->argv[i], "-o") == 0 && i + 1 < entry->argc)
+            out = entry->argv[i + 1];
+    }
+    if (compile_only || !out)
+        return NULL;
+    return out[0] == '/' ? strdup(out) : fmt("%s/%s", entry->directory, out);
+}
+
+static void set_run(struct pipeline *p, const char *path, json_t *args, const char *cwd)
+{
+    size_t n = json_array_size(args), k = 0, i;
+    json_t *a;
+
+    build_argv_free(p->run_argv);
+    free(p->run_cwd);
+    p->run_argv = calloc(n + 2, sizeof *p->run_argv);
+    if (!p->run_argv)
+        return;
+    p->run_argv[k++] = strdup(path);
+    json_array_foreach(args, i, a)
+        if (json_is_string(a))
+            p->run_argv[k++] = strdup(json_string_value(a));
+    p->run_cwd = cwd ? strdup(cwd) : NULL;
+}
+
+static void command_run(struct pipeline *p, struct server_request *req, json_t *arguments)
+{
+    json_t *arg = json_array_get(arguments, 0);
+    json_t *cfg = json_is_object(arg) && json_object_get(arg, "program") ? arg : p->program_cfg;
+    const char *path = json_string_value(json_object_get(cfg, json_is_object(arg) && cfg == arg ? "program" : "path"));
+    char err[512], *found = NULL;
+    long pid = 0;
+
+    if (p->launched) {
+        snprintf(err, sizeof err, "the program is already running (pid %ld); use restart", p->launched->pid);
+        server_reply_error(p->server, req, -32803, err);
+        return;
+    }
+    if (!path && json_is_string(arg)) {
+        char *file = protocol_uri_to_path(json_string_value(arg));
+        const struct build_command *entry;
+        refresh_db(p, file);
+        entry = p->db && file ? build_db_lookup(p->db, file) : NULL;
+        found = entry ? program_of_entry(entry) : NULL;
+        path = found;
+        free(file);
+    }
+    if (!path) {
+        server_reply_error(p->server, req, -32803,
+                           "no program to run: set hotc.program {path, args, cwd} in the settings");
+        return;
+    }
+    set_run(p, path, json_object_get(cfg, "args"), json_string_value(json_object_get(cfg, "cwd")));
+    free(found);
+    if (!p->run_argv || launch(p, &pid, err, sizeof err) != 0) {
+        server_reply_error(p->server, req, -32803, p->run_argv ? err : "out of memory");
+        return;
+    }
+    server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
+}
+
+static void command_restart(struct pipeline *p, struct server_request *req)
+{
+    char err[512];
+    long pid = 0;
+
+    if (!p->run_argv) {
+        server_reply_error(p->server, req, -32803, "nothing to restart: start the program with run first");
+        return;
+    }
+    if (p->restart_req) {
+        server_reply_error(p->server, req, -32803, "a restart is already under way");
+        return;
+    }
+    if (p->launched) {
+        p->restart_req = req;
+        uv_process_kill(&p->launched->proc, SIGTERM);
+        return;
+    }
+    if (launch(p, &pid, err, sizeof err) != 0)
+        server_reply_error(p->server, req, -32803, err);
+    else
+        server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
+}
+
+/* ---------------------------------------------------------------- hooks: server */
+
+static void hook_command(void *data, struct server *server, struct server_request *req, const char *command,
+                         json_t *arguments)
+{
+    struct pipeline *p = data;
+
+    p->server = server;
+    if (strcmp(command, SERVER_COMMAND_RUN) == 0) {
+        command_run(p, req, arguments);
+    } else if (strcmp(command, SERVER_COMMAND_RESTART) == 0) {
+        command_restart(p, req);
+    } else if (strcmp(command, SERVER_COMMAND_ROLLBACK) == 0) {
+        command_rollback(p, req);
+    } else if (strcmp(command, SERVER_COMMAND_RELOAD) == 0) {
+        const char *uri = json_string_value(json_array_get(arguments, 0));
+        struct document *doc;
+        if (program_count(p) == 0) {
+            server_reply_error(server, req, -32803, "no program attached: start it with hot reload first");
+            return;
+        }
+        if (uri) {
+            doc = docstore_get(server_docs(server), uri);
+            if (!doc)
+                server_reply_error(server, req, -32602, "the file is not open");
+            else
+                reload_document(p, doc, RELOAD_ALL, uv_hrtime(), req, NULL);
+            return;
+        }
+        json_t *files = json_array();
+        for (size_t i = 0; (doc = docstore_at(server_docs(server), i)) != NULL; i++)
+            if (doc->path && !is_header(doc->path) && reload_document(p, doc, RELOAD_ALL, uv_hrtime(), NULL, NULL))
+                json_array_append_new(files, json_string(doc->uri));
+        server_reply(server, req, json_pack("{s:o}", "files", files));
+    } else {
+        server_reply_error(server, req, -32602, "unknown command");
+    }
+}
+
+static void hook_configuration(void *data, struct server *server, json_t *settings)
+{
+    struct pipeline *p = data;
+    const char *s;
+    json_t *flags = json_object_get(settings, "flags"), *v;
+    size_t i;
+
+    p->server = server;
+    free(p->compiler);
+    free(p->compile_commands);
+    free(p->fast);
+    s = json_string_value(json_object_get(settings, "compiler"));
+    p->compiler = s ? strdup(s) : NULL;
+    s = json_string_value(json_object_get(settings, "compileCommands"));
+    p->compile_commands = s ? strdup(s) : NULL;
+    s = json_string_value(json_object_get(settings, "fastCompiler"));
+    p->fast = strdup(s ? s : "auto");
+    p->timeout_ms = json_is_integer(json_object_get(settings, "compileTimeoutMs"))
+                        ? (int)json_integer_value(json_object_get(settings, "compileTimeoutMs"))
+                        : DEFAULT_TIMEOUT_MS;
+    build_argv_free(p->flags);
+    p->flags = NULL;
+    if (json_is_array(flags)) {
+        p->flags = calloc(json_array_size(flags) + 1, sizeof *p->flags);
+        size_t k = 0;
+        json_array_foreach(flags, i, v)
+            if (p->flags && json_is_string(v))
+                p->flags[k++] = strdup(json_string_value(v));
+    }
+    json_decref(p->program_cfg);
+    p->program_cfg = json_is_object(json_object_get(settings, "program"))
+                         ? json_deep_copy(json_object_get(settings, "program"))
+                         : NULL;
+    if (json_is_true(json_object_get(json_object_get(settings, "tcp"), "enabled")))
+        log_warn("tcp: listening for remote runtimes is not supported yet; using the Unix socket only");
+}
+
+static void hook_initialized(void *data, struct server *server)
+{
+    struct pipeline *p = data;
+    struct link_callbacks cb = { on_attached, on_detached, on_notified };
+    char err[512];
+    const char *tmp = getenv("TMPDIR");
+
+    p->server = server;
+    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(p->tmpdir)) {
+        log_error("cannot create a directory for patches in %s: %s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
+        *p->tmpdir = '\0';
+        return;
+    }
+    build_runner_init(&p->runner, p->loop);
+    p->runner_ready = true;
+    uv_timer_init(p->loop, &p->batch);
+    p->batch.data = p;
+    p->batch_ready = true;
+    if (link_open(&p->link, p->loop, NULL, &cb, p, err, sizeof err) != 0) {
+        log_error("%s; programs cannot attach", err);
+        show(p, 1, err);
+        p->link = NULL;
+        return;
+    }
+    log_info("runtimes attach at %s", link_endpoint(p->link));
+}
+
+static void hook_exit(void *data, struct server *server)
+{
+    struct pipeline *p = data;
+
+    p->server = server;
+    p->closing = true;
+    if (p->batch_ready) {
+        uv_timer_stop(&p->batch);
+        uv_close((uv_handle_t *)&p->batch, NULL);
+        p->batch_ready = false;
+    }
+    if (p->link)
+        link_close(p->link);
+    p->link = NULL;
+    if (p->runner_ready)
+        build_runner_close(&p->runner);
+    if (p->restart_req) {
+        server_reply_error(server, p->restart_req, -32803, "the server is shutting down");
+        p->restart_req = NULL;
+    }
+    if (p->launched) {
+        struct launched *l = p->launched;
+        uv_process_kill(&l->proc, SIGTERM);
+        l->p = NULL;
+        p->launched = NULL;
+        for (int i = 0; i < 2; i++)
+            if (!uv_is_closing((uv_handle_t *)&l->out[i]))
+                uv_close((uv_handle_t *)&l->out[i], on_launched_closed);
+        if (!l->exited)
+            uv_close((uv_handle_t *)&l->proc, on_launched_closed);
+    }
+}
+
+struct server_hooks pipeline_hooks(struct pipeline *self)
+{
+    struct server_hooks h = { 0 };
+
+    h.data = self;
+    h.initialized = hook_initialized;
+    h.did_open = hook_did_open;
+    h.did_save = hook_did_save;
+    h.did_close = hook_did_close;
+    h.configuration = hook_configuration;
+    h.command = hook_command;
+    h.exit = hook_exit;
+    return h;
+}
+
+struct pipeline *pipeline_new(uv_loop_t *loop)
+{
+    struct pipeline *p = calloc(1, sizeof *p);
+
+    if (!p)
+        return NULL;
+    p->loop = loop;
+    p->pending = json_object();
+    p->bases = json_object();
+    p->hashes = json_object();
+    p->compiler_uris = json_object();
+    p->timeout_ms = DEFAULT_TIMEOUT_MS;
+    p->fast = strdup("auto");
+    p->tcc = -1;
+    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->fast) {
+        pipeline_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void remove_tmpdir(const char *dir)
+{
+    char cmd_path[PATH_MAX + 64];
+    uv_fs_t req;
+    uv_dirent_t ent;
+
+    if (!*dir)
+        return;
+    if (uv_fs_scandir(NULL, &req, dir, 0, NULL) >= 0) {
+        while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+            snprintf(cmd_path, sizeof cmd_path, "%s/%s", dir, ent.name);
+            unlink(cmd_path);
+        }
+    }
+    uv_fs_req_cleanup(&req);
+    rmdir(dir);
+}
+
+void pipeline_free(struct pipeline *self)
+{
+    if (!self)
+        return;
+    self->closing = true;
+    while (self->jobs)
+        job_free(self->jobs);
+    while (self->programs) {
+        struct program *pg = self->programs;
+        self->programs = pg->next;
+        while (pg->queue) {
+            struct send *s = pg->queue;
+            pg->queue = s->next;
+            free(s);
+        }
+        program_free(pg);
+    }
+    json_decref(self->pending);
+    json_decref(self->bases);
+    json_decref(self->hashes);
+    json_decref(self->compiler_uris);
+    free(self->compiler);
+    free(self->compile_commands);
+    free(self->fast);
+    build_argv_free(self->flags);
+    json_decref(self->program_cfg);
+    build_db_free(self->db);
+    build_argv_free(self->run_argv);
+    free(self->run_cwd);
+    remove_tmpdir(self->tmpdir);
+    free(self);
+}

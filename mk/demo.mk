@@ -1,0 +1,85 @@
+# `make demo`, the examples, and their checks (included by the Makefile).
+#
+#   make demo              install what is missing, build, then a live reload
+#                          of examples/particles driven as an editor would
+#   make demo DEMO=sdl     the same with the SDL2 example (Xvfb without $DISPLAY)
+#   make demo DEMO=echo    the same with the automatic-mode example
+#   make examples          build every example in its own directory
+#   make check-demo        the demo's short mode (particles, echo): every step asserted
+#   make check-demo-sdl    the SDL2 example under Xvfb (skipped without it)
+#   make check-examples    build the examples with -Werror, run them briefly
+
+DEMO ?= particles
+DEMO_BIN := $(BUILD)/demo/hotc-demo
+DEMO_OBJ := $(BUILD)/obj/demo/demo.o
+DEMO_WORK := $(BUILD)/demo/work
+DEMO_ARGS = --hotc $(abspath $(HOTC)) --build $(abspath $(BUILD)) \
+	--examples $(CURDIR)/examples --work $(abspath $(DEMO_WORK))
+# The example Makefiles read EXTRA_CFLAGS from the environment.
+EXAMPLE_ENV = EXTRA_CFLAGS="$(if $(filter 1,$(WERROR)),-Werror)"
+EXAMPLES := particles echo sdl
+HAVE_SDL = $(shell pkg-config --exists sdl2 && command -v xvfb-run >/dev/null && echo yes)
+
+.PHONY: demo-run examples check-demo check-demo-sdl check-examples
+
+$(DEMO_OBJ): demo/demo.c $(GRAMMAR_STAMP) $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -c $< -o $@
+
+$(DEMO_BIN): $(DEMO_OBJ) $(TEST_HELPER_OBJS) $(LSP_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANFLAGS) -o $@ $(DEMO_OBJ) $(TEST_HELPER_OBJS) $(LSP_LIB) $(PKG_LIBS) -lm
+
+# Like `check`: the packages first (as root, installed), then the build.
+demo: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all $(DEMO_BIN)
+	@$(EXAMPLE_ENV) $(if $(filter sdl,$(DEMO)),$(if $(DISPLAY),,xvfb-run -a)) \
+	  $(DEMO_BIN) $(DEMO_ARGS) --example $(DEMO)
+
+examples: all
+	@for e in $(EXAMPLES); do \
+	  $(EXAMPLE_ENV) $(MAKE) --no-print-directory -C examples/$$e HOTC_BUILD=$(abspath $(BUILD)) || exit 1; \
+	done
+
+# The particles example (poll mode) and the echo example (automatic mode,
+# blocked in read) through the whole chain, every step asserted.
+check-demo: all $(DEMO_BIN)
+	@echo "== demo (short mode): particles"
+	@$(EXAMPLE_ENV) $(DEMO_BIN) $(DEMO_ARGS) --check --example particles
+	@echo "== demo (short mode): echo, automatic mode"
+	@$(EXAMPLE_ENV) $(DEMO_BIN) $(DEMO_ARGS) --check --example echo
+
+check-demo-sdl: all $(DEMO_BIN)
+ifeq ($(HAVE_SDL),yes)
+	@echo "== demo with the SDL2 example under Xvfb"
+	@$(EXAMPLE_ENV) xvfb-run -a $(DEMO_BIN) $(DEMO_ARGS) --check --example sdl
+else
+	@echo "check-demo-sdl: skipped (needs libsdl2-dev and xvfb)"
+endif
+
+# Each example built out of tree (in $(BUILD)/examples/NAME) with the
+# project's warnings as errors, then run without a server: the programs must
+# work normally when nothing is listening.
+check-examples: all
+	@set -e; for e in $(EXAMPLES); do \
+	  if [ $$e = sdl ] && [ "$(HAVE_SDL)" != yes ]; then echo "check-examples: sdl skipped (needs libsdl2-dev and xvfb)"; continue; fi; \
+	  d=$(abspath $(BUILD))/examples/$$e; mkdir -p $$d; cp examples/$$e/*.c $$d/; \
+	  EXTRA_CFLAGS=-Werror $(MAKE) -s --no-print-directory -C $$d -f $(CURDIR)/examples/$$e/Makefile \
+	    HOTC_BUILD=$(abspath $(BUILD)); \
+	done
+	@out=$$(HOTC_ENDPOINT=unix:/nonexistent timeout 60 $(BUILD)/examples/particles/particles --plain --frames 30 --max-frames 60); \
+	  echo "$$out" | grep -q '^frame=60 score=60 points=1 version=0 ' \
+	  || { echo "check-examples: particles printed: $$out"; exit 1; }
+	@out=$$(printf 'one\ntwo\n' | HOTC_ENDPOINT=unix:/nonexistent timeout 60 $(BUILD)/examples/echo/echo 2>&1); \
+	  echo "$$out" | grep -q '^#2 v0 echo: two$$' \
+	  || { echo "check-examples: echo printed: $$out"; exit 1; }
+ifeq ($(HAVE_SDL),yes)
+	@out=$$(HOTC_ENDPOINT=unix:/nonexistent timeout 60 xvfb-run -a $(BUILD)/examples/sdl/sdl --frames 30 --max-frames 30); \
+	  echo "$$out" | grep -q '^frame=30 version=0 .*pixel=203040' \
+	  || { echo "check-examples: sdl printed: $$out"; exit 1; }
+endif
+	@echo "examples built and ran"
+
+CHECK_EXTRA += check-examples check-demo check-demo-sdl

@@ -1,0 +1,144 @@
+-- Neovim headless, the whole loop against the real server and a real
+-- program linked with the real runtime (tests/editors/fixtures/counter):
+-- :HotRun, edit the HOT function, :write, and wait until the program's
+-- output changes, the statusline counter goes up, the lens shows the new
+-- version, and a compile error shows as a diagnostic.
+local here = debug.getinfo(1, 'S').source:sub(2):match('(.*)/')
+local H = dofile(here .. '/harness.lua')
+local test, wait, ok, eq = H.test, H.wait, H.ok, H.eq
+
+local source = H.read(H.repo .. '/tests/editors/fixtures/counter/main.c')
+local value_line, return_line
+for i, l in ipairs(vim.split(source, '\n', { plain = true })) do
+  if l:match('^HOT int value') then
+    value_line = i - 1
+  elseif l:match('return 1;') and not return_line then
+    return_line = i - 1
+  end
+end
+
+local dir = H.project({ ['main.c'] = source })
+vim.fn.writefile({ H.compile_commands(dir, 'main.c') }, dir .. '/compile_commands.json')
+H.build_program(dir, 'main.c', 'counter')
+local out = dir .. '/out.txt'
+
+vim.cmd('filetype on')
+require('hotc').setup({
+  server_path = H.hotc,
+  settings = { program = { path = dir .. '/counter', args = { out }, cwd = dir } },
+})
+
+local function last_value()
+  local s = H.read(out)
+  if not s then
+    return nil
+  end
+  local lines = vim.split(vim.trim(s), '\n', { plain = true })
+  return lines[#lines]
+end
+
+local function lens_on_value()
+  for _, x in ipairs(require('hotc').lenses(0)) do
+    if x[1] == value_line then
+      return x[2]
+    end
+  end
+end
+
+local function set_return(text)
+  vim.api.nvim_buf_set_lines(0, return_line, return_line + 1, false, { '    ' .. text })
+  vim.cmd('silent write')
+end
+
+local function describe()
+  return 'status: ' .. require('hotc').status() .. '; out: ' .. tostring(last_value()) .. '; diagnostics: '
+    .. vim.inspect(vim.diagnostic.get(0))
+end
+
+test(':HotRun starts the program and it attaches', function()
+  vim.cmd('edit ' .. dir .. '/main.c')
+  wait('the hotc client', function()
+    for _, c in pairs(vim.lsp.buf_get_clients(0)) do
+      if c.name == 'hotc' and c.initialized then
+        return c
+      end
+    end
+  end)
+  wait('the lens on value()', lens_on_value)
+  vim.cmd('HotRun')
+  wait('the program to print 1', function()
+    return last_value() == '1'
+  end, nil, describe)
+  wait('the statusline to see the program', function()
+    local s = require('hotc').state(0)
+    return s and s.programs >= 1
+  end, nil, describe)
+end)
+
+test(':write of an edited HOT function changes the running program, the counter and the lens', function()
+  local before_lens = lens_on_value()
+  local before = require('hotc').state(0).reloads
+  set_return('return 2;')
+  wait('the program to print 2', function()
+    return last_value() == '2'
+  end, nil, describe)
+  local status = wait('the statusline counter to go up', function()
+    local s = require('hotc').state(0)
+    return s.reloads > before and s.last and s.last.result == 'applied' and require('hotc').status()
+  end, nil, describe)
+  ok(status:match('^hotc %d+× · v%d+ applied'), 'statusline: ' .. status)
+  local version = require('hotc').state(0).last.version
+  local want = version and ('v' .. version) or nil
+  wait('the lens to show the new version', function()
+    local l = lens_on_value()
+    if want then
+      return l and l:find(want, 1, true)
+    end
+    return l and l ~= before_lens
+  end, nil, function()
+    return string.format('lens: %s, want %s', tostring(lens_on_value()), tostring(want))
+  end)
+end)
+
+test('a compile error is a diagnostic; the program keeps running the old code', function()
+  set_return('return 3 +;')
+  local d = wait('an error diagnostic on the broken line', function()
+    for _, x in ipairs(vim.diagnostic.get(0, { severity = vim.diagnostic.severity.ERROR })) do
+      if x.lnum == return_line then
+        return x
+      end
+    end
+  end, nil, describe)
+  ok(#d.message > 0, 'a message')
+  wait('the statusline to say compile error', function()
+    return require('hotc').status():find('compile error', 1, true)
+  end, nil, describe)
+  eq(last_value(), '2', 'the program still runs the last good code')
+end)
+
+test('fixing it clears the diagnostic and reloads', function()
+  set_return('return 4;')
+  wait('the program to print 4', function()
+    return last_value() == '4'
+  end, nil, describe)
+  wait('no error diagnostics', function()
+    return #vim.diagnostic.get(0, { severity = vim.diagnostic.severity.ERROR }) == 0
+  end, nil, describe)
+end)
+
+test(':HotRollback returns to the previous version', function()
+  vim.cmd('HotRollback')
+  wait('the program to print 2 again', function()
+    return last_value() == '2'
+  end, nil, describe)
+end)
+
+test('the reload log has the reloads', function()
+  local log = require('hotc').state(0).log
+  ok(#log >= 2, 'log lines: ' .. vim.inspect(log))
+end)
+
+H.finally(function()
+  vim.fn.writefile({}, out .. '.stop')
+end)
+H.run()

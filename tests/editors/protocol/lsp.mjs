@@ -1,0 +1,196 @@
+// A small LSP client for the tests: spawns the real `hotc lsp --stdio` (the
+// binary named by $HOTC, else build/hotc), speaks to it with
+// vscode-languageserver-protocol, records what the server sends, and offers
+// waitFor() to wait for a condition instead of sleeping.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import {
+  createProtocolConnection,
+  StreamMessageReader,
+  StreamMessageWriter,
+} from 'vscode-languageserver-protocol/node.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, '../../..');
+export const hotc = path.resolve(repo, process.env.HOTC ?? 'build/hotc');
+export const buildDir = path.resolve(repo, process.env.HOTC_BUILD_DIR ?? path.dirname(hotc));
+
+/** Generous: two cores are shared with compilers and other tests. */
+export const TIMEOUT = Number(process.env.HOTC_TEST_TIMEOUT_MS ?? 60000);
+
+export const uriOf = (file) => pathToFileURL(file).href;
+
+/**
+ * Polls `fn` (sync or async) until it returns something truthy and returns
+ * that; fails after `ms` with `what` and the last value seen.
+ */
+export async function waitFor(what, fn, ms = TIMEOUT) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > end) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A fresh project directory with the given files (name → text). */
+export function project(files) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotc-proto-'));
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), text);
+  }
+  return dir;
+}
+
+/** compile_commands.json for `file` in `dir`, with the runtime's headers. */
+export function compileCommands(dir, file) {
+  return JSON.stringify([
+    {
+      directory: dir,
+      file,
+      arguments: ['cc', '-std=c11', '-g', '-O1', `-I${path.join(repo, 'runtime')}`, '-c', file, '-o', file.replace(/\.c$/, '.o')],
+    },
+  ]);
+}
+
+/**
+ * Builds `file` in `dir` into `exe` the way a user's build would, with the
+ * flags build/pkgconfig/hotc.pc gives. Throws with the compiler's output.
+ */
+export function buildProgram(dir, file, exe) {
+  const env = { ...process.env, PKG_CONFIG_PATH: path.join(buildDir, 'pkgconfig') };
+  const pc = spawnSync('pkg-config', ['--cflags', '--libs', 'hotc'], { env, encoding: 'utf8' });
+  if (pc.status !== 0) throw new Error(`pkg-config hotc failed: ${pc.stderr}`);
+  const flags = pc.stdout.trim().split(/\s+/);
+  const cc = spawnSync('cc', ['-std=c11', '-g', '-O1', '-o', exe, file, ...flags], { cwd: dir, encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cannot build ${file}: ${cc.stderr}`);
+}
+
+/**
+ * Starts the server and runs initialize/initialized. Returns a client with
+ * the connection, the initialize result, and what the server sent so far:
+ * diagnostics by uri, every hotc/status and hotc/reloaded, log messages,
+ * refresh requests.
+ */
+export async function start({ root, initializationOptions = {}, capabilities, env = {} } = {}) {
+  const runtimeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotc-xdg-'));
+  fs.chmodSync(runtimeDir, 0o700);
+  const proc = spawn(hotc, ['lsp', '--stdio'], {
+    cwd: root ?? repo,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    // a private endpoint directory, so that tests never meet each other's programs
+    env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, ...env },
+  });
+  const stderr = [];
+  proc.stderr.on('data', (d) => stderr.push(d.toString()));
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+
+  const conn = createProtocolConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
+  const c = {
+    proc,
+    conn,
+    exited,
+    runtimeDir,
+    stderr,
+    diagnostics: new Map(),
+    status: [],
+    reloaded: [],
+    logs: [],
+    refreshes: 0,
+    progressCreated: 0,
+  };
+  conn.onNotification('textDocument/publishDiagnostics', (p) => c.diagnostics.set(p.uri, p.diagnostics));
+  conn.onNotification('hotc/status', (p) => c.status.push(p));
+  conn.onNotification('hotc/reloaded', (p) => c.reloaded.push(p));
+  conn.onNotification('window/logMessage', (p) => c.logs.push(p.message));
+  conn.onNotification('window/showMessage', (p) => c.logs.push(p.message));
+  conn.onNotification('$/progress', () => {});
+  conn.onRequest('workspace/codeLens/refresh', () => {
+    c.refreshes++;
+    return null;
+  });
+  conn.onRequest('window/workDoneProgress/create', () => {
+    c.progressCreated++;
+    return null;
+  });
+  conn.onRequest('client/registerCapability', () => null);
+  conn.onRequest('workspace/configuration', (p) => p.items.map(() => initializationOptions));
+  conn.onRequest('window/showMessageRequest', () => null);
+  conn.listen();
+
+  const rootUri = root ? uriOf(root) : null;
+  const early = exited.then(({ code, signal }) => {
+    throw new Error(`exited (code ${code}, signal ${signal})`);
+  });
+  early.catch(() => {});
+  c.init = await Promise.race([early, conn.sendRequest('initialize', {
+    processId: process.pid,
+    clientInfo: { name: 'hotc-protocol-tests' },
+    rootUri,
+    workspaceFolders: root ? [{ uri: rootUri, name: path.basename(root) }] : null,
+    initializationOptions,
+    capabilities: capabilities ?? {
+      general: { positionEncodings: ['utf-16'] },
+      textDocument: {
+        synchronization: { didSave: true, dynamicRegistration: false },
+        publishDiagnostics: { relatedInformation: true },
+        codeLens: {},
+        hover: { contentFormat: ['markdown', 'plaintext'] },
+      },
+      workspace: { codeLens: { refreshSupport: true }, executeCommand: {}, configuration: true },
+      window: { workDoneProgress: true },
+    },
+  })]).catch(async (e) => {
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    throw new Error(`${hotc} did not answer initialize: ${e.message}; its stderr: ${stderr.join('')}`);
+  });
+  conn.sendNotification('initialized', {});
+
+  c.open = (file, text) =>
+    conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri: uriOf(file), languageId: 'c', version: 1, text },
+    });
+  c.versions = new Map();
+  /** Replaces the whole text (a full change) and, with save, writes and saves it. */
+  c.change = (file, text) => {
+    const v = (c.versions.get(file) ?? 1) + 1;
+    c.versions.set(file, v);
+    conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri: uriOf(file), version: v },
+      contentChanges: [{ text }],
+    });
+  };
+  c.save = (file, text) => {
+    fs.writeFileSync(file, text);
+    conn.sendNotification('textDocument/didSave', { textDocument: { uri: uriOf(file) }, text });
+  };
+  c.lenses = (file) => conn.sendRequest('textDocument/codeLens', { textDocument: { uri: uriOf(file) } });
+  /** Lens titles on each line: [[line, title], ...] sorted by line. */
+  c.lensTitles = async (file) =>
+    ((await c.lenses(file)) ?? [])
+      .map((l) => [l.range.start.line, l.command?.title ?? ''])
+      .sort((a, b) => a[0] - b[0]);
+  c.command = (command, args = []) => conn.sendRequest('workspace/executeCommand', { command, arguments: args });
+  c.stop = async () => {
+    try {
+      await Promise.race([conn.sendRequest('shutdown'), new Promise((r) => setTimeout(r, 10000))]);
+      conn.sendNotification('exit');
+    } catch {
+      // the server is already gone
+    }
+    const res = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 10000))]);
+    if (!res) proc.kill('SIGKILL');
+    conn.dispose();
+    fs.rmSync(runtimeDir, { recursive: true, force: true });
+    return res;
+  };
+  return c;
+}
