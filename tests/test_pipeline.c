@@ -118,8 +118,8 @@ static int line_of(const char *text, const char *needle)
  * under sanitizers, a plain copy built once (the program runs without them). */
 static const char *hotc_flags(void)
 {
-    static char flags[4096];
-    char cmd[8192], dir[PATH_MAX];
+    static char flags[2 * PATH_MAX + 256];
+    char cmd[4 * PATH_MAX + 1024], dir[PATH_MAX];
 
 #ifdef PIPE_SANITIZED
     snprintf(dir, sizeof dir, "%s", test_build_path("tests/pipe-plain"));
