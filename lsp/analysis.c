@@ -66,17 +66,59 @@ static char *sbuf_take(struct sbuf *b)
 
 /* ---------------------------------------------------------------- tokens */
 
+/* What a token's ancestors say, recorded while the tokens are collected:
+ * asking tree-sitter for a node's parent walks down from the root. */
+enum {
+    TOK_PARENT_PREPROC = 1,   /* its parent is a preproc_* node */
+    TOK_PARENT_PARAMS = 2,    /* its parent is a parameter_list */
+    TOK_IN_DIRECTIVE = 4,     /* an ancestor is a preprocessor line: a directive, or a
+                               * conditional that starts on the token's row */
+};
+
+/* A type named somewhere in the file, recorded by the token walk in
+ * document order so that functions need no walk of their own: a
+ * type_identifier that is not a tag (kind 0), or the tag of a struct,
+ * union or enum specifier (kinds 1-3), bytes [start, end). */
+struct type_use {
+    uint32_t start, end;
+    unsigned kind;
+};
+
+/* The type uses under a function definition's declarator and body: ranges
+ * of ctx.uses. */
+struct def_uses {
+    const void *id;             /* the function_definition node */
+    uint32_t start;             /* its start byte, to find it */
+    size_t decl_from, decl_to, body_from, body_to;
+    int has_decl, has_body;
+};
+
 struct token {
     TSNode node;
+    const char *type;           /* ts_node_type(node) */
     uint32_t start, end;
+    unsigned flags;             /* TOK_* */
+    uint32_t top;               /* marker tokens: index + 1 into ctx.tops */
 };
 
 struct ctx {
     const char *text;
     size_t len;
     const char *marker;
+    size_t marker_len;
     struct token *toks;
-    size_t n_toks;
+    size_t n_toks, cap_toks;
+    TSNode *path;               /* collect_tokens: the ancestors of the current node */
+    size_t depth, cap_path;
+    TSNode *tops;               /* marker tokens: their top-level declaration */
+    size_t n_tops;
+    struct type_use *uses;      /* every type use, in document order */
+    size_t n_uses, cap_uses;
+    struct def_uses *defuses;   /* every function definition, in document order */
+    size_t n_defuses, cap_defuses;
+    /* field ids, looked up once: the by-name lookup searches the language's
+     * field names on every call */
+    TSFieldId f_declarator, f_body, f_name, f_parameters, f_type, f_value;
     struct def *defs;           /* named types, for layouts */
     size_t n_defs;
     struct enum_const *consts;
@@ -88,6 +130,12 @@ static int tok_is(const struct ctx *c, size_t i, const char *s)
 {
     size_t n = c->toks[i].end - c->toks[i].start;
     return strlen(s) == n && memcmp(c->text + c->toks[i].start, s, n) == 0;
+}
+
+static int tok_is_marker(const struct ctx *c, size_t i)
+{
+    size_t n = c->toks[i].end - c->toks[i].start;
+    return c->marker_len == n && memcmp(c->text + c->toks[i].start, c->marker, n) == 0;
 }
 
 static int node_is(const struct ctx *c, TSNode n, const char *s)
@@ -102,21 +150,128 @@ static char *node_text(const struct ctx *c, TSNode n)
     return strndup(c->text + a, b - a);
 }
 
-static void collect_tokens(struct ctx *c, TSNode n)
+static int is_preproc_type(const char *t)
 {
-    uint32_t count = ts_node_child_count(n);
+    return strncmp(t, "preproc_", 8) == 0;
+}
 
-    if (count == 0 || strcmp(ts_node_type(n), "string_literal") == 0 ||
-        strcmp(ts_node_type(n), "char_literal") == 0) {
-        struct token t = { n, ts_node_start_byte(n), ts_node_end_byte(n) };
+static int is_conditional_type(const char *t)
+{
+    return !strcmp(t, "preproc_if") || !strcmp(t, "preproc_ifdef") || !strcmp(t, "preproc_else") ||
+           !strcmp(t, "preproc_elif") || !strcmp(t, "preproc_elifdef");
+}
 
-        if (ts_node_is_missing(n) || t.end == t.start || strcmp(ts_node_type(n), "comment") == 0)
+/* Records what the ancestors of marker token `t` (c->path[0..depth)) say:
+ * whether it sits in a preprocessor line, and its top-level declaration
+ * (the child of the root it is in, or itself). */
+static void note_marker(struct ctx *c, struct token *t)
+{
+    TSNode top = c->depth >= 2 ? c->path[1] : t->node;
+
+    for (size_t k = c->depth; k-- > 0;) {
+        const char *ty = ts_node_type(c->path[k]);
+
+        if (is_preproc_type(ty) &&
+            (!is_conditional_type(ty) || ts_node_start_point(c->path[k]).row == ts_node_start_point(t->node).row)) {
+            t->flags |= TOK_IN_DIRECTIVE;
+            break;
+        }
+    }
+    c->tops = realloc(c->tops, (c->n_tops + 1) * sizeof *c->tops);
+    c->tops[c->n_tops++] = top;
+    t->top = (uint32_t)c->n_tops;
+}
+
+/* Appends the leaves under the cursor's node to c->toks (strings and
+ * character literals as one token; comments and missing tokens left out).
+ * `parent` is the node's parent type, NULL for the root. */
+static void add_use(struct ctx *c, uint32_t start, uint32_t end, unsigned kind)
+{
+    if (c->n_uses == c->cap_uses) {
+        c->cap_uses = c->cap_uses ? c->cap_uses * 2 : 256;
+        c->uses = realloc(c->uses, c->cap_uses * sizeof *c->uses);
+    }
+    c->uses[c->n_uses++] = (struct type_use){ start, end, kind };
+}
+
+static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent)
+{
+    TSNode n = ts_tree_cursor_current_node(cur);
+    const char *type = ts_node_type(n);
+    size_t def = (size_t)-1;
+
+    /* the types it names (a type_identifier right under a *_specifier is a
+     * tag, not a use) */
+    if (!strcmp(type, "type_identifier")) {
+        if (!node_is(c, n, c->marker) && !(parent && strstr(parent, "_specifier")))
+            add_use(c, ts_node_start_byte(n), ts_node_end_byte(n), 0);
+    } else if (!strcmp(type, "struct_specifier") || !strcmp(type, "union_specifier") ||
+               !strcmp(type, "enum_specifier")) {
+        TSNode name = ts_node_child_by_field_id(n, c->f_name);
+        if (!ts_node_is_null(name))
+            add_use(c, ts_node_start_byte(name), ts_node_end_byte(name), type[0] == 's' ? 1 : type[0] == 'u' ? 2 : 3);
+    } else if (!strcmp(type, "function_definition")) {
+        if (c->n_defuses == c->cap_defuses) {
+            c->cap_defuses = c->cap_defuses ? c->cap_defuses * 2 : 64;
+            c->defuses = realloc(c->defuses, c->cap_defuses * sizeof *c->defuses);
+        }
+        def = c->n_defuses++;
+        memset(&c->defuses[def], 0, sizeof c->defuses[def]);
+        c->defuses[def].id = n.id;
+        c->defuses[def].start = ts_node_start_byte(n);
+    }
+
+    if (ts_node_child_count(n) == 0 || strcmp(type, "string_literal") == 0 || strcmp(type, "char_literal") == 0) {
+        struct token t;
+
+        t.node = n;
+        t.type = type;
+        t.start = ts_node_start_byte(n);
+        t.end = ts_node_end_byte(n);
+        t.top = 0;
+        if (ts_node_is_missing(n) || t.end == t.start || strcmp(type, "comment") == 0)
             return;
-        PUSH(c->toks, c->n_toks, t);
+        t.flags = (parent && is_preproc_type(parent) ? TOK_PARENT_PREPROC : 0) |
+                  (parent && !strcmp(parent, "parameter_list") ? TOK_PARENT_PARAMS : 0);
+        if (t.end - t.start == c->marker_len && !memcmp(c->text + t.start, c->marker, c->marker_len))
+            note_marker(c, &t);
+        if (c->n_toks == c->cap_toks) {
+            c->cap_toks = c->cap_toks ? c->cap_toks * 2 : 1024;
+            c->toks = realloc(c->toks, c->cap_toks * sizeof *c->toks);
+        }
+        c->toks[c->n_toks++] = t;
         return;
     }
-    for (uint32_t i = 0; i < count; i++)
-        collect_tokens(c, ts_node_child(n, i));
+    if (c->depth == c->cap_path) {
+        c->cap_path = c->cap_path ? c->cap_path * 2 : 64;
+        c->path = realloc(c->path, c->cap_path * sizeof *c->path);
+    }
+    c->path[c->depth++] = n;
+    if (ts_tree_cursor_goto_first_child(cur)) {
+        do {
+            if (def != (size_t)-1) {
+                TSFieldId field = ts_tree_cursor_current_field_id(cur);
+                size_t from = c->n_uses;
+                struct def_uses *d;
+
+                collect_tokens(c, cur, type);
+                d = &c->defuses[def];
+                if (field == c->f_declarator && !d->has_decl) {
+                    d->has_decl = 1;
+                    d->decl_from = from;
+                    d->decl_to = c->n_uses;
+                } else if (field == c->f_body && !d->has_body) {
+                    d->has_body = 1;
+                    d->body_from = from;
+                    d->body_to = c->n_uses;
+                }
+            } else {
+                collect_tokens(c, cur, type);
+            }
+        } while (ts_tree_cursor_goto_next_sibling(cur));
+        ts_tree_cursor_goto_parent(cur);
+    }
+    c->depth--;
 }
 
 /* Index of the first token starting at or after `byte`. */
@@ -186,22 +341,22 @@ static int is_head_macro(const struct ctx *c, size_t i, size_t to)
 {
     static const char *const type_words[] = { "void", "char", "short", "int", "long", "float", "double", "signed",
                                               "unsigned", "_Bool", "struct", "union", "enum", "__int128", NULL };
-    const char *t = ts_node_type(c->toks[i].node);
+    const char *t = c->toks[i].type;
 
     if ((strcmp(t, "identifier") && strcmp(t, "type_identifier")) || !is_upper_name(c, i) ||
-        tok_is(c, i, c->marker))
+        tok_is_marker(c, i))
         return 0;
     if (i > 0 && (tok_is(c, i - 1, "struct") || tok_is(c, i - 1, "union") || tok_is(c, i - 1, "enum")))
         return 0;
     for (size_t j = i + 1; j < to; j++) {
-        const char *tj = ts_node_type(c->toks[j].node);
+        const char *tj = c->toks[j].type;
 
         j = skip_attribute(c, j, to);
         if (j >= to || tok_is(c, j, ")"))
             continue;
         if (tok_is(c, j, "*") || tok_is(c, j, "("))
             return 0;
-        if (tok_is(c, j, c->marker))
+        if (tok_is_marker(c, j))
             continue;
         if (!strcmp(tj, "primitive_type") || !strcmp(tj, "identifier") || !strcmp(tj, "type_identifier"))
             return 1;
@@ -228,7 +383,7 @@ static char *render(const struct ctx *c, size_t from, size_t to, size_t skip, in
         if (strip) {
             static const char *const drop[] = { "static", "extern", "inline", "__inline", "__inline__",
                                                 "register", "_Thread_local", NULL };
-            int dropped = tok_is(c, i, c->marker);
+            int dropped = tok_is_marker(c, i);
 
             for (int k = 0; drop[k] && !dropped; k++)
                 dropped = tok_is(c, i, drop[k]);
@@ -253,6 +408,35 @@ static TSNode null_node(void)
 
     memset(&n, 0, sizeof n);
     return n;
+}
+
+/* The named children of `n` into `*out` (new array, free it; NULL when
+ * there are none). ts_node_named_child(i) walks from the first child on
+ * every call. */
+static size_t named_children(TSNode n, TSNode **out)
+{
+    size_t count = 0, cap = 0;
+    TSTreeCursor cur;
+
+    *out = NULL;
+    if (ts_node_is_null(n))
+        return 0;
+    cur = ts_tree_cursor_new(n);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+
+            if (!ts_node_is_named(k))
+                continue;
+            if (count == cap) {
+                cap = cap ? cap * 2 : 16;
+                *out = realloc(*out, cap * sizeof **out);
+            }
+            (*out)[count++] = k;
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return count;
 }
 
 /* The identifier a declarator declares (following `declarator` fields and
@@ -330,16 +514,14 @@ static struct text_range node_range(TSNode n)
 
 static int is_preproc(TSNode n)
 {
-    return !ts_node_is_null(n) && strncmp(ts_node_type(n), "preproc_", 8) == 0;
+    return !ts_node_is_null(n) && is_preproc_type(ts_node_type(n));
 }
 
 /* Token i ends the previous declaration, so a function head starts after it. */
 static int is_boundary(const struct ctx *c, size_t i)
 {
-    TSNode parent = ts_node_parent(c->toks[i].node);
-
     return tok_is(c, i, ";") || tok_is(c, i, "}") || tok_is(c, i, "{") || tok_is(c, i, "=") ||
-           is_preproc(parent) || is_preproc(c->toks[i].node);
+           (c->toks[i].flags & TOK_PARENT_PREPROC) || is_preproc_type(c->toks[i].type);
 }
 
 /* ---------------------------------------------------------------- functions */
@@ -356,28 +538,42 @@ static void add_type_name(struct analysis_function *f, char *name)
     PUSH(f->types, f->n_types, name);
 }
 
-static void collect_type_uses(const struct ctx *c, struct analysis_function *f, TSNode n)
+/* Adds to `f` the type uses [from, to) recorded by collect_tokens. */
+static void add_uses(const struct ctx *c, struct analysis_function *f, size_t from, size_t to)
 {
-    const char *t = ts_node_type(n);
-    uint32_t count = ts_node_child_count(n);
+    static const char *const tags[] = { NULL, "struct ", "union ", "enum " };
 
-    TSNode parent = ts_node_parent(n);
+    for (size_t i = from; i < to; i++) {
+        const struct type_use *u = &c->uses[i];
 
-    if (!strcmp(t, "type_identifier") && !node_is(c, n, c->marker) &&
-        !(!ts_node_is_null(parent) && strstr(ts_node_type(parent), "_specifier"))) {
-        add_type_name(f, node_text(c, n));
-    } else if (!strcmp(t, "struct_specifier") || !strcmp(t, "union_specifier") || !strcmp(t, "enum_specifier")) {
-        TSNode name = ts_node_child_by_field_name(n, "name", 4);
-        if (!ts_node_is_null(name)) {
+        if (u->kind == 0) {
+            add_type_name(f, strndup(c->text + u->start, u->end - u->start));
+        } else {
             struct sbuf b = { 0 };
-            sbuf_addn(&b, t, strchr(t, '_') - t);
-            sbuf_add(&b, " ");
-            sbuf_addn(&b, c->text + ts_node_start_byte(name), ts_node_end_byte(name) - ts_node_start_byte(name));
+            sbuf_add(&b, tags[u->kind]);
+            sbuf_addn(&b, c->text + u->start, u->end - u->start);
             add_type_name(f, sbuf_take(&b));
         }
     }
-    for (uint32_t i = 0; i < count; i++)
-        collect_type_uses(c, f, ts_node_child(n, i));
+}
+
+/* The type uses of function definition `def` (NULL if it was not walked). */
+static const struct def_uses *find_def_uses(const struct ctx *c, TSNode def)
+{
+    uint32_t start = ts_node_start_byte(def);
+    size_t lo = 0, hi = c->n_defuses;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->defuses[mid].start < start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < c->n_defuses && c->defuses[lo].start == start; lo++)
+        if (c->defuses[lo].id == def.id)
+            return &c->defuses[lo];
+    return NULL;
 }
 
 /* Whether token i is a C keyword or a type tree-sitter knows as primitive. */
@@ -402,7 +598,7 @@ static void collect_head_types(const struct ctx *c, struct analysis_function *f,
     int have_type = 0; /* after a type, an identifier is a name: `int counter` */
 
     for (size_t i = from; i < to; i++) {
-        const char *t = ts_node_type(c->toks[i].node);
+        const char *t = c->toks[i].type;
 
         if (skip_attribute(c, i, to) != i) {
             i = skip_attribute(c, i, to);
@@ -422,7 +618,7 @@ static void collect_head_types(const struct ctx *c, struct analysis_function *f,
             sbuf_addn(&b, c->text + c->toks[i + 1].start, c->toks[i + 1].end - c->toks[i + 1].start);
             add_type_name(f, sbuf_take(&b));
             i++;
-        } else if ((!strcmp(t, "identifier") || !strcmp(t, "type_identifier")) && !tok_is(c, i, c->marker) &&
+        } else if ((!strcmp(t, "identifier") || !strcmp(t, "type_identifier")) && !tok_is_marker(c, i) &&
                    !is_keyword(c, i) && !is_head_macro(c, i, to)) {
             add_type_name(f, strndup(c->text + c->toks[i].start, c->toks[i].end - c->toks[i].start));
             have_type = 1;
@@ -432,8 +628,8 @@ static void collect_head_types(const struct ctx *c, struct analysis_function *f,
 
 static void add_function(struct ctx *c, TSNode def)
 {
-    TSNode decl = ts_node_child_by_field_name(def, "declarator", 10);
-    TSNode body = ts_node_child_by_field_name(def, "body", 4);
+    TSNode decl = ts_node_child_by_field_id(def, c->f_declarator);
+    TSNode body = ts_node_child_by_field_id(def, c->f_body);
     TSNode fdecl = function_declarator(decl);
     TSNode name = decl_name(decl);
     TSNode params;
@@ -448,7 +644,7 @@ static void add_function(struct ctx *c, TSNode def)
     while (head > 0 && !is_boundary(c, head - 1))
         head--;
     for (size_t i = head; i < name_i; i++) {
-        if (tok_is(c, i, c->marker))
+        if (tok_is_marker(c, i))
             f.hot = 1;
         if (tok_is(c, i, "static"))
             f.is_static = 1;
@@ -482,8 +678,13 @@ static void add_function(struct ctx *c, TSNode def)
     }
     f.body_hash = hash_tokens(c, tok_at(c, ts_node_start_byte(body)), tok_at(c, ts_node_end_byte(body)));
     collect_head_types(c, &f, head, name_i);
-    collect_type_uses(c, &f, decl);
-    collect_type_uses(c, &f, body);
+    {
+        const struct def_uses *u = find_def_uses(c, def);
+        if (u) {
+            add_uses(c, &f, u->decl_from, u->decl_to);
+            add_uses(c, &f, u->body_from, u->body_to);
+        }
+    }
     PUSH(c->out->functions, c->out->n_functions, f);
 }
 
@@ -687,25 +888,28 @@ static void add_def(struct ctx *c, char *name, TSNode node, TSNode declarator)
     PUSH(c->defs, c->n_defs, d);
 }
 
-/* Records every named type and enumeration constant outside function bodies. */
-static void index_defs(struct ctx *c, TSNode n)
+/* Records every named type and enumeration constant outside function
+ * bodies, under the cursor's node. */
+static void index_defs(struct ctx *c, TSTreeCursor *cur)
 {
+    TSNode n = ts_tree_cursor_current_node(cur);
     const char *t = ts_node_type(n);
-    uint32_t count = ts_node_child_count(n);
 
     if (!strcmp(t, "function_definition"))
         return;
     if (!strcmp(t, "struct_specifier") || !strcmp(t, "union_specifier") || !strcmp(t, "enum_specifier")) {
-        TSNode body = ts_node_child_by_field_name(n, "body", 4);
+        TSNode body = ts_node_child_by_field_id(n, c->f_body);
 
         if (!ts_node_is_null(body))
             add_def(c, tag_name(c, n), n, null_node());
         if (!ts_node_is_null(body) && !strcmp(t, "enum_specifier")) {
             long prev = -1;
+            TSNode *kids;
+            size_t n_kids = named_children(body, &kids);
 
-            for (uint32_t i = 0; i < ts_node_named_child_count(body); i++) {
-                TSNode e = ts_node_named_child(body, i);
-                TSNode nm = ts_node_child_by_field_name(e, "name", 4);
+            for (size_t i = 0; i < n_kids; i++) {
+                TSNode e = kids[i];
+                TSNode nm = ts_node_child_by_field_id(e, c->f_name);
                 struct enum_const k;
 
                 if (strcmp(ts_node_type(e), "enumerator") || ts_node_is_null(nm))
@@ -717,6 +921,7 @@ static void index_defs(struct ctx *c, TSNode n)
                 prev = (long)c->n_consts;
                 PUSH(c->consts, c->n_consts, k);
             }
+            free(kids);
         }
     }
     if (!strcmp(t, "type_definition")) {
@@ -729,8 +934,12 @@ static void index_defs(struct ctx *c, TSNode n)
                 add_def(c, node_text(c, nm), n, decls[k]);
         }
     }
-    for (uint32_t i = 0; i < count; i++)
-        index_defs(c, ts_node_child(n, i));
+    if (ts_tree_cursor_goto_first_child(cur)) {
+        do
+            index_defs(c, cur);
+        while (ts_tree_cursor_goto_next_sibling(cur));
+        ts_tree_cursor_goto_parent(cur);
+    }
 }
 
 static int eval(struct ctx *c, TSNode e, long long *out, int depth);
@@ -1419,10 +1628,10 @@ static void add_typedef(struct ctx *c, TSNode def)
 
 /* ---------------------------------------------------------------- walk */
 
-static void walk(struct ctx *c, TSNode n)
+static void walk(struct ctx *c, TSTreeCursor *cur)
 {
+    TSNode n = ts_tree_cursor_current_node(cur);
     const char *t = ts_node_type(n);
-    uint32_t count = ts_node_child_count(n);
 
     if (!strcmp(t, "function_definition")) {
         add_function(c, n);
@@ -1432,42 +1641,37 @@ static void walk(struct ctx *c, TSNode n)
     if (!strcmp(t, "struct_specifier") || !strcmp(t, "union_specifier") || !strcmp(t, "enum_specifier")) {
         char *name = tag_name(c, n);
 
-        if (!ts_node_is_null(ts_node_child_by_field_name(n, "body", 4)) && name)
+        if (!ts_node_is_null(ts_node_child_by_field_id(n, c->f_body)) && name)
             add_record(c, n, name);
         else
             free(name);
     }
     if (!strcmp(t, "type_definition"))
         add_typedef(c, n);
-    for (uint32_t i = 0; i < count; i++)
-        walk(c, ts_node_child(n, i));
+    if (ts_tree_cursor_goto_first_child(cur)) {
+        do
+            walk(c, cur);
+        while (ts_tree_cursor_goto_next_sibling(cur));
+        ts_tree_cursor_goto_parent(cur);
+    }
 }
 
 /* A marker that is not in the head of a function definition: fine in a
  * function prototype or a preprocessor line, an error anywhere else. */
 static int marker_allowed(struct ctx *c, size_t i)
 {
-    TSNode n = c->toks[i].node;
-
     for (size_t k = 0; k < c->out->n_functions; k++) {
         const struct analysis_function *f = &c->out->functions[k];
         if (c->toks[i].start >= f->start_byte && c->toks[i].start < f->name_byte)
             return 1;
     }
-    for (TSNode up = ts_node_parent(n); !ts_node_is_null(up); up = ts_node_parent(up)) {
-        const char *t = ts_node_type(up);
-        int conditional = !strcmp(t, "preproc_if") || !strcmp(t, "preproc_ifdef") ||
-                          !strcmp(t, "preproc_else") || !strcmp(t, "preproc_elif") ||
-                          !strcmp(t, "preproc_elifdef");
-
-        if (is_preproc(up) && (!conditional || ts_node_start_point(up).row == ts_node_start_point(n).row))
-            return 1;
-    }
+    if (c->toks[i].flags & TOK_IN_DIRECTIVE)
+        return 1;
     /* A prototype: a parameter list before the end of the declaration. */
     for (size_t j = i + 1; j < c->n_toks && !tok_is(c, j, "{") && !tok_is(c, j, "}"); j++) {
         if (tok_is(c, j, ";"))
             break;
-        if (tok_is(c, j, "(") && !strcmp(ts_node_type(ts_node_parent(c->toks[j].node)), "parameter_list")) {
+        if (tok_is(c, j, "(") && (c->toks[j].flags & TOK_PARENT_PARAMS)) {
             while (j < c->n_toks && !tok_is(c, j, ";") && !tok_is(c, j, "{"))
                 j++;
             return j < c->n_toks && tok_is(c, j, ";");
@@ -1498,14 +1702,10 @@ static void check_stray_markers(struct ctx *c)
         struct analysis_problem p;
         struct sbuf b = { 0 };
 
-        TSNode top = c->toks[i].node;
-
-        if (!tok_is(c, i, c->marker) || marker_allowed(c, i))
+        if (!c->toks[i].top || marker_allowed(c, i))
             continue;
         /* Code being typed is often broken: say nothing until it parses. */
-        while (!ts_node_is_null(ts_node_parent(top)) && !ts_node_is_null(ts_node_parent(ts_node_parent(top))))
-            top = ts_node_parent(top);
-        if (has_other_error(top))
+        if (has_other_error(c->tops[c->toks[i].top - 1]))
             continue;
         p.range = node_range(c->toks[i].node);
         sbuf_printf(&b, "%s can only mark a function definition; it has no effect here", c->marker);
@@ -1517,19 +1717,37 @@ static void check_stray_markers(struct ctx *c)
 struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, const char *marker)
 {
     struct ctx c;
+    const TSLanguage *lang;
+    TSTreeCursor cur;
 
     memset(&c, 0, sizeof c);
     c.text = text;
     c.len = len;
     c.marker = marker && *marker ? marker : "HOT";
+    c.marker_len = strlen(c.marker);
     c.out = calloc(1, sizeof *c.out);
     if (!c.out)
         return NULL;
-    collect_tokens(&c, ts_tree_root_node(tree));
-    index_defs(&c, ts_tree_root_node(tree));
-    walk(&c, ts_tree_root_node(tree));
+    lang = ts_tree_language(tree);
+    c.f_declarator = ts_language_field_id_for_name(lang, "declarator", 10);
+    c.f_body = ts_language_field_id_for_name(lang, "body", 4);
+    c.f_name = ts_language_field_id_for_name(lang, "name", 4);
+    c.f_parameters = ts_language_field_id_for_name(lang, "parameters", 10);
+    c.f_type = ts_language_field_id_for_name(lang, "type", 4);
+    c.f_value = ts_language_field_id_for_name(lang, "value", 5);
+    cur = ts_tree_cursor_new(ts_tree_root_node(tree));
+    collect_tokens(&c, &cur, NULL);
+    ts_tree_cursor_reset(&cur, ts_tree_root_node(tree));
+    index_defs(&c, &cur);
+    ts_tree_cursor_reset(&cur, ts_tree_root_node(tree));
+    walk(&c, &cur);
+    ts_tree_cursor_delete(&cur);
     check_stray_markers(&c);
     free(c.toks);
+    free(c.path);
+    free(c.tops);
+    free(c.uses);
+    free(c.defuses);
     for (size_t i = 0; i < c.n_defs; i++)
         free(c.defs[i].name);
     free(c.defs);
@@ -1813,7 +2031,10 @@ struct name_index {
 
 static int named_cmp(const void *a, const void *b)
 {
-    return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
+    const struct named *x = a, *y = b;
+    int d = strcmp(x->name, y->name);
+
+    return d ? d : (x->i > y->i) - (x->i < y->i);
 }
 
 static void name_index_add(struct name_index *x, const char *name, size_t i)
@@ -1828,13 +2049,37 @@ static void name_index_sort(struct name_index *x)
         qsort(x->v, x->n, sizeof *x->v, named_cmp);
 }
 
-/* The index stored under `name`, or (size_t)-1. */
+/* The smallest index stored under `name` (the first of several
+ * definitions, as analysis_find_* finds it), or (size_t)-1. */
 static size_t name_index_get(const struct name_index *x, const char *name)
 {
-    struct named key = { name, 0 };
-    const struct named *e = x->n ? bsearch(&key, x->v, x->n, sizeof *x->v, named_cmp) : NULL;
+    size_t lo = 0, hi = x->n;
 
-    return e ? e->i : (size_t)-1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(x->v[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < x->n && !strcmp(x->v[lo].name, name) ? x->v[lo].i : (size_t)-1;
+}
+
+/* Indexes the functions (or the types) of `a` by name. */
+static void name_index_functions(struct name_index *x, const struct analysis *a)
+{
+    memset(x, 0, sizeof *x);
+    for (size_t i = 0; i < a->n_functions; i++)
+        name_index_add(x, a->functions[i].name, i);
+    name_index_sort(x);
+}
+
+static void name_index_types(struct name_index *x, const struct analysis *a)
+{
+    memset(x, 0, sizeof *x);
+    for (size_t i = 0; i < a->n_types; i++)
+        name_index_add(x, a->types[i].name, i);
+    name_index_sort(x);
 }
 
 /* For every type of `new_`, the message of a changed type it reaches
@@ -1956,11 +2201,19 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
 {
     struct analysis_diff *d = calloc(1, sizeof *d);
     struct reach reach;
+    struct name_index old_fns, new_fns, new_types;
+    size_t k;
 
     if (!d)
         return NULL;
+    /* By name, sorted: a file has thousands of functions. */
+    name_index_functions(&old_fns, old);
+    name_index_functions(&new_fns, new_);
+    name_index_types(&new_types, new_);
     for (size_t i = 0; i < old->n_types; i++) {
-        const struct analysis_type *b = analysis_find_type(new_, old->types[i].name);
+        const struct analysis_type *b = (k = name_index_get(&new_types, old->types[i].name)) != (size_t)-1
+                                            ? &new_->types[k]
+                                            : NULL;
         char *msg;
 
         if (!b) {
@@ -1979,7 +2232,9 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
     reach_init(&reach, d, new_);
     for (size_t i = 0; i < new_->n_functions; i++) {
         const struct analysis_function *b = &new_->functions[i];
-        const struct analysis_function *a = analysis_find_function(old, b->name);
+        const struct analysis_function *a = (k = name_index_get(&old_fns, b->name)) != (size_t)-1
+                                                ? &old->functions[k]
+                                                : NULL;
         char *msg;
 
         if (!a) {
@@ -1999,8 +2254,11 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
     }
     reach_release(&reach);
     for (size_t i = 0; i < old->n_functions; i++)
-        if (!analysis_find_function(new_, old->functions[i].name))
+        if (name_index_get(&new_fns, old->functions[i].name) == (size_t)-1)
             add_change(d, old->functions[i].name, old->functions[i].hot, ANALYSIS_REMOVED, NULL);
+    free(old_fns.v);
+    free(new_fns.v);
+    free(new_types.v);
     return d;
 }
 

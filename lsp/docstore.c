@@ -43,6 +43,7 @@ static void doc_free(struct document *doc)
         ts_tree_delete(doc->tree);
     analysis_free(doc->analysis);
     analysis_free(doc->running);
+    patch_index_free(doc->patch_index);
     free(doc);
 }
 
@@ -102,9 +103,14 @@ void docstore_update(struct docstore *self, struct document *doc)
     if (doc->tree)
         ts_tree_delete(doc->tree);
     doc->tree = tree;
+    doc->dirty = 0;
     index_lines(doc);
     analysis_free(doc->analysis);
     doc->analysis = analysis_run(doc->text, doc->len, doc->tree, self->marker);
+    /* here, after an edit, so that a save finds it ready (NULL when out of
+     * memory: patch_build then indexes for itself) */
+    patch_index_free(doc->patch_index);
+    doc->patch_index = doc->tree ? patch_index_new(doc->text, doc->len, doc->tree) : NULL;
 }
 
 struct document *docstore_get(struct docstore *self, const char *uri)
@@ -183,17 +189,37 @@ void docstore_edit(struct docstore *self, struct document *doc, const struct tex
     free(doc->text);
     doc->text = text;
     doc->len = new_len;
+    doc->dirty = 1;
     index_lines(doc);
     edit.new_end_point = point_at(doc, edit.new_end_byte);
     if (doc->tree)
         ts_tree_edit(doc->tree, &edit);
 }
 
+/* A whole new text is usually the old one with one region changed (an
+ * editor syncing full texts, a save with its text): as one edit of the
+ * region between the common prefix and suffix, the tree is reparsed
+ * incrementally, not from scratch. */
 void docstore_replace(struct docstore *self, struct document *doc, const char *text, size_t len)
 {
-    char *copy = malloc(len + 1);
+    size_t max = len < doc->len ? len : doc->len, pre = 0, suf = 0;
+    char *copy;
 
-    (void)self;
+    if (doc->tree && doc->len <= UINT32_MAX && len <= UINT32_MAX) {
+        struct text_edit e;
+
+        while (pre < max && doc->text[pre] == text[pre])
+            pre++;
+        while (suf < max - pre && doc->text[doc->len - 1 - suf] == text[len - 1 - suf])
+            suf++;
+        e.start = (uint32_t)pre;
+        e.end = (uint32_t)(doc->len - suf);
+        e.new_text = text + pre;
+        e.new_len = len - pre - suf;
+        docstore_edit(self, doc, &e);
+        return;
+    }
+    copy = malloc(len + 1);
     if (!copy)
         return;
     memcpy(copy, text, len);
@@ -201,6 +227,7 @@ void docstore_replace(struct docstore *self, struct document *doc, const char *t
     free(doc->text);
     doc->text = copy;
     doc->len = len;
+    doc->dirty = 1;
     if (doc->tree)
         ts_tree_delete(doc->tree);
     doc->tree = NULL;
@@ -209,8 +236,13 @@ void docstore_replace(struct docstore *self, struct document *doc, const char *t
 
 void docstore_set_running(struct docstore *self, struct document *doc, const char *text, size_t len)
 {
-    struct analysis *a = text ? analysis_of_text(text, len, self->marker)
-                              : analysis_run(doc->text, doc->len, doc->tree, self->marker);
+    /* The saved text is usually the document's: its tree is up to date, a
+     * fresh parse of a large file is not free. */
+    const char *t = text ? text : doc->text;
+    size_t n = text ? len : doc->len;
+    int current = n == doc->len && !memcmp(t, doc->text, n) && doc->tree && !doc->dirty;
+    struct analysis *a = current ? analysis_run(doc->text, doc->len, doc->tree, self->marker)
+                                 : analysis_of_text(t, n, self->marker);
 
     if (!a)
         return;

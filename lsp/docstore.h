@@ -11,6 +11,7 @@
 #include <tree_sitter/api.h>
 
 #include "analysis.h"
+#include "patch.h"
 
 struct document {
     char *uri;
@@ -21,8 +22,10 @@ struct document {
     uint32_t *lines;             /* byte offset of each line start */
     size_t n_lines;
     TSTree *tree;
-    struct analysis *analysis;   /* of `text`; never NULL after open */
+    int dirty;                   /* edited since the last docstore_update: tree and analysis are stale */
+    struct analysis *analysis;   /* of `text`; never NULL after open (stale while `dirty`) */
     struct analysis *running;    /* the baseline for diffs; never NULL after open */
+    struct patch_index *patch_index; /* of `text` and `tree`, for patch_build (patch_input.index); may be NULL */
 };
 
 /* One edit in bytes: replace [start, end) by `new_text`. */
@@ -61,7 +64,7 @@ void docstore_edit(struct docstore *self, struct document *doc, const struct tex
 /* Replaces the whole text. Call docstore_update after. */
 void docstore_replace(struct docstore *self, struct document *doc, const char *text, size_t len);
 
-/* Reparses (incrementally) and reanalyses. */
+/* Reparses (incrementally), reanalyses and reindexes for patch_build. */
 void docstore_update(struct docstore *self, struct document *doc);
 
 /* Makes `text` (or the current text when NULL) the running baseline. */

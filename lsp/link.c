@@ -1,8 +1,11 @@
-/* The runtime link (see link.h): one listening Unix socket, one connection
- * per attached program, JSON-RPC over lsp/frame.h. */
+/* The runtime link (see link.h): one listening Unix socket (and, when asked,
+ * one TCP socket), one connection per attached program, JSON-RPC over
+ * lsp/frame.h. */
 #include "link.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +42,12 @@ struct pending {
 struct conn {
     struct conn *next;
     struct link *link;
-    uv_pipe_t pipe;
+    union {
+        uv_pipe_t pipe;       /* a local program (Unix socket) */
+        uv_tcp_t tcp;         /* a remote one: it must show the token */
+    } h;
+    uv_shutdown_t shutdown;   /* after refusing an attach */
+    bool refused;
     struct frame_decoder dec;
     struct link_program program;
     bool attached, closing;
@@ -51,6 +59,10 @@ struct conn {
 struct link {
     uv_loop_t *loop;
     uv_pipe_t server;
+    uv_tcp_t tcp_server;
+    bool tcp_listening;
+    char tcp_endpoint[320];   /* "tcp:HOST:PORT" while listening */
+    char token[33];           /* 32 hex digits, made at the first link_listen_tcp */
     struct link_callbacks cb;
     void *user;
     char dir[512];
@@ -130,7 +142,7 @@ static int conn_send(struct conn *c, json_t *msg)
     }
     w->data = framed;
     uv_buf_t buf = uv_buf_init(framed, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_written) != 0) {
+    if (uv_write(&w->req, (uv_stream_t *)&c->h, &buf, 1, on_written) != 0) {
         free(framed);
         free(w);
         return LINK_EDETACHED;
@@ -174,7 +186,37 @@ static void conn_drop(struct conn *c, const char *reason)
     }
     if (c->attached && link->cb.detached)
         link->cb.detached(link, &c->program, c->detach_reason ? c->detach_reason : reason, link->user);
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    uv_close((uv_handle_t *)&c->h, on_conn_closed);
+}
+
+static void on_refused_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    conn_drop(req->data, "refused");
+}
+
+/* Stops reading from `c` and closes it once what was written to it (the
+ * error that says why) has gone out. */
+static void conn_refuse(struct conn *c)
+{
+    c->refused = true;
+    uv_read_stop((uv_stream_t *)&c->h);
+    c->shutdown.data = c;
+    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->h, on_refused_shutdown) != 0)
+        conn_drop(c, "refused");
+}
+
+/* Compares the token without stopping at the first difference. */
+static bool token_matches(const struct link *link, const char *token)
+{
+    size_t n = strlen(link->token);
+    unsigned char diff = 0;
+
+    if (!token || strlen(token) != n || n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(token[i] ^ link->token[i]);
+    return diff == 0;
 }
 
 static void reply_error(struct conn *c, json_t *id, int code, const char *message)
@@ -201,6 +243,13 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
     }
     if (c->attached) {
         reply_error(c, id, -32600, "already attached");
+        return;
+    }
+    if (c->program.remote && !token_matches(link, json_string_value(json_object_get(params, "token")))) {
+        reply_error(c, id, LINK_RPC_UNAUTHORIZED,
+                    json_object_get(params, "token") ? "wrong token: use the HOTC_TOKEN the server logged"
+                                                     : "missing token: set HOTC_TOKEN to the token the server logged");
+        conn_refuse(c);
         return;
     }
     json_decref(c->program.attach);
@@ -281,6 +330,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct conn *c = s->data;
+    if (c->refused) {
+        free(buf->base);
+        return;
+    }
     if (n < 0) {
         free(buf->base);
         conn_drop(c, "disconnected");
@@ -312,7 +365,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         }
         handle_message(c, msg);
         json_decref(msg);
-        if (c->closing)
+        if (c->closing || c->refused)
             break;
     }
 }
@@ -333,23 +386,33 @@ static bool peer_is_us(uv_pipe_t *pipe)
 static void on_connection(uv_stream_t *server, int status)
 {
     struct link *link = server->data;
+    bool remote = server == (uv_stream_t *)&link->tcp_server;
     if (status < 0)
         return;
     struct conn *c = calloc(1, sizeof *c);
     if (!c)
         return;
     c->link = link;
-    uv_pipe_init(link->loop, &c->pipe, 0);
-    c->pipe.data = c;
+    c->program.remote = remote;
+    if (remote)
+        uv_tcp_init(link->loop, &c->h.tcp);
+    else
+        uv_pipe_init(link->loop, &c->h.pipe, 0);
+    if (remote)
+        c->h.tcp.data = c;
+    else
+        c->h.pipe.data = c;
     link->open_handles++;
     frame_decoder_init(&c->dec, LINK_MAX_MESSAGE);
     c->next = link->conns;
     link->conns = c;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) != 0 || !peer_is_us(&c->pipe)) {
+    if (uv_accept(server, (uv_stream_t *)&c->h) != 0 || (!remote && !peer_is_us(&c->h.pipe))) {
         conn_drop(c, "refused");
         return;
     }
-    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    if (remote)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
 }
 
 static void on_server_closed(uv_handle_t *h)
@@ -517,6 +580,7 @@ void link_close(struct link *self)
     while (self->conns)
         conn_drop(self->conns, "server shutting down");
     uv_close((uv_handle_t *)&self->server, on_server_closed);
+    link_stop_tcp(self);
     unlink(self->sock);
     snprintf(final, sizeof final, "%s/endpoint", self->dir);
     FILE *f = fopen(final, "r");
@@ -528,4 +592,92 @@ void link_close(struct link *self)
         }
         fclose(f);
     }
+}
+
+/* 16 bytes of /dev/urandom as 32 hex digits into self->token. */
+static int make_token(struct link *self, char *err, size_t errsize)
+{
+    unsigned char raw[16];
+    size_t got = 0;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    while (fd >= 0 && got < sizeof raw) {
+        ssize_t n = read(fd, raw + got, sizeof raw - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (got < sizeof raw) {
+        snprintf(err, errsize, "cannot make a token: cannot read /dev/urandom");
+        return LINK_ETOKEN;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(self->token + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+int link_listen_tcp(struct link *self, const char *host, int port, char *err, size_t errsize)
+{
+    struct sockaddr_storage addr;
+    int len = sizeof addr, rc;
+    char name[INET6_ADDRSTRLEN] = "";
+
+    if (self->closing) {
+        snprintf(err, errsize, "%s", link_strerror(LINK_ECLOSED));
+        return LINK_ECLOSED;
+    }
+    link_stop_tcp(self);
+    if (!*self->token && (rc = make_token(self, err, errsize)) != 0)
+        return rc;
+    host = host && *host ? host : "127.0.0.1";
+    if (port < 0 || port > 65535 ||
+        (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+         uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)) {
+        snprintf(err, errsize, "cannot listen on tcp:%s:%d: not a numeric IPv4 or IPv6 address and port", host,
+                 port);
+        return LINK_ELISTEN;
+    }
+    uv_tcp_init(self->loop, &self->tcp_server);
+    self->tcp_server.data = self;
+    self->open_handles++;
+    self->tcp_listening = true;
+    if ((rc = uv_tcp_bind(&self->tcp_server, (struct sockaddr *)&addr, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&self->tcp_server, 16, on_connection)) != 0 ||
+        (rc = uv_tcp_getsockname(&self->tcp_server, (struct sockaddr *)&addr, &len)) != 0) {
+        snprintf(err, errsize, "cannot listen on tcp:%s:%d: %s", host, port, uv_strerror(rc));
+        link_stop_tcp(self);
+        return LINK_ELISTEN;
+    }
+    if (addr.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&addr, name, sizeof name);
+        port = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&addr, name, sizeof name);
+        port = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    }
+    snprintf(self->tcp_endpoint, sizeof self->tcp_endpoint, "tcp:%s:%d", name, port);
+    return 0;
+}
+
+void link_stop_tcp(struct link *self)
+{
+    if (!self->tcp_listening)
+        return;
+    self->tcp_listening = false;
+    *self->tcp_endpoint = '\0';
+    uv_close((uv_handle_t *)&self->tcp_server, on_server_closed);
+}
+
+const char *link_tcp_endpoint(const struct link *self)
+{
+    return self->tcp_listening ? self->tcp_endpoint : NULL;
+}
+
+const char *link_token(const struct link *self)
+{
+    return *self->token ? self->token : NULL;
 }

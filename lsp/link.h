@@ -1,6 +1,8 @@
 /* The socket runtimes attach to (docs/protocol.md, "Server <-> runtime"): a
  * Unix socket in a private directory (mode 0700, peer uid checked), the
- * endpoint file for programs started by hand, JSON-RPC 2.0 with
+ * endpoint file for programs started by hand, optionally a TCP socket for
+ * programs on other machines (a per-link random token required in
+ * hot/attach), JSON-RPC 2.0 with
  * Content-Length framing (lsp/frame.h), the attached programs, and requests
  * pushed to them (hot/reload, hot/rollback) with their answers and
  * round-trip times. Knows nothing of LSP. */
@@ -8,6 +10,7 @@
 #define HOTC_LINK_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -18,7 +21,8 @@
     X(LISTEN, -3, "cannot listen on the socket")                               \
     X(NOPROGRAM, -4, "no such program attached")                               \
     X(DETACHED, -5, "the program detached before answering")                   \
-    X(CLOSED, -6, "the server is shutting down")
+    X(CLOSED, -6, "the server is shutting down")                               \
+    X(TOKEN, -7, "cannot make a token")
 
 enum link_error {
 #define LINK__ENUM(name, value, text) LINK_E##name = (value),
@@ -27,6 +31,10 @@ enum link_error {
 };
 
 const char *link_strerror(int err);
+
+/* The JSON-RPC error code of a hot/attach over TCP without the right token
+ * (the connection is closed after it). */
+#define LINK_RPC_UNAUTHORIZED -32001
 
 struct link;
 
@@ -38,6 +46,7 @@ struct link_program {
     const char *executable;
     const char *build_id;
     const char *arch;
+    bool remote;          /* attached over TCP: patches travel as bytes */
     json_t *attach;       /* the hot/attach params, borrowed */
 };
 
@@ -61,6 +70,26 @@ int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct 
 
 /* "unix:/abs/path.sock". Borrowed. */
 const char *link_endpoint(const struct link *self);
+
+/* Also listens on TCP at `host` (a numeric IPv4/IPv6 address; NULL:
+ * 127.0.0.1) and `port` (0: any free port), replacing an earlier TCP
+ * socket of this link. Programs that connect there must send the link's
+ * token in hot/attach (`token`), or get error LINK_RPC_UNAUTHORIZED and
+ * are disconnected. The token (32 hex digits from /dev/urandom) is made
+ * once per link, so it stays the same across calls. Returns 0, or
+ * LINK_ELISTEN / LINK_ETOKEN / LINK_ECLOSED with a reason in `err`. */
+int link_listen_tcp(struct link *self, const char *host, int port, char *err, size_t errsize);
+
+/* Stops listening on TCP (programs attached over it stay). */
+void link_stop_tcp(struct link *self);
+
+/* "tcp:HOST:PORT" (the port actually bound) while listening on TCP, else
+ * NULL. Borrowed. */
+const char *link_tcp_endpoint(const struct link *self);
+
+/* The token remote programs must send, or NULL before link_listen_tcp.
+ * Borrowed. */
+const char *link_token(const struct link *self);
 
 /* The attached programs (at most `max`, in attach order); returns how many
  * there are in all. */

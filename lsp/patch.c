@@ -105,7 +105,7 @@ struct occ {
 };
 
 struct sym {
-    const char *name;
+    uint32_t name;    /* byte offset of the name in the text */
     uint32_t len;
     unsigned flags;
     bool reloaded, kept, referenced, scanned;
@@ -120,9 +120,48 @@ struct sym {
 struct edit {
     uint32_t start, end;
     TSPoint end_point;   /* where the original text resumes */
-    size_t text, text_len; /* in ctx->arena */
+    size_t text, text_len; /* in ctx->arena, or in the index's arena when `shared` */
     uint32_t seq;
     bool force_resync;
+    bool shared;
+};
+
+/* One top-level item of the file, in document order (containers such as
+ * #if are flattened; the top-level ones leave an open and a close mark). */
+enum { ITEM_FUNC, ITEM_DECL, ITEM_OPEN, ITEM_CLOSE };
+
+struct item {
+    TSNode node;          /* the function_definition or declaration */
+    uint32_t dep, ndep;   /* the symbols it declares: into index->deps */
+    uint32_t edit, nedit; /* its edits when none of them is used: into index->edits */
+    uint32_t at;          /* ITEM_CLOSE: where a resynchronizing #line goes */
+    TSPoint at_point;
+    uint8_t kind;
+};
+
+/* What patch_build needs of a file that does not depend on the functions
+ * to reload: its file-scope names (step 1) and the edits of every top-level
+ * declaration and definition for the case where the patch uses none of the
+ * names it declares. A patch then visits only the items whose names it uses
+ * and copies the edits of all others. Holds a copy of the tree its nodes
+ * come from; names are byte offsets into the text it was built from. */
+struct patch_index {
+    TSTree *tree;
+    size_t length;
+    struct sym *syms;
+    size_t nsyms, symcap;
+    uint32_t *table; /* open addressing: index + 1 into syms */
+    size_t tablecap;
+    struct occ *occs;
+    size_t nocc, occcap;
+    int next_slot;   /* after the file-scope statics */
+    struct item *items;
+    size_t nitems, itemcap;
+    uint32_t *deps;
+    size_t ndeps, depcap;
+    struct edit *edits;
+    size_t nedits;
+    struct sbuf arena;
 };
 
 struct ctx {
@@ -130,7 +169,11 @@ struct ctx {
     size_t len;
     const struct patch_input *in;
     struct patch *out;
+    const struct patch_index *ix; /* while patching: the index (edits marked `shared` point into its arena) */
 
+    /* while indexing: owned, moved into the index at the end; while
+     * patching: `syms` is a copy (the per-patch marks change), `table` and
+     * `occs` are the index's */
     struct sym *syms;
     size_t nsyms, symcap;
     uint32_t *table; /* open addressing: index + 1 into syms */
@@ -185,15 +228,15 @@ static struct sym *sym_find(struct ctx *c, const char *name, size_t n)
         if (!k)
             return NULL;
         struct sym *s = &c->syms[k - 1];
-        if (s->len == n && memcmp(s->name, name, n) == 0)
+        if (s->len == n && memcmp(c->src + s->name, name, n) == 0)
             return s;
     }
 }
 
-static void table_insert(uint32_t *table, size_t cap, const struct sym *syms, uint32_t idx)
+static void table_insert(const char *src, uint32_t *table, size_t cap, const struct sym *syms, uint32_t idx)
 {
     const struct sym *s = &syms[idx];
-    size_t i = hash(s->name, s->len) & (cap - 1);
+    size_t i = hash(src + s->name, s->len) & (cap - 1);
     while (table[i])
         i = (i + 1) & (cap - 1);
     table[i] = idx + 1;
@@ -213,17 +256,17 @@ static struct sym *sym_get(struct ctx *c, const char *name, size_t n)
         if (!t)
             return NULL;
         for (size_t i = 0; i < c->nsyms; i++)
-            table_insert(t, cap, c->syms, (uint32_t)i);
+            table_insert(c->src, t, cap, c->syms, (uint32_t)i);
         free(c->table);
         c->table = t;
         c->tablecap = cap;
     }
     s = &c->syms[c->nsyms];
     memset(s, 0, sizeof *s);
-    s->name = name;
+    s->name = (uint32_t)(name - c->src);
     s->len = (uint32_t)n;
     s->slot = -1;
-    table_insert(c->table, c->tablecap, c->syms, (uint32_t)c->nsyms);
+    table_insert(c->src, c->table, c->tablecap, c->syms, (uint32_t)c->nsyms);
     c->nsyms++;
     return s;
 }
@@ -486,6 +529,7 @@ static void edit_add(struct ctx *c, uint32_t start, uint32_t end, TSPoint end_po
     e->text_len = n;
     e->seq = (uint32_t)c->nedits;
     e->force_resync = false;
+    e->shared = false;
     sbuf_add(&c->arena, text, n);
     c->nedits++;
 }
@@ -1174,21 +1218,72 @@ static void edit_declaration(struct ctx *c, TSNode decl)
     }
 }
 
-static void edit_tree(struct ctx *c, TSNode parent, bool top)
+static struct item *item_add(struct ctx *c, struct patch_index *ix, int kind, TSNode node)
+{
+    if (!grow((void **)&ix->items, &ix->itemcap, ix->nitems + 1, sizeof *ix->items)) {
+        c->oom = true;
+        return NULL;
+    }
+    struct item *it = &ix->items[ix->nitems++];
+    memset(it, 0, sizeof *it);
+    it->node = node;
+    it->kind = (uint8_t)kind;
+    it->dep = (uint32_t)ix->ndeps;
+    it->edit = (uint32_t)c->nedits;
+    return it;
+}
+
+static void item_dep(struct ctx *c, struct patch_index *ix, struct item *it, TSNode ident)
+{
+    if (ts_node_is_null(ident))
+        return;
+    size_t len;
+    const char *name = node_text(c, ident, &len);
+    struct sym *s = sym_find(c, name, len);
+    if (!s)
+        return;
+    if (!grow((void **)&ix->deps, &ix->depcap, ix->ndeps + 1, sizeof *ix->deps)) {
+        c->oom = true;
+        return;
+    }
+    ix->deps[ix->ndeps++] = (uint32_t)(s - c->syms);
+    it->ndep++;
+}
+
+/* Step 3 with no name used, for the index: the items of `parent` in
+ * document order, each with the symbols it declares and the edits it gets
+ * when the patch uses none of them (bodies to prototypes, statics to weak
+ * references, definitions of globals to declarations). */
+static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bool top)
 {
     TSNode *kids = NULL;
     size_t cap = 0, n = children(parent, &kids, &cap);
     for (size_t i = 0; i < n && !c->oom; i++) {
         TSNode k = kids[i];
         const char *t = ts_node_type(k);
+        struct item *it;
         if (strcmp(t, "function_definition") == 0) {
+            if (!(it = item_add(c, ix, ITEM_FUNC, k)))
+                break;
+            item_dep(c, ix, it, function_name(c, k));
             edit_function(c, k);
+            it = &ix->items[ix->nitems - 1];
+            it->nedit = (uint32_t)c->nedits - it->edit;
         } else if (strcmp(t, "declaration") == 0) {
+            if (!(it = item_add(c, ix, ITEM_DECL, k)))
+                break;
+            bool spec_const = has_qualifier(c, k, "const");
+            TSNode decls[64];
+            size_t ndecl = declarators(k, decls, 64);
+            for (size_t d = 0; d < ndecl; d++)
+                item_dep(c, ix, it, declarator_info(c, decls[d], spec_const).ident);
             edit_declaration(c, k);
+            it->nedit = (uint32_t)c->nedits - it->edit;
         } else if (is_container(k)) {
-            size_t before = c->nedits;
-            edit_tree(c, k, false);
-            if (top && c->nedits > before) {
+            if (top && !item_add(c, ix, ITEM_OPEN, k))
+                break;
+            index_items(c, ix, k, false);
+            if (top) {
                 /* #line inside a skipped branch is not obeyed: resynchronize
                  * on the line after the #endif, which is always live */
                 uint32_t at = ts_node_end_byte(k);
@@ -1201,12 +1296,68 @@ static void edit_tree(struct ctx *c, TSNode parent, bool top)
                     p.row++;
                     p.column = 0;
                 }
-                edit_add(c, at, at, p, "", 0);
-                c->edits[c->nedits - 1].force_resync = true;
+                if (!(it = item_add(c, ix, ITEM_CLOSE, k)))
+                    break;
+                it->at = at;
+                it->at_point = p;
             }
         }
     }
     free(kids);
+}
+
+/* Whether the patch uses a name `it` declares: then its edits depend on
+ * what the patch keeps and are made again from its node. */
+static bool item_live(const struct ctx *c, const struct item *it)
+{
+    for (uint32_t i = 0; i < it->ndep; i++) {
+        const struct sym *s = &c->syms[c->ix->deps[it->dep + i]];
+        if (s->reloaded || s->kept || s->referenced)
+            return true;
+    }
+    return false;
+}
+
+/* Step 3: the edits of every item, copied from the index for the items
+ * the patch does not use, made again for the others. */
+static void edit_items(struct ctx *c)
+{
+    const struct patch_index *ix = c->ix;
+    size_t before = 0;
+    for (size_t i = 0; i < ix->nitems && !c->oom; i++) {
+        const struct item *it = &ix->items[i];
+        switch (it->kind) {
+        case ITEM_OPEN:
+            before = c->nedits;
+            break;
+        case ITEM_CLOSE:
+            if (c->nedits > before) {
+                edit_add(c, it->at, it->at, it->at_point, "", 0);
+                if (!c->oom)
+                    c->edits[c->nedits - 1].force_resync = true;
+            }
+            break;
+        default:
+            if (item_live(c, it)) {
+                if (it->kind == ITEM_FUNC)
+                    edit_function(c, it->node);
+                else
+                    edit_declaration(c, it->node);
+                break;
+            }
+            if (!grow((void **)&c->edits, &c->editcap, c->nedits + it->nedit, sizeof *c->edits)) {
+                c->oom = true;
+                break;
+            }
+            for (uint32_t k = 0; k < it->nedit; k++) {
+                struct edit *e = &c->edits[c->nedits];
+                *e = ix->edits[it->edit + k];
+                e->seq = (uint32_t)c->nedits++;
+                e->shared = true;
+            }
+            break;
+        }
+    }
 }
 
 static int edit_cmp(const void *pa, const void *pb)
@@ -1233,15 +1384,18 @@ static size_t count_newlines(const char *s, size_t n)
     return k;
 }
 
-static void add_line_directive(struct ctx *c, struct sbuf *b, unsigned long line)
+/* `#line N "path"`: `quoted` is the path quoted and escaped, with the
+ * newline (a file has as many of these as functions: no printf). */
+static void add_line_directive(struct sbuf *b, unsigned long line, const struct sbuf *quoted)
 {
-    sbuf_fmt(b, "#line %lu \"", line);
-    for (const char *p = c->in->path; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            sbuf_char(b, '\\');
-        sbuf_char(b, *p);
-    }
-    sbuf_str(b, "\"\n");
+    char digits[24];
+    size_t k = sizeof digits;
+    do
+        digits[--k] = (char)('0' + line % 10);
+    while ((line /= 10) != 0);
+    sbuf_add(b, "#line ", 6);
+    sbuf_add(b, digits + k, sizeof digits - k);
+    sbuf_add(b, quoted->data, quoted->len);
 }
 
 /* Applies the edits. Generated attributes are spelled `__attribute`: glibc's
@@ -1254,9 +1408,25 @@ static void emit(struct ctx *c, struct sbuf *b)
         if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
             sbuf_char(b, *p);
     sbuf_str(b, "\";\n");
-    add_line_directive(c, b, 1);
+    struct sbuf quoted = { 0 };
+    sbuf_str(&quoted, " \"");
+    for (const char *p = c->in->path; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sbuf_char(&quoted, '\\');
+        sbuf_char(&quoted, *p);
+    }
+    sbuf_str(&quoted, "\"\n");
+    if (quoted.oom) {
+        b->oom = true;
+        return;
+    }
+    add_line_directive(b, 1, &quoted);
 
-    if (c->nedits > 1)
+    /* the edits come mostly in order: sort only when they are not */
+    bool sorted = true;
+    for (size_t i = 1; i < c->nedits && sorted; i++)
+        sorted = edit_cmp(&c->edits[i - 1], &c->edits[i]) < 0;
+    if (!sorted)
         qsort(c->edits, c->nedits, sizeof *c->edits, edit_cmp);
     uint32_t pos = 0;
     for (size_t i = 0; i < c->nedits; i++) {
@@ -1264,13 +1434,13 @@ static void emit(struct ctx *c, struct sbuf *b)
         if (e->start < pos)
             continue; /* overlapped by an edit that won */
         sbuf_add(b, c->src + pos, e->start - pos);
-        const char *text = e->text_len ? c->arena.data + e->text : "";
+        const char *text = !e->text_len ? "" : e->shared ? c->ix->arena.data + e->text : c->arena.data + e->text;
         sbuf_add(b, text, e->text_len);
         pos = e->end;
         if (e->force_resync || count_newlines(text, e->text_len) != count_newlines(c->src + e->start, e->end - e->start)) {
             if (b->len && b->data[b->len - 1] != '\n')
                 sbuf_char(b, '\n');
-            add_line_directive(c, b, (unsigned long)e->end_point.row + 1);
+            add_line_directive(b, (unsigned long)e->end_point.row + 1, &quoted);
             for (uint32_t k = e->end - e->end_point.column; k < e->end; k++)
                 sbuf_char(b, c->src[k] == '\t' ? '\t' : ' ');
         }
@@ -1278,6 +1448,7 @@ static void emit(struct ctx *c, struct sbuf *b)
     sbuf_add(b, c->src + pos, c->len - pos);
     if (b->len && b->data[b->len - 1] != '\n')
         sbuf_char(b, '\n');
+    free(quoted.data);
 }
 
 /* ------------------------------------------------------------ entry points */
@@ -1335,7 +1506,7 @@ static int fill_tables(struct ctx *c)
     for (size_t i = 0; i < c->nsyms; i++) {
         struct sym *s = &c->syms[i];
         if ((s->flags & SYM_SVAR) && s->referenced && !s->const_init)
-            add_static_entry(c, s->slot, s->name, s->len, NULL, 0);
+            add_static_entry(c, s->slot, c->src + s->name, s->len, NULL, 0);
     }
     if (c->oom)
         return PATCH_ENOMEM;
@@ -1344,40 +1515,146 @@ static int fill_tables(struct ctx *c)
     return 0;
 }
 
-int patch_build(struct patch *self, const struct patch_input *in)
+static void field_ids(struct ctx *c, const TSTree *tree)
 {
-    struct ctx c = { .src = in->text, .len = in->length, .in = in, .out = self };
+    const TSLanguage *lang = ts_tree_language(tree);
+    c->f_declarator = ts_language_field_id_for_name(lang, "declarator", 10);
+    c->f_body = ts_language_field_id_for_name(lang, "body", 4);
+    c->f_value = ts_language_field_id_for_name(lang, "value", 5);
+    c->f_name = ts_language_field_id_for_name(lang, "name", 4);
+    c->f_size = ts_language_field_id_for_name(lang, "size", 4);
+}
+
+void patch_index_free(struct patch_index *self)
+{
+    if (!self)
+        return;
+    if (self->tree)
+        ts_tree_delete(self->tree);
+    free(self->syms);
+    free(self->table);
+    free(self->occs);
+    free(self->items);
+    free(self->deps);
+    free(self->edits);
+    free(self->arena.data);
+    free(self);
+}
+
+struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree)
+{
+    struct patch_index *ix = NULL;
     TSParser *parser = NULL;
     TSTree *own = NULL;
-    const TSTree *tree = in->tree;
+    struct ctx c = { .src = text, .len = length };
+
+    if (!text || length > UINT32_MAX)
+        return NULL;
+    if (!tree) {
+        parser = ts_parser_new();
+        if (!parser || !ts_parser_set_language(parser, grammar_language()) ||
+            !(own = ts_parser_parse_string(parser, NULL, text, (uint32_t)length)))
+            goto fail;
+        tree = own;
+    }
+    ix = calloc(1, sizeof *ix);
+    if (!ix || !(ix->tree = ts_tree_copy(tree)))
+        goto fail;
+    ix->length = length;
+    TSNode root = ts_tree_root_node(ix->tree);
+    field_ids(&c, ix->tree);
+    collect(&c, root);
+    ix->next_slot = c.next_slot;
+    if (!c.oom)
+        index_items(&c, ix, root, true);
+    ix->syms = c.syms;
+    ix->nsyms = c.nsyms;
+    ix->symcap = c.symcap;
+    ix->table = c.table;
+    ix->tablecap = c.tablecap;
+    ix->occs = c.occs;
+    ix->nocc = c.nocc;
+    ix->occcap = c.occcap;
+    ix->edits = c.edits;
+    ix->nedits = c.nedits;
+    ix->arena = c.arena;
+    free(c.work);
+    bool failed = c.oom || ix->arena.oom;
+    c = (struct ctx){ 0 };
+    if (failed)
+        goto fail;
+    goto done;
+fail:
+    free(c.syms);
+    free(c.table);
+    free(c.occs);
+    free(c.edits);
+    free(c.arena.data);
+    patch_index_free(ix);
+    ix = NULL;
+done:
+    if (own)
+        ts_tree_delete(own);
+    if (parser)
+        ts_parser_delete(parser);
+    return ix;
+}
+
+/* Whether `ix` was built from the tree `in` names (the text is the
+ * caller's promise). A copy of a tree (ts_tree_copy) has a root node of its
+ * own (its id is the address of the tree's root field) but shares the root's
+ * children, whose ids are addresses inside the root subtree: these cannot be
+ * reused while the index holds its copy, and any edit of the other tree
+ * replaces its root. */
+static bool index_fits(const struct patch_index *ix, const struct patch_input *in)
+{
+    if (!ix || !in->tree || ix->length != in->length)
+        return false;
+    TSNode a = ts_tree_root_node(ix->tree), b = ts_tree_root_node(in->tree);
+    if (ts_node_child_count(a) == 0 || ts_node_child_count(b) == 0)
+        return false;
+    return ts_node_child(a, 0).id == ts_node_child(b, 0).id;
+}
+
+int patch_build(struct patch *self, const struct patch_input *in)
+{
+    return patch_build_indexed(self, in, NULL);
+}
+
+int patch_build_indexed(struct patch *self, const struct patch_input *in, const struct patch_index *index)
+{
+    struct ctx c = { .src = in->text, .len = in->length, .in = in, .out = self };
+    struct patch_index *own = NULL;
+    const struct patch_index *ix;
     int err = 0;
 
     if (!in->text || !in->path || (in->function_count && !in->functions)) {
         snprintf(self->error, sizeof self->error, "cannot build a patch: %s", patch_strerror(PATCH_EINVAL));
         return PATCH_EINVAL;
     }
-    if (!tree) {
-        parser = ts_parser_new();
-        if (!parser || !ts_parser_set_language(parser, grammar_language()) ||
-            !(own = ts_parser_parse_string(parser, NULL, in->text, (uint32_t)in->length))) {
+    if (index_fits(index, in)) {
+        ix = index;
+    } else {
+        if (!(own = patch_index_new(in->text, in->length, in->tree))) {
             err = PATCH_EPARSE;
             snprintf(self->error, sizeof self->error, "cannot parse %s", in->path);
             goto done;
         }
-        tree = own;
+        ix = own;
     }
-    TSNode root = ts_tree_root_node(tree);
-    const TSLanguage *lang = ts_tree_language(tree);
-    c.f_declarator = ts_language_field_id_for_name(lang, "declarator", 10);
-    c.f_body = ts_language_field_id_for_name(lang, "body", 4);
-    c.f_value = ts_language_field_id_for_name(lang, "value", 5);
-    c.f_name = ts_language_field_id_for_name(lang, "name", 4);
-    c.f_size = ts_language_field_id_for_name(lang, "size", 4);
-    c.cursor = ts_tree_cursor_new(root);
-
-    collect(&c, root);
-    if (c.oom)
+    c.ix = ix;
+    c.syms = malloc((ix->nsyms ? ix->nsyms : 1) * sizeof *c.syms);
+    if (!c.syms)
         goto oom;
+    memcpy(c.syms, ix->syms, ix->nsyms * sizeof *c.syms);
+    c.nsyms = c.symcap = ix->nsyms;
+    c.table = ix->table;
+    c.tablecap = ix->tablecap;
+    c.occs = ix->occs;
+    c.nocc = c.occcap = ix->nocc;
+    c.next_slot = ix->next_slot;
+    field_ids(&c, ix->tree);
+    c.cursor = ts_tree_cursor_new(ts_tree_root_node(ix->tree));
 
     for (size_t i = 0; i < in->function_count; i++) {
         const char *name = in->functions[i];
@@ -1398,7 +1675,7 @@ int patch_build(struct patch *self, const struct patch_input *in)
     if (c.oom)
         goto oom;
 
-    edit_tree(&c, root, true);
+    edit_items(&c);
     if (c.oom || c.arena.oom)
         goto oom;
 
@@ -1429,14 +1706,9 @@ done:
     if (c.cursor.tree)
         ts_tree_cursor_delete(&c.cursor);
     free(c.syms);
-    free(c.table);
-    free(c.occs);
     free(c.work);
     free(c.edits);
     free(c.arena.data);
-    if (own)
-        ts_tree_delete(own);
-    if (parser)
-        ts_parser_delete(parser);
+    patch_index_free(own);
     return err;
 }

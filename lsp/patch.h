@@ -27,6 +27,23 @@ enum patch_error {
 /* Text of a negative error returned by patch_build. Static. */
 const char *patch_strerror(int err);
 
+/* What a patch needs of a file whatever the functions to reload: its
+ * file-scope names and how every top-level declaration and definition is
+ * rewritten when the patch uses none of the names it declares. Built once
+ * per version of a file (off the save path: lsp/docstore.c keeps one next
+ * to each document's tree), it lets patch_build visit only the reloaded
+ * functions and what they use. Immutable once built. */
+struct patch_index;
+
+/* Indexes `text` (`length` bytes), whose up-to-date tree is `tree` (NULL:
+ * parsed here). The index keeps a copy of the tree (ts_tree_copy), not the
+ * text. Returns a new index, or NULL when out of memory or when the text
+ * cannot be parsed. */
+struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree);
+
+/* Frees `self` (NULL is fine). */
+void patch_index_free(struct patch_index *self);
+
 /* What to build. Everything is borrowed for the duration of the call. */
 struct patch_input {
     const char *text;              /* the saved file, not NUL-terminated */
@@ -75,6 +92,12 @@ void patch_init(struct patch *self);
  * nothing that needs more than patch_release. A file with syntax errors still
  * produces a patch: the compiler will report them at the user's lines. */
 int patch_build(struct patch *self, const struct patch_input *in);
+
+/* patch_build with `index` (may be NULL), an index of `in->text`: used when
+ * `in->tree` is given and is the tree the index was built from (a copy of
+ * it counts), otherwise ignored; the patch is the same either way, only
+ * built faster: the file's top level is not visited again. */
+int patch_build_indexed(struct patch *self, const struct patch_input *in, const struct patch_index *index);
 
 /* Frees everything `self` owns and leaves it initialized and empty. */
 void patch_release(struct patch *self);

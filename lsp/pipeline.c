@@ -41,6 +41,39 @@ extern char **environ;
 struct job;
 struct program;
 
+/* What a compile needs from the file system, found off the loop: the
+ * compile_commands.json that applies to a file (loaded when it changed) and
+ * whether tcc is installed. The inputs are copies, so the worker touches
+ * nothing shared: compile_probe_run() fills the outputs on a worker thread,
+ * compile_probe_apply() makes them the pipeline's on the loop. */
+struct compile_probe {
+    char *root, *configured, *path;  /* what to look for (copies; any may be NULL) */
+    char cached[PATH_MAX];           /* the cache when queued: its file, "" when none is loaded */
+    struct timespec cached_mtime;
+    char found[PATH_MAX];            /* the file that applies, "" when none */
+    struct timespec mtime;
+    struct build_db *db;             /* `found` loaded, when it differs from the cache */
+    int rc;                          /* build_db_load()'s error, 0 when loaded or not needed */
+    char err[512];
+    int tcc;                         /* -1: look for tcc on PATH; then 0 or 1 */
+};
+
+/* The saves handled together (one turn of the loop: a "save all", a header
+ * and the files including it, "reload now" of every file): their jobs run
+ * in parallel, and when the last one ends the editor hears of the batch at
+ * once: each file's hotc/reloaded, then one hotc/status that counts the
+ * batch as one reload. */
+struct batch {
+    struct pipeline *p;
+    int jobs;                /* jobs started and not yet ended */
+    int holds;               /* > 0 while jobs are being started */
+    bool started;            /* a job was started (a compile status was sent) */
+    uint64_t t0;
+    json_t *lasts;           /* each job's "last" result, in the order they ended */
+    json_t *reloaded;        /* each job's hotc/reloaded params */
+    json_t *rebases;         /* [{uri, path, text, serial}]: baselines to move once notified */
+};
+
 /* One program a job pushes to, with the functions it has. */
 struct target {
     int program;
@@ -52,6 +85,10 @@ struct target {
 struct job {
     struct job *next;
     struct pipeline *p;
+    struct batch *batch;     /* the batch it belongs to (counted in batch->jobs) */
+    json_t *last;            /* its result for hotc/status "last", when it ended with one */
+    json_t *reloaded;        /* its hotc/reloaded params, when it pushed */
+    bool rebase;             /* every change reached every program: the text becomes the baseline */
     unsigned serial;
     char *uri, *path, *key, *build_id;
     char *text;              /* the saved text the patch is built from */
@@ -63,6 +100,12 @@ struct job {
     struct patch patch;
     json_t *statics;         /* hot/reload statics[] */
     char c_path[PATH_MAX], so_path[PATH_MAX];
+    char *library_b64;       /* the library's bytes in base64, for programs attached over TCP */
+    uv_work_t encode;        /* reads and encodes it off the loop */
+    uv_work_t prepare;       /* writes the patch source and finds the compile commands off the loop */
+    int write_errno;         /* why writing c_path failed, 0 when it did not */
+    struct compile_probe probe;
+    uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
     uint64_t analysis_us, patch_us, compile_us, load_us, apply_us;
@@ -111,6 +154,7 @@ struct program {
     long pid;
     char *executable, *build_id;
     json_t *functions;       /* the attach functions[], borrowed from link's params (incref'd) */
+    bool remote;             /* attached over TCP: gets the library's bytes */
     int version, issued;
     bool busy;
     struct send *queue;
@@ -141,6 +185,8 @@ struct pipeline {
     json_t *bases;           /* uri -> the baseline text */
     json_t *hashes;          /* "path\nname" -> body hash applied since the baseline */
     json_t *compiler_uris;   /* path -> [uri] with compiler diagnostics from its last compile */
+    json_t *base_serials;    /* uri -> serial of the job whose text is the baseline */
+    json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
     struct job *jobs;
     struct program *programs;
     unsigned next_serial;
@@ -150,6 +196,9 @@ struct pipeline {
     char **flags;
     int timeout_ms;
     json_t *program_cfg;
+    bool tcp_enabled;
+    char *tcp_host;
+    int tcp_port;
     /* compile_commands.json cache */
     struct build_db *db;
     char db_path[PATH_MAX];
@@ -163,6 +212,8 @@ struct pipeline {
 };
 
 static void program_pump(struct pipeline *p, struct program *pg);
+static void batch_job_ended(struct batch *b, struct job *job);
+static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -321,6 +372,312 @@ static void program_free(struct program *pg)
     free(pg);
 }
 
+/* ---------------------------------------------------------------- batches */
+
+static struct batch *batch_new(struct pipeline *p, uint64_t t0)
+{
+    struct batch *b = calloc(1, sizeof *b);
+
+    if (!b)
+        return NULL;
+    b->p = p;
+    b->t0 = t0;
+    b->holds = 1;
+    b->lasts = json_array();
+    b->reloaded = json_array();
+    b->rebases = json_array();
+    return b;
+}
+
+static void batch_free(struct batch *b)
+{
+    json_decref(b->lasts);
+    json_decref(b->reloaded);
+    json_decref(b->rebases);
+    free(b);
+}
+
+/* The batch's one "last" result: a single job's as it is; several jobs'
+ * merged (the worst result, every message, function and file). New
+ * reference, or NULL when no job ended with a result. */
+static json_t *batch_last(struct batch *b)
+{
+    static const char *const worst[] = { "compileError", "error", "refused", "applied" };
+    size_t n = json_array_size(b->lasts), i;
+    json_t *last, *l, *fns, *files;
+    const char *result = NULL;
+    char *message = NULL;
+    size_t size = 0;
+    FILE *msg;
+    json_int_t version = 0, sum[5] = { 0 };
+    static const char *const keys[] = { "analysisUs", "patchUs", "compileUs", "loadUs", "applyUs" };
+
+    if (n == 0)
+        return NULL;
+    if (n == 1)
+        return json_incref(json_array_get(b->lasts, 0));
+    for (size_t w = 0; w < sizeof worst / sizeof *worst && !result; w++)
+        json_array_foreach(b->lasts, i, l)
+            if (!result && strcmp(json_string_value(json_object_get(l, "result")), worst[w]) == 0)
+                result = worst[w];
+    fns = json_array();
+    files = json_array();
+    msg = open_memstream(&message, &size);
+    json_array_foreach(b->lasts, i, l) {
+        json_int_t v = json_integer_value(json_object_get(l, "version"));
+        json_t *t = json_object_get(l, "timings");
+        if (msg)
+            fprintf(msg, "%s%s", i ? "; " : "", json_string_value(json_object_get(l, "message")));
+        if (json_is_array(json_object_get(l, "functions")))
+            json_array_extend(fns, json_object_get(l, "functions"));
+        if (json_object_get(l, "file"))
+            json_array_append(files, json_object_get(l, "file"));
+        version = v > version ? v : version;
+        for (size_t k = 0; k < 5; k++) {
+            json_int_t x = json_integer_value(json_object_get(t, keys[k]));
+            /* compiles run in parallel; the rest runs one after the other */
+            sum[k] = k == 2 ? (x > sum[k] ? x : sum[k]) : sum[k] + x;
+        }
+    }
+    if (msg)
+        fclose(msg);
+    last = json_pack("{s:s, s:s, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result ? result : "error",
+                     "message", message ? message : "", "functions", fns, "files", files, "timings", keys[0],
+                     sum[0], keys[1], sum[1], keys[2], sum[2], keys[3], sum[3], keys[4], sum[4], "totalUs",
+                     (json_int_t)elapsed_us(b->t0));
+    if (last && version > 0)
+        json_object_set_new(last, "version", json_integer(version));
+    if (last && json_array_size(files) > 0)
+        json_object_set(last, "file", json_array_get(files, 0));
+    free(message);
+    return last;
+}
+
+/* Every job of the batch ended: count it, then hotc/reloaded per pushed
+ * job, the baselines, and one hotc/status (server_state_changed). */
+static void batch_finish(struct batch *b)
+{
+    struct pipeline *p = b->p;
+    struct state *st;
+    json_t *last, *v;
+    size_t i;
+    bool applied = false;
+
+    if (p->closing || !p->server) {
+        batch_free(b);
+        return;
+    }
+    st = server_state(p->server);
+    last = batch_last(b);
+    json_array_foreach(b->lasts, i, v)
+        if (strcmp(json_string_value(json_object_get(v, "result")), "applied") == 0)
+            applied = true;
+    if (applied)
+        st->reloads++;
+    if (last)
+        state_set_last(st, last);
+    json_array_foreach(b->reloaded, i, v) {
+        json_object_set_new(v, "reloads", json_integer(st->reloads));
+        server_notify(p->server, "hotc/reloaded", json_incref(v));
+    }
+    /* after hotc/reloaded: analysing the new baseline takes a while */
+    json_array_foreach(b->rebases, i, v) {
+        const char *uri = json_string_value(json_object_get(v, "uri"));
+        json_int_t serial = json_integer_value(json_object_get(v, "serial"));
+        json_t *text = json_object_get(v, "text");
+        if (json_integer_value(json_object_get(p->base_serials, uri)) > serial)
+            continue; /* a later save's text is already the baseline */
+        json_object_set_new(p->base_serials, uri, json_integer(serial));
+        set_base(p, uri, json_string_value(json_object_get(v, "path")), json_string_value(text),
+                 json_string_length(text));
+    }
+    /* one status with the batch's result; a batch whose every compile was
+     * cancelled says only that compiling stopped, if it did */
+    if (last || (b->started && st->compiling == 0))
+        server_state_changed(p->server);
+    batch_free(b);
+}
+
+static void batch_release(struct batch *b)
+{
+    if (b && --b->holds == 0 && b->jobs == 0)
+        batch_finish(b);
+}
+
+/* A job of `b` ends: keeps what it has to say (stolen from the job). */
+static void batch_job_ended(struct batch *b, struct job *job)
+{
+    job->batch = NULL;
+    if (job->last)
+        json_array_append_new(b->lasts, job->last);
+    job->last = NULL;
+    if (job->reloaded)
+        json_array_append_new(b->reloaded, job->reloaded);
+    job->reloaded = NULL;
+    if (job->rebase && job->text)
+        json_array_append_new(b->rebases,
+                              json_pack("{s:s, s:s, s:o, s:I}", "uri", job->uri, "path", job->path, "text",
+                                        json_stringn_nocheck(job->text, job->len), "serial",
+                                        (json_int_t)job->serial));
+    if (--b->jobs == 0 && b->holds == 0)
+        batch_finish(b);
+}
+
+/* ---------------------------------------------------------------- files, off the loop */
+
+static void on_removed(uv_fs_t *req)
+{
+    uv_fs_req_cleanup(req);
+    free(req);
+}
+
+/* Removes `path` through the libuv thread pool; a failure is only logged
+ * (the temporary directory is removed at exit anyway). */
+static void remove_file(struct pipeline *p, const char *path)
+{
+    uv_fs_t *req = malloc(sizeof *req);
+
+    if (!req)
+        return;
+    if (uv_fs_unlink(p->loop, req, path, on_removed) != 0) {
+        log_debug("cannot remove %s", path);
+        free(req);
+    }
+}
+
+/* Writes `len` bytes of `data` to a new file `path` (mode 0600). Blocking:
+ * for a worker thread. 0, or -1 with errno set. */
+static int write_file(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    size_t done = 0;
+
+    if (fd < 0)
+        return -1;
+    while (done < len) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        done += (size_t)n;
+    }
+    return close(fd);
+}
+
+/* Whether `name` is an executable in a directory of PATH. Blocking (a
+ * stat per directory): for a worker thread. */
+static bool on_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char buf[PATH_MAX];
+
+    while (path && *path) {
+        const char *colon = strchr(path, ':');
+        size_t n = colon ? (size_t)(colon - path) : strlen(path);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name);
+        if (access(buf, X_OK) == 0)
+            return true;
+        path = colon ? colon + 1 : NULL;
+    }
+    return false;
+}
+
+/* Prepares a probe for `path` (may be NULL) against the pipeline's current
+ * settings and cache. Copies everything it needs; -1 when out of memory. */
+static int compile_probe_init(struct pipeline *p, struct compile_probe *probe, const char *path)
+{
+    const char *root = server_root(p->server);
+
+    memset(probe, 0, sizeof *probe);
+    probe->root = root ? strdup(root) : NULL;
+    probe->configured = p->compile_commands ? strdup(p->compile_commands) : NULL;
+    probe->path = path ? strdup(path) : NULL;
+    if ((root && !probe->root) || (p->compile_commands && !probe->configured) || (path && !probe->path))
+        return -1;
+    if (p->db) {
+        snprintf(probe->cached, sizeof probe->cached, "%s", p->db_path);
+        probe->cached_mtime = p->db_mtime;
+    }
+    probe->tcc = p->tcc;
+    return 0;
+}
+
+static void compile_probe_release(struct compile_probe *probe)
+{
+    free(probe->root);
+    free(probe->configured);
+    free(probe->path);
+    build_db_free(probe->db);
+    memset(probe, 0, sizeof *probe);
+}
+
+/* Blocking (stat, and a read of the file when it is not the cached one):
+ * for a worker thread. Finds the compile_commands.json that applies to
+ * probe->path: configured, at the root, in root/build, else in a parent of
+ * the file (or its build/). */
+static void compile_probe_run(struct compile_probe *probe)
+{
+    const char *db = build_db_find(probe->root, probe->configured, probe->found, sizeof probe->found);
+    struct stat st;
+
+    if (probe->tcc < 0)
+        probe->tcc = on_path("tcc");
+    if (!db && probe->path) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", probe->path);
+        for (char *slash = strrchr(dir, '/'); slash && !db; slash = strrchr(dir, '/')) {
+            *slash = '\0';
+            db = build_db_find(*dir ? dir : "/", NULL, probe->found, sizeof probe->found);
+        }
+    }
+    if (!db || stat(db, &st) != 0) {
+        *probe->found = '\0';
+        return;
+    }
+    probe->mtime = st.st_mtim;
+    if (*probe->cached && strcmp(probe->found, probe->cached) == 0 &&
+        st.st_mtim.tv_sec == probe->cached_mtime.tv_sec && st.st_mtim.tv_nsec == probe->cached_mtime.tv_nsec)
+        return;
+    probe->rc = build_db_load(&probe->db, probe->found, probe->err, sizeof probe->err);
+}
+
+/* On the loop: makes what `probe` found the pipeline's p->db (stealing the
+ * loaded file). A probe that found the cached file unchanged leaves the
+ * cache as it is. */
+static void compile_probe_apply(struct pipeline *p, struct compile_probe *probe)
+{
+    if (p->tcc < 0)
+        p->tcc = probe->tcc;
+    if (!*probe->found) {
+        build_db_free(p->db);
+        p->db = NULL;
+        *p->db_path = '\0';
+        return;
+    }
+    if (!probe->db && probe->rc == 0)
+        return; /* the cached file, unchanged when the probe ran */
+    if (p->db && strcmp(probe->found, p->db_path) == 0 && probe->mtime.tv_sec == p->db_mtime.tv_sec &&
+        probe->mtime.tv_nsec == p->db_mtime.tv_nsec)
+        return; /* another probe loaded the same file first */
+    build_db_free(p->db);
+    p->db = NULL;
+    if (probe->rc != 0) {
+        log_warn("%s", probe->err);
+        *p->db_path = '\0';
+        return;
+    }
+    p->db = probe->db;
+    probe->db = NULL;
+    snprintf(p->db_path, sizeof p->db_path, "%s", probe->found);
+    p->db_mtime = probe->mtime;
+    log_info("compile commands from %s", probe->found);
+}
+
 /* ---------------------------------------------------------------- jobs */
 
 static void job_free(struct job *job)
@@ -334,6 +691,10 @@ static void job_free(struct job *job)
         }
     if (job->req)
         server_reply_error(p->server, job->req, -32803, job->reason ? job->reason : "the reload did not finish");
+    if (job->batch)
+        batch_job_ended(job->batch, job);
+    json_decref(job->last);
+    json_decref(job->reloaded);
     free(job->uri);
     free(job->path);
     free(job->key);
@@ -343,14 +704,16 @@ static void job_free(struct job *job)
     free(job->hashes);
     patch_release(&job->patch);
     json_decref(job->statics);
+    free(job->library_b64);
     free(job->progress);
     for (size_t i = 0; i < job->n_targets; i++)
         json_decref(job->targets[i].functions);
     free(job->targets);
     json_decref(job->programs);
     free(job->reason);
-    if (*job->c_path)
-        unlink(job->c_path);
+    compile_probe_release(&job->probe);
+    if (*job->c_path && !p->closing)
+        remove_file(p, job->c_path);
     free(job);
 }
 
@@ -388,7 +751,9 @@ static void send_status(struct pipeline *p)
     server_notify(p->server, "hotc/status", state_status(server_state(p->server)));
 }
 
-/* Every target answered: state, baseline, notifications. */
+/* Every target answered: the functions' state, the result for the batch
+ * (hotc/reloaded, "last", whether the text becomes the baseline), the log,
+ * the answer to "reload now". The batch tells the editor. */
 static void job_finish(struct job *job)
 {
     struct pipeline *p = job->p;
@@ -396,7 +761,6 @@ static void job_finish(struct job *job)
     uint64_t total = elapsed_us(job->t0);
     const char *result = job->applied ? "applied" : job->refused ? "refused" : "error";
     char *names = fn_list(job->fns, job->n_fns), *message;
-    bool rebase = false;
 
     if (p->closing) {
         free(names);
@@ -414,36 +778,30 @@ static void job_finish(struct job *job)
         state_record(st, job->path, job->fns[i], job->applied ? job->version : 0, result,
                      job->applied ? "" : job->reason, total);
     if (job->applied) {
-        st->reloads++;
-        if (job->full && job->applied == (int)job->n_targets) {
-            rebase = true; /* after hotc/reloaded: analysing the new baseline takes a while */
-        } else {
-            for (size_t i = 0; i < job->n_fns; i++) {
-                char *key = hash_key(job->path, job->fns[i]);
-                json_object_set_new(p->hashes, key, json_integer((json_int_t)job->hashes[i]));
-                free(key);
-            }
+        /* remembered until the baseline moves, so that a save before that
+         * does not push them again */
+        for (size_t i = 0; i < job->n_fns; i++) {
+            char *key = hash_key(job->path, job->fns[i]);
+            json_object_set_new(p->hashes, key, json_integer((json_int_t)job->hashes[i]));
+            free(key);
         }
+        job->rebase = job->full && job->applied == (int)job->n_targets;
         server_set_diagnostics(p->server, job->uri, "crash", NULL, 0);
     }
-    state_set_last(st, json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
-                                 "version", job->version, "message", message ? message : "", "file", job->path,
-                                 "functions", fn_names(job), "timings", "analysisUs",
-                                 (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us, "compileUs",
-                                 (json_int_t)job->compile_us, "loadUs", (json_int_t)job->load_us, "applyUs",
-                                 (json_int_t)job->apply_us, "totalUs", (json_int_t)total));
-    server_notify(p->server, "hotc/reloaded",
-                  json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
-                            fn_names(job), "programs", job->programs));
+    job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
+                          "version", job->version, "message", message ? message : "", "file", job->path,
+                          "functions", fn_names(job), "timings", "analysisUs", (json_int_t)job->analysis_us,
+                          "patchUs", (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us, "loadUs",
+                          (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
+                          (json_int_t)total);
+    job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
+                              fn_names(job), "programs", job->programs);
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, load %" PRIu64
              " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
              message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->load_us,
              job->apply_us, total);
     if (!job->applied || job->refused || job->errors)
         show(p, 2, message ? message : result);
-    if (rebase)
-        set_base(p, job->uri, job->path, job->text, job->len);
-    server_state_changed(p->server);
     if (job->req) {
         server_reply(p->server, job->req,
                      json_pack("{s:s, s:i, s:o, s:s}", "result", result, "version", job->version, "functions",
@@ -589,8 +947,10 @@ static void program_pump(struct pipeline *p, struct program *pg)
         pg->queue = s->next;
         if (s->kind == SEND_RELOAD) {
             struct job *job = s->job;
-            json_t *params = json_pack("{s:i, s:s, s:s, s:O, s:O}", "version", ++pg->issued, "library",
-                                       job->so_path, "targetBuildId", job->build_id, "functions",
+            json_t *params = json_pack("{s:i, s:s, s:s, s:O, s:O}", "version", ++pg->issued,
+                                       pg->remote ? "libraryBase64" : "library",
+                                       pg->remote ? (job->library_b64 ? job->library_b64 : "") : job->so_path,
+                                       "targetBuildId", job->build_id, "functions",
                                        job->targets[s->target].functions, "statics", job->statics);
             rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
         } else {
@@ -726,6 +1086,68 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
 
 /* ---------------------------------------------------------------- compiling */
 
+static void job_dispatch(struct job *job);
+
+/* `len` bytes as base64 (RFC 4648, padded). New string, or NULL. */
+static char *base64(const unsigned char *data, size_t len)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i += 3) {
+        unsigned v = (unsigned)data[i] << 16 | (i + 1 < len ? (unsigned)data[i + 1] << 8 : 0) |
+                     (i + 2 < len ? data[i + 2] : 0);
+        *o++ = digits[v >> 18 & 63];
+        *o++ = digits[v >> 12 & 63];
+        *o++ = i + 1 < len ? digits[v >> 6 & 63] : '=';
+        *o++ = i + 2 < len ? digits[v & 63] : '=';
+    }
+    *o = '\0';
+    return out;
+}
+
+/* On a libuv worker thread: job->so_path into job->library_b64 (NULL when
+ * it cannot be read). Touches nothing else. */
+static void encode_library(uv_work_t *req)
+{
+    struct job *job = req->data;
+    int fd = open(job->so_path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    unsigned char *data = NULL;
+    size_t got = 0;
+
+    if (fd < 0)
+        return;
+    if (fstat(fd, &sb) == 0 && sb.st_size > 0 && (data = malloc((size_t)sb.st_size)) != NULL) {
+        while (got < (size_t)sb.st_size) {
+            ssize_t n = read(fd, data + got, (size_t)sb.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got == (size_t)sb.st_size)
+            job->library_b64 = base64(data, got);
+    }
+    free(data);
+    close(fd);
+}
+
+static void on_library_encoded(uv_work_t *req, int status)
+{
+    struct job *job = req->data;
+
+    (void)status;
+    if (job->p->closing) {
+        job_free(job);
+        return;
+    }
+    job_dispatch(job);
+}
+
 static void on_compiled(const struct build_result *r, void *user)
 {
     struct job *job = user;
@@ -738,8 +1160,6 @@ static void on_compiled(const struct build_result *r, void *user)
     job->compile_us = r->duration_us;
     progress(p, job, "end", r->status == 0 ? "compiled" : build_strerror(r->status));
     if (r->status == BUILD_ECANCELED || p->closing) {
-        if (!p->closing)
-            send_status(p);
         free(job->reason);
         job->reason = strdup(build_strerror(BUILD_ECANCELED));
         job_free(job);
@@ -766,23 +1186,39 @@ static void on_compiled(const struct build_result *r, void *user)
         for (size_t i = 0; i < job->n_fns; i++)
             state_record(st, job->path, job->fns[i], 0, r->status == BUILD_ECOMPILE ? "compileError" : "error",
                          r->status == BUILD_ECOMPILE ? "compile error" : build_strerror(r->status), 0);
-        state_set_last(st, json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}}", "result",
-                                     r->status == BUILD_ECOMPILE ? "compileError" : "error", "message",
-                                     message ? message : "", "file", job->path, "functions", fn_names(job),
-                                     "timings", "analysisUs", (json_int_t)job->analysis_us, "patchUs",
-                                     (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us,
-                                     "totalUs", (json_int_t)elapsed_us(job->t0)));
+        job->last = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I}}", "result",
+                              r->status == BUILD_ECOMPILE ? "compileError" : "error", "message",
+                              message ? message : "", "file", job->path, "functions", fn_names(job), "timings",
+                              "analysisUs", (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us,
+                              "compileUs", (json_int_t)job->compile_us, "totalUs",
+                              (json_int_t)elapsed_us(job->t0));
         if (r->status != BUILD_ECOMPILE)
             show(p, 1, message ? message : "compile failed");
         log_info("%s", message ? message : "compile failed");
         free(job->reason);
         job->reason = message;
         free(names);
-        server_state_changed(p->server);
         job_free(job);
         return;
     }
-    send_status(p);
+    for (size_t t = 0; t < job->n_targets; t++) {
+        struct program *pg = program_get(p, job->targets[t].program);
+        if (pg && pg->remote) {
+            /* the library travels as bytes: read and encode it off the loop */
+            job->encode.data = job;
+            if (uv_queue_work(p->loop, &job->encode, encode_library, on_library_encoded) == 0)
+                return;
+            break;
+        }
+    }
+    job_dispatch(job);
+}
+
+/* Queues the job's hot/reload to each target program. */
+static void job_dispatch(struct job *job)
+{
+    struct pipeline *p = job->p;
+
     job->holds++;
     for (size_t t = 0; t < job->n_targets; t++) {
         struct program *pg = program_get(p, job->targets[t].program);
@@ -798,6 +1234,8 @@ static void on_compiled(const struct build_result *r, void *user)
         s->program = job->targets[t].program;
         if (!pg)
             send_fail(p, s, job->targets[t].pid, "the program detached before the patch was ready");
+        else if (pg->remote && !job->library_b64)
+            send_fail(p, s, pg->pid, "cannot read the patch library to send it over TCP");
         else
             program_enqueue(p, pg, s);
     }
@@ -805,90 +1243,65 @@ static void on_compiled(const struct build_result *r, void *user)
         job_finish(job);
 }
 
-static bool on_path(const char *name)
+
+static void job_compile(struct pipeline *p, struct job *job);
+
+/* On a libuv worker thread: writes the patch source to job->c_path, then
+ * finds the compile commands. Touches nothing but the job's own fields. */
+static void prepare_work(uv_work_t *req)
 {
-    const char *path = getenv("PATH");
-    char buf[PATH_MAX];
+    struct job *job = req->data;
 
-    while (path && *path) {
-        const char *colon = strchr(path, ':');
-        size_t n = colon ? (size_t)(colon - path) : strlen(path);
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, path, name);
-        if (access(buf, X_OK) == 0)
-            return true;
-        path = colon ? colon + 1 : NULL;
-    }
-    return false;
-}
-
-/* Keeps p->db loaded from the compile_commands.json that applies to
- * `path`: configured, at the root, in root/build, else in a parent of the
- * file (or its build/). Small stat calls per save; reloaded when it changes. */
-static void refresh_db(struct pipeline *p, const char *path)
-{
-    char found[PATH_MAX], err[512];
-    const char *db = build_db_find(server_root(p->server), p->compile_commands, found, sizeof found);
-    struct stat st;
-
-    if (!db && path) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", path);
-        for (char *slash = strrchr(dir, '/'); slash && !db; slash = strrchr(dir, '/')) {
-            *slash = '\0';
-            db = build_db_find(*dir ? dir : "/", NULL, found, sizeof found);
-        }
-    }
-    if (!db || stat(db, &st) != 0) {
-        build_db_free(p->db);
-        p->db = NULL;
-        *p->db_path = '\0';
+    if (write_file(job->c_path, job->patch.source, job->patch.length) != 0) {
+        job->write_errno = errno ? errno : EIO;
         return;
     }
-    if (p->db && strcmp(db, p->db_path) == 0 && st.st_mtim.tv_sec == p->db_mtime.tv_sec &&
-        st.st_mtim.tv_nsec == p->db_mtime.tv_nsec)
-        return;
-    build_db_free(p->db);
-    p->db = NULL;
-    if (build_db_load(&p->db, db, err, sizeof err) != 0) {
-        log_warn("%s", err);
-        *p->db_path = '\0';
-        return;
-    }
-    snprintf(p->db_path, sizeof p->db_path, "%s", db);
-    p->db_mtime = st.st_mtim;
-    log_info("compile commands from %s", db);
+    compile_probe_run(&job->probe);
 }
 
-static int write_file(const char *path, const char *data, size_t len)
+/* Back on the loop: the source is written (or not); compiles it. */
+static void on_prepared(uv_work_t *req, int status)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    size_t done = 0;
+    struct job *job = req->data;
+    struct pipeline *p = job->p;
+    json_t *newest;
 
-    if (fd < 0)
-        return -1;
-    while (done < len) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
-        done += (size_t)n;
+    (void)status;
+    if (p->closing) {
+        free(job->reason);
+        job->reason = strdup(build_strerror(BUILD_ECANCELED));
+        job_free(job);
+        return;
     }
-    return close(fd);
+    if (job->write_errno) {
+        job->reason = fmt("cannot write %s: %s", job->c_path, strerror(job->write_errno));
+        log_error("%s", job->reason);
+        *job->c_path = '\0';
+        job_free(job);
+        return;
+    }
+    job->patch_us = elapsed_us(job->patch_t0);
+    compile_probe_apply(p, &job->probe);
+    compile_probe_release(&job->probe);
+    /* Writes can end out of order: a newer save of the same file that
+     * already started compiling cancels this one, as it would have had this
+     * one started first. */
+    newest = json_object_get(p->compile_serials, job->key);
+    if (newest && json_integer_value(newest) > (json_int_t)job->serial) {
+        free(job->reason);
+        job->reason = strdup(build_strerror(BUILD_ECANCELED));
+        job_free(job);
+        return;
+    }
+    json_object_set_new(p->compile_serials, job->key, json_integer((json_int_t)job->serial));
+    job_compile(p, job);
 }
 
-/* Builds the patch source, writes it, starts the compiler. Takes `job`
- * (freed on failure). */
+/* Builds the patch source and has it written off the loop; on_prepared()
+ * then starts the compiler. Takes `job` (freed on failure). */
 static void job_start(struct pipeline *p, struct job *job, struct document *doc)
 {
-    struct state *st = server_state(p->server);
     struct patch_input in = { 0 };
-    uint64_t t = uv_hrtime();
-    char **argv = NULL, **fallback = NULL, *cwd = NULL;
-    const struct build_command *entry;
-    struct build_options opts = { 0 };
     int rc;
 
     in.text = job->text;
@@ -898,15 +1311,15 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     in.function_count = job->n_fns;
     in.build_id = job->build_id;
     in.tree = doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree : NULL;
-    rc = patch_build(&job->patch, &in);
+    job->patch_t0 = uv_hrtime();
+    rc = patch_build_indexed(&job->patch, &in, in.tree ? doc->patch_index : NULL);
     if (rc != 0) {
         char *message = fmt("cannot build the patch for %s: %s", base_name(job->path), job->patch.error);
         log_error("%s", message ? message : "patch failed");
         show(p, 1, message ? message : "patch failed");
-        state_set_last(st, json_pack("{s:s, s:s, s:s}", "result", "error", "message", message ? message : "",
-                                     "file", job->path));
+        job->last = json_pack("{s:s, s:s, s:s}", "result", "error", "message", message ? message : "", "file",
+                              job->path);
         job->reason = message;
-        send_status(p);
         job_free(job);
         return;
     }
@@ -935,21 +1348,35 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     }
     snprintf(job->c_path, sizeof job->c_path, "%s/p%u-%s", p->tmpdir, job->serial, base_name(job->path));
     snprintf(job->so_path, sizeof job->so_path, "%s/p%u.so", p->tmpdir, job->serial);
-    if (write_file(job->c_path, job->patch.source, job->patch.length) != 0) {
-        job->reason = fmt("cannot write %s: %s", job->c_path, strerror(errno));
-        log_error("%s", job->reason);
+    if (compile_probe_init(p, &job->probe, job->path) != 0) {
+        job->reason = strdup("out of memory");
         *job->c_path = '\0';
         job_free(job);
         return;
     }
-    job->patch_us = elapsed_us(t);
+    job->prepare.data = job;
+    rc = uv_queue_work(p->loop, &job->prepare, prepare_work, on_prepared);
+    if (rc != 0) {
+        job->reason = fmt("cannot write %s: %s", job->c_path, uv_strerror(rc));
+        log_error("%s", job->reason);
+        *job->c_path = '\0';
+        job_free(job);
+    }
+}
 
-    refresh_db(p, job->path);
+/* Starts the compiler on the written patch source. Takes `job` (freed on
+ * failure). */
+static void job_compile(struct pipeline *p, struct job *job)
+{
+    struct state *st = server_state(p->server);
+    char **argv = NULL, **fallback = NULL, *cwd = NULL;
+    const struct build_command *entry;
+    struct build_options opts = { 0 };
+    int rc;
+
     entry = p->db ? build_db_lookup(p->db, job->path) : NULL;
     opts.compiler = p->compiler;
     opts.flags = (const char *const *)p->flags;
-    if (p->tcc < 0)
-        p->tcc = on_path("tcc");
     if (p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1))) {
         argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
         fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
@@ -969,9 +1396,12 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
         progress(p, job, "begin", title);
         free(title);
     }
-    st->compiling++;
+    /* compiling:true once, when the first compile starts */
+    if (st->compiling++ == 0)
+        send_status(p);
     job->compiling = true;
-    send_status(p);
+    if (job->batch)
+        job->batch->started = true;
     rc = build_run(&p->runner, job->key, argv, fallback, cwd, p->timeout_ms, on_compiled, job);
     build_argv_free(argv);
     build_argv_free(fallback);
@@ -979,6 +1409,8 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     if (rc != 0) {
         st->compiling--;
         job->reason = strdup(build_strerror(rc));
+        job->last = json_pack("{s:s, s:s, s:s}", "result", "error", "message", job->reason ? job->reason : "",
+                              "file", job->path);
         job_free(job);
     }
 }
@@ -1073,8 +1505,8 @@ enum reload_mode {
  * type names whose layout changed in a saved header; functions using them
  * are left out. Returns the number of jobs started; answers `req` (when
  * given) now if nothing is started, else when the (first) job ends. */
-static int reload_document(struct pipeline *p, struct document *doc, enum reload_mode mode, uint64_t t0,
-                           struct server_request *req, json_t *skip_types)
+static int reload_document(struct pipeline *p, struct batch *batch, struct document *doc, enum reload_mode mode,
+                           uint64_t t0, struct server_request *req, json_t *skip_types)
 {
     uint64_t t = uv_hrtime();
     bool others_changed = false;
@@ -1129,11 +1561,11 @@ static int reload_document(struct pipeline *p, struct document *doc, enum reload
         hashes[n++] = f->body_hash;
     }
     analysis_diff_free(diff);
-    if (n_programs == 0 && mode == RELOAD_CHANGED) {
-        /* nothing runs it: the next program is built from this text */
+    if ((n_programs == 0 && mode == RELOAD_CHANGED) || (n == 0 && mode == RELOAD_CHANGED && full)) {
+        /* nothing runs it (the next program is built from this text), or
+         * nothing in it needs pushing */
         set_base(p, doc->uri, doc->path, doc->text, doc->len);
-    } else if (n == 0 && mode == RELOAD_CHANGED && full) {
-        set_base(p, doc->uri, doc->path, doc->text, doc->len);
+        json_object_set_new(p->base_serials, doc->uri, json_integer((json_int_t)++p->next_serial));
     }
     if (n == 0) {
         free_strv(fns, n);
@@ -1156,6 +1588,9 @@ static int reload_document(struct pipeline *p, struct document *doc, enum reload
         if (!job)
             break;
         job->p = p;
+        job->batch = batch;
+        if (batch)
+            batch->jobs++;
         job->serial = ++p->next_serial;
         job->uri = strdup(doc->uri);
         job->path = strdup(doc->path);
@@ -1209,7 +1644,7 @@ static int reload_document(struct pipeline *p, struct document *doc, enum reload
             job_free(job);
             continue;
         }
-        if (protocol_client_supports(server_client_capabilities(p->server), "window.workDoneProgress"))
+        if (server_client(p->server)->work_done_progress)
             job->progress = fmt("hotc-compile-%u", job->serial);
         if (req && started == 0) {
             job->req = req;
@@ -1230,7 +1665,7 @@ static int reload_document(struct pipeline *p, struct document *doc, enum reload
  * include it, except those using a type whose layout changed (they get a
  * warning). Best effort: only open documents, only direct includes by
  * basename. */
-static void header_saved(struct pipeline *p, struct document *header, uint64_t t0)
+static void header_saved(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
 {
     struct analysis_diff *diff = analysis_diff(header->running, header->analysis);
     json_t *changed = json_object();
@@ -1271,7 +1706,7 @@ static void header_saved(struct pipeline *p, struct document *header, uint64_t t
             free((char *)warn[k].message);
         free(warn);
         if (program_count(p) > 0)
-            reload_document(p, doc, RELOAD_ALL, t0, NULL, changed);
+            reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, changed);
     }
     if (!layout || program_count(p) == 0)
         set_base(p, header->uri, header->path, header->text, header->len);
@@ -1285,19 +1720,26 @@ static void on_batch(uv_timer_t *timer)
     json_t *pending = p->pending;
     const char *uri;
     json_t *when;
+    uint64_t first = uv_hrtime();
+    struct batch *batch;
 
     p->pending = json_object();
+    json_object_foreach(pending, uri, when)
+        if ((uint64_t)json_integer_value(when) < first)
+            first = (uint64_t)json_integer_value(when);
+    batch = batch_new(p, first);
     json_object_foreach(pending, uri, when) {
         struct document *doc = docstore_get(server_docs(p->server), uri);
         uint64_t t0 = (uint64_t)json_integer_value(when);
         if (!doc || !doc->path)
             continue;
         if (is_header(doc->path))
-            header_saved(p, doc, t0);
+            header_saved(p, batch, doc, t0);
         else
-            reload_document(p, doc, RELOAD_CHANGED, t0, NULL, NULL);
+            reload_document(p, batch, doc, RELOAD_CHANGED, t0, NULL, NULL);
     }
     json_decref(pending);
+    batch_release(batch);
 }
 
 /* ---------------------------------------------------------------- hooks: documents */
@@ -1357,6 +1799,7 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->functions = json_is_array(functions) ? json_deep_copy(functions) : json_array();
     pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
     pg->issued = pg->version;
+    pg->remote = lp->remote;
     pg->next = p->programs;
     p->programs = pg;
     server_state(p->server)->programs = (int)program_count(p);
@@ -1657,7 +2100,8 @@ static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize)
     uv_process_options_t opts = { 0 };
     uv_stdio_container_t stdio[3];
     size_t n_env = 0;
-    char **env, *endpoint;
+    char **env, *endpoint, *token = NULL;
+    const char *tcp = p->link ? link_tcp_endpoint(p->link) : NULL;
     int rc;
 
     if (!p->link) {
@@ -1666,21 +2110,28 @@ static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize)
     }
     while (environ[n_env])
         n_env++;
-    env = calloc(n_env + 2, sizeof *env);
-    endpoint = fmt("HOTC_ENDPOINT=%s", link_endpoint(p->link));
+    env = calloc(n_env + 3, sizeof *env);
+    /* with TCP enabled the program attaches over it (it may run where the
+     * Unix socket is not reachable: a container, another user) */
+    endpoint = fmt("HOTC_ENDPOINT=%s", tcp ? tcp : link_endpoint(p->link));
+    if (tcp)
+        token = fmt("HOTC_TOKEN=%s", link_token(p->link));
     l = calloc(1, sizeof *l);
-    if (!env || !endpoint || !l) {
+    if (!env || !endpoint || !l || (tcp && !token)) {
         free(env);
         free(endpoint);
+        free(token);
         free(l);
         snprintf(err, errsize, "out of memory");
         return -1;
     }
     n_env = 0;
     for (char **e = environ; *e; e++)
-        if (strncmp(*e, "HOTC_ENDPOINT=", 14) != 0)
+        if (strncmp(*e, "HOTC_ENDPOINT=", 14) != 0 && strncmp(*e, "HOTC_TOKEN=", 11) != 0)
             env[n_env++] = *e;
     env[n_env++] = endpoint;
+    if (token)
+        env[n_env++] = token;
     l->p = p;
     stdio[0].flags = UV_IGNORE;
     for (int i = 0; i < 2; i++) {
@@ -1702,6 +2153,7 @@ static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize)
     rc = uv_spawn(p->loop, &l->proc, &opts);
     free(env);
     free(endpoint);
+    free(token);
     if (rc != 0) {
         snprintf(err, errsize, "cannot run %s: %s", p->run_argv[0], uv_strerror(rc));
         l->exited = true;
@@ -1717,7 +2169,7 @@ static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize)
     l->pid = l->proc.pid;
     p->launched = l;
     *pid_out = l->pid;
-    log_info("started %s (pid %ld) with HOTC_ENDPOINT=%s", p->run_argv[0], l->pid, link_endpoint(p->link));
+    log_info("started %s (pid %ld) with HOTC_ENDPOINT=%s", p->run_argv[0], l->pid, tcp ? tcp : link_endpoint(p->link));
     return 0;
 }
 
@@ -1756,12 +2208,11 @@ static void set_run(struct pipeline *p, const char *path, json_t *args, const ch
     p->run_cwd = cwd ? strdup(cwd) : NULL;
 }
 
-static void command_run(struct pipeline *p, struct server_request *req, json_t *arguments)
+/* Launches `path` (NULL: nothing configured) with the args and cwd of
+ * `cfg` and answers `req`. */
+static void run_program(struct pipeline *p, struct server_request *req, const char *path, json_t *cfg)
 {
-    json_t *arg = json_array_get(arguments, 0);
-    json_t *cfg = json_is_object(arg) && json_object_get(arg, "program") ? arg : p->program_cfg;
-    const char *path = json_string_value(json_object_get(cfg, json_is_object(arg) && cfg == arg ? "program" : "path"));
-    char err[512], *found = NULL;
+    char err[512];
     long pid = 0;
 
     if (p->launched) {
@@ -1769,27 +2220,91 @@ static void command_run(struct pipeline *p, struct server_request *req, json_t *
         server_reply_error(p->server, req, -32803, err);
         return;
     }
-    if (!path && json_is_string(arg)) {
-        char *file = protocol_uri_to_path(json_string_value(arg));
-        const struct build_command *entry;
-        refresh_db(p, file);
-        entry = p->db && file ? build_db_lookup(p->db, file) : NULL;
-        found = entry ? program_of_entry(entry) : NULL;
-        path = found;
-        free(file);
-    }
     if (!path) {
         server_reply_error(p->server, req, -32803,
                            "no program to run: set hotc.program {path, args, cwd} in the settings");
         return;
     }
     set_run(p, path, json_object_get(cfg, "args"), json_string_value(json_object_get(cfg, "cwd")));
-    free(found);
     if (!p->run_argv || launch(p, &pid, err, sizeof err) != 0) {
         server_reply_error(p->server, req, -32803, p->run_argv ? err : "out of memory");
         return;
     }
     server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
+}
+
+/* A run from a source file: the program is the output of its entry in
+ * compile_commands.json, looked up off the loop. */
+struct run_lookup {
+    uv_work_t work;
+    struct pipeline *p;
+    struct server_request *req;
+    json_t *cfg;             /* the program settings when the command came (a reference) */
+    struct compile_probe probe;
+};
+
+static void run_lookup_work(uv_work_t *req)
+{
+    struct run_lookup *rl = req->data;
+
+    compile_probe_run(&rl->probe);
+}
+
+static void on_run_lookup(uv_work_t *req, int status)
+{
+    struct run_lookup *rl = req->data;
+    struct pipeline *p = rl->p;
+    const struct build_command *entry;
+    char *found = NULL;
+
+    (void)status;
+    if (p->closing) {
+        server_reply_error(p->server, rl->req, -32803, "the server is shutting down");
+    } else {
+        compile_probe_apply(p, &rl->probe);
+        entry = p->db && rl->probe.path ? build_db_lookup(p->db, rl->probe.path) : NULL;
+        found = entry ? program_of_entry(entry) : NULL;
+        run_program(p, rl->req, found, rl->cfg);
+    }
+    free(found);
+    compile_probe_release(&rl->probe);
+    json_decref(rl->cfg);
+    free(rl);
+}
+
+static void command_run(struct pipeline *p, struct server_request *req, json_t *arguments)
+{
+    json_t *arg = json_array_get(arguments, 0);
+    json_t *cfg = json_is_object(arg) && json_object_get(arg, "program") ? arg : p->program_cfg;
+    const char *path = json_string_value(json_object_get(cfg, json_is_object(arg) && cfg == arg ? "program" : "path"));
+    struct run_lookup *rl;
+    char *file;
+
+    if (p->launched || path || !json_is_string(arg)) {
+        run_program(p, req, path, cfg);
+        return;
+    }
+    rl = calloc(1, sizeof *rl);
+    file = protocol_uri_to_path(json_string_value(arg));
+    if (!rl || compile_probe_init(p, &rl->probe, file) != 0) {
+        server_reply_error(p->server, req, -32803, "out of memory");
+        if (rl)
+            compile_probe_release(&rl->probe);
+        free(rl);
+        free(file);
+        return;
+    }
+    free(file);
+    rl->p = p;
+    rl->req = req;
+    rl->cfg = json_incref(cfg);
+    rl->work.data = rl;
+    if (uv_queue_work(p->loop, &rl->work, run_lookup_work, on_run_lookup) != 0) {
+        server_reply_error(p->server, req, -32803, "cannot look up the program in compile_commands.json");
+        compile_probe_release(&rl->probe);
+        json_decref(rl->cfg);
+        free(rl);
+    }
 }
 
 static void command_restart(struct pipeline *p, struct server_request *req)
@@ -1818,6 +2333,8 @@ static void command_restart(struct pipeline *p, struct server_request *req)
 
 /* ---------------------------------------------------------------- hooks: server */
 
+static void apply_tcp(struct pipeline *p);
+
 static void hook_command(void *data, struct server *server, struct server_request *req, const char *command,
                          json_t *arguments)
 {
@@ -1842,17 +2359,45 @@ static void hook_command(void *data, struct server *server, struct server_reques
             if (!doc)
                 server_reply_error(server, req, -32602, "the file is not open");
             else
-                reload_document(p, doc, RELOAD_ALL, uv_hrtime(), req, NULL);
+            {
+                struct batch *batch = batch_new(p, uv_hrtime());
+                reload_document(p, batch, doc, RELOAD_ALL, uv_hrtime(), req, NULL);
+                batch_release(batch);
+            }
             return;
         }
         json_t *files = json_array();
+        struct batch *batch = batch_new(p, uv_hrtime());
         for (size_t i = 0; (doc = docstore_at(server_docs(server), i)) != NULL; i++)
-            if (doc->path && !is_header(doc->path) && reload_document(p, doc, RELOAD_ALL, uv_hrtime(), NULL, NULL))
+            if (doc->path && !is_header(doc->path) &&
+                reload_document(p, batch, doc, RELOAD_ALL, uv_hrtime(), NULL, NULL))
                 json_array_append_new(files, json_string(doc->uri));
         server_reply(server, req, json_pack("{s:o}", "files", files));
+        batch_release(batch);
     } else {
         server_reply_error(server, req, -32602, "unknown command");
     }
+}
+
+/* Listens on TCP as the settings say (or stops), and tells the user where
+ * and with which token remote programs attach. */
+static void apply_tcp(struct pipeline *p)
+{
+    char err[512];
+
+    if (!p->tcp_enabled) {
+        if (link_tcp_endpoint(p->link))
+            log_info("no longer listening for remote runtimes on %s", link_tcp_endpoint(p->link));
+        link_stop_tcp(p->link);
+        return;
+    }
+    if (link_listen_tcp(p->link, p->tcp_host, p->tcp_port, err, sizeof err) != 0) {
+        log_error("%s; remote programs cannot attach", err);
+        show(p, 1, err);
+        return;
+    }
+    log_info("remote runtimes attach at %s with HOTC_TOKEN=%s (run them with HOTC_ENDPOINT=%s HOTC_TOKEN=%s)",
+             link_tcp_endpoint(p->link), link_token(p->link), link_tcp_endpoint(p->link), link_token(p->link));
 }
 
 static void hook_configuration(void *data, struct server *server, json_t *settings)
@@ -1888,8 +2433,21 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
     p->program_cfg = json_is_object(json_object_get(settings, "program"))
                          ? json_deep_copy(json_object_get(settings, "program"))
                          : NULL;
-    if (json_is_true(json_object_get(json_object_get(settings, "tcp"), "enabled")))
-        log_warn("tcp: listening for remote runtimes is not supported yet; using the Unix socket only");
+    {
+        json_t *tcp = json_object_get(settings, "tcp");
+        const char *host = json_string_value(json_object_get(tcp, "host"));
+        json_t *port = json_object_get(tcp, "port");
+        bool enabled = json_is_true(json_object_get(tcp, "enabled"));
+        int port_n = json_is_integer(port) ? (int)json_integer_value(port) : 0;
+        bool changed = enabled != p->tcp_enabled || port_n != p->tcp_port ||
+                       strcmp(host ? host : "127.0.0.1", p->tcp_host ? p->tcp_host : "") != 0;
+        p->tcp_enabled = enabled;
+        p->tcp_port = port_n;
+        free(p->tcp_host);
+        p->tcp_host = strdup(host ? host : "127.0.0.1");
+        if (changed && p->link)
+            apply_tcp(p);
+    }
 }
 
 static void hook_initialized(void *data, struct server *server)
@@ -1918,6 +2476,7 @@ static void hook_initialized(void *data, struct server *server)
         return;
     }
     log_info("runtimes attach at %s", link_endpoint(p->link));
+    apply_tcp(p);
 }
 
 static void hook_exit(void *data, struct server *server)
@@ -1979,10 +2538,12 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->bases = json_object();
     p->hashes = json_object();
     p->compiler_uris = json_object();
+    p->base_serials = json_object();
+    p->compile_serials = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
     p->tcc = -1;
-    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->fast) {
+    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast) {
         pipeline_free(p);
         return NULL;
     }
@@ -2028,11 +2589,14 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->bases);
     json_decref(self->hashes);
     json_decref(self->compiler_uris);
+    json_decref(self->base_serials);
+    json_decref(self->compile_serials);
     free(self->compiler);
     free(self->compile_commands);
     free(self->fast);
     build_argv_free(self->flags);
     json_decref(self->program_cfg);
+    free(self->tcp_host);
     build_db_free(self->db);
     build_argv_free(self->run_argv);
     free(self->run_cwd);

@@ -7,9 +7,12 @@
  * types are unchanged, compiles it into a fresh shared library in a private
  * temporary directory (a newer save of the file cancels the older compile;
  * saves that arrive together are handled as one batch), and pushes it to
- * each attached program that has those functions. Compiler messages become
- * diagnostics; results update lsp/state.h, the baseline, `hotc/status` and
- * `hotc/reloaded`. It also runs the program (hotc.server.run, .restart),
+ * each attached program that has those functions (as a path over the Unix
+ * socket, as base64 bytes to programs attached over TCP). Compiler messages
+ * become diagnostics; results update lsp/state.h and the baseline, and once
+ * the whole batch is done the editor gets `hotc/reloaded` per file, then
+ * one `hotc/status` counting the batch as one reload. It listens on TCP
+ * when the `tcp` setting says so (the endpoint and token go to the log). It also runs the program (hotc.server.run, .restart),
  * rolls back (hotc.server.rollback), reloads on request
  * (hotc.server.reload), and turns crash reports into diagnostics.
  *

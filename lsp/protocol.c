@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum protocol_encoding protocol_negotiate_encoding(json_t *params)
+/* UTF-8 when the client offers it, else UTF-16 (LSP's default, and the only
+ * one a client must support). */
+static enum protocol_encoding negotiate_encoding(json_t *params)
 {
     json_t *offered = NULL, *v;
     size_t i;
@@ -266,12 +268,12 @@ json_t *protocol_publish_diagnostics(const char *uri, int version, json_t *diagn
 }
 
 json_t *protocol_code_lens(const struct document *doc, struct text_range r, enum protocol_encoding enc,
-                           const char *title, const char *command, json_t *args)
+                           const char *title, const char *command, const char *argument)
 {
     json_t *cmd = json_pack("{s:s, s:s}", "title", title, "command", command);
 
-    if (args)
-        json_object_set_new(cmd, "arguments", args);
+    if (argument)
+        json_object_set_new(cmd, "arguments", json_pack("[s]", argument));
     return json_pack("{s:o, s:o}", "range", protocol_range(doc, r, enc), "command", cmd);
 }
 
@@ -308,7 +310,9 @@ json_t *protocol_progress(const char *token, const char *kind, const char *text)
     return json_pack("{s:s, s:o}", "token", token, "value", value);
 }
 
-char *protocol_root_path(json_t *params)
+/* The workspace root: rootUri, else the first workspace folder, else
+ * rootPath. A new path string, or NULL. */
+static char *root_path(json_t *params)
 {
     const char *uri = json_string_value(json_object_get(params, "rootUri"));
     const char *path = json_string_value(json_object_get(params, "rootPath"));
@@ -321,15 +325,9 @@ char *protocol_root_path(json_t *params)
     return path ? strdup(path) : NULL;
 }
 
-const char *protocol_document_uri(json_t *params)
-{
-    const char *uri = NULL;
-
-    json_unpack(params, "{s:{s:s}}", "textDocument", "uri", &uri);
-    return uri;
-}
-
-int protocol_client_supports(json_t *caps, const char *path)
+/* Whether the capability at `path` (dotted, e.g.
+ * "workspace.codeLens.refreshSupport") is true. */
+static bool client_supports(json_t *caps, const char *path)
 {
     char key[128];
     const char *p = path;
@@ -340,11 +338,109 @@ int protocol_client_supports(json_t *caps, const char *path)
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
 
         if (n >= sizeof key)
-            return 0;
+            return false;
         memcpy(key, p, n);
         key[n] = '\0';
         v = json_object_get(v, key);
         p = dot ? dot + 1 : p + n;
     }
     return json_is_true(v);
+}
+
+int protocol_read_initialize(json_t *params, struct protocol_initialize *out)
+{
+    json_t *caps = json_object_get(params, "capabilities");
+    json_t *opts = json_object_get(params, "initializationOptions");
+
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(params))
+        return -1;
+    if (!json_is_object(caps))
+        caps = NULL;
+    out->client.encoding = negotiate_encoding(params);
+    out->client.code_lens_refresh = client_supports(caps, "workspace.codeLens.refreshSupport");
+    out->client.work_done_progress = client_supports(caps, "window.workDoneProgress");
+    out->root = root_path(params);
+    if (json_is_object(opts)) {
+        json_t *hotc = json_object_get(opts, "hotc");
+        out->settings = json_is_object(hotc) ? hotc : opts;
+    }
+    return 0;
+}
+
+json_t *protocol_read_configuration(json_t *params)
+{
+    json_t *hotc = json_object_get(json_object_get(params, "settings"), "hotc");
+
+    return json_is_object(hotc) ? hotc : NULL;
+}
+
+int protocol_read_did_open(json_t *params, struct protocol_document *out)
+{
+    memset(out, 0, sizeof *out);
+    if (json_unpack(params, "{s:{s:s, s:s%, s?i}}", "textDocument", "uri", &out->uri, "text", &out->text,
+                    &out->len, "version", &out->version) != 0) {
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    return 0;
+}
+
+int protocol_read_did_save(json_t *params, struct protocol_document *out)
+{
+    json_t *text = json_object_get(params, "text");
+
+    memset(out, 0, sizeof *out);
+    out->version = -1;
+    out->uri = protocol_document_uri(params);
+    if (json_is_string(text)) {
+        out->text = json_string_value(text);
+        out->len = json_string_length(text);
+    }
+    return out->uri ? 0 : -1;
+}
+
+void protocol_read_did_change(json_t *params, struct protocol_changes *out)
+{
+    json_int_t version = -1;
+    json_t *list = json_object_get(params, "contentChanges");
+
+    out->uri = protocol_document_uri(params);
+    json_unpack(params, "{s:{s?I}}", "textDocument", "version", &version);
+    out->version = version >= 0 ? (int)version : -1;
+    out->list = json_is_array(list) ? list : NULL;
+    out->count = json_array_size(out->list);
+}
+
+int protocol_change_at(const struct protocol_changes *changes, size_t i, const struct document *doc,
+                       enum protocol_encoding enc, struct text_edit *edit)
+{
+    return protocol_text_edit(doc, json_array_get(changes->list, i), enc, edit);
+}
+
+const char *protocol_document_uri(json_t *params)
+{
+    const char *uri = NULL;
+
+    json_unpack(params, "{s:{s:s}}", "textDocument", "uri", &uri);
+    return uri;
+}
+
+int protocol_document_offset(const struct document *doc, json_t *params, enum protocol_encoding enc,
+                             uint32_t *offset)
+{
+    return protocol_offset(doc, json_object_get(params, "position"), enc, offset);
+}
+
+void protocol_read_execute_command(json_t *params, struct protocol_command *out)
+{
+    json_t *args = json_object_get(params, "arguments");
+
+    out->command = json_string_value(json_object_get(params, "command"));
+    out->arguments = json_is_array(args) ? args : NULL;
+}
+
+json_t *protocol_read_cancel(json_t *params)
+{
+    return json_object_get(params, "id");
 }

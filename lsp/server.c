@@ -32,7 +32,7 @@ struct server {
     int shutdown_requested;
     int exit_code;
     enum protocol_encoding enc;
-    json_t *client_caps;
+    struct protocol_client client;
     char *root;
     json_t *settings;
     json_t *queue;                 /* incoming messages not yet handled */
@@ -132,7 +132,7 @@ uv_loop_t *server_loop(struct server *self) { return self->loop; }
 struct state *server_state(struct server *self) { return &self->state; }
 struct docstore *server_docs(struct server *self) { return self->docs; }
 json_t *server_settings(struct server *self) { return self->settings; }
-json_t *server_client_capabilities(struct server *self) { return self->client_caps; }
+const struct protocol_client *server_client(const struct server *self) { return &self->client; }
 const char *server_root(struct server *self) { return self->root; }
 enum protocol_encoding server_encoding(const struct server *self) { return self->enc; }
 int server_exit_code(const struct server *self) { return self->exit_code; }
@@ -259,7 +259,7 @@ void server_state_changed(struct server *self)
 
     for (size_t i = 0; (doc = docstore_at(self->docs, i)) != NULL; i++)
         analyse_and_publish(self, doc);
-    if (protocol_client_supports(self->client_caps, "workspace.codeLens.refreshSupport"))
+    if (self->client.code_lens_refresh)
         server_send_request(self, "workspace/codeLens/refresh", NULL);
     server_notify(self, "hotc/status", state_status(&self->state));
 }
@@ -290,26 +290,22 @@ static void begin_exit(struct server *self, int code)
 
 static void on_initialize(struct server *self, struct server_request *req, json_t *params)
 {
-    json_t *caps = json_object_get(params, "capabilities");
-    json_t *opts = json_object_get(params, "initializationOptions");
+    struct protocol_initialize init;
 
     if (self->phase != PHASE_UNINITIALIZED) {
         server_reply_error(self, req, JSONRPC_INVALID_REQUEST, "initialize was already received");
         return;
     }
-    if (!json_is_object(params)) {
+    if (protocol_read_initialize(params, &init) != 0) {
         server_reply_error(self, req, JSONRPC_INVALID_PARAMS, "initialize needs an object of params");
         return;
     }
-    json_decref(self->client_caps);
-    self->client_caps = json_is_object(caps) ? json_incref(caps) : json_object();
-    self->enc = protocol_negotiate_encoding(params);
+    self->client = init.client;
+    self->enc = init.client.encoding;
     free(self->root);
-    self->root = protocol_root_path(params);
-    if (json_is_object(opts)) {
-        json_t *hotc = json_object_get(opts, "hotc");
-        json_object_update(self->settings, json_is_object(hotc) ? hotc : opts);
-    }
+    self->root = init.root;
+    if (init.settings)
+        json_object_update(self->settings, init.settings);
     if (json_is_string(json_object_get(self->settings, "marker")))
         docstore_set_marker(self->docs, json_string_value(json_object_get(self->settings, "marker")));
     self->phase = PHASE_RUNNING;
@@ -346,21 +342,20 @@ static void on_exit_notification(struct server *self, struct server_request *req
 
 static void on_configuration(struct server *self, struct server_request *req, json_t *params)
 {
-    json_t *settings = json_object_get(params, "settings");
-    json_t *hotc = json_object_get(settings, "hotc");
+    json_t *hotc = protocol_read_configuration(params);
     const char *old = docstore_marker(self->docs);
     const char *marker;
     struct document *doc;
 
     (void)req;
-    if (json_is_object(hotc))
+    if (hotc)
         json_object_update(self->settings, hotc);
     marker = json_string_value(json_object_get(self->settings, "marker"));
     if (marker && strcmp(marker, old) != 0) {
         docstore_set_marker(self->docs, marker);
         for (size_t i = 0; (doc = docstore_at(self->docs, i)) != NULL; i++)
             analyse_and_publish(self, doc);
-        if (protocol_client_supports(self->client_caps, "workspace.codeLens.refreshSupport"))
+        if (self->client.code_lens_refresh)
             server_send_request(self, "workspace/codeLens/refresh", NULL);
     }
     if (self->hooks.configuration)
@@ -371,20 +366,17 @@ static void on_configuration(struct server *self, struct server_request *req, js
 
 static void on_did_open(struct server *self, struct server_request *req, json_t *params)
 {
-    const char *uri = NULL, *text = NULL;
-    size_t len = 0;
-    int version = 0;
+    struct protocol_document item;
     char *path;
     struct document *doc;
 
     (void)req;
-    if (json_unpack(params, "{s:{s:s, s:s%, s?i}}", "textDocument", "uri", &uri, "text", &text, &len, "version",
-                    &version) != 0) {
+    if (protocol_read_did_open(params, &item) != 0) {
         log_warn("ignoring a didOpen without textDocument.uri and text");
         return;
     }
-    path = protocol_uri_to_path(uri);
-    doc = docstore_open(self->docs, uri, path, text, len, version);
+    path = protocol_uri_to_path(item.uri);
+    doc = docstore_open(self->docs, item.uri, path, item.text, item.len, item.version);
     free(path);
     if (doc)
         analyse_and_publish(self, doc);
@@ -392,23 +384,37 @@ static void on_did_open(struct server *self, struct server_request *req, json_t 
         self->hooks.did_open(self->hooks.data, self, doc);
 }
 
+/* Whether the next queued message is a didChange notification of `uri`
+ * (which will be dispatched next: it is in the same phase as this one). */
+static int next_is_change_of(struct server *self, const char *uri)
+{
+    json_t *next = json_array_get(self->queue, 0);
+    struct jsonrpc_message m;
+    const char *next_uri;
+
+    if (!next || jsonrpc_classify(next, &m) != JSONRPC_NOTIFICATION || strcmp(m.method, "textDocument/didChange"))
+        return 0;
+    next_uri = protocol_document_uri(m.params);
+    return next_uri && !strcmp(next_uri, uri);
+}
+
 static void on_did_change(struct server *self, struct server_request *req, json_t *params)
 {
-    const char *uri = protocol_document_uri(params);
-    struct document *doc = uri ? docstore_get(self->docs, uri) : NULL;
-    json_t *changes = json_object_get(params, "contentChanges"), *change;
-    json_int_t version = -1;
-    size_t i;
+    struct protocol_changes changes;
+    const char *uri;
+    struct document *doc;
 
     (void)req;
+    protocol_read_did_change(params, &changes);
+    uri = changes.uri;
+    doc = uri ? docstore_get(self->docs, uri) : NULL;
     if (!doc) {
         log_warn("ignoring a change to %s, which is not open", uri ? uri : "(no uri)");
         return;
     }
-    json_unpack(params, "{s:{s?I}}", "textDocument", "version", &version);
-    json_array_foreach(changes, i, change) {
+    for (size_t i = 0; i < changes.count; i++) {
         struct text_edit edit;
-        int kind = protocol_text_edit(doc, change, self->enc, &edit);
+        int kind = protocol_change_at(&changes, i, doc, self->enc, &edit);
 
         if (kind < 0)
             log_warn("ignoring a malformed change to %s", uri);
@@ -417,26 +423,31 @@ static void on_did_change(struct server *self, struct server_request *req, json_
         else
             docstore_edit(self->docs, doc, &edit);
     }
-    if (version >= 0)
-        doc->version = (int)version;
+    if (changes.version >= 0)
+        doc->version = changes.version;
+    /* A burst of keystrokes read at once: reparse and analyse after the
+     * last one. Nothing else runs in between, so no one sees the stale
+     * analysis. */
+    if (next_is_change_of(self, uri))
+        return;
     docstore_update(self->docs, doc);
     analyse_and_publish(self, doc);
 }
 
 static void on_did_save(struct server *self, struct server_request *req, json_t *params)
 {
-    const char *uri = protocol_document_uri(params);
-    struct document *doc = uri ? docstore_get(self->docs, uri) : NULL;
-    json_t *text = json_object_get(params, "text");
+    struct protocol_document saved;
+    struct document *doc;
 
     (void)req;
+    protocol_read_did_save(params, &saved);
+    doc = saved.uri ? docstore_get(self->docs, saved.uri) : NULL;
     if (!doc) {
-        log_warn("ignoring a save of %s, which is not open", uri ? uri : "(no uri)");
+        log_warn("ignoring a save of %s, which is not open", saved.uri ? saved.uri : "(no uri)");
         return;
     }
-    if (json_is_string(text) && (json_string_length(text) != doc->len ||
-                                 memcmp(json_string_value(text), doc->text, doc->len) != 0)) {
-        docstore_replace(self->docs, doc, json_string_value(text), json_string_length(text));
+    if (saved.text && (saved.len != doc->len || memcmp(saved.text, doc->text, doc->len) != 0)) {
+        docstore_replace(self->docs, doc, saved.text, saved.len);
         docstore_update(self->docs, doc);
         analyse_and_publish(self, doc);
     }
@@ -499,8 +510,7 @@ static void on_code_lens(struct server *self, struct server_request *req, json_t
             free(title);
         } else if (!strcmp(f->name, "main")) {
             json_array_append_new(lenses, protocol_code_lens(doc, r, self->enc, "▶ Run with hot reload",
-                                                             SERVER_COMMAND_RUN,
-                                                             json_pack("[s]", doc->uri)));
+                                                             SERVER_COMMAND_RUN, doc->uri));
         }
     }
     analysis_diff_free(diff);
@@ -513,7 +523,7 @@ static void on_hover(struct server *self, struct server_request *req, json_t *pa
     struct document *doc = uri ? docstore_get(self->docs, uri) : NULL;
     uint32_t at;
 
-    if (!doc || protocol_offset(doc, json_object_get(params, "position"), self->enc, &at) != 0) {
+    if (!doc || protocol_document_offset(doc, params, self->enc, &at) != 0) {
         server_reply(self, req, NULL);
         return;
     }
@@ -568,21 +578,20 @@ static void on_hover(struct server *self, struct server_request *req, json_t *pa
 
 static void on_execute_command(struct server *self, struct server_request *req, json_t *params)
 {
-    const char *command = json_string_value(json_object_get(params, "command"));
-    json_t *args = json_object_get(params, "arguments");
-    json_t *empty = NULL;
+    struct protocol_command cmd;
+    json_t *args, *empty = NULL;
 
-    for (size_t i = 0; command && i < N_COMMANDS; i++) {
-        if (strcmp(command, commands[i]) != 0)
+    protocol_read_execute_command(params, &cmd);
+    for (size_t i = 0; cmd.command && i < N_COMMANDS; i++) {
+        if (strcmp(cmd.command, commands[i]) != 0)
             continue;
         if (!self->hooks.command) {
             server_reply_error(self, req, JSONRPC_REQUEST_FAILED,
                                "no program attached: this server has no reload pipeline");
             return;
         }
-        if (!json_is_array(args))
-            args = empty = json_array();
-        self->hooks.command(self->hooks.data, self, req, command, args);
+        args = cmd.arguments ? cmd.arguments : (empty = json_array());
+        self->hooks.command(self->hooks.data, self, req, cmd.command, args);
         json_decref(empty);
         return;
     }
@@ -683,7 +692,7 @@ static void dispatch(struct server *self, json_t *msg)
  * in-flight one (deferred by a hook) is answered now, its late answer dropped. */
 static void cancel(struct server *self, json_t *params)
 {
-    json_t *id = json_object_get(params, "id"), *msg;
+    json_t *id = protocol_read_cancel(params), *msg;
     size_t i;
     struct server_request *req;
 
@@ -759,7 +768,6 @@ struct server *server_new(uv_loop_t *loop, const struct server_options *opt)
     self->loop = loop;
     self->exit_code = 1;
     state_init(&self->state);
-    self->client_caps = json_object();
     self->settings = json_object();
     self->queue = json_array();
     self->diags = json_object();
@@ -794,7 +802,6 @@ void server_free(struct server *self)
         request_free(self, self->inflight);
     docstore_free(self->docs);
     state_release(&self->state);
-    json_decref(self->client_caps);
     free(self->root);
     json_decref(self->settings);
     json_decref(self->queue);

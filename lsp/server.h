@@ -97,8 +97,8 @@ struct docstore *server_docs(struct server *self);
 json_t *server_settings(struct server *self);
 /* The workspace root from initialize (borrowed), or NULL. */
 const char *server_root(struct server *self);
-/* The client's capabilities from initialize (borrowed, never NULL). */
-json_t *server_client_capabilities(struct server *self);
+/* What the client announced at initialize (borrowed, never NULL). */
+const struct protocol_client *server_client(const struct server *self);
 enum protocol_encoding server_encoding(const struct server *self);
 
 /* Answers a request given to a hook. `result` stolen (NULL: null). After a

@@ -1,4 +1,4 @@
-# make bench: reload timings (docs/performance.md). For generated sources of
+# make bench: reload timings (docs/performance.md); make bench-micro: the server's own work in-process (below). For generated sources of
 # about 200, 2,000 and 20,000 lines (bench/gen.py) with one HOT function
 # changed: the median time from didSave to the runtime's "applied", split
 # into analysis, patch, compile, load and apply, with gcc and with tcc; the
@@ -15,3 +15,19 @@ $(BENCH_BIN): bench/bench.c tests/support/lspclient.c tests/support/run.c $(LSP_
 bench: all $(BENCH_BIN)
 	@mkdir -p $(BENCH_DIR)
 	$(BENCH_BIN) $(abspath $(BUILD)) $(abspath $(BENCH_DIR)) $(BENCH_SIZES)
+
+# make bench-micro: analysis_run, a keystroke (edit + reparse + analysis) and
+# patch_build on generated files, in-process (bench/micro.c). MICRO_RUNS=N.
+MICRO_BIN := $(BUILD)/bench/micro
+MICRO_RUNS ?= 21
+
+.PHONY: bench-micro
+
+$(MICRO_BIN): bench/micro.c $(LSP_LIB) $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ bench/micro.c $(LSP_LIB) $(PKG_LIBS)
+
+bench-micro: all $(MICRO_BIN)
+	@mkdir -p $(BENCH_DIR)/gen
+	for n in $(BENCH_SIZES); do /usr/bin/python3 bench/gen.py $$n $(BENCH_DIR)/gen/gen$$n.c || exit 1; done
+	$(MICRO_BIN) -n $(MICRO_RUNS) $(foreach n,$(BENCH_SIZES),$(BENCH_DIR)/gen/gen$(n).c)

@@ -26,9 +26,12 @@ $(DEMO_OBJ): demo/demo.c $(GRAMMAR_STAMP) $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -c $< -o $@
 
-$(DEMO_BIN): $(DEMO_OBJ) $(TEST_HELPER_OBJS) $(LSP_LIB)
+# The demo plays the editor with the tests' LSP client (not Criterion).
+DEMO_SUPPORT_OBJS := $(BUILD)/obj/tests/support/lspclient.o $(BUILD)/obj/tests/support/run.o
+
+$(DEMO_BIN): $(DEMO_OBJ) $(DEMO_SUPPORT_OBJS) $(LSP_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(SANFLAGS) -o $@ $(DEMO_OBJ) $(TEST_HELPER_OBJS) $(LSP_LIB) $(PKG_LIBS) -lm
+	$(CC) $(SANFLAGS) -o $@ $(DEMO_OBJ) $(DEMO_SUPPORT_OBJS) $(LSP_LIB) $(PKG_LIBS) -lm
 
 # Like `check`: the packages first (as root, installed), then the build.
 demo: $(DEPS_STAMP)

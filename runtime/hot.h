@@ -24,7 +24,10 @@ extern "C" {
 /* HOT marks a function as redirectable: kept out of line, never cloned, and
  * given patchable padding before its entry (x86-64: 14 bytes before, 2 at the
  * entry; aarch64: 4 instructions before, 1 at the entry). The cost before any
- * reload is the NOPs at the entry. With gcc it also implies noipa: callers
+ * reload is the NOPs at the entry. On x86-64 the padding starts on a 16-byte
+ * boundary (aligned(16); gcc aligns functions only from -O2 otherwise), so
+ * that the entry and the jump's target can each be rewritten with one atomic
+ * store while other threads run. With gcc it also implies noipa: callers
  * must not assume anything about the body (its return value, what it
  * clobbers), since the body will change. Elsewhere it expands to noinline
  * only.
@@ -49,7 +52,7 @@ extern "C" {
 #endif
 
 #if defined(HOT__PATCHABLE) && defined(__x86_64__)
-#define HOT __attribute__((noinline, used, patchable_function_entry(16, 14))) HOT__NOIPA
+#define HOT __attribute__((noinline, used, aligned(16), patchable_function_entry(16, 14))) HOT__NOIPA
 #elif defined(HOT__PATCHABLE) && defined(__aarch64__)
 #define HOT __attribute__((noinline, used, patchable_function_entry(5, 4))) HOT__NOIPA
 #elif defined(__GNUC__)

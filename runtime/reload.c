@@ -415,8 +415,8 @@ static void blocked_reason(pid_t tid, const struct change *changes, size_t n, ch
     snprintf(reason, reasonsz,
              "thread %d (%s) blocks signal SIGRTMIN+%d, and this change needs every thread "
              "stopped: the entry of %s() is not aligned so that it can be rewritten while a thread "
-             "runs through it. Build the program with -O1 or higher (or -falign-functions=16) so "
-             "that HOT entries are aligned, or unblock SIGRTMIN+%d in that thread "
+             "runs through it. Build the program with the current hot.h (HOT aligns entries) "
+             "or -falign-functions=16 so that HOT entries are aligned, or unblock SIGRTMIN+%d in that thread "
              "(pthread_sigmask)",
              (int)tid, name, stopworld_signal() - SIGRTMIN, first_torn(changes, n),
              stopworld_signal() - SIGRTMIN);

@@ -1,10 +1,27 @@
 /* session: the background thread and the JSON-RPC conversation with the
  * server. See session.h and docs/protocol.md.
  *
- * Ownership: the thread owns the socket for reading; writes from any thread
- * go through `send_lock` (an atomic flag, so that a signal handler can try
- * it without deadlocking). A reload waiting for hot_poll is one slot
- * (`pending`), handed over with an atomic exchange. */
+ * Ownership: the runtime's thread owns the socket. It is the only thread
+ * that reads it and, but for one exception, the only one that writes it:
+ * the program's threads never touch the network, so a server that stops
+ * reading can never stall them (hot_poll costs one atomic load when idle,
+ * and only the apply itself when it applies). What they have to say (the
+ * answer to a reload applied in hot_poll, a crash report from hot_guard, a
+ * log line) is handed over on `handed`, a lock-free list they push onto and
+ * the runtime's thread takes whole, and the runtime's thread is woken
+ * through the eventfd `kick`. It frames each message into `outq`, the
+ * backlog, and writes it with non-blocking sends whenever the socket takes
+ * more.
+ *
+ * The exception is a crash outside hot_guard: the program is about to die,
+ * so the signal handler writes its report itself, non-blocking, waiting at
+ * most CRASH_SEND_MS for the socket to take it (after the backlog, so that
+ * it never lands inside another message). `outq` is guarded by `send_lock`,
+ * an atomic flag rather than a mutex, so that the handler can try it with a
+ * deadline instead of deadlocking on a thread it interrupted.
+ *
+ * A reload waiting for hot_poll is one slot (`pending`), handed over with an
+ * atomic exchange. */
 #include "session.h"
 
 #include "arch.h"
@@ -21,21 +38,46 @@
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RETRY_MS 500
 #define MAX_MESSAGE (64u << 20)
+/* Above this much unsent output the runtime stops reading requests (the
+ * server, which is not reading, gets back-pressure instead of growing our
+ * memory) and drops notifications (log lines, crash reports from
+ * hot_guard), counting them; answers are never dropped. */
+#define MAX_BACKLOG (4u << 20)
+#define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
+#define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
 
 /* What the background thread leaves for hot_poll. */
 struct pending {
     json_t *id;               /* the request's id (owned) */
     struct reload_plan *plan; /* NULL: a rollback */
+    unsigned generation;      /* the connection the request came on */
+};
+
+/* A message handed to the runtime's thread by another thread. */
+struct handed {
+    struct handed *next;
+    json_t *msg;         /* owned */
+    unsigned generation; /* sent only on this connection */
+    int droppable;       /* a notification: may be dropped when the backlog is full */
+};
+
+/* The framed bytes not yet sent: buf[sent, len). Under send_lock. */
+struct backlog {
+    char *buf;
+    size_t len, cap, sent;
 };
 
 static pthread_t thread;
@@ -44,9 +86,14 @@ static pid_t thread_tid;
 static int auto_mode;
 static char *fixed_endpoint;
 static int wake[2] = {-1, -1};
+static int kick = -1;
 static int sock = -1;
 static int attached;
+static unsigned generation; /* counts connections */
 static int send_lock;
+static struct backlog outq;
+static struct handed *handed;
+static unsigned long dropped; /* notifications dropped since the last report */
 static int next_id = 1;
 static struct pending *pending;
 
@@ -57,16 +104,26 @@ pid_t session_thread_tid(void)
 
 /* ---------------------------------------------------------------- sending */
 
-static int try_lock_send(int tries)
+static int64_t now_ms(void)
 {
-    for (int i = 0; tries < 0 || i < tries; i++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Takes send_lock, waiting at most until `deadline` (now_ms; negative: no
+ * limit). Returns 1 when taken. Async-signal-safe. */
+static int lock_send(int64_t deadline)
+{
+    for (;;) {
         int expected = 0;
         if (__atomic_compare_exchange_n(&send_lock, &expected, 1, 0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
             return 1;
+        if (deadline >= 0 && now_ms() >= deadline)
+            return 0;
         sched_yield();
     }
-    return 0;
 }
 
 static void unlock_send(void)
@@ -74,59 +131,211 @@ static void unlock_send(void)
     __atomic_store_n(&send_lock, 0, __ATOMIC_RELEASE);
 }
 
-static int write_all(int fd, const char *p, size_t n)
+/* Sends what the socket takes of p[0, n) without blocking, waiting for room
+ * until `deadline` (now_ms; 0: not at all). Returns the bytes sent, or -1
+ * when the connection is broken. Async-signal-safe. */
+static ssize_t send_some(int fd, const char *p, size_t n, int64_t deadline)
 {
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = send(fd, p + done, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                break;
+            struct pollfd pf = {.fd = fd, .events = POLLOUT};
+            if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
+                return -1;
+            continue;
+        }
+        return -1;
     }
-    return 0;
+    return (ssize_t)done;
 }
 
-/* Frames and sends `msg` (stolen). Returns 0 or -1 (not connected). */
-static int send_message(json_t *msg)
+/* Sends what the socket takes of the backlog now, without waiting.
+ * Runtime thread only. Returns 0, or -1 when the connection is broken. */
+static int flush_backlog(int fd)
 {
-    char *body = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
-    if (!body)
-        return -1;
-    char header[64];
-    int hn = snprintf(header, sizeof header, "Content-Length: %zu\r\n\r\n", strlen(body));
-    try_lock_send(-1);
-    int rc = -1;
-    int fd = __atomic_load_n(&sock, __ATOMIC_ACQUIRE);
-    if (fd >= 0)
-        rc = write_all(fd, header, (size_t)hn) == 0 && write_all(fd, body, strlen(body)) == 0 ? 0 : -1;
+    lock_send(-1);
+    int rc = 0;
+    if (outq.sent < outq.len) {
+        ssize_t w = send_some(fd, outq.buf + outq.sent, outq.len - outq.sent, 0);
+        if (w < 0)
+            rc = -1;
+        else
+            outq.sent += (size_t)w;
+    }
+    if (outq.sent == outq.len)
+        outq.len = outq.sent = 0;
     unlock_send();
-    free(body);
     return rc;
 }
 
-static void notify(const char *method, json_t *params)
+/* Bytes not yet sent. Runtime thread only (the crash handler may send
+ * some meanwhile, hence the lock). */
+static size_t backlog_size(void)
 {
-    send_message(json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", method, "params", params));
+    lock_send(-1);
+    size_t n = outq.len - outq.sent;
+    unlock_send();
+    return n;
 }
 
+/* Frames `msg` (stolen) at the end of the backlog. Runtime thread only. A
+ * droppable message is dropped (and counted) when the backlog is full. */
+static void append(json_t *msg, int droppable)
+{
+    if (!msg)
+        return;
+    if (droppable && backlog_size() >= MAX_BACKLOG) {
+        json_decref(msg);
+        dropped++;
+        return;
+    }
+    char *body = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!body)
+        return;
+    size_t bn = strlen(body);
+    char header[64];
+    int hn = snprintf(header, sizeof header, "Content-Length: %zu\r\n\r\n", bn);
+    lock_send(-1);
+    if (outq.sent > 0 && outq.sent >= outq.len / 2) { /* reclaim what was sent */
+        memmove(outq.buf, outq.buf + outq.sent, outq.len - outq.sent);
+        outq.len -= outq.sent;
+        outq.sent = 0;
+    }
+    size_t need = outq.len + (size_t)hn + bn;
+    if (need > outq.cap) {
+        size_t cap = outq.cap ? outq.cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(outq.buf, cap);
+        if (!nb) {
+            unlock_send();
+            free(body);
+            return;
+        }
+        outq.buf = nb;
+        outq.cap = cap;
+    }
+    memcpy(outq.buf + outq.len, header, (size_t)hn);
+    memcpy(outq.buf + outq.len + (size_t)hn, body, bn);
+    outq.len = need;
+    unlock_send();
+    free(body);
+}
+
+/* Forgets the backlog (the connection is gone). Runtime thread only. */
+static void discard_backlog(void)
+{
+    lock_send(-1);
+    free(outq.buf);
+    outq.buf = NULL;
+    outq.len = outq.cap = outq.sent = 0;
+    unlock_send();
+    dropped = 0;
+}
+
+/* Hands `msg` (stolen) to the runtime's thread, for the connection
+ * `gen`. Any thread; never blocks: one allocation, a compare-and-swap and
+ * an eventfd write. */
+static void post(json_t *msg, unsigned gen, int droppable)
+{
+    if (!msg)
+        return;
+    struct handed *h = malloc(sizeof *h);
+    if (!h) {
+        json_decref(msg);
+        return;
+    }
+    h->msg = msg;
+    h->generation = gen;
+    h->droppable = droppable;
+    h->next = __atomic_load_n(&handed, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&handed, &h->next, h, 1, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED))
+        ;
+    int k = __atomic_load_n(&kick, __ATOMIC_ACQUIRE);
+    if (k >= 0) {
+        uint64_t one = 1;
+        ssize_t w = write(k, &one, sizeof one); /* EFD_NONBLOCK: never waits */
+        (void)w;
+    }
+}
+
+/* Takes every handed message, oldest first, into the backlog when it
+ * belongs to connection `gen` (0: none, drop them all). Runtime thread
+ * only. */
+static void take_handed(unsigned gen)
+{
+    struct handed *h = __atomic_exchange_n(&handed, NULL, __ATOMIC_ACQUIRE), *oldest = NULL;
+    while (h) { /* the list is newest first */
+        struct handed *next = h->next;
+        h->next = oldest;
+        oldest = h;
+        h = next;
+    }
+    while (oldest) {
+        struct handed *next = oldest->next;
+        if (gen && oldest->generation == gen)
+            append(oldest->msg, oldest->droppable);
+        else
+            json_decref(oldest->msg);
+        free(oldest);
+        oldest = next;
+    }
+}
+
+static json_t *notification(const char *method, json_t *params)
+{
+    return json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", method, "params", params);
+}
+
+static json_t *response(json_t *id, json_t *result)
+{
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
+}
+
+/* Answers from the runtime's thread. */
 static void respond(json_t *id, json_t *result)
 {
-    send_message(json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result));
+    append(response(id, result), 0);
 }
 
 static void respond_error(json_t *id, int code, const char *message)
 {
-    send_message(json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                           "error", "code", code, "message", message));
+    append(json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", message),
+           0);
+}
+
+/* Reports the notifications dropped while the backlog was full, once it
+ * has drained. Runtime thread only. */
+static void report_dropped(void)
+{
+    if (!dropped || backlog_size() > 0)
+        return;
+    char message[160];
+    snprintf(message, sizeof message,
+             "dropped %lu log or crash notifications: the server was not reading", dropped);
+    dropped = 0;
+    append(notification("hot/log", json_pack("{s:s, s:s}", "level", "warning", "message", message)),
+           0);
 }
 
 void session_log(const char *level, const char *message)
 {
     if (__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
-        notify("hot/log", json_pack("{s:s, s:s}", "level", level, "message", message));
+        post(notification("hot/log", json_pack("{s:s, s:s}", "level", level, "message", message)),
+             __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
 
 const char *session_signal_name(int sig)
@@ -144,44 +353,53 @@ const char *session_signal_name(int sig)
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
                 int version, int guarded, int rolled_back)
 {
+    if (!__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
+        return;
     char addr[32];
     snprintf(addr, sizeof addr, "0x%lx", address);
     json_t *p = json_pack("{s:i, s:s, s:s, s:i, s:b, s:b}", "signal", sig, "signalName",
                           session_signal_name(sig), "address", addr, "version", version, "guarded",
                           guarded, "rolledBack", rolled_back);
-    if (function) {
+    if (p && function) {
         json_object_set_new(p, "function", json_string(function));
         json_object_set_new(p, "offset", json_integer((json_int_t)offset));
     }
-    notify("hot/crash", p);
+    post(notification("hot/crash", p), __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
 
 /* Appends a JSON string literal of `s` (escaping what must be). */
-static size_t put_string(char *out, size_t at, size_t cap, const char *s)
+static size_t put_string(char *buf, size_t at, size_t cap, const char *s)
 {
     if (at < cap)
-        out[at] = '"';
+        buf[at] = '"';
     at++;
     for (; *s && at + 8 < cap; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
-            out[at++] = '\\';
-            out[at++] = (char)c;
+            buf[at++] = '\\';
+            buf[at++] = (char)c;
         } else if (c >= 0x20 && c < 0x7f) {
-            out[at++] = (char)c;
+            buf[at++] = (char)c;
         }
     }
     if (at < cap)
-        out[at] = '"';
+        buf[at] = '"';
     return at + 1;
 }
 
+/* The program is dying: this is the one write from a thread other than the
+ * runtime's. Bounded by CRASH_SEND_MS in all (for send_lock and for room
+ * in the socket): what the socket does not take by then is lost, and so is
+ * the stream's framing, which does not matter once the program is gone (a
+ * program whose own handler survives the crash keeps a connection the
+ * server may then drop as broken). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
                             unsigned long offset, int version)
 {
     int fd = __atomic_load_n(&sock, __ATOMIC_ACQUIRE);
-    if (fd < 0 || !__atomic_load_n(&attached, __ATOMIC_ACQUIRE) || !try_lock_send(1000))
+    if (fd < 0 || !__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
+    int saved = errno;
     char body[768];
     size_t n = (size_t)snprintf(body, sizeof body,
                                 "{\"jsonrpc\":\"2.0\",\"method\":\"hot/crash\",\"params\":{\"signal\":%d,"
@@ -196,9 +414,22 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
     n += (size_t)snprintf(body + n, sizeof body - n, "}}");
     char header[64];
     int hn = snprintf(header, sizeof header, "Content-Length: %zu\r\n\r\n", n);
-    write_all(fd, header, (size_t)hn);
-    write_all(fd, body, n);
+    int64_t deadline = now_ms() + CRASH_SEND_MS;
+    if (!lock_send(deadline)) {
+        errno = saved;
+        return;
+    }
+    /* The backlog first: it ends on a message boundary, its start may not. */
+    ssize_t w = 0;
+    if (outq.sent < outq.len) {
+        w = send_some(fd, outq.buf + outq.sent, outq.len - outq.sent, deadline);
+        if (w > 0)
+            outq.sent += (size_t)w;
+    }
+    if (w >= 0 && outq.sent == outq.len && send_some(fd, header, (size_t)hn, deadline) == hn)
+        send_some(fd, body, n, deadline);
     unlock_send();
+    errno = saved;
 }
 
 /* ---------------------------------------------------------------- endpoint */
@@ -439,12 +670,29 @@ static json_t *rollback_now(void)
     return json_pack("{s:i, s:s}", "version", version, "status", "rolledBack");
 }
 
-/* Hands `p` (owned) to hot_poll. Returns 0, or -1 when one is waiting. */
-static int leave_for_poll(struct pending *p)
+/* Leaves the request `id` (borrowed) with `plan` (NULL: a rollback) for
+ * hot_poll. Returns 0 with the plan taken, or -1 when a request is already
+ * waiting or out of memory (then the caller still owns the plan). */
+static int leave_for_poll(json_t *id, struct reload_plan *plan)
 {
+    struct pending *p = malloc(sizeof *p);
+    if (!p)
+        return -1;
+    /* A copy: the program's thread must not share reference counts with
+     * the request, which this thread frees. */
+    p->id = json_deep_copy(id);
+    if (!p->id) {
+        free(p);
+        return -1;
+    }
+    p->plan = plan;
+    p->generation = __atomic_load_n(&generation, __ATOMIC_RELAXED);
     struct pending *expected = NULL;
-    return __atomic_compare_exchange_n(&pending, &expected, p, 0, __ATOMIC_ACQ_REL,
-                                       __ATOMIC_ACQUIRE) ? 0 : -1;
+    if (__atomic_compare_exchange_n(&pending, &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;
+    json_decref(p->id);
+    free(p);
+    return -1;
 }
 
 static void on_reload(json_t *id, json_t *params)
@@ -466,15 +714,10 @@ static void on_reload(json_t *id, json_t *params)
         respond(id, apply_now(plan, NULL));
         goto done;
     }
-    struct pending *p = malloc(sizeof *p);
-    if (!p || leave_for_poll(p) != 0) {
-        free(p);
+    if (leave_for_poll(id, plan) != 0) {
         reload_plan_free(plan);
         respond(id, refused("a previous reload is still waiting for hot_poll()"));
-        goto done;
     }
-    p->id = json_incref(id);
-    p->plan = plan;
 done:
     free(funcs);
     free(statics);
@@ -486,17 +729,13 @@ static void on_rollback(json_t *id)
         respond(id, rollback_now());
         return;
     }
-    struct pending *p = malloc(sizeof *p);
-    if (!p || leave_for_poll(p) != 0) {
-        free(p);
+    if (leave_for_poll(id, NULL) != 0)
         respond(id, json_pack("{s:i, s:s, s:s}", "version", reload_version(), "status", "refused",
                               "reason", "a previous request is still waiting for hot_poll()"));
-        return;
-    }
-    p->id = json_incref(id);
-    p->plan = NULL;
 }
 
+/* On the program's thread: applies, then hands the answer to the runtime's
+ * thread; nothing here waits for the network. */
 int session_poll(void)
 {
     if (!__atomic_load_n(&pending, __ATOMIC_ACQUIRE))
@@ -506,8 +745,9 @@ int session_poll(void)
         return 0;
     int redirected = 0;
     json_t *result = p->plan ? apply_now(p->plan, &redirected) : rollback_now();
-    respond(p->id, result);
-    json_decref(p->id);
+    /* The answer takes the id: nothing of it stays on this thread. */
+    post(json_pack("{s:s, s:o, s:o}", "jsonrpc", "2.0", "id", p->id, "result", result),
+         p->generation, 0);
     free(p);
     return redirected;
 }
@@ -578,19 +818,58 @@ static int next_message(struct reader *r, json_t **out)
     return 1;
 }
 
+/* Sends the backlog until it is empty or `deadline` (now_ms) passes,
+ * without holding send_lock while it waits. Returns 0, or -1 when the
+ * connection is broken. */
+static int drain_backlog(int fd, int64_t deadline)
+{
+    while (backlog_size() > 0) {
+        if (flush_backlog(fd) != 0)
+            return -1;
+        int64_t left = deadline - now_ms();
+        if (backlog_size() == 0 || left <= 0)
+            break;
+        struct pollfd pf = {.fd = fd, .events = POLLOUT};
+        if (poll(&pf, 1, (int)left) < 0 && errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
 /* Talks to one connected server until it goes away or we are stopped.
- * Returns 1 when stopped. */
+ * Returns 1 when stopped. The socket is non-blocking: the loop waits in
+ * poll for requests, for room to send the backlog, for messages handed
+ * over by other threads (`kick`) and for hot_shutdown (`wake`). */
 static int converse(int fd)
 {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        close(fd);
+        return 0;
+    }
+    unsigned gen = __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
+    if (gen == 0) /* 0 means "no connection" */
+        gen = __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&sock, fd, __ATOMIC_RELEASE);
     __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
-    send_message(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", next_id++, "method",
-                           "hot/attach", "params", attach_params()));
+    append(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", next_id++, "method",
+                     "hot/attach", "params", attach_params()),
+           0);
     struct reader r = {0};
     int stopped = 0;
     for (;;) {
-        struct pollfd fds[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake[0], .events = POLLIN}};
-        if (poll(fds, 2, -1) < 0) {
+        take_handed(gen);
+        report_dropped();
+        if (flush_backlog(fd) != 0)
+            break;
+        /* With a full backlog the server is not reading: stop reading its
+         * requests too until it does (only a hang-up is still seen). */
+        int reading = backlog_size() < MAX_BACKLOG;
+        short events = (short)((reading ? POLLIN : 0) | (backlog_size() > 0 ? POLLOUT : 0));
+        struct pollfd fds[3] = {{.fd = fd, .events = events},
+                                {.fd = wake[0], .events = POLLIN},
+                                {.fd = kick, .events = POLLIN}};
+        if (poll(fds, 3, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -599,6 +878,15 @@ static int converse(int fd)
             stopped = 1;
             break;
         }
+        if (fds[2].revents) {
+            uint64_t count;
+            ssize_t k = read(kick, &count, sizeof count);
+            (void)k;
+        }
+        if (fds[0].revents & POLLNVAL)
+            break;
+        if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue; /* room to send, or a kick: the top of the loop does it */
         if (r.cap - r.len < 65536) {
             size_t cap = r.cap ? r.cap * 2 : 131072;
             char *nb = realloc(r.buf, cap);
@@ -608,7 +896,7 @@ static int converse(int fd)
             r.cap = cap;
         }
         ssize_t n = read(fd, r.buf + r.len, r.cap - r.len);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n <= 0)
             break;
@@ -626,13 +914,21 @@ static int converse(int fd)
             break;
     }
     free(r.buf);
-    if (stopped)
-        send_message(json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach",
-                               "params", "reason", "shutdown"));
+    if (stopped) {
+        /* hot_shutdown: what the program's threads said last, then detach;
+         * waiting at most STOP_FLUSH_MS for a server that does not read. */
+        take_handed(gen);
+        append(json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
+                         "reason", "shutdown"),
+               0);
+        drain_backlog(fd, now_ms() + STOP_FLUSH_MS);
+    }
     __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
-    try_lock_send(-1);
+    lock_send(-1);
     __atomic_store_n(&sock, -1, __ATOMIC_RELEASE);
     unlock_send();
+    discard_backlog();
+    take_handed(0);
     close(fd);
     /* A reload left for hot_poll whose requester is gone: drop it. */
     struct pending *p = __atomic_exchange_n(&pending, NULL, __ATOMIC_ACQ_REL);
@@ -665,8 +961,23 @@ static void *run(void *arg)
         free(ep);
         if (fd >= 0 && converse(fd))
             break;
-        struct pollfd w = {.fd = wake[0], .events = POLLIN};
-        if (poll(&w, 1, RETRY_MS) > 0)
+        /* Between connections, what is handed over (a late answer from
+         * hot_poll) has nobody to go to. */
+        struct pollfd w[2] = {{.fd = wake[0], .events = POLLIN}, {.fd = kick, .events = POLLIN}};
+        int64_t retry = now_ms() + RETRY_MS;
+        int stop = 0;
+        for (int64_t left = RETRY_MS; left > 0 && !stop; left = retry - now_ms()) {
+            if (poll(w, 2, (int)left) <= 0)
+                continue;
+            stop = w[0].revents != 0;
+            if (w[1].revents) {
+                uint64_t count;
+                ssize_t k = read(kick, &count, sizeof count);
+                (void)k;
+                take_handed(0);
+            }
+        }
+        if (stop)
             break;
     }
     return NULL;
@@ -679,6 +990,15 @@ int session_start(const char *endpoint, int automatic)
     auto_mode = automatic;
     free(fixed_endpoint);
     fixed_endpoint = endpoint ? strdup(endpoint) : NULL;
+    /* `kick` stays open for the life of the process: a thread posting
+     * while hot_shutdown runs must never write into a closed (or reused)
+     * descriptor. */
+    if (__atomic_load_n(&kick, __ATOMIC_ACQUIRE) < 0) {
+        int k = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (k < 0)
+            return HOT_ETHREAD;
+        __atomic_store_n(&kick, k, __ATOMIC_RELEASE);
+    }
     if (pipe2(wake, O_CLOEXEC) != 0)
         return HOT_ETHREAD;
     /* The thread must not inherit a signal mask that blocks nothing: it sets
@@ -702,6 +1022,7 @@ void session_stop(void)
     close(wake[0]);
     close(wake[1]);
     wake[0] = wake[1] = -1;
+    take_handed(0);
     __atomic_store_n(&thread_tid, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&running, 0, __ATOMIC_RELEASE);
 }

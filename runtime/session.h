@@ -17,23 +17,30 @@ int session_start(const char *endpoint, int auto_mode);
 void session_stop(void);
 
 /* Applies what the background thread prepared for the safe point (a reload
- * or a rollback the server asked for) and answers the server. Returns how
- * many functions were redirected. Called by hot_poll. */
+ * or a rollback the server asked for) and hands the answer to the
+ * background thread, which sends it: never waits for the network. Returns
+ * how many functions were redirected. Called by hot_poll. */
 int session_poll(void);
 
 /* The runtime thread's id (0 when not running): never stopped, never runs
  * HOT code. */
 pid_t session_thread_tid(void);
 
-/* Sends a hot/log notification (when attached). */
+/* Queues a hot/log notification (when attached) for the background thread
+ * to send. Any thread; never waits for the network. Dropped (and counted in
+ * a later warning) while the server is not reading and the backlog is
+ * full. */
 void session_log(const char *level, const char *message);
 
-/* Sends hot/crash. From normal context. `function` may be NULL. */
+/* Queues hot/crash (when attached), like session_log. From normal context.
+ * `function` may be NULL. */
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
                 int version, int guarded, int rolled_back);
 
-/* The same from a signal handler: formats without allocating and writes
- * with write(2), giving up when another thread is writing. */
+/* The same from a signal handler, for a program about to die: formats
+ * without allocating and writes it itself, after the unsent backlog, with
+ * non-blocking sends; gives up after a short bounded wait (CRASH_SEND_MS in
+ * session.c, for the send lock and for room in the socket). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
                             unsigned long offset, int version);
 

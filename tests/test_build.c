@@ -32,14 +32,6 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static bool have(const char *tool)
-{
-    char cmd[128], out[256];
-    snprintf(cmd, sizeof cmd, "command -v %s", tool);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    return test_run(argv, out, sizeof out, 10000) == 0;
-}
-
 static bool has_arg(char **argv, const char *a)
 {
     for (; *argv; argv++)
@@ -318,7 +310,7 @@ static void check_compiler(const char *cc)
     struct outcome o;
     char so[1200];
 
-    if (!have(cc)) {
+    if (!test_have(cc)) {
         cr_log_warn("%s not installed; skipped", cc);
         return;
     }

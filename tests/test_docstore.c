@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "docstore.h"
+#include "patch.h"
 
 Test(docstore, incremental_edits_match_a_fresh_parse)
 {
@@ -56,5 +57,38 @@ Test(docstore, marker_change_reanalyses)
     cr_assert_not(doc->analysis->functions[0].hot);
     docstore_set_marker(ds, "LIVE");
     cr_assert(doc->analysis->functions[0].hot);
+    docstore_free(ds);
+}
+
+/* Each version of a document has a patch index of its own tree: a patch
+ * built with it is the one built from the text alone. */
+Test(docstore, the_patch_index_follows_the_text)
+{
+    struct docstore *ds = docstore_new("HOT");
+    const char *src = "static int n;\nstatic int helper(void) { return n; }\nHOT int f(void) { return helper(); }\n"
+                      "int g(void) { return 2; }\n";
+    struct document *doc = docstore_open(ds, "file:///a.c", "/a.c", src, strlen(src), 1);
+    const char *fns[] = { "f" };
+    struct text_edit e = { 85, 85, " + 1", 4 }; /* return helper() + 1 */
+
+    cr_assert_not_null(doc->patch_index);
+    for (int round = 0; round < 2; round++) {
+        struct patch_input in = { .text = doc->text, .length = doc->len, .path = "/a.c", .functions = fns,
+                                  .function_count = 1, .build_id = "", .tree = doc->tree };
+        struct patch plain, indexed;
+
+        patch_init(&plain);
+        patch_init(&indexed);
+        cr_assert_eq(patch_build(&plain, &in), 0);
+        cr_assert_eq(patch_build_indexed(&indexed, &in, doc->patch_index), 0);
+        cr_assert_str_eq(indexed.source, plain.source);
+        if (round == 1)
+            cr_assert_not_null(strstr(plain.source, "helper() + 1"));
+        patch_release(&plain);
+        patch_release(&indexed);
+        docstore_edit(ds, doc, &e);
+        docstore_update(ds, doc);
+        cr_assert_not_null(doc->patch_index);
+    }
     docstore_free(ds);
 }

@@ -1,7 +1,7 @@
 /* The build system as a user meets it: `make install PREFIX=...` gives a
  * pkg-config file with which a program using HOT builds, links and runs;
- * libhotc exports only hot_* symbols; and the dependency check tells a
- * non-root user the exact command to run. */
+ * libhotc exports only hot_* symbols; a second build does nothing; and the
+ * dependency check tells a non-root user the exact command to run. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,15 +10,32 @@
 
 #include "run.h"
 
-/* The install must use the flags this test was built with, or it would
- * rebuild the tree under test with other ones. */
 #if defined(__SANITIZE_ADDRESS__)
-#define MAKE_FLAVOUR "SANITIZE=1"
 #define RUN_ENV "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0 "
 #else
-#define MAKE_FLAVOUR ""
 #define RUN_ENV ""
 #endif
+
+/* The make variables the tree under test was built with, read back from
+ * its flags stamp (<build>/.flags, which holds CFLAGS_BASE): make run with
+ * other ones would rebuild that tree, under the running tests. SANITIZE and
+ * WERROR are read; OPT and CC are taken to be the defaults. */
+static const char *make_flavour(void)
+{
+    static char flavour[64];
+    char *flags = test_slurp(test_build_path(".flags"), NULL);
+
+    cr_assert_not_null(flags, "no flags stamp in %s", test_build_path(""));
+    snprintf(flavour, sizeof flavour, "SANITIZE=%d WERROR=%d", strstr(flags, "-fsanitize") != NULL,
+             strstr(flags, "-Werror") != NULL);
+    free(flags);
+    return flavour;
+}
+
+/* The tests run two at a time, each suite's .init installing again: one
+ * make at a time in the build directory (the command starts there), or two
+ * would rebuild the same file at once when a source has changed. */
+#define MAKE_LOCKED "flock .install-test.lock "
 
 static char prefix[256];
 
@@ -27,9 +44,11 @@ static void install_to_temp(void)
     char out[16384];
     char cmd[1024];
 
+    const char *flavour = make_flavour(); /* before test_build_path: one buffer */
+
     snprintf(prefix, sizeof prefix, "/tmp/hotc-install-test-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "make -s -C %s " MAKE_FLAVOUR " BUILD=%s install PREFIX=%s", HOTC_SOURCE_DIR,
-             test_build_path(""), prefix);
+    snprintf(cmd, sizeof cmd, "cd %s && " MAKE_LOCKED "make -s -C %s %s BUILD=%s install PREFIX=%s",
+             test_build_path(""), HOTC_SOURCE_DIR, flavour, test_build_path(""), prefix);
     char *argv[] = { "sh", "-c", cmd, NULL };
     int rc = test_run(argv, out, sizeof out, 300000);
     cr_assert_eq(rc, 0, "make install failed:\n%s", out);
@@ -110,6 +129,23 @@ Test(install, shared_library_exports_only_hot_symbols)
             continue;
         cr_assert(strncmp(line, "hot_", 4) == 0, "libhotc.so exports '%s'", line);
     }
+}
+
+/* After the install, building again with the same variables runs nothing:
+ * make prints no command (compiler, archiver, link), only its own messages
+ * if any. The exit status alone would not tell. */
+Test(install, a_second_build_does_nothing)
+{
+    static char out[65536];
+    char cmd[1024];
+    const char *flavour = make_flavour();
+
+    snprintf(cmd, sizeof cmd, "cd %s && " MAKE_LOCKED "make --no-print-directory -C %s %s BUILD=%s all",
+             test_build_path(""), HOTC_SOURCE_DIR, flavour, test_build_path(""));
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    cr_assert_eq(test_run(argv, out, sizeof out, 300000), 0, "%s", out);
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+        cr_assert(strncmp(line, "make", 4) == 0, "the second build ran a command: %s", line);
 }
 
 /* Not root and a package missing: the check stops and prints the exact

@@ -1,7 +1,7 @@
 /* The runtime link: the private directory and endpoint file, attach,
  * requests pushed to a program and their answers with round-trip times,
  * notifications, detach and disconnection mid-request, several programs at
- * once, and malformed input. The "runtime" here is a raw socket client in a
+ * once, malformed input, and TCP with its token. The "runtime" here is a raw socket client in a
  * thread speaking docs/protocol.md; the end-to-end tests use the real one. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netdb.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -36,6 +37,7 @@ struct client {
     char endpoint[700];
     int pid;
     bool answer_reload; /* else: disconnect when the reload arrives */
+    char token[64];     /* sent in hot/attach when not empty */
     int session;
     char library[256];
     char fail[800];
@@ -52,6 +54,24 @@ struct client {
 static int client_connect(const char *endpoint)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (strncmp(endpoint, "tcp:", 4) == 0) {
+        char host[256];
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+        snprintf(host, sizeof host, "%s", endpoint + 4);
+        char *colon = strrchr(host, ':');
+        if (!colon)
+            return -1;
+        *colon = '\0';
+        if (getaddrinfo(host, colon + 1, &hints, &res) != 0)
+            return -1;
+        int fd = socket(res->ai_family, SOCK_STREAM, 0);
+        if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(res);
+        return fd;
+    }
     if (strncmp(endpoint, "unix:", 5) != 0)
         return -1;
     snprintf(addr.sun_path, sizeof addr.sun_path, "%s", endpoint + 5);
@@ -106,12 +126,15 @@ static json_t *client_read(int fd)
     return msg;
 }
 
-static json_t *attach_msg(int pid)
+static json_t *attach_msg(int pid, const char *token)
 {
-    return json_pack("{s:s, s:i, s:s, s:{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[]}}", "jsonrpc", "2.0",
+    json_t *m = json_pack("{s:s, s:i, s:s, s:{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[]}}", "jsonrpc", "2.0",
                      "id", 1, "method", "hot/attach", "params", "pid", pid, "executable", "/bin/game", "buildId",
                      "3f1c", "loadBase", "0x5555", "arch", "x86_64", "runtimeVersion", "0.1.0", "mode", "poll",
                      "version", 0, "cwd", "/", "functions");
+    if (token && *token)
+        json_object_set_new(json_object_get(m, "params"), "token", json_string(token));
+    return m;
 }
 
 static void *client_main(void *arg)
@@ -129,7 +152,7 @@ static void *client_main(void *arg)
           "invalid JSON not answered with -32700");
     json_decref(m);
 
-    CHECK(cl, client_send(fd, attach_msg(cl->pid)), "write");
+    CHECK(cl, client_send(fd, attach_msg(cl->pid, cl->token)), "write");
     m = client_read(fd);
     CHECK(cl, m, "no answer to hot/attach");
     cl->session = (int)json_integer_value(json_object_get(json_object_get(m, "result"), "session"));
@@ -327,5 +350,82 @@ Test(link, a_directory_open_to_others_is_made_private)
     cr_expect_eq(link_request(link, 99, "hot/rollback", json_object(), on_result, NULL), LINK_ENOPROGRAM);
     link_close(link);
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+/* ------------------------------------------------------------ TCP */
+
+/* Attaches over TCP with a wrong token, then with none: each gets the
+ * "unauthorized" error and the connection is closed; then attaches with the
+ * right one and goes through a reload like the Unix client. */
+static void *tcp_client_main(void *arg)
+{
+    struct client *cl = arg;
+    static const char *const tokens[] = { "0123456789abcdef0123456789abcdef", "" };
+    json_t *m = NULL;
+
+    for (size_t i = 0; i < 2; i++) {
+        int fd = client_connect(cl->endpoint);
+        CHECK(cl, fd >= 0, "cannot connect to %s", cl->endpoint);
+        client_send(fd, attach_msg(cl->pid, tokens[i]));
+        m = client_read(fd);
+        if (!m) {
+            close(fd);
+            CHECK(cl, false, "no answer to an attach with %s token", i ? "no" : "a wrong");
+        }
+        if (json_integer_value(json_object_get(json_object_get(m, "error"), "code")) != LINK_RPC_UNAUTHORIZED) {
+            close(fd);
+            CHECK(cl, false, "an attach with %s token was not refused", i ? "no" : "a wrong");
+        }
+        json_decref(m);
+        m = client_read(fd);
+        close(fd);
+        CHECK(cl, !m, "the connection stays open after a refused attach");
+    }
+    return client_main(cl);
+out:
+    json_decref(m);
+    return NULL;
+}
+
+static void on_remote_attached(struct link *link, const struct link_program *p, void *user)
+{
+    cr_expect(p->remote, "attached over TCP: remote");
+    on_attached(link, p, user);
+}
+
+Test(link, tcp_needs_the_token)
+{
+    uv_loop_t loop;
+    struct link *link;
+    char err[256];
+    struct seen seen = { .expect_programs = 1 };
+    struct client cl = { .pid = 77, .answer_reload = true };
+    struct link_callbacks cb = callbacks;
+    pthread_t th;
+    const char *ep, *token;
+
+    cb.attached = on_remote_attached;
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    cr_assert_eq(link_open(&link, &loop, scratch("tcp"), &cb, &seen, err, sizeof err), 0, "%s", err);
+    cr_expect_null(link_tcp_endpoint(link));
+    cr_assert_eq(link_listen_tcp(link, "127.0.0.1", 0, err, sizeof err), 0, "%s", err);
+    ep = link_tcp_endpoint(link);
+    token = link_token(link);
+    cr_assert(ep && strncmp(ep, "tcp:127.0.0.1:", 14) == 0 && atoi(ep + 14) > 0, "endpoint %s", ep ? ep : "-");
+    cr_assert(token && strlen(token) == 32 && strspn(token, "0123456789abcdef") == 32, "token %s",
+              token ? token : "-");
+    snprintf(cl.endpoint, sizeof cl.endpoint, "%s", ep);
+    snprintf(cl.token, sizeof cl.token, "%s", token);
+    pthread_create(&th, NULL, tcp_client_main, &cl);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    pthread_join(th, NULL);
+
+    cr_expect_str_eq(cl.fail, "", "client: %s", cl.fail);
+    cr_expect_eq(seen.attached, 1, "only the program with the token attached");
+    cr_expect_eq(seen.results, 1);
+    cr_expect_eq(seen.detached, 1);
+    json_decref(seen.result);
     cr_expect_eq(uv_loop_close(&loop), 0);
 }

@@ -208,42 +208,43 @@ static void expect_null_id_error(struct lspclient *c, int code)
     json_decref(r);
 }
 
-Test(lsp, bad_header_is_a_parse_error)
+/* A fresh server is sent each of `raw` (NULL-terminated), bytes as they
+ * are; each is answered with a parse error (id null), and the server still
+ * answers afterwards. */
+static void expect_parse_errors(const char *const *raw)
 {
     struct lspclient *c = start_initialized(NULL);
-    const char *bad = "Content-Lenght: 2\r\n\r\n{}";
 
-    lspclient_send_raw(c, bad, strlen(bad));
-    expect_null_id_error(c, -32700);
-    bad = "Content-Length: twelve\r\n\r\n";
-    lspclient_send_raw(c, bad, strlen(bad));
-    expect_null_id_error(c, -32700);
+    for (size_t i = 0; raw[i]; i++) {
+        lspclient_send_raw(c, raw[i], strlen(raw[i]));
+        expect_null_id_error(c, -32700);
+    }
     assert_alive(c);
     finish(c);
+}
+
+Test(lsp, bad_header_is_a_parse_error)
+{
+    static const char *const bad[] = { "Content-Lenght: 2\r\n\r\n{}", "Content-Length: twelve\r\n\r\n", NULL };
+
+    expect_parse_errors(bad);
 }
 
 Test(lsp, invalid_json_is_a_parse_error)
 {
-    struct lspclient *c = start_initialized(NULL);
-    const char *bad = "Content-Length: 13\r\n\r\n{\"jsonrpc\":2,";
+    static const char *const bad[] = { "Content-Length: 13\r\n\r\n{\"jsonrpc\":2,", NULL };
 
-    lspclient_send_raw(c, bad, strlen(bad));
-    expect_null_id_error(c, -32700);
-    assert_alive(c);
-    finish(c);
+    expect_parse_errors(bad);
 }
 
 Test(lsp, invalid_utf8_is_a_parse_error)
 {
-    struct lspclient *c = start_initialized(NULL);
     const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"x\xff\xfe\"}";
     char msg[256];
-    int n = snprintf(msg, sizeof msg, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    const char *const bad[] = { msg, NULL };
 
-    lspclient_send_raw(c, msg, (size_t)n);
-    expect_null_id_error(c, -32700);
-    assert_alive(c);
-    finish(c);
+    snprintf(msg, sizeof msg, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    expect_parse_errors(bad);
 }
 
 Test(lsp, invalid_requests)

@@ -17,39 +17,12 @@
 #include "patch.h"
 #include "run.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = '\0';
-    if (len)
-        *len = got;
-    return buf;
-}
-
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "cannot write %s", path);
     fputs(text, f);
     fclose(f);
-}
-
-static bool have(const char *tool)
-{
-    char out[256];
-    char *argv[] = { "sh", "-c", NULL, NULL };
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "command -v %s", tool);
-    argv[2] = cmd;
-    return test_run(argv, out, sizeof out, 10000) == 0;
 }
 
 /* A fixture case, loaded. */
@@ -69,7 +42,7 @@ static void fcase_load(struct fcase *fc, const char *name)
 
     snprintf(fc->dir, sizeof fc->dir, "%s/%s", test_source_path("tests/fixtures/patch"), name);
     snprintf(path, sizeof path, "%s/input.c", fc->dir);
-    fc->input = slurp(path, &fc->length);
+    fc->input = test_slurp(path, &fc->length);
     cr_assert_not_null(fc->input, "%s", path);
     snprintf(path, sizeof path, "%s/request.json", fc->dir);
     fc->request = json_load_file(path, 0, &jerr);
@@ -170,7 +143,7 @@ Test(patch, fixtures_match_expected_source_and_tables)
         snprintf(path, sizeof path, "%s/expected.c", fc.dir);
         if (bless)
             spit(path, p.source);
-        char *expected = slurp(path, NULL);
+        char *expected = test_slurp(path, NULL);
         cr_assert_not_null(expected, "%s missing (HOTC_BLESS=1 writes it)", path);
         if (strcmp(expected, p.source) != 0) {
             char got[1200];
@@ -211,7 +184,7 @@ static void check_compiles_with(const char *cc)
     char names[64][64];
     size_t n = case_names(names, 64);
 
-    if (!have(cc)) {
+    if (!test_have(cc)) {
         cr_log_warn("%s not installed; skipped", cc);
         return;
     }
@@ -293,7 +266,7 @@ Test(patch, compiler_messages_point_at_the_users_lines, .timeout = 120)
     const char *ccs[] = { "gcc", "clang", "tcc" };
     for (size_t i = 0; i < 3; i++) {
         char path[1200], out[8192], inc[1300];
-        if (!have(ccs[i]))
+        if (!test_have(ccs[i]))
             continue;
         snprintf(path, sizeof path, "%spatch-lines-%s.c", test_build_path(""), ccs[i]);
         snprintf(inc, sizeof inc, "-I%s", test_source_path("runtime"));
@@ -382,4 +355,69 @@ Test(patch, output_is_deterministic)
     patch_release(&a);
     patch_release(&b);
     fcase_release(&fc);
+}
+
+/* An index of the file (what the docstore keeps per version) gives the same
+ * bytes and tables as building without one, for every fixture and for each
+ * function reloaded alone; an index of another tree is ignored. */
+Test(patch, an_index_gives_the_same_output)
+{
+    char names[64][64];
+    size_t n = case_names(names, 64);
+    TSParser *parser = ts_parser_new();
+
+    cr_assert(ts_parser_set_language(parser, grammar_language()));
+    for (size_t i = 0; i < n; i++) {
+        struct fcase fc;
+        fcase_load(&fc, names[i]);
+        TSTree *tree = ts_parser_parse_string(parser, NULL, fc.input, (uint32_t)fc.length);
+        TSTree *other = ts_parser_parse_string(parser, NULL, fc.input, (uint32_t)fc.length);
+        struct patch_index *index = patch_index_new(fc.input, fc.length, tree);
+        struct patch_index *stale = patch_index_new(fc.input, fc.length, other);
+        cr_assert_not_null(index);
+        cr_assert_not_null(stale);
+        size_t all = fc.nfunctions;
+        const char *requested[16];
+        memcpy(requested, fc.functions, sizeof requested);
+        /* the request, then each of its functions alone */
+        for (size_t k = 0; k <= all; k++) {
+            if (k > 0) {
+                fc.functions[0] = requested[k - 1];
+                fc.nfunctions = 1;
+            }
+            struct patch_input in = {
+                .text = fc.input,
+                .length = fc.length,
+                .path = json_string_value(json_object_get(fc.request, "path")),
+                .functions = fc.functions,
+                .function_count = fc.nfunctions,
+                .build_id = "ab",
+                .tree = tree,
+            };
+            struct patch plain, indexed, ignored;
+            patch_init(&plain);
+            patch_init(&indexed);
+            patch_init(&ignored);
+            cr_assert_eq(patch_build(&plain, &in), 0, "%s: %s", names[i], plain.error);
+            cr_assert_eq(patch_build_indexed(&indexed, &in, index), 0, "%s: %s", names[i], indexed.error);
+            cr_assert_eq(patch_build_indexed(&ignored, &in, stale), 0, "%s: %s", names[i], ignored.error);
+            cr_expect_str_eq(indexed.source, plain.source, "%s, request %zu", names[i], k);
+            cr_expect_str_eq(ignored.source, plain.source, "%s, request %zu", names[i], k);
+            cr_expect_eq(indexed.static_count, plain.static_count, "%s", names[i]);
+            for (size_t s = 0; s < plain.static_count && s < indexed.static_count; s++) {
+                cr_expect_str_eq(indexed.statics[s].symbol, plain.statics[s].symbol);
+                cr_expect_str_eq(indexed.statics[s].name, plain.statics[s].name);
+            }
+            patch_release(&plain);
+            patch_release(&indexed);
+            patch_release(&ignored);
+        }
+        fc.nfunctions = all;
+        patch_index_free(index);
+        patch_index_free(stale);
+        ts_tree_delete(tree);
+        ts_tree_delete(other);
+        fcase_release(&fc);
+    }
+    ts_parser_delete(parser);
 }

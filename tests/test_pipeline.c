@@ -4,7 +4,10 @@
  * client. Open the file, change a HOT function, save: the program's output
  * changes while its counters continue. A compile error gives a diagnostic
  * and no reload; a signature change gives a warning and no reload of that
- * function (the rest of the save is applied); rollback; run and restart.
+ * function (the rest of the save is applied); rollback; run and restart;
+ * the order of hotc/status and hotc/reloaded; a program attached over TCP
+ * with the token; saves batched together; header saves; crashes in
+ * reloaded code, with and without hot_guard.
  * Every message between the server and the runtime (HOTC_LINK_TRACE) and
  * every hotc/ notification is validated against schema/. */
 #include <criterion/criterion.h>
@@ -15,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -324,6 +329,53 @@ static void setup_project(struct env *e)
     cr_assert_eq(mkdir(cmd, 0700), 0);
 }
 
+/* A temporary project of fixture files (tests/fixtures/pipeline/NAME): the
+ * .c files are built into one program `prog` (with `args` given to it by
+ * start_program), each with a compile_commands.json entry; e->src is the
+ * first. */
+static void setup_files(struct env *e, const char *const *names)
+{
+    char cmd[16384], out[8192], files[2048] = "", path[PATH_MAX], fixture[PATH_MAX];
+    json_t *db = json_array();
+    size_t used = 0;
+
+    memset(e, 0, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/hotc-pipe-XXXXXX");
+    cr_assert(mkdtemp(e->dir));
+    e->editor = json_object();
+    e->history = json_array();
+    for (size_t i = 0; names[i]; i++) {
+        char *text;
+        snprintf(fixture, sizeof fixture, "tests/fixtures/pipeline/%s", names[i]);
+        text = slurp(test_source_path(fixture));
+        cr_assert(text, "no fixture %s", names[i]);
+        snprintf(path, sizeof path, "%s/%s", e->dir, names[i]);
+        spit(path, text);
+        if (!e->text && strstr(names[i], ".c")) {
+            e->text = text;
+            snprintf(e->src, sizeof e->src, "%s", path);
+            snprintf(e->uri, sizeof e->uri, "file://%s", path);
+        } else {
+            free(text);
+        }
+        if (strstr(names[i], ".c")) {
+            json_array_append_new(db, json_pack("{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s,s]}", "directory", e->dir, "file",
+                                                names[i], "arguments", "gcc", "-std=gnu11", "-g", "-O1", "-I",
+                                                test_source_path("runtime"), "-c", "-o", "x.o", names[i], "-Wall"));
+            used += (size_t)snprintf(files + used, sizeof files - used, " '%s'", names[i]);
+        }
+    }
+    snprintf(e->prog, sizeof e->prog, "%s/prog", e->dir);
+    snprintf(e->out, sizeof e->out, "%s/prog.out", e->dir);
+    snprintf(cmd, sizeof cmd, "%s/compile_commands.json", e->dir);
+    cr_assert_eq(json_dump_file(db, cmd, 0), 0);
+    json_decref(db);
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog %s %s", e->dir, files, hotc_flags());
+    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+    snprintf(cmd, sizeof cmd, "%s/run", e->dir);
+    cr_assert_eq(mkdir(cmd, 0700), 0);
+}
+
 static void start_server(struct env *e, json_t *settings)
 {
     char xdg[PATH_MAX + 32], trace[PATH_MAX + 32], log[PATH_MAX];
@@ -347,6 +399,29 @@ static void start_server(struct env *e, json_t *settings)
         T);
     cr_assert(r, "no initialize result");
     json_decref(r);
+}
+
+/* Starts e->prog with `arg` (may be NULL) attached to `endpoint` (NULL:
+ * the server's Unix socket) with `token` (may be NULL). */
+static void start_program_at(struct env *e, const char *endpoint, const char *token, const char *arg)
+{
+    char unix_ep[PATH_MAX + 64];
+
+    snprintf(unix_ep, sizeof unix_ep, "unix:%s/run/hotc/%ld.sock", e->dir, (long)lspclient_pid(e->c));
+    e->pid = fork();
+    cr_assert(e->pid >= 0);
+    if (e->pid == 0) {
+        int fd = open(e->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setenv("HOTC_ENDPOINT", endpoint ? endpoint : unix_ep, 1);
+        if (token)
+            setenv("HOTC_TOKEN", token, 1);
+        else
+            unsetenv("HOTC_TOKEN");
+        execl(e->prog, e->prog, "120000", arg, (char *)NULL);
+        _exit(127);
+    }
 }
 
 static void start_program(struct env *e)
@@ -381,6 +456,43 @@ static void save(struct env *e, const char *text)
                                "contentChanges", "text", text));
     spit(e->src, text);
     lspclient_notify(e->c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", e->uri));
+}
+
+/* The didChange + didSave pair of an editor for `uri`, framed (the bytes
+ * appended to `buf`), and the file written to disk. */
+static void frame_save(struct env *e, char *buf, size_t size, const char *uri, const char *text)
+{
+    json_t *msgs[2];
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof path, "%s", uri + 7);
+    spit(path, text);
+    msgs[0] = json_pack("{s:s, s:s, s:{s:{s:s, s:i}, s:[{s:s}]}}", "jsonrpc", "2.0", "method",
+                        "textDocument/didChange", "params", "textDocument", "uri", uri, "version", ++e->version,
+                        "contentChanges", "text", text);
+    msgs[1] = json_pack("{s:s, s:s, s:{s:{s:s}}}", "jsonrpc", "2.0", "method", "textDocument/didSave", "params",
+                        "textDocument", "uri", uri);
+    for (int i = 0; i < 2; i++) {
+        char *body = json_dumps(msgs[i], JSON_COMPACT);
+        size_t used = strlen(buf);
+        snprintf(buf + used, size - used, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+        cr_assert_lt(strlen(buf), size - 1, "the frames do not fit");
+        free(body);
+        json_decref(msgs[i]);
+    }
+}
+
+static void open_file(struct env *e, const char *name, char *uri, size_t size, char **text)
+{
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof path, "%s/%s", e->dir, name);
+    snprintf(uri, size, "file://%s", path);
+    *text = slurp(path);
+    cr_assert(*text);
+    lspclient_notify(e->c, "textDocument/didOpen",
+                     json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri", uri, "languageId", "c",
+                               "version", ++e->version, "text", *text));
 }
 
 static json_t *command(struct env *e, const char *name, json_t *args)
@@ -485,6 +597,41 @@ static void remove_project(struct env *e)
     free(e->text);
 }
 
+/* From message `mark` of the history on: every hotc/status before the one
+ * with the new result says compiling:true (at least one does), and each
+ * hotc/reloaded comes before that status and carries its counter, which
+ * is `reloads`. */
+static void expect_clean_order(struct env *e, size_t mark, int reloads)
+{
+    size_t i, compiling = 0, reloaded = 0;
+    json_t *msg;
+
+    for (i = mark; i < json_array_size(e->history); i++) {
+        msg = json_array_get(e->history, i);
+        const char *m = json_string_value(json_object_get(msg, "method"));
+        json_t *params = json_object_get(msg, "params");
+        if (!m)
+            continue;
+        if (strcmp(m, "hotc/reloaded") == 0) {
+            cr_assert_eq(json_integer_value(json_object_get(params, "reloads")), reloads,
+                         "hotc/reloaded carries the counter of its status");
+            reloaded++;
+        } else if (strcmp(m, "hotc/status") == 0) {
+            if (json_is_true(json_object_get(params, "compiling"))) {
+                compiling++;
+                continue;
+            }
+            cr_assert(last_result_is(params, "applied"), "a status with compiling:false before the result: %s",
+                      json_dumps(params, JSON_COMPACT));
+            cr_assert_eq(json_integer_value(json_object_get(params, "reloads")), reloads);
+            break;
+        }
+    }
+    cr_assert_lt(i, json_array_size(e->history), "no status with the result");
+    cr_assert_geq(compiling, 1, "no compiling:true when the compile started");
+    cr_assert_geq(reloaded, 1, "hotc/reloaded did not come before the status that counts it");
+}
+
 /* The lens title of HOT function `name` (a copy). */
 static char *lens_title(struct env *e, int line)
 {
@@ -580,6 +727,7 @@ Test(pipeline, save_reloads_the_running_program)
 
     /* fixed: reloads, and the compiler's diagnostics are cleared */
     char *v300 = edit(v200, (const char *const[]){ "return x + 200;", "return x + 300;", NULL });
+    size_t mark = json_array_size(e.history);
     save(&e, v300);
     struct diag_match clean = { e.uri, NULL, 1, 1 };
     p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &clean, T);
@@ -588,6 +736,11 @@ Test(pipeline, save_reloads_the_running_program)
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(p, "programs"), 0), "status")),
                      "applied");
     json_decref(p);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    json_decref(p);
+    /* compiling:true when the compile starts, then one status with the new
+     * result; never the old compileError with compiling:false in between */
+    expect_clean_order(&e, mark, 2);
     line2 = wait_output(&e, "value=301 step=1", T);
     cr_assert(line2, "the second reload did not apply");
     cr_assert_gt(field(line2, "calls"), field(line1, "calls"));
@@ -745,5 +898,426 @@ Test(pipeline, a_program_that_dies_is_reported)
     cr_assert(r);
     json_decref(r);
     teardown(&e);
+    remove_project(&e);
+}
+
+/* ------------------------------------------------------------ TCP */
+
+static int raw_connect(const char *endpoint)
+{
+    char host[256];
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+    char *colon;
+    int fd;
+
+    cr_assert(strncmp(endpoint, "tcp:", 4) == 0);
+    snprintf(host, sizeof host, "%s", endpoint + 4);
+    colon = strrchr(host, ':');
+    cr_assert(colon);
+    *colon = '\0';
+    cr_assert_eq(getaddrinfo(host, colon + 1, &hints, &res), 0);
+    fd = socket(res->ai_family, SOCK_STREAM, 0);
+    cr_assert(fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0, "cannot connect to %s", endpoint);
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* One framed message from `fd` (new reference), NULL at end of stream. */
+static json_t *raw_read(int fd)
+{
+    char head[256], *body;
+    size_t n = 0, len = 0, got = 0;
+    json_t *msg;
+
+    while (n < sizeof head - 1) {
+        if (read(fd, head + n, 1) != 1)
+            return NULL;
+        if (++n >= 4 && memcmp(head + n - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    head[n] = '\0';
+    if (sscanf(head, "Content-Length: %zu", &len) != 1)
+        return NULL;
+    body = malloc(len + 1);
+    while (body && got < len) {
+        ssize_t k = read(fd, body + got, len - got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    msg = body && got == len ? json_loadb(body, len, 0, NULL) : NULL;
+    free(body);
+    return msg;
+}
+
+Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
+{
+    struct env e;
+    int one = 1;
+    json_t *p, *r;
+    char endpoint[128], token[64], path[PATH_MAX + 32];
+
+    setup_project(&e);
+    start_server(&e, json_pack("{s:{s:b}, s:{s:s, s:[s]}}", "tcp", "enabled", 1, "program", "path", e.prog, "args",
+                               "120000"));
+    /* the endpoint and the token are in the log */
+    p = wait_seen(&e, "window/logMessage", log_contains, "remote runtimes attach at tcp:", T);
+    {
+        const char *m = json_string_value(json_object_get(p, "message"));
+        cr_assert_eq(sscanf(strstr(m, "tcp:"), "%127s", endpoint), 1);
+        cr_assert_eq(sscanf(strstr(m, "HOTC_TOKEN=") + 11, "%63[0-9a-f]", token), 1, "%s", m);
+        cr_assert_eq(strlen(token), 32);
+    }
+    json_decref(p);
+
+    /* a wrong token: an error, and the connection is closed */
+    {
+        int fd = raw_connect(endpoint);
+        json_t *attach = json_pack("{s:s, s:i, s:s, s:{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:[], s:s}}",
+                                   "jsonrpc", "2.0", "id", 1, "method", "hot/attach", "params", "pid", 4242,
+                                   "executable", "/bin/intruder", "buildId", "", "loadBase", "0x1000", "arch",
+                                   "x86_64", "runtimeVersion", "0.1.0", "mode", "poll", "version", 0, "cwd", "/",
+                                   "functions", "token", "0123456789abcdef0123456789abcdef");
+        char *body = json_dumps(attach, JSON_COMPACT), head[64];
+        int hn = snprintf(head, sizeof head, "Content-Length: %zu\r\n\r\n", strlen(body));
+        cr_assert_eq(write(fd, head, (size_t)hn), hn);
+        cr_assert_eq(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+        free(body);
+        json_decref(attach);
+        r = raw_read(fd);
+        cr_assert(r, "no answer to an attach with a wrong token");
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32001, "%s",
+                     json_dumps(r, JSON_COMPACT));
+        json_decref(r);
+        r = raw_read(fd);
+        cr_assert_null(r, "the connection must be closed after a wrong token");
+        close(fd);
+    }
+
+    /* run: the program gets the TCP endpoint and the token, attaches, reloads */
+    r = command(&e, "hotc.server.run", NULL);
+    cr_assert_gt(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")), 0, "%s",
+                 json_dumps(r, 0));
+    json_decref(r);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    p = wait_seen(&e, "window/logMessage", log_contains, "value=101", T);
+    json_decref(p);
+    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    save(&e, v200);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    r = json_array_get(json_object_get(p, "programs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "applied", "%s",
+                     json_string_value(json_object_get(r, "reason")));
+    json_decref(p);
+    p = wait_seen(&e, "window/logMessage", log_contains, "value=201", T);
+    json_decref(p);
+    free(v200);
+    teardown(&e);
+
+    /* the trace: the program's attach carried the token, the patch its bytes */
+    snprintf(path, sizeof path, "%s/link.jsonl", e.dir);
+    {
+        char *trace = slurp(path);
+        int attaches = 0, reloads = 0, refusals = 0;
+        cr_assert(trace);
+        for (char *line = strtok(trace, "\n"); line; line = strtok(NULL, "\n")) {
+            json_t *entry = json_loads(line, 0, NULL), *msg = json_object_get(entry, "message");
+            const char *kind = json_string_value(json_object_get(entry, "kind"));
+            json_t *params = json_object_get(msg, "params");
+            if (strcmp(kind, "hot-attach") == 0 &&
+                strcmp(json_string_value(json_object_get(params, "executable")), "/bin/intruder") != 0) {
+                cr_assert_str_eq(json_string_value(json_object_get(params, "token")), token);
+                attaches++;
+            } else if (strcmp(kind, "hot-reload") == 0) {
+                cr_assert(json_string_length(json_object_get(params, "libraryBase64")) > 100,
+                          "a TCP program gets the library's bytes");
+                cr_assert_null(json_object_get(params, "library"));
+                reloads++;
+            } else if (strcmp(kind, "error") == 0) {
+                refusals += json_integer_value(json_object_get(json_object_get(msg, "error"), "code")) == -32001;
+            }
+            json_decref(entry);
+        }
+        free(trace);
+        cr_assert_eq(attaches, 1);
+        cr_assert_geq(reloads, 1);
+        cr_assert_eq(refusals, 1);
+    }
+    validate_traffic(&e, (const char *const[]){ "hot-attach", "hot-attach.result", "hot-reload", "hot-reload.result",
+                                                "error", "hotc-status", "hotc-reloaded", NULL });
+    remove_project(&e);
+}
+
+/* ------------------------------------------------------------ batches, headers */
+
+static int reloads_is(json_t *params, const void *arg)
+{
+    return json_integer_value(json_object_get(params, "reloads")) == *(const int *)arg &&
+           !json_is_true(json_object_get(params, "compiling"));
+}
+
+static int reloaded_uri_is(json_t *params, const void *arg)
+{
+    return strcmp(json_string_value(json_object_get(params, "uri")), arg) == 0;
+}
+
+Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
+{
+    struct env e;
+    int one = 1, two = 2, three = 3;
+    json_t *p;
+    char extra_uri[PATH_MAX + 8], header_uri[PATH_MAX + 8], frames[16384] = "";
+    char *extra_text, *header_text, *line0, *line1;
+    size_t mark;
+
+    setup_files(&e, (const char *const[]){ "duo_main.c", "duo_extra.c", "duo.h", NULL });
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    open_file(&e, "duo_extra.c", extra_uri, sizeof extra_uri, &extra_text);
+    open_file(&e, "duo.h", header_uri, sizeof header_uri, &header_text);
+    line0 = wait_output(&e, "a=101 b=11 area=6", T);
+    cr_assert(line0, "the program did not start");
+
+    /* 1. both .c files saved in one go ("save all"): one batch */
+    char *main2 = edit(e.text, (const char *const[]){ "x * SCALE + 100", "x * SCALE + 200", NULL });
+    char *extra2 = edit(extra_text, (const char *const[]){ "x * SCALE + 10", "x * SCALE + 20", NULL });
+    frame_save(&e, frames, sizeof frames, e.uri, main2);
+    frame_save(&e, frames, sizeof frames, extra_uri, extra2);
+    mark = json_array_size(e.history);
+    cr_assert_eq(lspclient_send_raw(e.c, frames, strlen(frames)), 0);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    cr_assert_eq(json_integer_value(json_object_get(p, "reloads")), 1, "the batch counts as one reload");
+    cr_assert_eq(json_array_size(json_object_get(json_object_get(p, "last"), "files")), 2, "%s",
+                 json_dumps(p, JSON_COMPACT));
+    json_decref(p);
+    p = wait_seen(&e, "hotc/reloaded", reloaded_uri_is, e.uri, T);
+    json_decref(p);
+    p = wait_seen(&e, "hotc/reloaded", reloaded_uri_is, extra_uri, T);
+    json_decref(p);
+    expect_clean_order(&e, mark, 1);
+    line1 = wait_output(&e, "a=201 b=21 area=6", T);
+    cr_assert(line1, "both changes of the batch must run");
+    cr_assert_gt(field(line1, "calls"), field(line0, "calls"));
+
+    /* 2. a header save reloads the HOT functions of the files including it */
+    char *header2 = edit(header_text, (const char *const[]){ "#define SCALE 1", "#define SCALE 2", NULL });
+    *frames = '\0';
+    frame_save(&e, frames, sizeof frames, header_uri, header2);
+    cr_assert_eq(lspclient_send_raw(e.c, frames, strlen(frames)), 0);
+    expect_output(&e, "a=202 b=22 area=6", line1, "a header save did not reload its includers");
+    p = wait_seen(&e, "hotc/status", reloads_is, &two, T); /* its includers, one batch */
+    json_decref(p);
+
+    /* 3. a layout change in the header: box_area() gets a warning and is not
+     * pushed; the rest is */
+    char *header3 = edit(header2, (const char *const[]){ "#define SCALE 2", "#define SCALE 3", "int w, h;",
+                                                         "int w, h, d;", NULL });
+    *frames = '\0';
+    mark = json_array_size(e.history);
+    frame_save(&e, frames, sizeof frames, header_uri, header3);
+    cr_assert_eq(lspclient_send_raw(e.c, frames, strlen(frames)), 0);
+    struct diag_match layout = { extra_uri, "layout-changed", 2, 0 };
+    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &layout, T);
+    {
+        json_t *d;
+        size_t i;
+        json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+            if (!strcmp(json_string_value(json_object_get(d, "code")), "layout-changed"))
+                cr_assert_eq(json_integer_value(json_object_get(
+                                 json_object_get(json_object_get(d, "range"), "start"), "line")),
+                             line_of(extra_text, "HOT int box_area"));
+    }
+    json_decref(p);
+    expect_output(&e, "a=203 b=23 area=6", line1, "the compatible functions were not reloaded");
+    p = wait_seen(&e, "hotc/status", reloads_is, &three, T);
+    json_decref(p);
+    {
+        /* no reload since the layout change carried box_area() */
+        size_t i, reloaded = 0;
+        json_t *msg;
+        json_array_foreach(e.history, i, msg) {
+            const char *m = json_string_value(json_object_get(msg, "method"));
+            json_t *fns = json_object_get(json_object_get(msg, "params"), "functions"), *f;
+            size_t k;
+            if (i < mark || !m || strcmp(m, "hotc/reloaded") != 0)
+                continue;
+            reloaded++;
+            json_array_foreach(fns, k, f)
+                cr_assert_str_neq(json_string_value(f), "box_area",
+                                  "box_area() was pushed after its type's layout changed");
+        }
+        cr_assert_geq(reloaded, 2, "both includers were reloaded");
+    }
+
+    teardown(&e);
+    validate_traffic(&e, (const char *const[]){ "hot-reload", "hot-reload.result", "hotc-status", "hotc-reloaded",
+                                                NULL });
+    free(main2);
+    free(extra2);
+    free(header2);
+    free(header3);
+    free(extra_text);
+    free(header_text);
+    free(line0);
+    free(line1);
+    remove_project(&e);
+}
+
+/* ------------------------------------------------------------ crashes */
+
+static void expect_crash_diagnostic(struct env *e, const char *text)
+{
+    struct diag_match crash = { e->uri, "crash", 1, 0 };
+    json_t *p = wait_seen(e, "textDocument/publishDiagnostics", diags_match, &crash, T), *d;
+    size_t i;
+
+    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+        if (!strcmp(json_string_value(json_object_get(d, "code")), "crash"))
+            cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"),
+                                                            "line")),
+                         line_of(text, "HOT int poke"), "the crash diagnostic is at the function");
+    json_decref(p);
+}
+
+Test(pipeline, a_crash_in_reloaded_code_is_reported_and_survived_under_hot_guard)
+{
+    struct env e;
+    int one = 1, zero = 0, status = 0;
+    json_t *p;
+    char *line0;
+
+    setup_files(&e, (const char *const[]){ "crash.c", NULL });
+    start_server(&e, NULL);
+
+    /* 1. under hot_guard: the crash rolls back, the program goes on */
+    start_program_at(&e, NULL, NULL, "guard");
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    line0 = wait_output(&e, "poke=2 crashes=0 version=0", T);
+    cr_assert(line0, "the program did not start");
+    char *bad = edit(e.text, (const char *const[]){ "return x + 1;", "return *(volatile int *)0 + x;", NULL });
+    save(&e, bad);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    json_decref(p);
+    expect_crash_diagnostic(&e, bad);
+    p = wait_seen(&e, "window/logMessage", log_contains, "poke() crashed with", T);
+    json_decref(p);
+    /* it survived and runs the previous version */
+    expect_output(&e, "poke=2 crashes=1 version=0", line0, "the guarded program does not run the previous version");
+    p = wait_seen(&e, "window/showMessage", log_contains, "rolled back", T);
+    json_decref(p);
+    cr_assert_eq(kill(e.pid, 0), 0, "the guarded program died");
+    kill(e.pid, SIGTERM);
+    waitpid(e.pid, &status, 0);
+    e.pid = 0;
+    p = wait_for(&e, "hotc/status", programs_is, &zero, T);
+    json_decref(p);
+
+    /* 2. without a guard: reported at the line, the program dies, the
+     * editor is told, the server goes on */
+    start_program_at(&e, NULL, NULL, NULL);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    char *bad2 = edit(e.text, (const char *const[]){ "return x + 1;", "return *(volatile int *)0 + x + 1;", NULL });
+    json_array_clear(e.history);
+    save(&e, bad2);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    json_decref(p);
+    expect_crash_diagnostic(&e, bad2);
+    p = wait_seen(&e, "window/showMessage", log_contains, "the program died", T);
+    json_decref(p);
+    p = wait_seen(&e, "hotc/status", programs_is, &zero, T);
+    json_decref(p);
+    cr_assert_eq(waitpid(e.pid, &status, 0), e.pid);
+    cr_assert(WIFSIGNALED(status), "the unguarded program must die of its crash");
+    e.pid = 0;
+
+    teardown(&e);
+    validate_traffic(&e, (const char *const[]){ "hot-crash", "hot-reload", "hotc-status", NULL });
+    free(bad);
+    free(bad2);
+    free(line0);
+    remove_project(&e);
+}
+
+/* ------------------------------------------------------------ disconnection */
+
+/* Waits until the trace has a message of `kind`. */
+static void wait_trace(struct env *e, const char *kind)
+{
+    char path[PATH_MAX + 32], needle[64];
+    long long deadline = now_ms() + T;
+
+    snprintf(path, sizeof path, "%s/link.jsonl", e->dir);
+    snprintf(needle, sizeof needle, "\"kind\":\"%s\"", kind);
+    for (;;) {
+        char *trace = slurp(path);
+        int found = trace && strstr(trace, needle);
+        free(trace);
+        if (found)
+            return;
+        cr_assert(now_ms() < deadline, "no %s was sent", kind);
+        usleep(20000);
+    }
+}
+
+static int reloaded_failed(json_t *params, const void *arg)
+{
+    const char *status = json_string_value(json_object_get(json_array_get(json_object_get(params, "programs"), 0),
+                                                           "status"));
+    (void)arg;
+    return status && strcmp(status, "error") == 0;
+}
+
+Test(pipeline, a_program_that_vanishes_mid_reload_is_reported_and_the_server_goes_on)
+{
+    struct env e;
+    int one = 1, zero = 0;
+    json_t *p, *r;
+
+    setup_project(&e);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    expect_output(&e, "value=101", NULL, "the program did not start");
+    /* stopped, it cannot answer the reload; killed once it was sent */
+    kill(e.pid, SIGSTOP);
+    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    save(&e, v200);
+    wait_trace(&e, "hot-reload");
+    kill(e.pid, SIGKILL);
+    waitpid(e.pid, NULL, 0);
+    e.pid = 0;
+    p = wait_for(&e, "hotc/reloaded", reloaded_failed, NULL, T);
+    json_decref(p);
+    p = wait_seen(&e, "window/showMessage", log_contains, "detached before answering", T);
+    json_decref(p);
+    p = wait_seen(&e, "hotc/status", last_result_is, "error", T);
+    json_decref(p);
+    p = wait_seen(&e, "hotc/status", programs_is, &zero, T);
+    json_decref(p);
+    /* the server goes on: a new program attaches and the same save reaches it */
+    r = lspclient_request(e.c, "textDocument/codeLens", json_pack("{s:{s:s}}", "textDocument", "uri", e.uri), T);
+    cr_assert(r);
+    json_decref(r);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    r = command(&e, "hotc.server.reload", json_pack("[s]", e.uri));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "result")), "applied", "%s",
+                     json_dumps(r, 0));
+    json_decref(r);
+    expect_output(&e, "value=201", NULL, "the new program did not get the reload");
+    free(v200);
+    teardown(&e);
+    validate_traffic(&e, (const char *const[]){ "hot-reload", "hotc-status", "hotc-reloaded", NULL });
     remove_project(&e);
 }

@@ -4,60 +4,49 @@
  * naming the problem, and the old code keeps running; rollback returns to
  * the previous version, then to the original code. */
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "rt_driver.h"
+#include "rt_fixture.h"
 
-static const char *const basic_sources[] = {"rt_basic_main.c", "rt_basic_other.c", NULL};
 static struct rt_driver *d;
-static pid_t pid;
+static struct rt_prog prog;
 static const char *bid;
 
 static void start(void)
 {
-    d = rt_driver_new();
-    cr_assert_not_null(d);
-    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
-    pid = rt_spawn(d, "rt_basic", NULL, NULL);
-    json_t *attach = rt_driver_accept(d, 20000);
-    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
-    bid = json_string_value(json_object_get(attach, "buildId"));
+    d = rt_new();
+    prog = rt_start(d, "rt_basic", NULL, NULL);
+    bid = prog.build_id;
 }
 
 static void stop(void)
 {
-    kill(pid, SIGTERM);
-    cr_assert_eq(rt_wait_exit(pid, 10000), 0);
+    rt_terminate(prog.pid);
     rt_driver_free(d);
 }
 
-/* Reload params for step() with its two statics; `fname` and `sname`
- * replace the function's and the file-scope static's names. */
+/* Reload params for step() with its two statics (rt_basic_reload); `fname`
+ * and `sname` replace the function's and the file-scope static's names. */
 static json_t *params(int version, const char *lib, const char *build_id, const char *fname,
                       const char *sname)
 {
-    return json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]}",
-                     "version", version, "library", rt_path(d, lib), "targetBuildId", build_id,
-                     "functions", "name", fname, "symbol", "__hotc_f_step",
-                     "statics", "symbol", "__hotc_s_0", "name", sname, "file", "rt_basic_main.c",
-                     "kind", "object",
-                     "symbol", "__hotc_s_1", "name", "l_count", "file", "rt_basic_main.c",
-                     "function", "step", "kind", "object");
+    json_t *p = rt_basic_reload(d, version, lib, build_id);
+    json_object_set_new(json_array_get(json_object_get(p, "functions"), 0), "name", json_string(fname));
+    json_object_set_new(json_array_get(json_object_get(p, "statics"), 0), "name", json_string(sname));
+    return p;
 }
 
 /* Sends a reload and returns its result's status; `reason` gets the reason. */
 static const char *reload(json_t *p, char *reason, size_t size)
 {
     static char status[32];
-    json_t *r = rt_driver_request(d, "hot/reload", p, 20000);
-    cr_assert_not_null(r);
-    json_t *res = json_object_get(r, "result");
-    snprintf(status, sizeof status, "%s", json_string_value(json_object_get(res, "status")));
+    json_t *res = rt_reload(d, p);
+    snprintf(status, sizeof status, "%s", rt_status(res));
     const char *why = json_string_value(json_object_get(res, "reason"));
     snprintf(reason, size, "%s", why ? why : "");
-    json_decref(r);
+    json_decref(res);
     return status;
 }
 
@@ -73,9 +62,9 @@ Test(reload, refusals_are_whole_and_name_the_problem)
     start();
     char reason[512];
     static const char *const undefined[] = {"UNDEFINED", NULL};
-    cr_assert_eq(rt_build_patch(d, "good.so", "rt_basic_patch.c", bid, NULL), 0);
-    cr_assert_eq(rt_build_patch(d, "undef.so", "rt_basic_patch.c", bid, undefined), 0);
-    cr_assert_eq(rt_build_patch(d, "other.so", "rt_basic_patch.c", "00112233445566778899aabbccddeeff00112233", NULL), 0);
+    rt_patch(d, "good.so", "rt_basic_patch.c", bid, NULL);
+    rt_patch(d, "undef.so", "rt_basic_patch.c", bid, undefined);
+    rt_patch(d, "other.so", "rt_basic_patch.c", "00112233445566778899aabbccddeeff00112233", NULL);
     cr_assert_not_null(rt_line_after(d, "rt_basic", 0, "v=0 ", 10000));
 
     cr_assert_str_eq(reload(params(1, "undef.so", bid, "step", "f_count"), reason, sizeof reason), "refused");
@@ -121,8 +110,8 @@ Test(reload, rollback_returns_to_the_previous_version)
     start();
     char reason[512];
     static const char *const tag_b[] = {"TAG=300", NULL};
-    cr_assert_eq(rt_build_patch(d, "a.so", "rt_basic_patch.c", bid, NULL), 0);
-    cr_assert_eq(rt_build_patch(d, "b.so", "rt_basic_patch.c", bid, tag_b), 0);
+    rt_patch(d, "a.so", "rt_basic_patch.c", bid, NULL);
+    rt_patch(d, "b.so", "rt_basic_patch.c", bid, tag_b);
     cr_assert_str_eq(reload(params(1, "a.so", bid, "step", "f_count"), reason, sizeof reason), "applied");
     cr_assert_str_eq(reload(params(2, "b.so", bid, "step", "f_count"), reason, sizeof reason), "applied");
     cr_assert_not_null(rt_line_after(d, "rt_basic", 0, "v=2 direct=300 ptr=300 other=300", 10000));

@@ -13,21 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rt_driver.h"
+#include "rt_fixture.h"
 #include "run.h"
-
-static const char *const basic_sources[] = {"rt_basic_main.c", "rt_basic_other.c", NULL};
-
-static json_t *basic_reload(struct rt_driver *d, int version, const char *lib, const char *bid)
-{
-    return json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]}",
-                     "version", version, "library", rt_path(d, lib), "targetBuildId", bid,
-                     "functions", "name", "step", "symbol", "__hotc_f_step",
-                     "statics", "symbol", "__hotc_s_0", "name", "f_count", "file", "rt_basic_main.c",
-                     "kind", "object",
-                     "symbol", "__hotc_s_1", "name", "l_count", "file", "rt_basic_main.c",
-                     "function", "step", "kind", "object");
-}
 
 static json_t *find_function(json_t *functions, const char *name)
 {
@@ -52,12 +39,10 @@ static void validate(struct rt_driver *d, const char *kind, const char *schema)
 
 Test(session, traffic_validates_against_the_schemas)
 {
-    struct rt_driver *d = rt_driver_new();
-    cr_assert_not_null(d);
-    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
-    pid_t pid = rt_spawn(d, "rt_basic", NULL, NULL);
-    json_t *attach = rt_driver_accept(d, 20000);
-    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
+    struct rt_driver *d = rt_new();
+    struct rt_prog p = rt_start(d, "rt_basic", NULL, NULL);
+    pid_t pid = p.pid;
+    json_t *attach = p.attach;
 
     /* attach describes the program */
     cr_assert_eq(json_integer_value(json_object_get(attach, "pid")), pid);
@@ -70,7 +55,7 @@ Test(session, traffic_validates_against_the_schemas)
     cr_assert(twice, "%s", json_dumps(functions, 0));
     cr_assert_str_eq(json_string_value(json_object_get(twice, "file")), "rt_basic_main.c");
     cr_assert_null(find_function(functions, "main"));
-    const char *bid = json_string_value(json_object_get(attach, "buildId"));
+    const char *bid = p.build_id;
     char cmd[1024], out[4096];
     snprintf(cmd, sizeof cmd, "readelf -n '%s' | grep 'Build ID'", rt_path(d, "rt_basic"));
     char *argv[] = {"sh", "-c", cmd, NULL};
@@ -78,9 +63,9 @@ Test(session, traffic_validates_against_the_schemas)
     cr_assert(strstr(out, bid), "attach buildId %s, readelf: %s", bid, out);
 
     /* applied, refused, malformed, rolled back, refused rollback */
-    cr_assert_eq(rt_build_patch(d, "a.so", "rt_basic_patch.c", bid, NULL), 0);
-    json_decref(rt_driver_request(d, "hot/reload", basic_reload(d, 1, "a.so", bid), 20000));
-    json_decref(rt_driver_request(d, "hot/reload", basic_reload(d, 2, "a.so", bid), 20000));
+    rt_patch(d, "a.so", "rt_basic_patch.c", bid, NULL);
+    json_decref(rt_driver_request(d, "hot/reload", rt_basic_reload(d, 1, "a.so", bid), 20000));
+    json_decref(rt_driver_request(d, "hot/reload", rt_basic_reload(d, 2, "a.so", bid), 20000));
     json_decref(rt_driver_request(d, "hot/reload", json_pack("{s:s}", "version", "x"), 20000));
     json_decref(rt_driver_request(d, "hot/rollback", json_object(), 20000));
     json_decref(rt_driver_request(d, "hot/rollback", json_object(), 20000));
@@ -89,17 +74,11 @@ Test(session, traffic_validates_against_the_schemas)
     cr_assert_eq(rt_wait_exit(pid, 10000), 0);
 
     /* a guarded crash, from another program on the same socket */
-    static const char *const guard_sources[] = {"rt_guard.c", NULL};
-    cr_assert_eq(rt_build_program(d, "rt_guard", guard_sources), 0);
-    pid = rt_spawn(d, "rt_guard", NULL, NULL);
-    attach = rt_driver_accept(d, 20000);
-    cr_assert_not_null(attach);
-    bid = json_string_value(json_object_get(attach, "buildId"));
-    cr_assert_eq(rt_build_patch(d, "crash.so", "rt_guard_patch.c", bid, NULL), 0);
-    json_decref(rt_driver_request(d, "hot/reload",
-                                  json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[]}", "version", 1, "library",
-                                            rt_path(d, "crash.so"), "targetBuildId", bid, "functions",
-                                            "name", "risky", "symbol", "__hotc_f_risky", "statics"),
+    p = rt_start(d, "rt_guard", NULL, NULL);
+    pid = p.pid;
+    rt_patch(d, "crash.so", "rt_guard_patch.c", p.build_id, NULL);
+    static const char *const risky[] = {"risky", NULL};
+    json_decref(rt_driver_request(d, "hot/reload", rt_reload_params(d, 1, "crash.so", p.build_id, risky),
                                   20000));
     json_t *crash = rt_driver_notification(d, "hot/crash", 10000);
     cr_assert_not_null(crash);
@@ -151,9 +130,8 @@ Test(session, only_hot_symbols_are_exported)
 
 Test(session, without_a_server_the_program_runs_undisturbed)
 {
-    struct rt_driver *d = rt_driver_new();
-    cr_assert_not_null(d);
-    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
+    struct rt_driver *d = rt_new();
+    rt_build(d, "rt_basic");
     static const char *const env[] = {"HOTC_ENDPOINT=unix:/nonexistent/hotc.sock", NULL};
     static const char *const args[] = {"1500", NULL}; /* runs about 1.5 s */
     pid_t pid = rt_spawn(d, "rt_basic", args, env);
@@ -169,32 +147,25 @@ Test(session, tcp_with_token_and_library_in_the_message)
     struct rt_driver *d = rt_driver_new_tcp();
     cr_assert_not_null(d);
     cr_assert(strncmp(rt_driver_endpoint(d), "tcp:127.0.0.1:", 14) == 0, "%s", rt_driver_endpoint(d));
-    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
     static const char *const env[] = {"HOTC_TOKEN=tok-7f3a9c", NULL};
-    pid_t pid = rt_spawn(d, "rt_basic", NULL, env);
-    json_t *attach = rt_driver_accept(d, 20000);
-    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
-    cr_assert_str_eq(json_string_value(json_object_get(attach, "token")), "tok-7f3a9c");
-    const char *bid = json_string_value(json_object_get(attach, "buildId"));
-    cr_assert_eq(rt_build_patch(d, "t1.so", "rt_basic_patch.c", bid, NULL), 0);
+    struct rt_prog prog = rt_start(d, "rt_basic", NULL, env);
+    cr_assert_str_eq(json_string_value(json_object_get(prog.attach, "token")), "tok-7f3a9c");
+    const char *bid = prog.build_id;
+    rt_patch(d, "t1.so", "rt_basic_patch.c", bid, NULL);
     char *b64 = rt_base64_file(rt_path(d, "t1.so"));
     cr_assert_not_null(b64);
     unlink(rt_path(d, "t1.so")); /* the bytes travel in the message only */
-    json_t *p = basic_reload(d, 1, "t1.so", bid);
+    json_t *p = rt_basic_reload(d, 1, "t1.so", bid);
     json_object_del(p, "library");
     json_object_set_new(p, "libraryBase64", json_string(b64));
     free(b64);
-    json_t *r = rt_driver_request(d, "hot/reload", p, 30000);
-    cr_assert_not_null(r, "%s", rt_output(d, "rt_basic"));
-    json_t *res = json_object_get(r, "result");
-    cr_assert_str_eq(json_string_value(json_object_get(res, "status")), "applied", "%s", json_dumps(r, 0));
-    json_decref(r);
+    json_decref(rt_reload_applied(d, p));
     const char *line = rt_line_after(d, "rt_basic", 1, "v=1 ", 10000);
     cr_assert_not_null(line, "%s", rt_output(d, "rt_basic"));
     cr_assert(strstr(line, "direct=200 ptr=200 other=200"), "%s", line);
-    kill(pid, SIGTERM);
+    kill(prog.pid, SIGTERM);
     cr_assert_eq(rt_driver_wait_closed(d, 10000), 0);
-    int status = rt_wait_exit(pid, 10000);
+    int status = rt_wait_exit(prog.pid, 10000);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     validate(d, "hot-attach", "hot-attach");
     validate(d, "hot-reload", "hot-reload");
@@ -220,9 +191,8 @@ static void write_endpoint_file(const char *xdg, const char *endpoint)
 
 Test(session, reattaches_to_a_restarted_server_keeping_its_version)
 {
-    struct rt_driver *d1 = rt_driver_new();
-    cr_assert_not_null(d1);
-    cr_assert_eq(rt_build_program(d1, "rt_basic", basic_sources), 0);
+    struct rt_driver *d1 = rt_new();
+    rt_build(d1, "rt_basic");
     static char xdg[256], xdg_env[300];
     snprintf(xdg, sizeof xdg, "%s/xdg", rt_driver_dir(d1));
     cr_assert_eq(mkdir(xdg, 0700), 0);
@@ -235,11 +205,8 @@ Test(session, reattaches_to_a_restarted_server_keeping_its_version)
     cr_assert_not_null(attach, "%s", rt_output(d1, "rt_basic"));
     cr_assert_eq(json_integer_value(json_object_get(attach, "version")), 0);
     char *bid = strdup(json_string_value(json_object_get(attach, "buildId")));
-    cr_assert_eq(rt_build_patch(d1, "r1.so", "rt_basic_patch.c", bid, NULL), 0);
-    json_t *r = rt_driver_request(d1, "hot/reload", basic_reload(d1, 1, "r1.so", bid), 20000);
-    cr_assert_not_null(r);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "status")), "applied");
-    json_decref(r);
+    rt_patch(d1, "r1.so", "rt_basic_patch.c", bid, NULL);
+    json_decref(rt_reload_applied(d1, rt_basic_reload(d1, 1, "r1.so", bid)));
     cr_assert_not_null(rt_line_after(d1, "rt_basic", 1, "v=1 direct=200", 10000), "%s",
                        rt_output(d1, "rt_basic"));
 
@@ -250,26 +217,19 @@ Test(session, reattaches_to_a_restarted_server_keeping_its_version)
     cr_assert(!strstr(rt_output(d1, "rt_basic"), "bye"), "%s", rt_output(d1, "rt_basic"));
 
     /* a new server, a new endpoint in the file: the program comes back */
-    struct rt_driver *d2 = rt_driver_new();
-    cr_assert_not_null(d2);
+    struct rt_driver *d2 = rt_new();
     write_endpoint_file(xdg, rt_driver_endpoint(d2));
     attach = rt_driver_accept(d2, 20000);
     cr_assert_not_null(attach, "the program did not reattach: %s", rt_output(d1, "rt_basic"));
     cr_assert_eq(json_integer_value(json_object_get(attach, "version")), 1);
     cr_assert_eq(json_integer_value(json_object_get(attach, "pid")), pid);
     static const char *const tag300[] = {"TAG=300", NULL};
-    cr_assert_eq(rt_build_patch(d1, "r2.so", "rt_basic_patch.c", bid, tag300), 0);
-    r = rt_driver_request(d2, "hot/reload", basic_reload(d1, 2, "r2.so", bid), 20000);
-    cr_assert_not_null(r, "%s", rt_output(d1, "rt_basic"));
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "status")), "applied",
-                     "%s", json_dumps(r, 0));
-    json_decref(r);
+    rt_patch(d1, "r2.so", "rt_basic_patch.c", bid, tag300);
+    json_decref(rt_reload_applied(d2, rt_basic_reload(d1, 2, "r2.so", bid)));
     const char *line = rt_line_after(d1, "rt_basic", lines, "v=2 ", 10000);
     cr_assert_not_null(line, "%s", rt_output(d1, "rt_basic"));
     cr_assert(strstr(line, "direct=300 ptr=300 other=300"), "%s", line);
-    kill(pid, SIGTERM);
-    int status = rt_wait_exit(pid, 10000);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    rt_terminate(pid);
     free(bid);
     rt_driver_free(d2);
     rt_driver_free(d1);

@@ -3,37 +3,18 @@
  * function that uses them: the patches use the program's variables, never
  * fresh copies. */
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "rt_driver.h"
-
-static const char *const basic_sources[] = {"rt_basic_main.c", "rt_basic_other.c", NULL};
-
-static json_t *basic_reload(struct rt_driver *d, int version, const char *lib, const char *bid)
-{
-    return json_pack("{s:i, s:s, s:s, s:[{s:s, s:s}], s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}]}",
-                     "version", version, "library", rt_path(d, lib), "targetBuildId", bid,
-                     "functions", "name", "step", "symbol", "__hotc_f_step",
-                     "statics", "symbol", "__hotc_s_0", "name", "f_count", "file", "rt_basic_main.c",
-                     "kind", "object",
-                     "symbol", "__hotc_s_1", "name", "l_count", "file", "rt_basic_main.c",
-                     "function", "step", "kind", "object");
-}
+#include "rt_fixture.h"
 
 Test(statics, three_kinds_keep_counting_across_100_reloads)
 {
-    struct rt_driver *d = rt_driver_new();
-    cr_assert_not_null(d);
-    cr_assert_eq(rt_build_program(d, "rt_basic", basic_sources), 0);
-    pid_t pid = rt_spawn(d, "rt_basic", NULL, NULL);
-    json_t *attach = rt_driver_accept(d, 20000);
-    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
-    const char *bid = json_string_value(json_object_get(attach, "buildId"));
+    struct rt_driver *d = rt_new();
+    struct rt_prog p = rt_start(d, "rt_basic", NULL, NULL);
     static const char *const tag_a[] = {"TAG=200", NULL}, *const tag_b[] = {"TAG=300", NULL};
-    cr_assert_eq(rt_build_patch(d, "a.so", "rt_basic_patch.c", bid, tag_a), 0);
-    cr_assert_eq(rt_build_patch(d, "b.so", "rt_basic_patch.c", bid, tag_b), 0);
+    rt_patch(d, "a.so", "rt_basic_patch.c", p.build_id, tag_a);
+    rt_patch(d, "b.so", "rt_basic_patch.c", p.build_id, tag_b);
 
     int last_g = 0;
     for (int v = 1; v <= 100; v++) {
@@ -41,11 +22,7 @@ Test(statics, three_kinds_keep_counting_across_100_reloads)
         snprintf(lib, sizeof lib, "p%d.so", v);
         cr_assert_eq(rt_copy_tagged(d, v % 2 ? "a.so" : "b.so", lib, -1), 0);
         int before = rt_count_lines(d, "rt_basic");
-        json_t *r = rt_driver_request(d, "hot/reload", basic_reload(d, v, lib, bid), 20000);
-        cr_assert_not_null(r, "no answer to reload %d", v);
-        const char *status = json_string_value(json_object_get(json_object_get(r, "result"), "status"));
-        cr_assert_str_eq(status ? status : "?", "applied", "%s", json_dumps(r, 0));
-        json_decref(r);
+        json_decref(rt_reload_applied(d, rt_basic_reload(d, v, lib, p.build_id)));
 
         snprintf(prefix, sizeof prefix, "v=%d ", v);
         const char *line = rt_line_after(d, "rt_basic", before, prefix, 10000);
@@ -61,7 +38,6 @@ Test(statics, three_kinds_keep_counting_across_100_reloads)
         cr_assert_gt(g, last_g, "%s", line);
         last_g = g;
     }
-    kill(pid, SIGTERM);
-    cr_assert_eq(rt_wait_exit(pid, 10000), 0);
+    rt_terminate(p.pid);
     rt_driver_free(d);
 }

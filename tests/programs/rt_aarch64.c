@@ -9,25 +9,8 @@
 #include <string.h>
 
 #include "reload.h"
-#include "rt_basic.h"
+#include "rt_basic_step.h"
 
-int g_count;
-int last_local;
-int last_file;
-static int f_count;
-
-HOT int step(void)
-{
-    static int l_count;
-    g_count++;
-    f_count++;
-    l_count++;
-    last_local = l_count;
-    last_file = f_count;
-    return 100;
-}
-
-int (*volatile step_ptr)(void) = step;
 static int failures;
 
 static void check(int ok, const char *what)

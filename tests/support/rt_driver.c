@@ -35,6 +35,7 @@ struct rt_driver {
     json_t *attach;           /* params of hot/attach */
     json_t *kept[MAX_KEPT];   /* notifications not yet asked for */
     size_t nkept;
+    char program[64];         /* the last program started */
 };
 
 static long long now_ms(void)
@@ -107,19 +108,11 @@ void rt_driver_close(struct rt_driver *d)
 char *rt_base64_file(const char *path)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *bytes = malloc((size_t)n + 3);
-    char *out = malloc((size_t)n / 3 * 4 + 8);
-    size_t got = bytes ? fread(bytes, 1, (size_t)n, f) : 0;
-    fclose(f);
-    if (!bytes || !out || got != (size_t)n) {
+    size_t got;
+    unsigned char *bytes = (unsigned char *)test_slurp(path, &got);
+    char *out = bytes ? malloc(got / 3 * 4 + 8) : NULL;
+    if (!out) {
         free(bytes);
-        free(out);
         return NULL;
     }
     size_t o = 0;
@@ -168,6 +161,11 @@ const char *rt_driver_dir(const struct rt_driver *d)
 const char *rt_driver_endpoint(const struct rt_driver *d)
 {
     return d->endpoint;
+}
+
+const char *rt_driver_program(const struct rt_driver *d)
+{
+    return d->program;
 }
 
 const char *rt_path(struct rt_driver *d, const char *name)
@@ -373,11 +371,9 @@ static int sh(const char *cmd, int timeout_ms)
 #endif
 #endif
 
-/* The link flags for libhotc. The build's own library when it is plain;
- * when the tests run under sanitizers (and so is the build's libhotc), a
- * plain copy compiled once into <build>/tests/rt-plain, so that the test
- * programs themselves run without sanitizers. */
-static const char *hotc_flags(void)
+/* See rt_driver.h. Under sanitizers the plain copy is compiled into
+ * <build>/tests/rt-plain, again when runtime/ changes. */
+const char *rt_libhotc_flags(void)
 {
     static char flags[2048];
     if (*flags)
@@ -405,7 +401,7 @@ static const char *hotc_flags(void)
 
 int rt_build_program(struct rt_driver *d, const char *name, const char *const *sources)
 {
-    const char *flags = hotc_flags();
+    const char *flags = rt_libhotc_flags();
     if (!flags)
         return -1;
     char cmd[8192];
@@ -433,13 +429,11 @@ int rt_build_patch(struct rt_driver *d, const char *name, const char *source, co
 int rt_copy_tagged(struct rt_driver *d, const char *from, const char *to, int tag)
 {
     char path[512];
+    size_t n;
     snprintf(path, sizeof path, "%s/%s", d->dir, from);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    char *data = test_slurp(path, &n);
+    if (!data)
         return -1;
-    static char data[1 << 22];
-    size_t n = fread(data, 1, sizeof data, f);
-    fclose(f);
     int replaced = 0;
     for (char *p = data; tag >= 0 && (p = memmem(p, n - (size_t)(p - data), "HOTC_TAG_", 9)); p += 9) {
         char *digits = p + 9;
@@ -454,11 +448,11 @@ int rt_copy_tagged(struct rt_driver *d, const char *from, const char *to, int ta
         }
     }
     snprintf(path, sizeof path, "%s/%s", d->dir, to);
-    f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    int ok = fwrite(data, 1, n, f) == n;
-    fclose(f);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, n, f) == n;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    free(data);
     return ok && (replaced || tag < 0) ? 0 : -1;
 }
 
@@ -471,6 +465,7 @@ pid_t rt_spawn(struct rt_driver *d, const char *name, const char *const *args,
     char *argv[16] = {exe};
     for (size_t i = 0; args && args[i] && i < 14; i++)
         argv[i + 1] = (char *)args[i];
+    snprintf(d->program, sizeof d->program, "%s", name);
     pid_t pid = fork();
     if (pid != 0)
         return pid;

@@ -5,7 +5,8 @@
  * (kind: "hot-attach", "hot-attach.result", "hot-reload", ...).
  *
  * Also: building test programs and patch libraries with gcc, and running a
- * program in the background with its output in a file. */
+ * program in the background with its output in a file. rt_fixture.h has
+ * the steps the tests share, asserted with Criterion. */
 #ifndef HOTC_RT_DRIVER_H
 #define HOTC_RT_DRIVER_H
 
@@ -35,6 +36,10 @@ char *rt_base64_file(const char *path);
 const char *rt_driver_dir(const struct rt_driver *d);
 const char *rt_driver_endpoint(const struct rt_driver *d);
 
+/* The name of the program rt_spawn started last ("" before), for messages
+ * that show its output. */
+const char *rt_driver_program(const struct rt_driver *d);
+
 /* Waits for a runtime to connect and send hot/attach, answers it. Returns
  * the attach params (borrowed) or NULL after `timeout_ms`. */
 json_t *rt_driver_accept(struct rt_driver *d, int timeout_ms);
@@ -52,6 +57,12 @@ json_t *rt_driver_notification(struct rt_driver *d, const char *method, int time
 int rt_driver_wait_closed(struct rt_driver *d, int timeout_ms);
 
 /* ---------------------------------------------------------------- builds */
+
+/* The gcc flags that link a test program with libhotc (shell text, for
+ * sh -c): the build's own library when the tests are plain; under
+ * sanitizers a plain copy of it, so that the program itself runs without
+ * them. NULL (the reason on stderr) when that copy cannot be built. */
+const char *rt_libhotc_flags(void);
 
 /* Builds the program from sources under tests/programs (NULL-terminated,
  * relative to tests/programs) into <dir>/<name>, linked with libhotc.

@@ -93,3 +93,28 @@ int test_run(char *const argv[], char *out, size_t size, int timeout_ms)
         return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+int test_have(const char *tool)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "command -v '%s'", tool);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    return test_run(argv, NULL, 0, 10000) == 0;
+}
+
+char *test_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1))) {
+        size_t got = fread(buf, 1, (size_t)n, f);
+        buf[got] = '\0';
+        if (len)
+            *len = got;
+    }
+    fclose(f);
+    return buf;
+}

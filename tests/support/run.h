@@ -18,4 +18,12 @@ const char *test_source_path(const char *rel);
  * when `out` is not NULL. Kills it after `timeout_ms`. */
 int test_run(char *const argv[], char *out, size_t size, int timeout_ms);
 
+/* Whether `tool` is found in PATH (`command -v`). */
+int test_have(const char *tool);
+
+/* The whole content of a file, NUL-terminated (malloc'd; the caller frees
+ * it), its length in *len when `len` is not NULL; NULL if it cannot be
+ * read. */
+char *test_slurp(const char *path, size_t *len);
+
 #endif

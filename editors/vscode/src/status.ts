@@ -2,6 +2,7 @@
 // the status bar and the reload log render them. No vscode API here, so that
 // it reads as the contract it follows.
 
+/** `last.timings` of `hotc/status`: the server's phases of a save. */
 export interface Timings {
   analysisUs?: number;
   patchUs?: number;
@@ -11,31 +12,51 @@ export interface Timings {
   totalUs?: number;
 }
 
-export type ResultKind = 'applied' | 'refused' | 'error' | 'compileError';
+/** `programs[].timings` of `hotc/reloaded`: the runtime's (loadUs, resolveUs,
+ * waitUs, applyUs, totalUs) plus the server's round trip (rttUs). */
+export type ProgramTimings = Record<string, number | undefined> & {
+  loadUs?: number;
+  resolveUs?: number;
+  waitUs?: number;
+  applyUs?: number;
+  totalUs?: number;
+  rttUs?: number;
+};
+
+export type ResultKind = 'applied' | 'refused' | 'error' | 'compileError' | 'rolledBack';
 
 export interface LastResult {
   result: ResultKind;
+  /** the version now running (after a rollback: the one rolled back to) */
   version?: number;
   message: string;
+  /** the first file of a batch */
   file?: string;
+  /** every file of a batch of saves (a save-all), when the server sends them */
+  files?: string[];
   functions?: string[];
   timings?: Timings;
 }
 
 /** params of `hotc/status` */
 export interface HotStatus {
+  /** batches of saves with at least one applied reload */
   reloads: number;
   programs: number;
   compiling: boolean;
   last?: LastResult;
 }
 
-/** params of `hotc/reloaded` */
+export type ProgramStatus = 'applied' | 'refused' | 'error';
+
+/** params of `hotc/reloaded` (one per file of a batch, before its `hotc/status`) */
 export interface HotReloaded {
   uri: string;
   version: number;
   functions: string[];
-  programs: { pid: number; status: string; reason?: string; timings?: Timings }[];
+  /** the counter of the `hotc/status` that follows (older servers: absent) */
+  reloads?: number;
+  programs: { pid: number; status: ProgramStatus; reason?: string; timings?: ProgramTimings }[];
 }
 
 export type Severity = 'ok' | 'warning' | 'error';
@@ -51,7 +72,25 @@ const resultWords: Record<ResultKind, string> = {
   refused: 'refused',
   error: 'error',
   compileError: 'compile error',
+  rolledBack: 'rolled back',
 };
+
+const basename = (f: string) => f.replace(/^.*\//, '');
+
+/** The files of a `last`: `files` when there are several, else `file`. */
+export function lastFiles(l: LastResult): string[] {
+  if (Array.isArray(l.files) && l.files.length) return l.files.map(basename);
+  return l.file ? [basename(l.file)] : [];
+}
+
+/** "v4 applied", "rolled back to v2", "compile error": the status bar's words for a `last`. */
+export function resultText(l: LastResult): string {
+  const words = resultWords[l.result] ?? String(l.result);
+  if (l.version === undefined) return words;
+  if (l.result === 'applied') return `v${l.version} ${words}`;
+  if (l.result === 'rolledBack') return `${words} to v${l.version}`;
+  return words;
+}
 
 /** "1.8 ms" from microseconds; "" when unknown. */
 export function formatUs(us: number | undefined): string {
@@ -61,9 +100,28 @@ export function formatUs(us: number | undefined): string {
   return `${(us / 1e6).toFixed(2)} s`;
 }
 
+const timingNames: [keyof Timings, string][] = [
+  ['analysisUs', 'analysis'],
+  ['patchUs', 'patch'],
+  ['compileUs', 'compile'],
+  ['loadUs', 'load'],
+  ['applyUs', 'apply'],
+];
+
+/** "took 2.4 ms (analysis 40 µs, compile 1.9 ms, ...)"; "" without timings. */
+export function timingsText(t: Timings | undefined): string {
+  if (!t) return '';
+  const parts = timingNames.map(([k, name]) => [name, formatUs(t[k])]).filter(([, v]) => v);
+  const total = formatUs(t.totalUs);
+  if (!total && !parts.length) return '';
+  const detail = parts.length ? ` (${parts.map(([n, v]) => `${n} ${v}`).join(', ')})` : '';
+  return `took ${total || '?'}${detail}`;
+}
+
 /**
  * The status bar item for a `hotc/status`: the reload counter, then the last
- * result ("hotc 3× · v4 applied"), a spinner while compiling.
+ * result ("hotc 3× · v4 applied", "hotc 3× · rolled back to v2"), a spinner
+ * while compiling.
  */
 export function statusView(s: HotStatus): StatusView {
   const lines: string[] = [];
@@ -71,24 +129,32 @@ export function statusView(s: HotStatus): StatusView {
   let severity: Severity = 'ok';
   if (s.last) {
     const l = s.last;
-    const v = l.version !== undefined && l.result === 'applied' ? `v${l.version} ` : '';
-    text += ` · ${v}${resultWords[l.result] ?? l.result}`;
+    text += ` · ${resultText(l)}`;
     if (l.result === 'refused') severity = 'warning';
     if (l.result === 'error' || l.result === 'compileError') severity = 'error';
     lines.push(`last: ${l.message}`);
+    const files = lastFiles(l);
+    if (files.length) lines.push(`file${files.length === 1 ? '' : 's'}: ${files.join(', ')}`);
     if (l.functions && l.functions.length) lines.push(`functions: ${l.functions.join(', ')}`);
-    const total = formatUs(l.timings?.totalUs);
-    if (total) lines.push(`took ${total}`);
+    const took = timingsText(l.timings);
+    if (took) lines.push(took);
   }
+  if (s.compiling) lines.push('compiling…');
   lines.unshift(`hotc: ${s.reloads} reloads, ${s.programs} program${s.programs === 1 ? '' : 's'} attached`);
   lines.push('click for the reload log');
-  const icon = s.compiling ? '$(sync~spin)' : severity === 'ok' ? '$(flame)' : '$(warning)';
+  const icon = s.compiling
+    ? '$(sync~spin)'
+    : severity !== 'ok'
+      ? '$(warning)'
+      : s.last?.result === 'rolledBack'
+        ? '$(history)'
+        : '$(flame)';
   return { text: `${icon} ${text}`, tooltip: lines.join('\n'), severity };
 }
 
-/** One line of the reload log for a `hotc/reloaded`. */
+/** One line of the reload log for a `hotc/reloaded`: "reload 3: main.c v4 [value]: pid 12 applied in 1.8 ms". */
 export function reloadedLine(r: HotReloaded): string {
-  const file = r.uri.replace(/^.*\//, '');
+  const file = basename(r.uri);
   const progs = r.programs.length
     ? r.programs
         .map((p) => {
@@ -97,12 +163,17 @@ export function reloadedLine(r: HotReloaded): string {
         })
         .join('; ')
     : 'no program attached';
-  return `${file} v${r.version} [${r.functions.join(', ')}]: ${progs}`;
+  const n = typeof r.reloads === 'number' ? `reload ${r.reloads}: ` : '';
+  return `${n}${file} v${r.version} [${r.functions.join(', ')}]: ${progs}`;
 }
 
-/** One line of the reload log for the `last` of a `hotc/status`. */
+/**
+ * One line of the reload log for the `last` of a `hotc/status`:
+ * "main.c, util.c: v4 applied: ..." (every file of a save-all),
+ * "rolled back to v2: rolled back 1 of 1 programs".
+ */
 export function lastLine(l: LastResult): string {
-  const where = l.file ? `${l.file.replace(/^.*\//, '')}: ` : '';
-  const v = l.version !== undefined ? ` v${l.version}` : '';
-  return `${where}${resultWords[l.result] ?? l.result}${v}: ${l.message}`;
+  const files = lastFiles(l);
+  const where = files.length ? `${files.join(', ')}: ` : '';
+  return `${where}${resultText(l)}: ${l.message}`;
 }

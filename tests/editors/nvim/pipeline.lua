@@ -2,7 +2,8 @@
 -- program linked with the real runtime (tests/editors/fixtures/counter):
 -- :HotRun, edit the HOT function, :write, and wait until the program's
 -- output changes, the statusline counter goes up, the lens shows the new
--- version, and a compile error shows as a diagnostic.
+-- version, and a compile error shows as a diagnostic; :HotRollback shows
+-- in the statusline and the reload log.
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*)/')
 local H = dofile(here .. '/harness.lua')
 local test, wait, ok, eq = H.test, H.wait, H.ok, H.eq
@@ -124,18 +125,49 @@ test('fixing it clears the diagnostic and reloads', function()
   wait('no error diagnostics', function()
     return #vim.diagnostic.get(0, { severity = vim.diagnostic.severity.ERROR }) == 0
   end, nil, describe)
+  -- the program may print before the server has its answer: wait for the status
+  wait('the statusline to say applied', function()
+    local s = require('hotc').state(0)
+    return not s.compiling and s.last and s.last.result == 'applied'
+  end, nil, describe)
 end)
 
-test(':HotRollback returns to the previous version', function()
+test(':HotRollback returns to the previous version and the statusline says so', function()
+  local s = require('hotc').state(0)
+  local before_version = s.last and s.last.version
+  local before_reloads = s.reloads
   vim.cmd('HotRollback')
   wait('the program to print 2 again', function()
     return last_value() == '2'
   end, nil, describe)
+  local status = wait('the statusline to show the rollback', function()
+    local st = require('hotc').status()
+    return st:find('rolled back to v', 1, true) and st
+  end, nil, describe)
+  ok(status:match('^hotc %d+× · rolled back to v%d+$'), 'statusline: ' .. status)
+  local last = require('hotc').state(0).last
+  eq(last.result, 'rolledBack', 'last.result')
+  ok(status:find('v' .. last.version, 1, true), 'the version in the statusline: ' .. status)
+  if type(before_version) == 'number' then
+    ok(last.version < before_version, string.format('rolled back from v%d to v%d', before_version, last.version))
+  end
+  eq(require('hotc').state(0).reloads, before_reloads, 'a rollback is not a reload')
 end)
 
-test('the reload log has the reloads', function()
+test('the reload log has the reloads, their counter and the rollback', function()
   local log = require('hotc').state(0).log
+  local function has(pattern)
+    for _, l in ipairs(log) do
+      if l:find(pattern) then
+        return true
+      end
+    end
+  end
   ok(#log >= 2, 'log lines: ' .. vim.inspect(log))
+  ok(has('reload %d+: main%.c v%d+ %[value%]: pid %d+ applied'), 'a hotc/reloaded line: ' .. vim.inspect(log))
+  ok(has('main%.c: v%d+ applied: '), 'an applied save: ' .. vim.inspect(log))
+  ok(has('compile error: '), 'the compile error: ' .. vim.inspect(log))
+  ok(has('rolled back to v%d+: '), 'the rollback: ' .. vim.inspect(log))
 end)
 
 H.finally(function()

@@ -8,9 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
+  AbstractMessageWriter,
   createProtocolConnection,
   StreamMessageReader,
-  StreamMessageWriter,
 } from 'vscode-languageserver-protocol/node.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,6 +40,63 @@ export async function waitFor(what, fn, ms = TIMEOUT) {
   }
 }
 
+/**
+ * The connection's writer: each message framed and written with a single
+ * write() (vscode-jsonrpc's StreamMessageWriter writes the header and the
+ * body separately). holdUntil() keeps messages back until a number of a
+ * given method are there, then writes them all in ONE write(): how an
+ * editor's "save all" reaches the server in one read.
+ */
+class FramedWriter extends AbstractMessageWriter {
+  constructor(stream) {
+    super();
+    this.stream = stream;
+    this.held = null;
+    stream.on('error', (e) => this.fireError(e));
+    stream.on('close', () => this.fireClose());
+  }
+
+  static frame(msg) {
+    const body = Buffer.from(JSON.stringify(msg), 'utf8');
+    return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`, 'ascii'), body]);
+  }
+
+  send(buf) {
+    return new Promise((resolve, reject) =>
+      this.stream.write(buf, (err) => {
+        if (err) {
+          this.fireError(err);
+          reject(err);
+        } else resolve();
+      }),
+    );
+  }
+
+  write(msg) {
+    const frame = FramedWriter.frame(msg);
+    if (!this.held) return this.send(frame);
+    this.held.frames.push(frame);
+    if (msg.method === this.held.method && --this.held.count === 0) {
+      const { frames, done } = this.held;
+      this.held = null;
+      const all = Buffer.concat(frames);
+      this.send(all).then(() => done(all.length), done);
+    }
+    return Promise.resolve();
+  }
+
+  /** Holds every message back until `count` of `method` were written; resolves with the bytes written at once. */
+  holdUntil(method, count) {
+    return new Promise((done) => {
+      this.held = { method, count, frames: [], done };
+    });
+  }
+
+  end() {
+    this.stream.end();
+  }
+}
+
 /** A fresh project directory with the given files (name → text). */
 export function project(files) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hotc-proto-'));
@@ -50,28 +107,29 @@ export function project(files) {
   return dir;
 }
 
-/** compile_commands.json for `file` in `dir`, with the runtime's headers. */
-export function compileCommands(dir, file) {
-  return JSON.stringify([
-    {
+/** compile_commands.json for `files` in `dir`, with the runtime's headers. */
+export function compileCommands(dir, ...files) {
+  return JSON.stringify(
+    files.map((file) => ({
       directory: dir,
       file,
       arguments: ['cc', '-std=c11', '-g', '-O1', `-I${path.join(repo, 'runtime')}`, '-c', file, '-o', file.replace(/\.c$/, '.o')],
-    },
-  ]);
+    })),
+  );
 }
 
 /**
- * Builds `file` in `dir` into `exe` the way a user's build would, with the
+ * Builds `file` (or an array of files) in `dir` into `exe` the way a user's build would, with the
  * flags build/pkgconfig/hotc.pc gives. Throws with the compiler's output.
  */
 export function buildProgram(dir, file, exe) {
+  const files = Array.isArray(file) ? file : [file];
   const env = { ...process.env, PKG_CONFIG_PATH: path.join(buildDir, 'pkgconfig') };
   const pc = spawnSync('pkg-config', ['--cflags', '--libs', 'hotc'], { env, encoding: 'utf8' });
   if (pc.status !== 0) throw new Error(`pkg-config hotc failed: ${pc.stderr}`);
   const flags = pc.stdout.trim().split(/\s+/);
-  const cc = spawnSync('cc', ['-std=c11', '-g', '-O1', '-o', exe, file, ...flags], { cwd: dir, encoding: 'utf8' });
-  if (cc.status !== 0) throw new Error(`cannot build ${file}: ${cc.stderr}`);
+  const cc = spawnSync('cc', ['-std=c11', '-g', '-O1', '-o', exe, ...files, ...flags], { cwd: dir, encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cannot build ${files.join(' ')}: ${cc.stderr}`);
 }
 
 /**
@@ -93,7 +151,8 @@ export async function start({ root, initializationOptions = {}, capabilities, en
   proc.stderr.on('data', (d) => stderr.push(d.toString()));
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
 
-  const conn = createProtocolConnection(new StreamMessageReader(proc.stdout), new StreamMessageWriter(proc.stdin));
+  const writer = new FramedWriter(proc.stdin);
+  const conn = createProtocolConnection(new StreamMessageReader(proc.stdout), writer);
   const c = {
     proc,
     conn,
@@ -103,13 +162,21 @@ export async function start({ root, initializationOptions = {}, capabilities, en
     diagnostics: new Map(),
     status: [],
     reloaded: [],
+    /** hotc/status and hotc/reloaded in the order they came: {method, params} */
+    events: [],
     logs: [],
     refreshes: 0,
     progressCreated: 0,
   };
   conn.onNotification('textDocument/publishDiagnostics', (p) => c.diagnostics.set(p.uri, p.diagnostics));
-  conn.onNotification('hotc/status', (p) => c.status.push(p));
-  conn.onNotification('hotc/reloaded', (p) => c.reloaded.push(p));
+  conn.onNotification('hotc/status', (p) => {
+    c.status.push(p);
+    c.events.push({ method: 'hotc/status', params: p });
+  });
+  conn.onNotification('hotc/reloaded', (p) => {
+    c.reloaded.push(p);
+    c.events.push({ method: 'hotc/reloaded', params: p });
+  });
   conn.onNotification('window/logMessage', (p) => c.logs.push(p.message));
   conn.onNotification('window/showMessage', (p) => c.logs.push(p.message));
   conn.onNotification('$/progress', () => {});
@@ -171,6 +238,19 @@ export async function start({ root, initializationOptions = {}, capabilities, en
   c.save = (file, text) => {
     fs.writeFileSync(file, text);
     conn.sendNotification('textDocument/didSave', { textDocument: { uri: uriOf(file) }, text });
+  };
+  /**
+   * "Save all": writes each file and sends their didSave notifications back
+   * to back in one write() (without `text`: the server does not ask for it,
+   * and the write stays small). Resolves with the bytes written.
+   */
+  c.saveAll = (files) => {
+    const sent = writer.holdUntil('textDocument/didSave', files.length);
+    for (const [file, text] of files) {
+      fs.writeFileSync(file, text);
+      conn.sendNotification('textDocument/didSave', { textDocument: { uri: uriOf(file) } });
+    }
+    return sent;
   };
   c.lenses = (file) => conn.sendRequest('textDocument/codeLens', { textDocument: { uri: uriOf(file) } });
   /** Lens titles on each line: [[line, title], ...] sorted by line. */

@@ -294,6 +294,22 @@ async function runSet(set) {
         say(`    problems: ${p.label}; status bar: ${await statusText(page)}`);
         if (lastValue() !== '2') throw new Error(`the program printed ${lastValue()}`);
       });
+      await step('pipeline: hotc: Roll Back One Version shows in the status bar and the reload log', async () => {
+        await command(page, 'hotc: Roll Back One Version');
+        await waitFor('the program to print 1 again', () => lastValue() === '1');
+        const s = await waitFor('the status bar to show the rollback', async () => {
+          const t = await statusText(page);
+          return /hotc \d+× · rolled back to v\d+/.test(t) ? t : null;
+        });
+        say(`    status bar: ${s}`);
+        await command(page, 'hotc: Show the Reload Log');
+        const panel = page.locator('.part.panel .monaco-editor .view-lines').first();
+        const logText = await waitFor('the reload log to show the reload and the rollback', async () => {
+          const t = (await panel.innerText().catch(() => '')).replace(/\u00a0/g, ' ');
+          return /reload \d+: main\.c v\d+ \[value\]/.test(t) && /rolled back to v\d+/.test(t) ? t : null;
+        });
+        for (const line of logText.split('\n').filter((l) => l.trim())) say(`    log: ${line.trim()}`);
+      });
     }
   } finally {
     if (page) {

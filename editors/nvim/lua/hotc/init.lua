@@ -95,6 +95,12 @@ local function current_client()
   return nil
 end
 
+-- Neovim 0.12 rewrote vim.lsp.codelens as a provider per buffer
+-- (codelens.enable(), codelens.on_refresh()): no __namespaces, and
+-- on_codelens() is a deprecated no-op. Up to 0.11 we draw the lenses
+-- ourselves with on_codelens().
+local provider_codelens = vim.lsp.codelens.__namespaces == nil and vim.lsp.codelens.enable ~= nil
+
 --- Asks the server for bufnr's lenses and shows them. Unlike 0.7's
 --- vim.lsp.codelens.refresh(), works for any buffer, is never dropped while
 --- another refresh is under way, and clears lenses that went away.
@@ -104,6 +110,13 @@ function M.refresh_lenses(bufnr, client)
     return
   end
   local clients = client and { client } or buf_clients(bufnr)
+  if provider_codelens then
+    vim.lsp.codelens.enable(true, { bufnr = bufnr })
+    for _, c in ipairs(clients) do
+      vim.lsp.codelens.on_refresh(nil, nil, { client_id = c.id, method = 'workspace/codeLens/refresh' })
+    end
+    return
+  end
   for _, c in ipairs(clients) do
     local params = { textDocument = { uri = vim.uri_from_bufnr(bufnr) } }
     request(c, 'textDocument/codeLens', params, function(err, result, ctx)
@@ -142,6 +155,7 @@ local result_words = {
   refused = 'refused',
   error = 'error',
   compileError = 'compile error',
+  rolledBack = 'rolled back',
 }
 
 local function format_us(us)
@@ -156,13 +170,42 @@ local function format_us(us)
   return string.format('%.2f s', us / 1e6)
 end
 
+-- "v4 applied", "rolled back to v2", "compile error"
 local function last_text(last)
   local words = result_words[last.result] or tostring(last.result)
-  local v = ''
-  if last.result == 'applied' and type(last.version) == 'number' then
-    v = 'v' .. last.version .. ' '
+  if type(last.version) ~= 'number' then
+    return words
   end
-  return v .. words
+  if last.result == 'applied' then
+    return 'v' .. last.version .. ' ' .. words
+  elseif last.result == 'rolledBack' then
+    return words .. ' to v' .. last.version
+  end
+  return words
+end
+
+local function basename(f)
+  return (tostring(f):gsub('^.*/', ''))
+end
+
+-- The files of a `last`: every file of a batch (`files`), else `file`.
+local function last_files(last)
+  local out = {}
+  if type(last.files) == 'table' and #last.files > 0 then
+    for _, f in ipairs(last.files) do
+      table.insert(out, basename(f))
+    end
+  elseif type(last.file) == 'string' then
+    table.insert(out, basename(last.file))
+  end
+  return out
+end
+
+-- The reload log line for a `last`: "main.c, util.c: v4 applied: ..."
+local function last_line(last)
+  local files = last_files(last)
+  local where = #files > 0 and (table.concat(files, ', ') .. ': ') or ''
+  return where .. last_text(last) .. ': ' .. tostring(last.message or '')
 end
 
 local handlers = {}
@@ -177,10 +220,11 @@ handlers['hotc/status'] = function(_, params, ctx)
   s.programs = tonumber(params.programs) or s.programs
   s.compiling = params.compiling == true
   if type(params.last) == 'table' then
-    local key = s.reloads .. '|' .. tostring(params.last.result) .. '|' .. tostring(params.last.message)
+    local line = last_line(params.last)
+    local key = s.reloads .. '|' .. line
     if key ~= s.last_key then
       s.last_key = key
-      log_line(ctx.client_id, last_text(params.last) .. ': ' .. tostring(params.last.message or ''))
+      log_line(ctx.client_id, line)
     end
     s.last = params.last
   end
@@ -211,7 +255,8 @@ handlers['hotc/reloaded'] = function(_, params, ctx)
   log_line(
     ctx.client_id,
     string.format(
-      '%s v%s [%s]: %s',
+      '%s%s v%s [%s]: %s',
+      type(params.reloads) == 'number' and ('reload ' .. params.reloads .. ': ') or '',
       vim.fn.fnamemodify(vim.uri_to_fname(params.uri or 'file:///?'), ':t'),
       tostring(params.version),
       table.concat(fns, ', '),
@@ -228,8 +273,9 @@ handlers['workspace/codeLens/refresh'] = function(_, _, ctx)
   return vim.NIL
 end
 
---- The statusline component: "hotc 3× · v4 applied", a marker while
---- compiling; "" when the buffer has no hotc server.
+--- The statusline component: "hotc 3× · v4 applied", "hotc 4× · rolled
+--- back to v2", a marker while compiling; "" when the buffer has no hotc
+--- server.
 function M.status()
   local c = current_client()
   if not c then
@@ -259,7 +305,15 @@ end
 --- The lenses shown in bufnr: a list of {line (0-based), title}.
 function M.lenses(bufnr)
   local out = {}
-  for _, lens in ipairs(vim.lsp.codelens.get(bufnr or 0)) do
+  local lenses = {}
+  if provider_codelens then
+    for _, x in ipairs(vim.lsp.codelens.get({ bufnr = bufnr or 0 })) do
+      table.insert(lenses, x.lens)
+    end
+  else
+    lenses = vim.lsp.codelens.get(bufnr or 0)
+  end
+  for _, lens in ipairs(lenses) do
     table.insert(out, { lens.range.start.line, lens.command and lens.command.title or '' })
   end
   table.sort(out, function(a, b)
