@@ -69,9 +69,11 @@ struct pending {
 /* A message handed to the runtime's thread by another thread. */
 struct handed {
     struct handed *next;
-    json_t *msg;         /* owned */
     unsigned generation; /* sent only on this connection */
     int droppable;       /* a notification: may be dropped when the backlog is full */
+    size_t len;          /* bytes of data */
+    char data[];         /* the framed message, serialized by the poster so that
+                          * the crash handler can send it without allocating */
 };
 
 /* The framed bytes not yet sent: buf[sent, len). Under send_lock. */
@@ -188,49 +190,68 @@ static size_t backlog_size(void)
     return n;
 }
 
-/* Frames `msg` (stolen) at the end of the backlog. Runtime thread only. A
- * droppable message is dropped (and counted) when the backlog is full. */
-static void append(json_t *msg, int droppable)
+/* Serializes and frames `msg` (stolen) into a new buffer of `extra` bytes
+ * followed by the frame; *len gets the frame's length. NULL when out of
+ * memory (msg is released either way). */
+static char *frame_new(json_t *msg, size_t extra, size_t *len)
 {
-    if (!msg)
-        return;
-    if (droppable && backlog_size() >= MAX_BACKLOG) {
-        json_decref(msg);
-        dropped++;
-        return;
-    }
-    char *body = json_dumps(msg, JSON_COMPACT);
+    char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
     if (!body)
-        return;
+        return NULL;
     size_t bn = strlen(body);
     char header[64];
     int hn = snprintf(header, sizeof header, "Content-Length: %zu\r\n\r\n", bn);
-    lock_send(-1);
+    char *out = malloc(extra + (size_t)hn + bn);
+    if (out) {
+        memcpy(out + extra, header, (size_t)hn);
+        memcpy(out + extra + (size_t)hn, body, bn);
+        *len = (size_t)hn + bn;
+    }
+    free(body);
+    return out;
+}
+
+/* Adds `len` framed bytes at the end of the backlog. Under send_lock. A
+ * droppable message is dropped (and counted) when the backlog is full. */
+static void append_locked(const char *data, size_t len, int droppable)
+{
+    if (droppable && outq.len - outq.sent >= MAX_BACKLOG) {
+        dropped++;
+        return;
+    }
     if (outq.sent > 0 && outq.sent >= outq.len / 2) { /* reclaim what was sent */
         memmove(outq.buf, outq.buf + outq.sent, outq.len - outq.sent);
         outq.len -= outq.sent;
         outq.sent = 0;
     }
-    size_t need = outq.len + (size_t)hn + bn;
+    size_t need = outq.len + len;
     if (need > outq.cap) {
         size_t cap = outq.cap ? outq.cap : 4096;
         while (cap < need)
             cap *= 2;
         char *nb = realloc(outq.buf, cap);
-        if (!nb) {
-            unlock_send();
-            free(body);
+        if (!nb)
             return;
-        }
         outq.buf = nb;
         outq.cap = cap;
     }
-    memcpy(outq.buf + outq.len, header, (size_t)hn);
-    memcpy(outq.buf + outq.len + (size_t)hn, body, bn);
+    memcpy(outq.buf + outq.len, data, len);
     outq.len = need;
+}
+
+/* Frames `msg` (stolen) at the end of the backlog. Runtime thread only. A
+ * droppable message is dropped (and counted) when the backlog is full. */
+static void append(json_t *msg, int droppable)
+{
+    size_t len = 0;
+    char *data = frame_new(msg, 0, &len);
+    if (!data)
+        return;
+    lock_send(-1);
+    append_locked(data, len, droppable);
     unlock_send();
-    free(body);
+    free(data);
 }
 
 /* Forgets the backlog (the connection is gone). Runtime thread only. */
@@ -249,14 +270,11 @@ static void discard_backlog(void)
  * an eventfd write. */
 static void post(json_t *msg, unsigned gen, int droppable)
 {
-    if (!msg)
+    size_t len = 0;
+    struct handed *h = (struct handed *)frame_new(msg, sizeof *h, &len);
+    if (!h)
         return;
-    struct handed *h = malloc(sizeof *h);
-    if (!h) {
-        json_decref(msg);
-        return;
-    }
-    h->msg = msg;
+    h->len = len;
     h->generation = gen;
     h->droppable = droppable;
     h->next = __atomic_load_n(&handed, __ATOMIC_RELAXED);
@@ -274,7 +292,9 @@ static void post(json_t *msg, unsigned gen, int droppable)
 /* Takes every handed message, oldest first, into the backlog when it
  * belongs to connection `gen` (0: none, drop them all). Runtime thread
  * only. */
-static void take_handed(unsigned gen)
+/* Takes the whole handed list, oldest first. Any thread, signal handlers
+ * included (one atomic exchange, pointer moves). */
+static struct handed *grab_handed(void)
 {
     struct handed *h = __atomic_exchange_n(&handed, NULL, __ATOMIC_ACQUIRE), *oldest = NULL;
     while (h) { /* the list is newest first */
@@ -283,15 +303,26 @@ static void take_handed(unsigned gen)
         oldest = h;
         h = next;
     }
+    return oldest;
+}
+
+/* Moves every handed message into the backlog when it belongs to
+ * connection `gen` (0: none, drop them all). Runtime thread only. The send
+ * lock is held from the grab to the last append, so that the crash handler,
+ * once it holds the lock, finds every message either in the backlog or
+ * still in the handed list. */
+static void take_handed(unsigned gen)
+{
+    lock_send(-1);
+    struct handed *oldest = grab_handed();
     while (oldest) {
         struct handed *next = oldest->next;
         if (gen && oldest->generation == gen)
-            append(oldest->msg, oldest->droppable);
-        else
-            json_decref(oldest->msg);
+            append_locked(oldest->data, oldest->len, oldest->droppable);
         free(oldest);
         oldest = next;
     }
+    unlock_send();
 }
 
 static json_t *notification(const char *method, json_t *params)
@@ -426,6 +457,14 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
         if (w > 0)
             outq.sent += (size_t)w;
     }
+    /* Then what other threads handed over and the runtime's thread has not
+     * taken yet (the answer to a reload applied just before the crash, say):
+     * already framed, so sending it allocates nothing. Not freed: the
+     * program is dying. */
+    unsigned gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+    for (struct handed *h = grab_handed(); w >= 0 && h; h = h->next)
+        if (h->generation == gen && outq.sent == outq.len)
+            w = send_some(fd, h->data, h->len, deadline) == (ssize_t)h->len ? 0 : -1;
     if (w >= 0 && outq.sent == outq.len && send_some(fd, header, (size_t)hn, deadline) == hn)
         send_some(fd, body, n, deadline);
     unlock_send();
