@@ -7,7 +7,9 @@
  *     analysis and patch index: what the server does for a keystroke),
  *   - patch_index_new (what the docstore adds to each change so that a save
  *     finds the file indexed), and patch_build for the file's HOT functions,
- *     with the tree, without and with that index.
+ *     with the tree, without and with that index,
+ *   - analysis_diff_hot between the file and the edited one (what a save
+ *     computes first: the reload diff).
  *
  *     micro [-n RUNS] FILE...          a Markdown table, times in ms
  *     micro --dump FILE...             the full analysis and patch, as text
@@ -215,7 +217,7 @@ static int measure(const char *path, int runs)
     struct document *doc;
     double *an = calloc((size_t)runs, sizeof *an), *ed = calloc((size_t)runs, sizeof *ed),
            *pa = calloc((size_t)runs, sizeof *pa), *px = calloc((size_t)runs, sizeof *px),
-           *pi = calloc((size_t)runs, sizeof *pi), parse;
+           *pi = calloc((size_t)runs, sizeof *pi), *rd = calloc((size_t)runs, sizeof *rd), parse;
     uint32_t at = 0;
 
     if (!text) {
@@ -283,9 +285,20 @@ static int measure(const char *path, int runs)
         docstore_edit(store, doc, r % 2 ? &del : &add);
         docstore_update(store, doc);
         ed[r] = now_ms() - t0;
+
+        /* the reload diff of a save: HOT functions against the baseline */
+        {
+            int others = 0;
+            struct analysis_diff *d;
+
+            t0 = now_ms();
+            d = analysis_diff_hot(a, doc->analysis, &others);
+            rd[r] = now_ms() - t0;
+            analysis_diff_free(d);
+        }
     }
-    printf("| %s | %zu | %.2f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", path, lines, parse, median(an, runs),
-           median(ed, runs), median(pi, runs), median(pa, runs), median(px, runs));
+    printf("| %s | %zu | %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", path, lines, parse, median(an, runs),
+           median(ed, runs), median(pi, runs), median(pa, runs), median(px, runs), median(rd, runs));
     docstore_free(store);
     analysis_free(a);
     ts_tree_delete(tree);
@@ -296,6 +309,7 @@ static int measure(const char *path, int runs)
     free(pa);
     free(pi);
     free(px);
+    free(rd);
     return 0;
 }
 
@@ -318,8 +332,8 @@ int main(int argc, char **argv)
     }
     if (!do_dump) {
         printf("| file | lines | full parse | analysis_run | keystroke (edit + reparse + analysis + index) | "
-               "patch_index_new | patch_build, no index | patch_build with the index |\n");
-        printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+               "patch_index_new | patch_build, no index | patch_build with the index | reload diff |\n");
+        printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     }
     for (; a < argc; a++)
         rc |= do_dump ? dump(argv[a], &prev) : measure(argv[a], runs);

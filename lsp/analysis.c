@@ -2262,6 +2262,106 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
     return d;
 }
 
+static int same_signature(const struct analysis_function *a, const struct analysis_function *b)
+{
+    if (strcmp(a->ret ? a->ret : "", b->ret ? b->ret : "") != 0 || a->n_params != b->n_params ||
+        a->variadic != b->variadic)
+        return 0;
+    for (size_t i = 0; i < a->n_params; i++)
+        if (strcmp(a->params[i] ? a->params[i] : "", b->params[i] ? b->params[i] : "") != 0)
+            return 0;
+    return 1;
+}
+
+static int plain_changed(const struct analysis_function *a, const struct analysis_function *b)
+{
+    return a->body_hash != b->body_hash || !same_signature(a, b);
+}
+
+/* The next function of `a` from `i` on that is not HOT, or a->n_functions. */
+static size_t next_plain(const struct analysis *a, size_t i)
+{
+    while (i < a->n_functions && a->functions[i].hot)
+        i++;
+    return i;
+}
+
+/* Whether a non-HOT function of `old` and one of `new_` with the same name
+ * differ. In document order while both list the same names in the same
+ * order; else a merge of the two sorted by name. */
+static int others_differ(const struct analysis *old, const struct analysis *new_)
+{
+    struct name_index x, y;
+    size_t i = next_plain(old, 0), k = next_plain(new_, 0);
+    int changed = 0;
+
+    while (i < old->n_functions && k < new_->n_functions &&
+           !strcmp(old->functions[i].name, new_->functions[k].name)) {
+        if (plain_changed(&old->functions[i], &new_->functions[k]))
+            return 1;
+        i = next_plain(old, i + 1);
+        k = next_plain(new_, k + 1);
+    }
+    if (i == old->n_functions && k == new_->n_functions)
+        return 0;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    for (size_t j = 0; j < old->n_functions; j++)
+        if (!old->functions[j].hot)
+            name_index_add(&x, old->functions[j].name, j);
+    for (size_t j = 0; j < new_->n_functions; j++)
+        if (!new_->functions[j].hot)
+            name_index_add(&y, new_->functions[j].name, j);
+    name_index_sort(&x);
+    name_index_sort(&y);
+    for (i = 0, k = 0; i < x.n && k < y.n && !changed;) {
+        int c = strcmp(x.v[i].name, y.v[k].name);
+
+        if (c == 0)
+            changed = plain_changed(&old->functions[x.v[i].i], &new_->functions[y.v[k].i]);
+        i += c <= 0;
+        k += c >= 0;
+    }
+    free(x.v);
+    free(y.v);
+    return changed;
+}
+
+struct analysis_diff *analysis_diff_hot(const struct analysis *old, const struct analysis *new_, int *others_changed)
+{
+    struct analysis o = *old, n = *new_;
+    struct analysis_function *of, *nf;
+    struct analysis_diff *diff = NULL;
+    size_t n_old = 0, n_new = 0;
+
+    /* only the HOT ones are copied: a few of thousands */
+    for (size_t j = 0; j < old->n_functions; j++)
+        n_old += old->functions[j].hot != 0;
+    for (size_t j = 0; j < new_->n_functions; j++)
+        n_new += new_->functions[j].hot != 0;
+    of = malloc((n_old + 1) * sizeof *of);
+    nf = malloc((n_new + 1) * sizeof *nf);
+    *others_changed = 0;
+    if (of && nf) {
+        o.functions = of;
+        o.n_functions = 0;
+        n.functions = nf;
+        n.n_functions = 0;
+        for (size_t j = 0; j < old->n_functions; j++)
+            if (old->functions[j].hot)
+                of[o.n_functions++] = old->functions[j];
+        for (size_t j = 0; j < new_->n_functions; j++)
+            if (new_->functions[j].hot)
+                nf[n.n_functions++] = new_->functions[j];
+        diff = analysis_diff(&o, &n);
+        if (diff)
+            *others_changed = others_differ(old, new_);
+    }
+    free(of);
+    free(nf);
+    return diff;
+}
+
 void analysis_diff_free(struct analysis_diff *self)
 {
     if (!self)

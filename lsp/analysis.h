@@ -131,6 +131,15 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
 
 void analysis_diff_free(struct analysis_diff *self);
 
+/* analysis_diff over the HOT functions of both versions only (every type
+ * is still compared), for a reload; and, in *others_changed, whether a
+ * function that is not HOT in either version and is defined in both changed
+ * its body or its signature (functions added or removed do not count).
+ * Visits the other functions once, in document order, when both versions
+ * define them in the same order (the usual case: a save after an edit
+ * inside a body); otherwise pairs them by name. Returns a new diff or NULL. */
+struct analysis_diff *analysis_diff_hot(const struct analysis *old, const struct analysis *new_, int *others_changed);
+
 /* The change of function `name` in `diff`, or NULL. Borrowed. */
 const struct analysis_change *analysis_diff_find(const struct analysis_diff *diff, const char *name);
 

@@ -1417,85 +1417,6 @@ static void job_compile(struct pipeline *p, struct job *job)
 
 /* ---------------------------------------------------------------- saves */
 
-static int fn_by_name(const void *a, const void *b)
-{
-    const struct analysis_function *x = *(const struct analysis_function *const *)a;
-    const struct analysis_function *y = *(const struct analysis_function *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-static bool same_signature(const struct analysis_function *a, const struct analysis_function *b)
-{
-    if (strcmp(a->ret ? a->ret : "", b->ret ? b->ret : "") != 0 || a->n_params != b->n_params ||
-        a->variadic != b->variadic)
-        return false;
-    for (size_t i = 0; i < a->n_params; i++)
-        if (strcmp(a->params[i] ? a->params[i] : "", b->params[i] ? b->params[i] : "") != 0)
-            return false;
-    return true;
-}
-
-/* The non-HOT functions of `a`, sorted by name (new array, NULL when empty
- * or out of memory). */
-static const struct analysis_function **plain_sorted(const struct analysis *a, size_t *n)
-{
-    const struct analysis_function **v = malloc((a->n_functions + 1) * sizeof *v);
-
-    *n = 0;
-    for (size_t i = 0; v && i < a->n_functions; i++)
-        if (!a->functions[i].hot)
-            v[(*n)++] = &a->functions[i];
-    if (v)
-        qsort(v, *n, sizeof *v, fn_by_name);
-    return v;
-}
-
-/* What changed between the baseline and the saved text, for a reload:
- * analysis_diff over the HOT functions (and every type) only, since the
- * whole-file diff compares every pair of functions (28 ms for 2,000
- * functions); and, in *others_changed, whether any other function changed
- * (a sorted merge). Returns a new diff or NULL. */
-static struct analysis_diff *reload_diff(const struct analysis *old, const struct analysis *new_,
-                                         bool *others_changed)
-{
-    struct analysis o = *old, n = *new_;
-    struct analysis_function *of = malloc((old->n_functions + 1) * sizeof *of);
-    struct analysis_function *nf = malloc((new_->n_functions + 1) * sizeof *nf);
-    const struct analysis_function **ps, **qs;
-    struct analysis_diff *diff = NULL;
-    size_t np, nq, i = 0, k = 0;
-
-    *others_changed = false;
-    if (!of || !nf)
-        goto done;
-    o.functions = of;
-    o.n_functions = 0;
-    n.functions = nf;
-    n.n_functions = 0;
-    for (size_t j = 0; j < old->n_functions; j++)
-        if (old->functions[j].hot)
-            of[o.n_functions++] = old->functions[j];
-    for (size_t j = 0; j < new_->n_functions; j++)
-        if (new_->functions[j].hot)
-            nf[n.n_functions++] = new_->functions[j];
-    diff = analysis_diff(&o, &n);
-    ps = plain_sorted(old, &np);
-    qs = plain_sorted(new_, &nq);
-    while (ps && qs && i < np && k < nq) {
-        int c = strcmp(ps[i]->name, qs[k]->name);
-        if (c == 0 && (ps[i]->body_hash != qs[k]->body_hash || !same_signature(ps[i], qs[k])))
-            *others_changed = true;
-        i += c <= 0;
-        k += c >= 0;
-    }
-    free(ps);
-    free(qs);
-done:
-    free(of);
-    free(nf);
-    return diff;
-}
-
 enum reload_mode {
     RELOAD_CHANGED, /* the HOT functions changed since the baseline */
     RELOAD_ALL      /* every compatible HOT function (reload now, header saves) */
@@ -1509,8 +1430,8 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
                            uint64_t t0, struct server_request *req, json_t *skip_types)
 {
     uint64_t t = uv_hrtime();
-    bool others_changed = false;
-    struct analysis_diff *diff = reload_diff(doc->running, doc->analysis, &others_changed);
+    int others_changed = 0;
+    struct analysis_diff *diff = analysis_diff_hot(doc->running, doc->analysis, &others_changed);
     char **fns = NULL;
     uint64_t *hashes = NULL;
     size_t n = 0, n_programs = program_count(p), started = 0;

@@ -471,6 +471,10 @@ static void on_did_close(struct server *self, struct server_request *req, json_t
 
 /* ---------------------------------------------------------------- lenses, hover */
 
+/* The one-line state of HOT function `f`, for its lens and hover: stale and
+ * why, not yet running, rolled back (and from which version), or the
+ * version with the reload count and the last reload's time. New string;
+ * NULL when out of memory. */
 static char *function_status(struct server *self, struct document *doc, const struct analysis_function *f,
                              const struct analysis_diff *diff)
 {
@@ -483,6 +487,8 @@ static char *function_status(struct server *self, struct document *doc, const st
         return printf_dup("stale: %s", sf->stale);
     if (!sf || !sf->running)
         return strdup("not yet running");
+    if (sf->rolled_back_from)
+        return printf_dup("running v%d · rolled back from v%d", sf->version, sf->rolled_back_from);
     if (sf->reloads == 0)
         return printf_dup("running v%d", sf->version);
     return printf_dup("running v%d · reloaded %d× · %.1f ms", sf->version, sf->reloads, sf->last_us / 1000.0);

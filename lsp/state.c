@@ -79,6 +79,7 @@ void state_set_running(struct state *self, const char *path, const char *name, i
         return;
     f->running = 1;
     f->version = version;
+    f->rolled_back_from = 0;
     free(f->stale);
     f->stale = NULL;
 }
@@ -96,12 +97,18 @@ void state_record(struct state *self, const char *path, const char *name, int ve
         f->running = 1;
         f->version = version;
         f->reloads++;
+        f->rolled_back_from = 0;
         f->last_us = total_us;
         free(f->stale);
         f->stale = NULL;
     } else if (strcmp(result, "rollback") == 0) {
+        /* several records of one rollback (one per program) keep the first */
+        if (f->version != version)
+            f->rolled_back_from = f->version;
         f->running = 1;
         f->version = version;
+        free(f->stale);
+        f->stale = NULL;
     } else {
         free(f->stale);
         f->stale = strdup(message && *message ? message : result);
@@ -124,6 +131,7 @@ void state_reset_running(struct state *self)
 {
     for (size_t i = 0; i < self->n_fns; i++) {
         self->fns[i]->version = 0;
+        self->fns[i]->rolled_back_from = 0;
         self->fns[i]->running = 0;
         free(self->fns[i]->stale);
         self->fns[i]->stale = NULL;

@@ -28,6 +28,7 @@ struct state_function {
     int running;              /* a program attached runs this function */
     int version;              /* the version running (0: as built) */
     int reloads;              /* successful reloads */
+    int rolled_back_from;     /* the version a rollback left (0: none since the last apply) */
     uint64_t last_us;         /* total time of the last applied reload */
     char *stale;              /* why the running code is not the file's, or NULL */
     struct state_record history[STATE_HISTORY_MAX]; /* oldest first */
@@ -61,9 +62,12 @@ struct state_function *state_ensure(struct state *self, const char *path, const 
 void state_set_running(struct state *self, const char *path, const char *name, int version);
 
 /* Records one reload attempt. "applied" makes `version` the running one,
- * counts a reload, keeps `total_us` and clears the stale reason; any other
- * result only sets the stale reason to `message`. The entry is created when
- * missing. Adds to the history (the oldest entries drop out). */
+ * counts a reload, keeps `total_us` and clears the stale reason; "rollback"
+ * makes `version` the running one, remembers the version it left in
+ * `rolled_back_from` (until the next apply) and clears the stale reason (it
+ * was about the code rolled away from); any other result only sets the
+ * stale reason to `message`. The entry is created when missing. Adds to the
+ * history (the oldest entries drop out). */
 void state_record(struct state *self, const char *path, const char *name, int version, const char *result,
                   const char *message, uint64_t total_us);
 

@@ -6,7 +6,8 @@
 #   make demo DEMO=echo    the same with the automatic-mode example
 #   make examples          build every example in its own directory
 #   make check-demo        the demo's short mode (particles, echo): every step asserted
-#   make check-demo-sdl    the SDL2 example under Xvfb (skipped without it)
+#   make check-demo-sdl    the SDL2 example under Xvfb (skipped without it);
+#                          its screenshots in tests/out/sdl-shot-v*.png
 #   make check-examples    build the examples with -Werror, run them briefly
 
 DEMO ?= particles
@@ -54,10 +55,21 @@ check-demo: all $(DEMO_BIN)
 	@echo "== demo (short mode): echo, automatic mode"
 	@$(EXAMPLE_ENV) $(DEMO_BIN) $(DEMO_ARGS) --check --example echo
 
+# Its screenshots (one per version the program ran) are kept in tests/out/
+# for a person to look at, as PNG (demo/bmp2png.mjs) or, without node, BMP.
+SDL_SHOTS := $(DEMO_WORK)/sdl/shots
+SHOTS_OUT := tests/out
+
 check-demo-sdl: all $(DEMO_BIN)
 ifeq ($(HAVE_SDL),yes)
 	@echo "== demo with the SDL2 example under Xvfb"
+	@rm -f $(SDL_SHOTS)/shot-v*.bmp $(SHOTS_OUT)/sdl-shot-v*.png $(SHOTS_OUT)/sdl-shot-v*.bmp
 	@$(EXAMPLE_ENV) xvfb-run -a $(DEMO_BIN) $(DEMO_ARGS) --check --example sdl
+	@mkdir -p $(SHOTS_OUT); for f in $(SDL_SHOTS)/shot-v*.bmp; do \
+	  out=$(SHOTS_OUT)/sdl-$$(basename $$f .bmp); \
+	  if command -v node >/dev/null; then node demo/bmp2png.mjs $$f $$out.png || exit 1; echo "    screenshot: $$out.png"; \
+	  else cp $$f $$out.bmp; echo "    screenshot: $$out.bmp"; fi; \
+	done
 else
 	@echo "check-demo-sdl: skipped (needs libsdl2-dev and xvfb)"
 endif

@@ -245,3 +245,56 @@ Test(analysis, diff_added_removed_and_non_hot)
     CHECK_DIFF("void a(void) { } void b(void) { }", "void b(void) { int x; } void c(void) { }",
                "b body: \nc added: \na removed: \n");
 }
+
+/* analysis_diff_hot: the HOT functions' changes, and whether any other
+ * function defined in both versions changed (in order or not). */
+static char *hot_diff_text(const char *old, const char *new_, int *others)
+{
+    struct analysis *a = analysis_of_text(old, strlen(old), "HOT");
+    struct analysis *b = analysis_of_text(new_, strlen(new_), "HOT");
+    struct analysis_diff *d;
+    char *out = calloc(1, 4096);
+
+    cr_assert(a && b && out);
+    d = analysis_diff_hot(a, b, others);
+    cr_assert(d);
+    for (size_t i = 0; i < d->n_changes; i++)
+        snprintf(out + strlen(out), 4096 - strlen(out), "%s %d\n", d->changes[i].name, (int)d->changes[i].kind);
+    analysis_diff_free(d);
+    analysis_free(a);
+    analysis_free(b);
+    return out;
+}
+
+#define CHECK_HOT_DIFF(old, new_, expected, expected_others)            \
+    do {                                                                \
+        int others = -1;                                                \
+        char *got = hot_diff_text(old, new_, &others);                  \
+        cr_assert_str_eq(got, expected, "got:\n%s", got);               \
+        cr_assert_eq(others, expected_others, "others: %d", others);    \
+        free(got);                                                      \
+    } while (0)
+
+Test(analysis, diff_hot_and_others)
+{
+    /* only the HOT function's body */
+    CHECK_HOT_DIFF("void a(void) { } HOT void f(void) { } void b(void) { }",
+                   "void a(void) { } HOT void f(void) { int x; } void b(void) { }", "f 0\n", 0);
+    /* another body, in order */
+    CHECK_HOT_DIFF("void a(void) { } HOT void f(void) { } void b(void) { }",
+                   "void a(void) { } HOT void f(void) { } void b(void) { int y; }", "", 1);
+    /* another signature */
+    CHECK_HOT_DIFF("void a(int x) { } HOT void f(void) { }", "void a(long x) { } HOT void f(void) { }", "", 1);
+    /* reordered, unchanged; reordered, changed */
+    CHECK_HOT_DIFF("void a(void) { } void b(void) { } HOT void f(void) { }",
+                   "void b(void) { } HOT void f(void) { } void a(void) { }", "", 0);
+    CHECK_HOT_DIFF("void a(void) { } void b(void) { } HOT void f(void) { }",
+                   "void b(void) { } HOT void f(void) { } void a(void) { a(); }", "", 1);
+    /* added and removed functions do not count */
+    CHECK_HOT_DIFF("void a(void) { } HOT void f(void) { }", "HOT void f(void) { } void c(void) { }", "", 0);
+    CHECK_HOT_DIFF("void a(void) { } HOT void f(void) { }",
+                   "void a(void) { } void c(void) { } HOT void f(void) { }", "", 0);
+    /* a function that became HOT is not an "other" one */
+    CHECK_HOT_DIFF("void a(void) { } void g(void) { }", "void a(void) { } HOT void g(void) { int z; }", "g 3\n",
+                   0);
+}

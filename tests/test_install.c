@@ -3,6 +3,7 @@
  * libhotc exports only hot_* symbols; a second build does nothing; and the
  * dependency check tells a non-root user the exact command to run. */
 #include <criterion/criterion.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,27 +40,37 @@ static const char *make_flavour(void)
 
 static char prefix[256];
 
+/* Runs the shell command line made from `fmt` as test_run() runs a command:
+ * its output in `out` (when not NULL), its exit status returned. */
+static int sh(char *out, size_t size, int timeout_ms, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int sh(char *out, size_t size, int timeout_ms, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    cr_assert(n >= 0 && (size_t)n < sizeof cmd, "command line too long: %s", cmd);
+    char *argv[] = { "sh", "-c", cmd, NULL };
+    return test_run(argv, out, size, timeout_ms);
+}
+
 static void install_to_temp(void)
 {
     char out[16384];
-    char cmd[1024];
-
     const char *flavour = make_flavour(); /* before test_build_path: one buffer */
 
     snprintf(prefix, sizeof prefix, "/tmp/hotc-install-test-%d", (int)getpid());
-    snprintf(cmd, sizeof cmd, "cd %s && " MAKE_LOCKED "make -s -C %s %s BUILD=%s install PREFIX=%s",
-             test_build_path(""), HOTC_SOURCE_DIR, flavour, test_build_path(""), prefix);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    int rc = test_run(argv, out, sizeof out, 300000);
+    int rc = sh(out, sizeof out, 300000, "cd %s && " MAKE_LOCKED "make -s -C %s %s BUILD=%s install PREFIX=%s",
+                test_build_path(""), HOTC_SOURCE_DIR, flavour, test_build_path(""), prefix);
     cr_assert_eq(rc, 0, "make install failed:\n%s", out);
 }
 
 static void remove_temp(void)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", prefix);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    test_run(argv, NULL, 0, 30000);
+    sh(NULL, 0, 30000, "rm -rf %s", prefix);
 }
 
 TestSuite(install, .init = install_to_temp, .fini = remove_temp, .timeout = 600);
@@ -79,11 +90,9 @@ Test(install, installs_binary_library_header_and_pc)
 Test(install, pkg_config_gives_rdynamic_and_the_library)
 {
     char out[4096];
-    char cmd[1024];
 
-    snprintf(cmd, sizeof cmd, "PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags --libs hotc", prefix);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    cr_assert_eq(test_run(argv, out, sizeof out, 30000), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, 30000, "PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags --libs hotc", prefix),
+                 0, "%s", out);
     cr_assert(strstr(out, "-rdynamic") != NULL, "%s", out);
     cr_assert(strstr(out, "-lhotc") != NULL, "%s", out);
     cr_assert(strstr(out, "/include") != NULL, "%s", out);
@@ -94,7 +103,6 @@ Test(install, pkg_config_gives_rdynamic_and_the_library)
 Test(install, a_program_builds_with_pkg_config_and_runs)
 {
     char out[8192];
-    char cmd[2048];
     char src[300], exe[300];
 
     snprintf(src, sizeof src, "%s/prog.c", prefix);
@@ -106,23 +114,20 @@ Test(install, a_program_builds_with_pkg_config_and_runs)
           "int main(void) { printf(\"twice=%d version=%d\\n\", twice(21), hot_version()); return 0; }\n",
           f);
     fclose(f);
-    snprintf(cmd, sizeof cmd,
-             "cc -std=c11 -Wall -Werror -o %s %s $(PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags --libs hotc) && "
-             RUN_ENV "HOTC_ENDPOINT=unix:/nonexistent/hotc.sock %s",
-             exe, src, prefix, exe);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    cr_assert_eq(test_run(argv, out, sizeof out, 60000), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, 60000,
+                    "cc -std=c11 -Wall -Werror -o %s %s $(PKG_CONFIG_PATH=%s/lib/pkgconfig pkg-config --cflags --libs "
+                    "hotc) && " RUN_ENV "HOTC_ENDPOINT=unix:/nonexistent/hotc.sock %s",
+                    exe, src, prefix, exe),
+                 0, "%s", out);
     cr_assert(strstr(out, "twice=42 version=0") != NULL, "%s", out);
 }
 
 Test(install, shared_library_exports_only_hot_symbols)
 {
     char out[16384];
-    char cmd[1024];
 
-    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/lib/libhotc.so | awk '{print $3}'", prefix);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    cr_assert_eq(test_run(argv, out, sizeof out, 30000), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, 30000, "nm -D --defined-only %s/lib/libhotc.so | awk '{print $3}'", prefix), 0,
+                 "%s", out);
     cr_assert(strstr(out, "hot_version") != NULL, "%s", out);
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
         if (*line == '\0' || strncmp(line, "_init", 5) == 0 || strncmp(line, "_fini", 5) == 0)
@@ -137,13 +142,11 @@ Test(install, shared_library_exports_only_hot_symbols)
 Test(install, a_second_build_does_nothing)
 {
     static char out[65536];
-    char cmd[1024];
     const char *flavour = make_flavour();
 
-    snprintf(cmd, sizeof cmd, "cd %s && " MAKE_LOCKED "make --no-print-directory -C %s %s BUILD=%s all",
-             test_build_path(""), HOTC_SOURCE_DIR, flavour, test_build_path(""));
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    cr_assert_eq(test_run(argv, out, sizeof out, 300000), 0, "%s", out);
+    cr_assert_eq(sh(out, sizeof out, 300000, "cd %s && " MAKE_LOCKED "make --no-print-directory -C %s %s BUILD=%s all",
+                    test_build_path(""), HOTC_SOURCE_DIR, flavour, test_build_path("")),
+                 0, "%s", out);
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
         cr_assert(strncmp(line, "make", 4) == 0, "the second build ran a command: %s", line);
 }
@@ -153,14 +156,10 @@ Test(install, a_second_build_does_nothing)
 Test(deps, non_root_gets_the_install_command)
 {
     char out[4096];
-    char cmd[1024];
-
-    snprintf(cmd, sizeof cmd,
-             "HOTC_DEPS_EXTRA=hotc-no-such-package setpriv --reuid=65534 --regid=65534 --clear-groups "
-             "%s/tools/deps.sh base",
-             HOTC_SOURCE_DIR);
-    char *argv[] = { "sh", "-c", cmd, NULL };
-    int rc = test_run(argv, out, sizeof out, 60000);
+    int rc = sh(out, sizeof out, 60000,
+                "HOTC_DEPS_EXTRA=hotc-no-such-package setpriv --reuid=65534 --regid=65534 --clear-groups "
+                "%s/tools/deps.sh base",
+                HOTC_SOURCE_DIR);
     cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
     cr_assert(strstr(out, "missing packages: hotc-no-such-package") != NULL, "%s", out);
     cr_assert(strstr(out, "apt-get install -y --no-install-recommends hotc-no-such-package") != NULL, "%s",

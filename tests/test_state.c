@@ -32,6 +32,31 @@ Test(state, reloads_and_stale_reasons)
     state_release(&s);
 }
 
+Test(state, rollback_remembers_the_version_it_left)
+{
+    struct state s;
+    struct state_function *f;
+
+    state_init(&s);
+    state_set_running(&s, "/a.c", "update", 0);
+    state_record(&s, "/a.c", "update", 1, "applied", NULL, 900);
+    state_record(&s, "/a.c", "update", 0, "compileError", "compile error", 0);
+    f = state_get(&s, "/a.c", "update");
+    cr_assert_eq(f->rolled_back_from, 0);
+    state_record(&s, "/a.c", "update", 0, "rollback", "rolled back to v0", 0);
+    cr_assert_eq(f->version, 0);
+    cr_assert_eq(f->rolled_back_from, 1);
+    cr_assert_null(f->stale, "the stale reason was about the code rolled away from");
+    /* the same rollback answered by a second program */
+    state_record(&s, "/a.c", "update", 0, "rollback", "rolled back to v0", 0);
+    cr_assert_eq(f->rolled_back_from, 1);
+    cr_assert_str_eq(f->history[f->n_history - 1].result, "rollback");
+    state_record(&s, "/a.c", "update", 2, "applied", NULL, 700);
+    cr_assert_eq(f->version, 2);
+    cr_assert_eq(f->rolled_back_from, 0);
+    state_release(&s);
+}
+
 Test(state, status_payload)
 {
     struct state s;

@@ -8,16 +8,7 @@ local test, wait, ok, eq = H.test, H.wait, H.ok, H.eq
 
 local source = H.read(H.repo .. '/tests/editors/fixtures/counter/main.c')
 local lines = vim.split(source, '\n', { plain = true })
-local value_line, main_line, return_line
-for i, l in ipairs(lines) do
-  if l:match('^HOT int value') then
-    value_line = i - 1
-  elseif l:match('^int main') then
-    main_line = i - 1
-  elseif l:match('return 1;') and not return_line then
-    return_line = i - 1
-  end
-end
+local value_line, main_line = H.find_line(source, '^HOT int value'), H.find_line(source, '^int main')
 
 local dir = H.project({ ['src/main.c'] = source })
 vim.fn.writefile({ H.compile_commands(dir .. '/src', 'main.c') }, dir .. '/compile_commands.json')
@@ -115,21 +106,12 @@ test('lenses follow a rename of the HOT function', function()
   vim.api.nvim_buf_set_lines(buf, value_line, value_line + 1, false, { 'int value(void)' })
   vim.cmd('doautocmd InsertLeave')
   wait('no lens on value() once it is not HOT', function()
-    for _, x in ipairs(require('hotc').lenses(0)) do
-      if x[1] == value_line then
-        return false
-      end
-    end
-    return true
+    return H.lens_at(value_line) == nil
   end)
   vim.api.nvim_buf_set_lines(buf, value_line, value_line + 1, false, { lines[value_line + 1] })
   vim.cmd('doautocmd InsertLeave')
   wait('the lens back', function()
-    for _, x in ipairs(require('hotc').lenses(0)) do
-      if x[1] == value_line then
-        return true
-      end
-    end
+    return H.lens_at(value_line) ~= nil
   end)
 end)
 

@@ -73,6 +73,24 @@ function H.read(path)
   return s
 end
 
+--- The 0-based number of the first line of `source` that matches `pattern`.
+function H.find_line(source, pattern)
+  for i, l in ipairs(vim.split(source, '\n', { plain = true })) do
+    if l:match(pattern) then
+      return i - 1
+    end
+  end
+end
+
+--- The title of the hotc lens on 0-based `line` of the current buffer, or nil.
+function H.lens_at(line)
+  for _, x in ipairs(require('hotc').lenses(0)) do
+    if x[1] == line then
+      return x[2]
+    end
+  end
+end
+
 function H.compile_commands(dir, file)
   return vim.fn.json_encode({
     {

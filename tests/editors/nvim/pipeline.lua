@@ -9,14 +9,7 @@ local H = dofile(here .. '/harness.lua')
 local test, wait, ok, eq = H.test, H.wait, H.ok, H.eq
 
 local source = H.read(H.repo .. '/tests/editors/fixtures/counter/main.c')
-local value_line, return_line
-for i, l in ipairs(vim.split(source, '\n', { plain = true })) do
-  if l:match('^HOT int value') then
-    value_line = i - 1
-  elseif l:match('return 1;') and not return_line then
-    return_line = i - 1
-  end
-end
+local value_line, return_line = H.find_line(source, '^HOT int value'), H.find_line(source, 'return 1;')
 
 local dir = H.project({ ['main.c'] = source })
 vim.fn.writefile({ H.compile_commands(dir, 'main.c') }, dir .. '/compile_commands.json')
@@ -39,11 +32,7 @@ local function last_value()
 end
 
 local function lens_on_value()
-  for _, x in ipairs(require('hotc').lenses(0)) do
-    if x[1] == value_line then
-      return x[2]
-    end
-  end
+  return H.lens_at(value_line)
 end
 
 local function set_return(text)
@@ -152,6 +141,13 @@ test(':HotRollback returns to the previous version and the statusline says so', 
     ok(last.version < before_version, string.format('rolled back from v%d to v%d', before_version, last.version))
   end
   eq(require('hotc').state(0).reloads, before_reloads, 'a rollback is not a reload')
+  local want = 'running v' .. last.version .. ' · rolled back from v'
+  wait('the lens on value() to show the rollback', function()
+    local t = lens_on_value()
+    return t and t:sub(1, #want) == want
+  end, nil, function()
+    return 'lens: ' .. tostring(lens_on_value())
+  end)
 end)
 
 test('the reload log has the reloads, their counter and the rollback', function()

@@ -118,6 +118,15 @@ export function compileCommands(dir, ...files) {
   );
 }
 
+/** The last line a test program wrote to `file`, or undefined before it wrote one. */
+export function lastLine(file) {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').pop();
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Builds `file` (or an array of files) in `dir` into `exe` the way a user's build would, with the
  * flags build/pkgconfig/hotc.pc gives. Throws with the compiler's output.

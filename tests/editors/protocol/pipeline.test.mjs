@@ -1,15 +1,15 @@
 // The save-to-reload loop as an editor sees it, with a real program linked
 // with the real runtime (tests/editors/fixtures/counter/main.c): run it with
 // hotc.server.run, edit value(), save, and watch the program's output, the
-// hotc/status counter, hotc/reloaded, the lens, and compile errors as
-// diagnostics, the order of hotc/reloaded and hotc/status, and a save-all of
-// two files counted as one reload. Needs build/libhotc.so and
+// hotc/status counter, hotc/reloaded, the lens (also after a rollback), and
+// compile errors as diagnostics, the order of hotc/reloaded and hotc/status,
+// and a save-all of two files counted as one reload. Needs build/libhotc.so and
 // build/pkgconfig/hotc.pc.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { buildProgram, compileCommands, project, repo, start, uriOf, waitFor } from './lsp.mjs';
+import { buildProgram, compileCommands, lastLine, project, repo, start, uriOf, waitFor } from './lsp.mjs';
 
 const ORIGINAL = fs.readFileSync(path.join(repo, 'tests/editors/fixtures/counter/main.c'), 'utf8');
 const VALUE_LINE = ORIGINAL.split('\n').findIndex((l) => l.startsWith('HOT int value'));
@@ -53,14 +53,7 @@ describe('hotc lsp save-to-reload', () => {
   let dir;
   let file;
   let out;
-  const lastValue = () => {
-    try {
-      const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
-      return lines[lines.length - 1];
-    } catch {
-      return undefined;
-    }
-  };
+  const lastValue = () => lastLine(out);
   const lensOnValue = async () => ((await c.lensTitles(file)).find(([l]) => l === VALUE_LINE) ?? [])[1];
   const lastStatus = () => c.status[c.status.length - 1];
 
@@ -136,6 +129,7 @@ describe('hotc lsp save-to-reload', () => {
     const settled = await waitFor('the status of the fix', () =>
       lastStatus()?.compiling === false && lastStatus()?.last?.result === 'applied' ? lastStatus() : null,
     );
+    const refreshes = c.refreshes;
     await c.command('hotc.server.rollback', []);
     await waitFor('the program to print 2 again', () => lastValue() === '2');
     const s = await waitFor('hotc/status with rolledBack', () =>
@@ -144,6 +138,10 @@ describe('hotc lsp save-to-reload', () => {
     assert.equal(s.reloads, settled.reloads, 'a rollback is not a reload');
     assert.equal(typeof s.last.version, 'number');
     assert.ok(s.last.version < settled.last.version, `v${settled.last.version} → v${s.last.version}`);
+    assert.ok(c.refreshes > refreshes, 'workspace/codeLens/refresh after the rollback');
+    // a fresh textDocument/codeLens, as the editor sends on that refresh
+    const lens = await lensOnValue();
+    assert.equal(lens, `running v${s.last.version} · rolled back from v${settled.last.version}`);
   });
 });
 
@@ -156,14 +154,7 @@ describe('hotc lsp save-all of two files', () => {
   let c;
   let dir;
   let out;
-  const lastValue = () => {
-    try {
-      const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
-      return lines[lines.length - 1];
-    } catch {
-      return undefined;
-    }
-  };
+  const lastValue = () => lastLine(out);
   const lastStatus = () => c.status[c.status.length - 1];
 
   before(async () => {

@@ -302,6 +302,12 @@ async function runSet(set) {
           return /hotc \d+× · rolled back to v\d+/.test(t) ? t : null;
         });
         say(`    status bar: ${s}`);
+        const version = /rolled back to v(\d+)/.exec(s)[1];
+        const lenses = await waitFor(`the lens on value() to show the rollback to v${version}`, async () => {
+          const l = await lensTexts(page);
+          return l.some((t) => t.startsWith(`running v${version} · rolled back from v`)) ? l : null;
+        });
+        say(`    lenses: ${JSON.stringify(lenses)}`);
         await command(page, 'hotc: Show the Reload Log');
         const panel = page.locator('.part.panel .monaco-editor .view-lines').first();
         const logText = await waitFor('the reload log to show the reload and the rollback', async () => {
