@@ -2,6 +2,7 @@
  * one TCP socket), one connection per attached program, JSON-RPC over
  * lsp/frame.h. */
 #include "link.h"
+#include "log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -142,6 +143,7 @@ static int conn_send(struct conn *c, json_t *msg)
     }
     w->data = framed;
     uv_buf_t buf = uv_buf_init(framed, (unsigned)len);
+    log_trace("link.write");
     if (uv_write(&w->req, (uv_stream_t *)&c->h, &buf, 1, on_written) != 0) {
         free(framed);
         free(w);
@@ -330,6 +332,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct conn *c = s->data;
+    log_trace("link.read");
     if (c->refused) {
         free(buf->base);
         return;

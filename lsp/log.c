@@ -3,7 +3,11 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static FILE *log_file;
@@ -63,4 +67,64 @@ void log_msg(enum log_level level, const char *fmt, ...)
         log_sink(log_sink_data, level, msg);
         in_sink = 0;
     }
+}
+
+/* ---------------------------------------------------------------- trace */
+
+#define TRACE_MAX 256
+
+static atomic_int trace_state; /* 0: not yet looked at, 1: off, 2: on */
+static atomic_uint trace_n;
+static struct {
+    const char *what;
+    uint64_t ns;
+} trace_buf[TRACE_MAX];
+
+int log_trace_enabled(void)
+{
+    int s = atomic_load_explicit(&trace_state, memory_order_relaxed);
+
+    if (s == 0) {
+        const char *v = getenv("HOTC_TRACE_TIMINGS");
+        s = v && *v && strcmp(v, "0") != 0 ? 2 : 1;
+        atomic_store_explicit(&trace_state, s, memory_order_relaxed);
+    }
+    return s == 2;
+}
+
+void log_trace(const char *what)
+{
+    struct timespec ts;
+    unsigned i;
+
+    if (!log_trace_enabled())
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    i = atomic_fetch_add(&trace_n, 1);
+    if (i < TRACE_MAX) {
+        trace_buf[i].what = what;
+        trace_buf[i].ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+}
+
+void log_trace_flush(const char *title)
+{
+    char line[8192];
+    size_t at = 0;
+    unsigned n;
+
+    if (!log_trace_enabled())
+        return;
+    n = atomic_exchange(&trace_n, 0);
+    if (n > TRACE_MAX)
+        n = TRACE_MAX;
+    if (n == 0 || !log_file)
+        return;
+    at += (size_t)snprintf(line, sizeof line, "trace %s: t0=%.3f ms (monotonic)", title,
+                           (double)trace_buf[0].ns / 1e6);
+    for (unsigned i = 0; i < n && at < sizeof line; i++)
+        at += (size_t)snprintf(line + at, sizeof line - at, " %s=%.1f", trace_buf[i].what,
+                               (double)(trace_buf[i].ns - trace_buf[0].ns) / 1e3);
+    fprintf(log_file, "%s\n", line);
+    fflush(log_file);
 }

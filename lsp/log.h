@@ -29,4 +29,15 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
+/* Timing trace of the save path, for `make bench` and profiling: when the
+ * environment has HOTC_TRACE_TIMINGS (non-empty, not "0"), log_trace()
+ * records a CLOCK_MONOTONIC timestamp and a label (a string literal) in
+ * memory, from any thread and without I/O; log_trace_flush() writes the
+ * records since the last flush to the log file (only there: debug level,
+ * never to the editor) as one line, each step's offset from the first in
+ * microseconds, and forgets them. Off, both cost a load and a branch. */
+void log_trace(const char *what);
+void log_trace_flush(const char *title);
+int log_trace_enabled(void);
+
 #endif

@@ -91,7 +91,8 @@ struct job {
     bool rebase;             /* every change reached every program: the text becomes the baseline */
     unsigned serial;
     char *uri, *path, *key, *build_id;
-    char *text;              /* the saved text the patch is built from */
+    json_t *text_json;       /* the saved text the patch is built from, as a string that */
+    const char *text;        /* becomes the baseline as it is (one copy per save) */
     size_t len;
     bool full;               /* every change of the save is in: the text becomes the baseline */
     char **fns;
@@ -126,8 +127,7 @@ struct applied {
     char *uri, *path;
     char **fns;
     size_t n_fns;
-    char *prev_base;         /* the baseline before it, or NULL */
-    size_t prev_len;
+    json_t *prev_base;       /* the baseline before it (a string of p->bases, shared: never modified), or NULL */
 };
 
 struct rollback {
@@ -277,16 +277,23 @@ static void forget_hashes(struct pipeline *p, const char *path)
     }
 }
 
-/* Makes `text` the baseline of `uri` (and of its document, when open). */
-static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len)
+/* Makes the string `text` (taken, shared: never modified) the baseline of
+ * `uri` (and of its document, when open). */
+static void set_base_json(struct pipeline *p, const char *uri, const char *path, json_t *text)
 {
     struct document *doc = docstore_get(server_docs(p->server), uri);
 
-    json_object_set_new(p->bases, uri, json_stringn_nocheck(text, len));
+    json_object_set_new(p->bases, uri, text);
     if (doc)
-        server_mark_running(p->server, doc, text, len);
+        server_mark_running(p->server, doc, json_string_value(text), json_string_length(text));
     if (path)
         forget_hashes(p, path);
+}
+
+/* Makes `text` the baseline of `uri` (and of its document, when open). */
+static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len)
+{
+    set_base_json(p, uri, path, json_stringn_nocheck(text, len));
 }
 
 /* ---------------------------------------------------------------- programs */
@@ -355,7 +362,7 @@ static void applied_free(struct applied *a)
     free(a->uri);
     free(a->path);
     free_strv(a->fns, a->n_fns);
-    free(a->prev_base);
+    json_decref(a->prev_base);
     free(a);
 }
 
@@ -468,6 +475,7 @@ static void batch_finish(struct batch *b)
         return;
     }
     st = server_state(p->server);
+    log_trace("batch.finish");
     last = batch_last(b);
     json_array_foreach(b->lasts, i, v)
         if (strcmp(json_string_value(json_object_get(v, "result")), "applied") == 0)
@@ -479,6 +487,7 @@ static void batch_finish(struct batch *b)
     json_array_foreach(b->reloaded, i, v) {
         json_object_set_new(v, "reloads", json_integer(st->reloads));
         server_notify(p->server, "hotc/reloaded", json_incref(v));
+        log_trace("reloaded.sent");
     }
     /* after hotc/reloaded: analysing the new baseline takes a while */
     json_array_foreach(b->rebases, i, v) {
@@ -488,14 +497,16 @@ static void batch_finish(struct batch *b)
         if (json_integer_value(json_object_get(p->base_serials, uri)) > serial)
             continue; /* a later save's text is already the baseline */
         json_object_set_new(p->base_serials, uri, json_integer(serial));
-        set_base(p, uri, json_string_value(json_object_get(v, "path")), json_string_value(text),
-                 json_string_length(text));
+        set_base_json(p, uri, json_string_value(json_object_get(v, "path")), json_incref(text));
     }
     /* one status with the batch's result; a batch whose every compile was
      * cancelled says only that compiling stopped, if it did */
+    log_trace("rebased");
     if (last || (b->started && st->compiling == 0))
         server_state_changed(p->server);
+    log_trace("status.sent");
     batch_free(b);
+    log_trace_flush("save");
 }
 
 static void batch_release(struct batch *b)
@@ -516,8 +527,8 @@ static void batch_job_ended(struct batch *b, struct job *job)
     job->reloaded = NULL;
     if (job->rebase && job->text)
         json_array_append_new(b->rebases,
-                              json_pack("{s:s, s:s, s:o, s:I}", "uri", job->uri, "path", job->path, "text",
-                                        json_stringn_nocheck(job->text, job->len), "serial",
+                              json_pack("{s:s, s:s, s:O, s:I}", "uri", job->uri, "path", job->path, "text",
+                                        job->text_json, "serial",
                                         (json_int_t)job->serial));
     if (--b->jobs == 0 && b->holds == 0)
         batch_finish(b);
@@ -699,7 +710,7 @@ static void job_free(struct job *job)
     free(job->path);
     free(job->key);
     free(job->build_id);
-    free(job->text);
+    json_decref(job->text_json);
     free_strv(job->fns, job->n_fns);
     free(job->hashes);
     patch_release(&job->patch);
@@ -762,6 +773,7 @@ static void job_finish(struct job *job)
     const char *result = job->applied ? "applied" : job->refused ? "refused" : "error";
     char *names = fn_list(job->fns, job->n_fns), *message;
 
+    log_trace("job.finish");
     if (p->closing) {
         free(names);
         job_free(job);
@@ -810,6 +822,7 @@ static void job_finish(struct job *job)
     }
     free(names);
     free(message);
+    log_trace("job.finished");
     job_free(job);
 }
 
@@ -825,6 +838,7 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
     if (tg->answered)
         return;
     tg->answered = true;
+    log_trace("answer");
     if (result) {
         status = json_string_value(json_object_get(result, "status"));
         reason = json_string_value(json_object_get(result, "reason"));
@@ -867,12 +881,7 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                 json_array_foreach(tg->functions, k, f)
                     if (a->fns)
                         a->fns[a->n_fns++] = strdup(json_string_value(json_object_get(f, "name")));
-                if (base) {
-                    a->prev_len = json_string_length(base);
-                    a->prev_base = malloc(a->prev_len + 1);
-                    if (a->prev_base)
-                        memcpy(a->prev_base, json_string_value(base), a->prev_len + 1);
-                }
+                a->prev_base = json_incref(base);
                 a->below = pg->applied;
                 pg->applied = a;
             }
@@ -1155,6 +1164,7 @@ static void on_compiled(const struct build_result *r, void *user)
     struct state *st = server_state(p->server);
     char *cwd = NULL;
 
+    log_trace("compiled");
     job->compiling = false;
     st->compiling--;
     job->compile_us = r->duration_us;
@@ -1219,6 +1229,7 @@ static void job_dispatch(struct job *job)
 {
     struct pipeline *p = job->p;
 
+    log_trace("dispatch");
     job->holds++;
     for (size_t t = 0; t < job->n_targets; t++) {
         struct program *pg = program_get(p, job->targets[t].program);
@@ -1252,11 +1263,14 @@ static void prepare_work(uv_work_t *req)
 {
     struct job *job = req->data;
 
+    log_trace("worker.write");
     if (write_file(job->c_path, job->patch.source, job->patch.length) != 0) {
         job->write_errno = errno ? errno : EIO;
         return;
     }
+    log_trace("worker.written");
     compile_probe_run(&job->probe);
+    log_trace("worker.probed");
 }
 
 /* Back on the loop: the source is written (or not); compiles it. */
@@ -1267,6 +1281,7 @@ static void on_prepared(uv_work_t *req, int status)
     json_t *newest;
 
     (void)status;
+    log_trace("prepared");
     if (p->closing) {
         free(job->reason);
         job->reason = strdup(build_strerror(BUILD_ECANCELED));
@@ -1312,7 +1327,9 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     in.build_id = job->build_id;
     in.tree = doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree : NULL;
     job->patch_t0 = uv_hrtime();
+    log_trace("patch.begin");
     rc = patch_build_indexed(&job->patch, &in, in.tree ? doc->patch_index : NULL);
+    log_trace("patch.built");
     if (rc != 0) {
         char *message = fmt("cannot build the patch for %s: %s", base_name(job->path), job->patch.error);
         log_error("%s", message ? message : "patch failed");
@@ -1356,6 +1373,7 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     }
     job->prepare.data = job;
     rc = uv_queue_work(p->loop, &job->prepare, prepare_work, on_prepared);
+    log_trace("prepare.queued");
     if (rc != 0) {
         job->reason = fmt("cannot write %s: %s", job->c_path, uv_strerror(rc));
         log_error("%s", job->reason);
@@ -1402,7 +1420,9 @@ static void job_compile(struct pipeline *p, struct job *job)
     job->compiling = true;
     if (job->batch)
         job->batch->started = true;
+    log_trace("compile.run");
     rc = build_run(&p->runner, job->key, argv, fallback, cwd, p->timeout_ms, on_compiled, job);
+    log_trace("compile.started");
     build_argv_free(argv);
     build_argv_free(fallback);
     free(cwd);
@@ -1482,6 +1502,7 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         hashes[n++] = f->body_hash;
     }
     analysis_diff_free(diff);
+    log_trace("diff");
     if ((n_programs == 0 && mode == RELOAD_CHANGED) || (n == 0 && mode == RELOAD_CHANGED && full)) {
         /* nothing runs it (the next program is built from this text), or
          * nothing in it needs pushing */
@@ -1517,9 +1538,9 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         job->path = strdup(doc->path);
         job->build_id = strdup(bid);
         job->key = fmt("%s#%s", doc->path, bid);
-        job->text = malloc(doc->len + 1);
-        if (job->text) {
-            memcpy(job->text, doc->text, doc->len + 1);
+        job->text_json = json_stringn_nocheck(doc->text, doc->len);
+        if (job->text_json) {
+            job->text = json_string_value(job->text_json);
             job->len = doc->len;
         }
         job->full = full;
@@ -1572,6 +1593,7 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
             req = NULL;
         }
         started++;
+        log_trace("job.new");
         job_start(p, job, doc);
     }
     free_strv(fns, n);
@@ -1644,6 +1666,7 @@ static void on_batch(uv_timer_t *timer)
     uint64_t first = uv_hrtime();
     struct batch *batch;
 
+    log_trace("batch.timer");
     p->pending = json_object();
     json_object_foreach(pending, uri, when)
         if ((uint64_t)json_integer_value(when) < first)
@@ -1690,6 +1713,7 @@ static void hook_did_save(void *data, struct server *server, struct document *do
     if (!json_object_get(p->pending, doc->uri))
         json_object_set_new(p->pending, doc->uri, json_integer((json_int_t)uv_hrtime()));
     uv_timer_start(&p->batch, on_batch, 0, 0);
+    log_trace("save.queued");
 }
 
 static void hook_did_close(void *data, struct server *server, const char *uri)
@@ -1859,7 +1883,7 @@ static void rollback_answer(struct rollback *rb, struct program *pg, long pid, j
             for (size_t i = 0; i < a->n_fns; i++)
                 state_record(server_state(p->server), a->path, a->fns[i], version, "rollback", why, 0);
             if (a->prev_base)
-                set_base(p, a->uri, a->path, a->prev_base, a->prev_len);
+                set_base(p, a->uri, a->path, json_string_value(a->prev_base), json_string_length(a->prev_base));
             else
                 forget_hashes(p, a->path);
             free(why);

@@ -440,6 +440,7 @@ static void on_did_save(struct server *self, struct server_request *req, json_t 
     struct document *doc;
 
     (void)req;
+    log_trace("didSave");
     protocol_read_did_save(params, &saved);
     doc = saved.uri ? docstore_get(self->docs, saved.uri) : NULL;
     if (!doc) {

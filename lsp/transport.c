@@ -122,6 +122,7 @@ static void deliver(struct transport *self)
             self->cb.on_error(self->cb.data, JSONRPC_PARSE_ERROR, text);
             continue;
         }
+        log_trace("editor.parsed");
         self->cb.on_message(self->cb.data, msg);
         json_decref(msg);
     }
@@ -132,6 +133,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct transport *self = stream->data;
 
     if (nread > 0 && !self->closing) {
+        log_trace("editor.read");
         if (frame_decoder_feed(&self->dec, buf->base, (size_t)nread) != 0)
             log_error("out of memory reading a message");
         deliver(self);
@@ -191,6 +193,7 @@ int transport_send(struct transport *self, json_t *msg)
         bufs[0] = uv_buf_init(w->head, (unsigned)frame_header(w->head, len));
         bufs[1] = uv_buf_init(body, (unsigned)len);
         rc = uv_write(&w->req, &self->out.stream, bufs, 2, on_written);
+        log_trace("editor.written");
         if (rc != 0) {
             log_error("cannot write to the editor: %s", uv_strerror(rc));
             free(body);
