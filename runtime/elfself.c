@@ -4,6 +4,7 @@
 #include "arch.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ const char *elfself_basename(const char *path)
     return slash ? slash + 1 : path;
 }
 
+/* dl_iterate_phdr callback: stores the load bias of the first object. */
 static int first_object(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -26,6 +28,7 @@ static int first_object(struct dl_phdr_info *info, size_t size, void *data)
     return 1; /* the first object is the executable */
 }
 
+/* Writes `n` bytes as 2n lowercase hex digits and a NUL into `out`. */
 static void hex(char *out, const unsigned char *bytes, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
@@ -36,6 +39,9 @@ static void hex(char *out, const unsigned char *bytes, size_t n)
     out[2 * n] = 0;
 }
 
+/* Looks for the GNU build-id note in the note section `sh` and, when there
+ * is one, stores it in self->build_id as hex. A malformed note ends the
+ * search: the build-id then stays "" (unknown), it is not an error. */
 static void read_build_id(struct elfself *self, const Elf64_Shdr *sh)
 {
     const unsigned char *p = (const unsigned char *)self->map + sh->sh_offset;
@@ -74,25 +80,25 @@ int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(err, errsz, "cannot open %s", path);
+        snprintf(err, errsz, "cannot open %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return -1;
+        goto fail;
     }
     self->map_size = (size_t)st.st_size;
     self->map = mmap(NULL, self->map_size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (self->map == MAP_FAILED) {
         self->map = NULL;
-        snprintf(err, errsz, "cannot map %s", path);
-        return -1;
+        snprintf(err, errsz, "cannot map %s: %s", path, strerror(errno));
+        goto fail;
     }
     const unsigned char *base = self->map;
     const Elf64_Ehdr *eh = self->map;
     if (self->map_size < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
         eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_shoff == 0 ||
         eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > self->map_size) {
-        snprintf(err, errsz, "%s is not a 64-bit ELF file with sections", path);
+        snprintf(err, errsz, "cannot read %s: not a 64-bit ELF file with sections", path);
         goto fail;
     }
     const Elf64_Shdr *sh = (const Elf64_Shdr *)(const void *)(base + eh->e_shoff);
@@ -108,7 +114,8 @@ int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz
             patchable = &sh[i];
     }
     if (!symtab) {
-        snprintf(err, errsz, "%s has no symbol table (stripped?); rebuild it without -s", path);
+        snprintf(err, errsz, "cannot read %s: it has no symbol table (stripped?); "
+                 "rebuild it without -s and do not strip it", path);
         goto fail;
     }
 
@@ -120,7 +127,7 @@ int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz
     self->syms = calloc(count ? count : 1, sizeof *self->syms);
     self->files = calloc(count ? count : 1, sizeof *self->files);
     if (!self->syms || !self->files) {
-        snprintf(err, errsz, "out of memory");
+        snprintf(err, errsz, "cannot read %s: out of memory", path);
         goto fail;
     }
     int file = -1;
@@ -150,7 +157,7 @@ int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz
         size_t n_entries = patchable->sh_size / sizeof(uintptr_t);
         self->hot = calloc(n_entries ? n_entries : 1, sizeof *self->hot);
         if (!self->hot) {
-            snprintf(err, errsz, "out of memory");
+            snprintf(err, errsz, "cannot read %s: out of memory", path);
             goto fail;
         }
         for (size_t i = 0; i < n_entries; i++)
@@ -194,7 +201,8 @@ const struct elfself_sym *elfself_global(const struct elfself *self, const char 
     return NULL;
 }
 
-/* gcc: "name.N" with N decimal digits. */
+/* Whether `sym` is gcc's name for a function-local static `name`: "name.N"
+ * with N decimal digits. */
 static int gcc_local_name(const char *sym, const char *name)
 {
     size_t n = strlen(name);
@@ -206,7 +214,8 @@ static int gcc_local_name(const char *sym, const char *name)
     return 1;
 }
 
-/* clang: "function.name". */
+/* Whether `sym` is clang's name for the static `name` local to `function`:
+ * "function.name". */
 static int clang_local_name(const char *sym, const char *function, const char *name)
 {
     size_t n = strlen(function);

@@ -38,12 +38,17 @@ struct elfself {
     size_t nhot;
 };
 
-/* Reads /proc/self/exe (or `path` when not NULL, for tests). Returns 0, or
- * -1 with a reason in `err` (the struct is then released). */
+/* Reads /proc/self/exe (or `path` when not NULL, for tests) into `self`,
+ * which owns the mapping and the tables until elfself_release. Returns 0,
+ * or -1 with a reason in `err` (the struct is then released). */
 int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz);
+
+/* Unmaps the file and frees the tables; every pointer into them (names,
+ * symbols) dies with them. `self` is zeroed and may be loaded again. */
 void elfself_release(struct elfself *self);
 
-/* The defined global or weak symbol `name` of type `type` (0 = any), or NULL. */
+/* The defined global or weak symbol `name` of type `type` (0 = any),
+ * borrowed, or NULL. */
 const struct elfself_sym *elfself_global(const struct elfself *self, const char *name, int type);
 
 /* Local symbols of `type` in the STT_FILE whose basename is `file`, matching
@@ -53,7 +58,7 @@ const struct elfself_sym *elfself_global(const struct elfself *self, const char 
 size_t elfself_locals(const struct elfself *self, const char *file, const char *function,
                       const char *name, int type, const struct elfself_sym **out, size_t max);
 
-/* The HOT function at `addr` (its entry), or NULL. */
+/* The HOT function whose entry is `entry` (borrowed), or NULL. */
 const struct elfself_hot *elfself_hot_at(const struct elfself *self, uintptr_t entry);
 
 /* Basename of a path (borrowed, points into `path`). */

@@ -36,6 +36,7 @@ static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct guard_frame *current;
 static __thread void *alt_stack;
 
+/* The slot of `sig` in crash_signals and previous (0 for any other). */
 static int index_of(int sig)
 {
     for (int i = 0; i < 4; i++)
@@ -44,6 +45,12 @@ static int index_of(int sig)
     return 0;
 }
 
+/* The crash signals' handler. Inside a guard it only records the signal
+ * and the pc and jumps back to hot_guard (nothing else here is
+ * async-signal-safe enough to do more). Outside one it reports the crash
+ * and reinstalls the program's previous handler: returning re-executes the
+ * faulting instruction, which then takes its usual course (a signal that
+ * was sent rather than caused is raised again instead). */
 static void on_crash(int sig, siginfo_t *info, void *ctx)
 {
     uintptr_t pc = ARCH_UCONTEXT_PC((ucontext_t *)ctx);
@@ -88,6 +95,10 @@ int guard_init(void)
     return rc;
 }
 
+/* Gives the calling thread an alternate signal stack, so that a stack
+ * overflow inside a guard can still be caught, unless it has one already.
+ * The stack is never freed (the thread may crash on it at any time); out
+ * of memory, the thread simply goes without. */
 static void ensure_alt_stack(void)
 {
     if (alt_stack)

@@ -4,7 +4,10 @@
 #ifndef HOTC_GUARD_H
 #define HOTC_GUARD_H
 
-/* Installs the SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers (once). Returns 0/-1. */
+/* Installs the SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers, once for the life of
+ * the process (the handlers they replace are kept, for unguarded crashes).
+ * Returns 0, or -1 when sigaction refused one (the others stay installed;
+ * later calls return 0). Thread-safe. */
 int guard_init(void);
 
 #endif

@@ -49,6 +49,8 @@ HOT_API int hot_on_reload(hot_reload_fn callback, void *user)
     return rc;
 }
 
+/* The callbacks run without the lock: one may call hot_on_reload or
+ * hot_state. Registrations are never removed, so the first n stay valid. */
 void hooks_run(int phase, int version)
 {
     pthread_mutex_lock(&lock);
@@ -58,7 +60,9 @@ void hooks_run(int phase, int version)
         callbacks[i].fn((enum hot_phase)phase, version, callbacks[i].user);
 }
 
-/* Old blocks are never freed: code that is still running may hold them. */
+/* Old blocks are never freed, only moved to `retired`: code that is still
+ * running (old code on another thread's stack) may hold them. Out of
+ * memory, nothing changes and NULL is returned. */
 HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_fn migrate)
 {
     if (!name)

@@ -3,7 +3,9 @@
 #ifndef HOTC_HOOKS_H
 #define HOTC_HOOKS_H
 
-/* Runs every hot_on_reload callback with `phase` (enum hot_phase). */
+/* Runs every hot_on_reload callback with `phase` (enum hot_phase) and the
+ * version being applied, in the order they were registered, on the calling
+ * thread. */
 void hooks_run(int phase, int version);
 
 #endif

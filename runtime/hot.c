@@ -43,12 +43,14 @@ HOT_API int hot_version(void)
     return reload_version();
 }
 
+/* The program's own rollback: the server only hears of it through the log
+ * line, since it did not ask. */
 HOT_API int hot_rollback(void)
 {
     char reason[256];
     int version = reload_rollback(session_thread_tid(), reason, sizeof reason);
     if (version < 0)
-        return HOT_ENOROLLBACK;
+        return version == -1 ? HOT_ENOROLLBACK : HOT_ESTOP;
     char message[64];
     snprintf(message, sizeof message, "rolled back to version %d by the program", version);
     session_log("info", message);

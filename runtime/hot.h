@@ -134,7 +134,8 @@ HOT_API int hot_version(void);
 
 /* Returns to the previous version now (other threads are stopped for the
  * write, as in automatic mode) and tells the server. Returns the version now
- * running, or a negative error (HOT_ENOROLLBACK). */
+ * running, or a negative error: HOT_ENOROLLBACK when nothing was reloaded,
+ * HOT_ESTOP when the other threads could not be stopped (nothing changed). */
 HOT_API int hot_rollback(void);
 
 /* Detaches from the server and stops the background thread. The code that
@@ -150,7 +151,8 @@ HOT_API void hot_shutdown(void);
 typedef void (*hot_guarded_fn)(void *arg);
 HOT_API int hot_guard(hot_guarded_fn fn, void *arg);
 
-/* Errors returned by this API: HOT_EINVAL, ... (negative). */
+/* Errors returned by this API: HOT_EINVAL, ... (negative), and their texts
+ * for hot_strerror. The one table: add an error here and both follow. */
 #define HOT_ERRNO_MAP(X)                                                              \
     X(EINVAL, -1, "invalid argument")                                                 \
     X(ENOMEM, -2, "out of memory")                                                    \
@@ -160,7 +162,7 @@ HOT_API int hot_guard(hot_guarded_fn fn, void *arg);
     X(ENOEXE, -6, "cannot read the program's executable (stripped?)")                 \
     X(ESTOP, -7, "cannot stop the program's threads to apply a change")               \
     X(ETHREAD, -8, "cannot start the runtime's thread")                               \
-    X(ECRASHED, -1000, "the guarded call crashed; its reload was rolled back")
+    X(ECRASHED, -1000, "the guarded call crashed; the newest reload, if any, was rolled back")
 
 enum hot_error {
 #define HOT__ERR(name, value, text) HOT_##name = (value),
@@ -168,7 +170,8 @@ enum hot_error {
 #undef HOT__ERR
 };
 
-/* Human-readable text of a negative error returned by this API. */
+/* Human-readable text of a negative error returned by this API (a static
+ * string, never NULL; "unknown error" for a value not in the table). */
 HOT_API const char *hot_strerror(int err);
 
 #ifdef __cplusplus

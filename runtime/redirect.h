@@ -34,14 +34,17 @@ struct redirect_site {
  * same moment: it executes either the old or the new entry, never a torn
  * one, and a redirected entry only ever leads to a complete padding and
  * target. x86-64: the entry is one instruction, and it and the target each
- * lie in one aligned 16-byte block. aarch64: the target is 8-byte aligned. Otherwise writes need every thread stopped. */
+ * lie in one aligned 16-byte block. aarch64: the target is 8-byte aligned.
+ * Otherwise writes need every thread stopped. */
 int redirect_site_init(struct redirect_site *site, uintptr_t pad);
 
 /* Points the site at `target`. The text pages are made writable just for the
  * write. Returns 0 or -1 (mprotect failed; nothing changed). */
 int redirect_set(struct redirect_site *site, uintptr_t target);
 
-/* Puts the original entry back: calls run the executable's own code again. */
+/* Puts the original entry back: calls run the executable's own code again
+ * (the padding stays, for a later redirect_set). Returns 0 (also when the
+ * site was not redirected), or -1 when mprotect failed (nothing changed). */
 int redirect_restore(struct redirect_site *site);
 
 /* Whether a thread stopped at `pc` would resume inside an instruction that

@@ -71,13 +71,15 @@ int64_t reload_now_us(void)
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
+/* reload_init's one run: on failure init_status stays -1 and init_error
+ * says why, for every later caller. */
 static void do_init(void)
 {
     if (elfself_load(&self, NULL, init_error, sizeof init_error) != 0)
         return;
     sites = calloc(self.nhot ? self.nhot : 1, sizeof *sites);
     if (!sites) {
-        snprintf(init_error, sizeof init_error, "out of memory");
+        snprintf(init_error, sizeof init_error, "cannot list the HOT functions: out of memory");
         return;
     }
     for (size_t i = 0; i < self.nhot; i++)
@@ -136,13 +138,16 @@ static int range_of(struct dl_phdr_info *info, size_t size, void *data)
     return 1;
 }
 
-/* Whether `p` lies in the library whose link map is `lm`. */
+/* Whether `p` lies in the mapped range of the plan's library: dlsym also
+ * finds symbols of the libraries it depends on (the executable's, say). */
 static int in_library(const struct reload_plan *plan, const void *p)
 {
     return (uintptr_t)p >= plan->lo && (uintptr_t)p < plan->hi;
 }
 
-/* The host function `f` names: a global, else a local of its file. */
+/* Finds the host function `f` names: a global of that name, else the one
+ * static function of that name in f->file. Returns a symbol borrowed from
+ * `self`, or NULL with the reason in `reason` (none, or more than one). */
 static const struct elfself_sym *host_function(const struct reload_func *f, char *reason,
                                                size_t reasonsz)
 {
@@ -153,23 +158,29 @@ static const struct elfself_sym *host_function(const struct reload_func *f, char
     size_t n = elfself_locals(&self, f->file, NULL, f->name, STT_FUNC, found, 2);
     if (n == 1)
         return found[0];
-    if (n == 0)
-        snprintf(reason, reasonsz, "cannot redirect %s(): not found in the executable%s%s",
-                 f->name, f->file ? " (file " : "", f->file ? f->file : "");
+    if (n == 0 && f->file)
+        snprintf(reason, reasonsz, "cannot redirect %s(): not found in the executable (file %s); "
+                 "restart the program to add it", f->name, f->file);
+    else if (n == 0)
+        snprintf(reason, reasonsz, "cannot redirect %s(): not found in the executable; "
+                 "restart the program to add it", f->name);
     else
         snprintf(reason, reasonsz, "cannot redirect %s(): %zu static functions of that name%s%s",
                  f->name, n, f->file ? " in " : "", f->file ? f->file : "");
-    if (n == 0 && f->file)
-        strncat(reason, ")", reasonsz - strlen(reason) - 1);
     return NULL;
 }
 
+/* Finds the host's address of every static the request names (by file,
+ * enclosing function and name, in the executable's symbol table) and writes
+ * them into the patch library `handle`'s GOT (statics_bind). Returns 0, or
+ * -1 with the reason in `reason` when a static is missing or ambiguous, or
+ * the patch refers to one the request does not name (nothing written). */
 static int bind_statics(const struct reload_request *req, void *handle, char *reason,
                         size_t reasonsz)
 {
     struct statics_binding *b = calloc(req->nstatics ? req->nstatics : 1, sizeof *b);
     if (!b) {
-        snprintf(reason, reasonsz, "out of memory");
+        snprintf(reason, reasonsz, "cannot bind the patch's statics: out of memory");
         return -1;
     }
     int rc = -1;
@@ -212,33 +223,33 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
         return -1;
     struct reload_plan *plan = calloc(1, sizeof *plan);
     if (!plan) {
-        snprintf(reason, reasonsz, "out of memory");
+        snprintf(reason, reasonsz, "cannot prepare the reload: out of memory");
         return -1;
     }
     plan->version = req->version;
     plan->t_start = reload_now_us();
     if (!req->library || !*req->library) {
-        snprintf(reason, reasonsz, "reload has no patch library");
+        snprintf(reason, reasonsz, "cannot load the patch: the request names no library");
         goto fail;
     }
     if (req->target_build_id && *req->target_build_id &&
         strcmp(req->target_build_id, self.build_id) != 0) {
         snprintf(reason, reasonsz,
-                 "patch was built for another executable (build-id %s, this one is %s); rebuild it",
-                 req->target_build_id, *self.build_id ? self.build_id : "none");
+                 "cannot load the patch: it was built for another executable (build-id %s, "
+                 "this one is %s); rebuild it", req->target_build_id, *self.build_id ? self.build_id : "none");
         goto fail;
     }
     void *loaded = dlopen(req->library, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     if (loaded) {
         dlclose(loaded);
-        snprintf(reason, reasonsz, "patch library %s is already loaded; use a new file per reload",
-                 req->library);
+        snprintf(reason, reasonsz, "cannot load the patch: %s is already loaded; use a new file "
+                 "per reload", req->library);
         goto fail;
     }
     plan->handle = dlopen(req->library, RTLD_NOW | RTLD_LOCAL);
     if (!plan->handle) {
         const char *e = dlerror();
-        snprintf(reason, reasonsz, "cannot load patch: %s", e ? e : "dlopen failed");
+        snprintf(reason, reasonsz, "cannot load the patch: %s", e ? e : "dlopen failed");
         goto fail;
     }
     struct link_map *lm = NULL;
@@ -252,19 +263,20 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
 
     const char *bid = dlsym(plan->handle, "__hotc_target_build_id");
     if (!bid || !in_library(plan, bid)) {
-        snprintf(reason, reasonsz, "patch library defines no __hotc_target_build_id");
+        snprintf(reason, reasonsz, "cannot load the patch: it defines no __hotc_target_build_id; "
+                 "build it with hotc");
         goto fail;
     }
     if (strcmp(bid, self.build_id) != 0) {
         snprintf(reason, reasonsz,
-                 "patch was built for another executable (build-id %.64s, this one is %s); rebuild it",
-                 bid, *self.build_id ? self.build_id : "none");
+                 "cannot load the patch: it was built for another executable (build-id %.64s, "
+                 "this one is %s); rebuild it", bid, *self.build_id ? self.build_id : "none");
         goto fail;
     }
 
     plan->changes = calloc(req->nfuncs ? req->nfuncs : 1, sizeof *plan->changes);
     if (!plan->changes) {
-        snprintf(reason, reasonsz, "out of memory");
+        snprintf(reason, reasonsz, "cannot prepare the reload: out of memory");
         goto fail;
     }
     for (size_t i = 0; i < req->nfuncs; i++) {
@@ -280,19 +292,19 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
         }
         size_t site = (size_t)(h - self.hot);
         if (!sites[site].pad) {
-            snprintf(reason, reasonsz, "cannot redirect %s(): its entry is not the padding HOT emits",
-                     f->name);
+            snprintf(reason, reasonsz, "cannot redirect %s(): its entry is not the padding HOT emits; "
+                     "rebuild the program with this version's hot.h and restart it", f->name);
             goto fail;
         }
         void *target = f->symbol ? dlsym(plan->handle, f->symbol) : NULL;
         if (!target || !in_library(plan, target)) {
-            snprintf(reason, reasonsz, "cannot redirect %s(): patch library does not define %s",
+            snprintf(reason, reasonsz, "cannot redirect %s(): the patch library does not define %s",
                      f->name, f->symbol ? f->symbol : "(no symbol)");
             goto fail;
         }
         for (size_t k = 0; k < plan->n; k++) {
             if (plan->changes[k].site == site) {
-                snprintf(reason, reasonsz, "cannot redirect %s(): named twice", f->name);
+                snprintf(reason, reasonsz, "cannot redirect %s(): the request names it twice", f->name);
                 goto fail;
             }
         }
@@ -398,7 +410,8 @@ static void thread_name(pid_t tid, char *name, size_t size)
         fclose(f);
 }
 
-/* The first changed function whose entry is not `concurrent`, for a reason. */
+/* The name of the first changed function whose entry is not `concurrent`
+ * (borrowed), or "?". */
 static const char *first_torn(const struct change *changes, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -407,17 +420,19 @@ static const char *first_torn(const struct change *changes, size_t n)
     return "?";
 }
 
+/* Writes why thread `tid`, which blocks the stop signal, makes the change
+ * of `changes` impossible, and what to do about it. */
 static void blocked_reason(pid_t tid, const struct change *changes, size_t n, char *reason,
                            size_t reasonsz)
 {
     char name[32];
     thread_name(tid, name, sizeof name);
     snprintf(reason, reasonsz,
-             "thread %d (%s) blocks signal SIGRTMIN+%d, and this change needs every thread "
-             "stopped: the entry of %s() is not aligned so that it can be rewritten while a thread "
-             "runs through it. Build the program with the current hot.h (HOT aligns entries) "
-             "or -falign-functions=16 so that HOT entries are aligned, or unblock SIGRTMIN+%d in that thread "
-             "(pthread_sigmask)",
+             "cannot stop the program's threads: thread %d (%s) blocks signal SIGRTMIN+%d, and "
+             "this change needs every thread stopped because the entry of %s() is not aligned "
+             "to be rewritten while a thread runs through it; build the program with this "
+             "version's hot.h (HOT aligns entries) or -falign-functions=16, or unblock "
+             "SIGRTMIN+%d in that thread (pthread_sigmask)",
              (int)tid, name, stopworld_signal() - SIGRTMIN, first_torn(changes, n),
              stopworld_signal() - SIGRTMIN);
 }
@@ -452,12 +467,12 @@ static int stop_clear(pid_t skip, const struct change *changes, size_t n, enum w
             if (culprit) {
                 char name[32];
                 thread_name(culprit, name, sizeof name);
-                snprintf(reason, reasonsz, "thread %d (%s) did not stop within %d ms (it is "
-                         "runnable but was not scheduled, or sleeps outside a system call); "
-                         "try again", (int)culprit, name, timeout);
+                snprintf(reason, reasonsz, "cannot stop the program's threads: thread %d (%s) "
+                         "did not stop within %d ms (it is runnable but was not scheduled, or "
+                         "sleeps outside a system call); try again", (int)culprit, name, timeout);
             } else {
-                snprintf(reason, reasonsz, "cannot stop the program's threads (the thread list "
-                         "is unreadable, or a thread is still leaving the last stop); try again");
+                snprintf(reason, reasonsz, "cannot stop the program's threads: the thread list "
+                         "is unreadable, or a thread is still leaving the last stop; try again");
             }
             return -1;
         }
@@ -470,7 +485,8 @@ static int stop_clear(pid_t skip, const struct change *changes, size_t n, enum w
         stopworld_resume();
         usleep(100);
     }
-    snprintf(reason, reasonsz, "a thread stayed inside a function entry being rewritten");
+    snprintf(reason, reasonsz, "cannot stop the program's threads outside the entries being "
+             "rewritten: a thread stayed inside one; try again");
     return -1;
 }
 
@@ -515,7 +531,8 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
         }
         resume(mode);
         pthread_mutex_unlock(&lock);
-        snprintf(reason, reasonsz, "cannot make the program's code writable (mprotect)");
+        snprintf(reason, reasonsz, "cannot apply the change: mprotect refused to make the "
+                 "program's code writable; nothing was changed");
         reload_plan_free(plan);
         return -1;
     }
@@ -540,13 +557,14 @@ int reload_rollback(pid_t skip, char *reason, size_t reasonsz)
     struct reload_plan *v = top;
     if (!v) {
         pthread_mutex_unlock(&lock);
-        snprintf(reason, reasonsz, "nothing to roll back: the program runs its original code");
+        snprintf(reason, reasonsz, "cannot roll back: nothing to roll back to (the program runs its "
+                 "original code)");
         return -1;
     }
     enum write_mode mode;
     if (stop_clear(skip, v->changes, v->n, &mode, reason, reasonsz) != 0) {
         pthread_mutex_unlock(&lock);
-        return -1;
+        return -2;
     }
     for (size_t i = v->n; i-- > 0;) {
         struct change *c = &v->changes[i];

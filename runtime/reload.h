@@ -3,7 +3,7 @@
  * thread, nothing visible changes), then applied at a safe point (every
  * redirect written while other threads are stopped), or refused whole.
  * Applied versions form a stack that rollback pops; their libraries stay
- * loaded. No JSON here: link.c translates messages into these structs. */
+ * loaded. No JSON here: session.c translates messages into these structs. */
 #ifndef HOTC_RELOAD_H
 #define HOTC_RELOAD_H
 
@@ -43,8 +43,10 @@ struct reload_timings {
 
 struct reload_plan; /* opaque: a prepared reload */
 
-/* Reads the executable (elfself) and checks every HOT function's padding.
- * Returns 0, or -1 with a reason. Idempotent; thread-safe. */
+/* Reads the executable (elfself) and checks every HOT function's padding,
+ * once for the life of the process. Returns 0, or -1 with the reason in
+ * `err` (may be NULL); a failure is final: every later call and every
+ * reload_prepare report it again. Thread-safe. */
 int reload_init(char *err, size_t errsz);
 
 /* The executable as read by reload_init (borrowed; NULL before). */
@@ -56,6 +58,7 @@ const struct elfself *reload_self(void);
 int reload_prepare(const struct reload_request *req, struct reload_plan **out, char *reason,
                    size_t reasonsz);
 
+/* The version `plan` would install. */
 int reload_plan_version(const struct reload_plan *plan);
 
 /* Applies a plan: stops every other thread except `skip` (the runtime's own
@@ -72,19 +75,23 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
  * signals). 1 (stop the world) is the default. */
 void reload_set_stop_world(int stop);
 
-/* Frees a plan that will not be applied (unloads its library). */
+/* Frees a plan that will not be applied (unloads its library). NULL is
+ * ignored. */
 void reload_plan_free(struct reload_plan *plan);
 
-/* Undoes the newest applied version. Returns the version now running, or -1
- * with a reason (nothing to roll back to). */
+/* Undoes the newest applied version, stopping other threads but `skip` as
+ * reload_apply does; its library stays loaded (old code may still run
+ * there). Returns the version now running, or, with the reason in `reason`
+ * and nothing changed, -1 when there is nothing to roll back to and -2 when
+ * the threads did not stop. */
 int reload_rollback(pid_t skip, char *reason, size_t reasonsz);
 
 /* The version running now (0 before any reload). */
 int reload_version(void);
 
-/* When `pc` is inside an applied patch library, returns its version and
- * stores its file name and symbol (borrowed, possibly NULL); else 0. Safe in
- * a signal handler as far as dladdr is. */
+/* When `pc` is inside the library of a version ever applied (rolled back
+ * or not), returns that version; else 0. Lock-free: safe in a signal
+ * handler. */
 int reload_version_at(uintptr_t pc);
 
 /* Microseconds on the monotonic clock. */

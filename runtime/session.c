@@ -289,9 +289,6 @@ static void post(json_t *msg, unsigned gen, int droppable)
     }
 }
 
-/* Takes every handed message, oldest first, into the backlog when it
- * belongs to connection `gen` (0: none, drop them all). Runtime thread
- * only. */
 /* Takes the whole handed list, oldest first. Any thread, signal handlers
  * included (one atomic exchange, pointer moves). */
 static struct handed *grab_handed(void)
@@ -325,17 +322,23 @@ static void take_handed(unsigned gen)
     unlock_send();
 }
 
+/* A JSON-RPC notification (new reference) of `method` with `params`
+ * (stolen); NULL when out of memory. */
 static json_t *notification(const char *method, json_t *params)
 {
     return json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", method, "params", params);
 }
 
+/* A JSON-RPC response (new reference) to `id` (borrowed) with `result`
+ * (stolen); NULL when out of memory. */
 static json_t *response(json_t *id, json_t *result)
 {
     return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
 }
 
-/* Answers from the runtime's thread. */
+/* Queue answers to `id` (borrowed), from the runtime's thread only: a
+ * result (stolen), or a JSON-RPC error. Answers are never dropped; out of
+ * memory, the server sees no answer. */
 static void respond(json_t *id, json_t *result)
 {
     append(response(id, result), 0);
@@ -382,7 +385,7 @@ const char *session_signal_name(int sig)
 }
 
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
-                int version, int guarded, int rolled_back)
+                   int version, int guarded, int rolled_back)
 {
     if (!__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
@@ -425,7 +428,7 @@ static size_t put_string(char *buf, size_t at, size_t cap, const char *s)
  * program whose own handler survives the crash keeps a connection the
  * server may then drop as broken). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
-                            unsigned long offset, int version)
+                               unsigned long offset, int version)
 {
     int fd = __atomic_load_n(&sock, __ATOMIC_ACQUIRE);
     if (fd < 0 || !__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
@@ -473,7 +476,9 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
 
 /* ---------------------------------------------------------------- endpoint */
 
-/* The endpoint to try now (new string), or NULL. */
+/* The endpoint to try now (a new string the caller frees), or NULL when
+ * none is configured or the endpoint file is unreadable: the caller retries
+ * later, so a server started after the program is found. */
 static char *find_endpoint(void)
 {
     if (fixed_endpoint)
@@ -499,6 +504,10 @@ static char *find_endpoint(void)
     return *line ? strdup(line) : NULL;
 }
 
+/* Connects to `ep` ("unix:PATH" or "tcp:HOST:PORT"), blocking until the
+ * connection is made or refused. Returns the connected socket (the caller
+ * owns it), or -1 for any failure, including an endpoint of another form:
+ * the caller retries quietly. */
 static int connect_endpoint(const char *ep)
 {
     if (strncmp(ep, "unix:", 5) == 0) {
@@ -539,6 +548,8 @@ static int connect_endpoint(const char *ep)
 
 /* ---------------------------------------------------------------- attach */
 
+/* The params of hot/attach (new reference): what the server needs to
+ * build patches for this process, its HOT functions above all. */
 static json_t *attach_params(void)
 {
     const struct elfself *self = reload_self();
@@ -571,6 +582,7 @@ static json_t *attach_params(void)
 
 /* ---------------------------------------------------------------- reload */
 
+/* `t` as the "timings" object of a reload result (new reference). */
 static json_t *timings_json(const struct reload_timings *t)
 {
     return json_pack("{s:I, s:I, s:I, s:I, s:I}", "loadUs", (json_int_t)t->load_us, "resolveUs",
@@ -578,6 +590,7 @@ static json_t *timings_json(const struct reload_timings *t)
                      (json_int_t)t->apply_us, "totalUs", (json_int_t)t->total_us);
 }
 
+/* A reload result (new reference) refusing it for `reason` (copied). */
 static json_t *refused(const char *reason)
 {
     return json_pack("{s:s, s:i, s:s}", "status", "refused", "version", reload_version(), "reason",
@@ -585,7 +598,9 @@ static json_t *refused(const char *reason)
 }
 
 /* Writes base64 `text` into an anonymous file and returns its /proc path in
- * `path` (the descriptor stays open: the library will live there). */
+ * `path` (the descriptor stays open: the library will live there). Returns
+ * 0, or -1 when the text is not base64 or the file cannot be written (then
+ * nothing stays open). */
 static int library_from_base64(const char *text, char *path, size_t pathsz)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -624,7 +639,9 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
 }
 
 /* Parses a hot/reload request's params into `req` (strings borrowed from
- * `params`; arrays allocated into funcs and statics). */
+ * `params`; arrays allocated into funcs and statics, which the caller frees
+ * whether or not this succeeds). Returns 0, or -1 with the message of a
+ * JSON-RPC invalid-params error in `err`. */
 static int parse_reload(json_t *params, struct reload_request *req, struct reload_func **funcs,
                         struct reload_static **statics, char *libpath, size_t libpathsz,
                         char *err, size_t errsz)
@@ -640,20 +657,12 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
         snprintf(err, errsz, "invalid hot/reload params: %s", e.text);
         return -1;
     }
-    if (!library && b64) {
-        if (library_from_base64(b64, libpath, libpathsz) != 0) {
-            snprintf(err, errsz, "invalid hot/reload params: bad libraryBase64");
-            return -1;
-        }
-        library = libpath;
-    }
-    req->library = library;
     req->target_build_id = bid;
     size_t nf = json_array_size(jf), ns = js ? json_array_size(js) : 0;
     *funcs = calloc(nf ? nf : 1, sizeof **funcs);
     *statics = calloc(ns ? ns : 1, sizeof **statics);
     if (!*funcs || !*statics) {
-        snprintf(err, errsz, "out of memory");
+        snprintf(err, errsz, "cannot read hot/reload params: out of memory");
         return -1;
     }
     for (size_t i = 0; i < nf; i++) {
@@ -675,6 +684,15 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
         }
         s->is_function = strcmp(kind, "function") == 0;
     }
+    /* Last, so that no later failure leaves the anonymous file open. */
+    if (!library && b64) {
+        if (library_from_base64(b64, libpath, libpathsz) != 0) {
+            snprintf(err, errsz, "invalid hot/reload params: bad libraryBase64");
+            return -1;
+        }
+        library = libpath;
+    }
+    req->library = library;
     req->funcs = *funcs;
     req->nfuncs = nf;
     req->statics = *statics;
@@ -682,7 +700,9 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
     return 0;
 }
 
-/* Applies `plan` (owned) now and returns the result object. */
+/* Applies `plan` (stolen) now, between the program's reload hooks, and
+ * returns the result object (new reference): "applied", or "refused" with
+ * the reason (then the hooks saw HOT_BEFORE only). */
 static json_t *apply_now(struct reload_plan *plan, int *redirected)
 {
     char reason[512];
@@ -699,9 +719,11 @@ static json_t *apply_now(struct reload_plan *plan, int *redirected)
                      n, "timings", timings_json(&t));
 }
 
+/* Rolls back the newest version now and returns the result object (new
+ * reference): "rolledBack", or "refused" with the reason. */
 static json_t *rollback_now(void)
 {
-    char reason[256];
+    char reason[512];
     int version = reload_rollback(session_thread_tid(), reason, sizeof reason);
     if (version < 0)
         return json_pack("{s:i, s:s, s:s}", "version", reload_version(), "status", "refused", "reason",
@@ -734,6 +756,9 @@ static int leave_for_poll(json_t *id, struct reload_plan *plan)
     return -1;
 }
 
+/* hot/reload: prepares the reload here, off the program's threads, then
+ * applies it at once (automatic mode) or leaves it for hot_poll, which
+ * answers. Any failure before that is answered here. */
 static void on_reload(json_t *id, json_t *params)
 {
     struct reload_request req;
@@ -755,13 +780,16 @@ static void on_reload(json_t *id, json_t *params)
     }
     if (leave_for_poll(id, plan) != 0) {
         reload_plan_free(plan);
-        respond(id, refused("a previous reload is still waiting for hot_poll()"));
+        respond(id, refused("cannot queue the reload: the previous one is still waiting for "
+                            "hot_poll(); call hot_poll() in the program's loop, or use "
+                            "HOT_MODE_AUTO"));
     }
 done:
     free(funcs);
     free(statics);
 }
 
+/* hot/rollback: like on_reload, without the preparation. */
 static void on_rollback(json_t *id)
 {
     if (auto_mode) {
@@ -770,7 +798,9 @@ static void on_rollback(json_t *id)
     }
     if (leave_for_poll(id, NULL) != 0)
         respond(id, json_pack("{s:i, s:s, s:s}", "version", reload_version(), "status", "refused",
-                              "reason", "a previous request is still waiting for hot_poll()"));
+                              "reason", "cannot queue the rollback: the previous request is still "
+                              "waiting for hot_poll(); call hot_poll() in the program's loop, "
+                              "or use HOT_MODE_AUTO"));
 }
 
 /* On the program's thread: applies, then hands the answer to the runtime's
@@ -791,6 +821,9 @@ int session_poll(void)
     return redirected;
 }
 
+/* Answers one message from the server (borrowed): requests are handled,
+ * responses (to hot/attach) ignored, anything else answered with a
+ * JSON-RPC error. */
 static void dispatch(json_t *msg)
 {
     const char *method = NULL;
@@ -979,6 +1012,8 @@ static int converse(int fd)
     return stopped;
 }
 
+/* The runtime's thread: connects, converses until the server goes away,
+ * retries every RETRY_MS, until session_stop writes to `wake`. */
 static void *run(void *arg)
 {
     (void)arg;
@@ -1035,20 +1070,25 @@ int session_start(const char *endpoint, int automatic)
     if (__atomic_load_n(&kick, __ATOMIC_ACQUIRE) < 0) {
         int k = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (k < 0)
-            return HOT_ETHREAD;
+            goto fail;
         __atomic_store_n(&kick, k, __ATOMIC_RELEASE);
     }
     if (pipe2(wake, O_CLOEXEC) != 0)
-        return HOT_ETHREAD;
-    /* The thread must not inherit a signal mask that blocks nothing: it sets
-     * its own first thing. */
-    if (pthread_create(&thread, NULL, run, NULL) != 0) {
-        close(wake[0]);
-        close(wake[1]);
-        return HOT_ETHREAD;
-    }
+        goto fail;
+    /* run() replaces the mask it inherits first thing, before it is known
+     * as the runtime's thread or takes part in anything. */
+    if (pthread_create(&thread, NULL, run, NULL) != 0)
+        goto fail;
     __atomic_store_n(&running, 1, __ATOMIC_RELEASE);
     return 0;
+
+fail:
+    if (wake[0] >= 0) {
+        close(wake[0]);
+        close(wake[1]);
+        wake[0] = wake[1] = -1;
+    }
+    return HOT_ETHREAD;
 }
 
 void session_stop(void)

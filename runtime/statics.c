@@ -24,6 +24,8 @@ struct find_relro {
     uintptr_t relro, relro_size;
 };
 
+/* dl_iterate_phdr callback: fills `data` (struct find_relro) with the
+ * PT_GNU_RELRO range of the object loaded at f->base; stops there. */
 static int relro_of(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -46,6 +48,10 @@ static uintptr_t dyn_ptr(const struct link_map *lm, uintptr_t p)
     return p < (uintptr_t)lm->l_addr ? (uintptr_t)lm->l_addr + p : p;
 }
 
+/* Finds the symbol table, string table, relocation tables and RELRO range
+ * of the loaded library `handle`, pointing `d` into the library's own
+ * memory (borrowed for as long as it stays loaded). Returns 0, or -1 when
+ * the link map or the tables are missing (then `*lmp` is untouched). */
 static int read_dynamic(void *handle, struct link_map **lmp, struct dyninfo *d)
 {
     struct link_map *lm = NULL;
@@ -82,7 +88,9 @@ static int page_protect(uintptr_t addr, size_t len, int prot)
 }
 
 /* One pass over the relocations: with `write` 0 it only checks that every
- * prefixed symbol has a binding; with `write` 1 it writes. */
+ * prefixed symbol has a binding; with `write` 1 it writes (the check ran
+ * first, so that a refusal leaves the library untouched). Returns 0, or -1
+ * with the unbound symbol named in `err`. */
 static int walk(const struct link_map *lm, const struct dyninfo *d,
                 const struct statics_binding *b, size_t n, const char *prefix, int write,
                 char *err, size_t errsz)
@@ -101,7 +109,8 @@ static int walk(const struct link_map *lm, const struct dyninfo *d,
                 k++;
             if (k == n) {
                 if (plen && strncmp(name, prefix, plen) == 0) {
-                    snprintf(err, errsz, "patch refers to %s, which the reload does not bind", name);
+                    snprintf(err, errsz, "cannot bind %s: the patch refers to it but the reload names "
+                             "no such static; rebuild the patch", name);
                     return -1;
                 }
                 continue;
@@ -121,13 +130,15 @@ int statics_bind(void *handle, const struct statics_binding *bindings, size_t n,
     struct link_map *lm;
     struct dyninfo d;
     if (read_dynamic(handle, &lm, &d) != 0) {
-        snprintf(err, errsz, "cannot read the patch library's dynamic section");
+        snprintf(err, errsz, "cannot bind the patch's statics: its dynamic section is "
+                 "unreadable");
         return -1;
     }
     if (walk(lm, &d, bindings, n, prefix, 0, err, errsz) != 0)
         return -1;
     if (d.relro_size && page_protect(d.relro, d.relro_size, PROT_READ | PROT_WRITE) != 0) {
-        snprintf(err, errsz, "cannot make the patch library's RELRO pages writable");
+        snprintf(err, errsz, "cannot bind the patch's statics: mprotect refused to make "
+                 "its RELRO pages writable");
         return -1;
     }
     walk(lm, &d, bindings, n, prefix, 1, err, errsz);

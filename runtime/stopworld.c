@@ -65,6 +65,10 @@ static void futex_wake(volatile int *word)
     syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }
 
+/* The stop signal's handler. A thread that is a target of the open round
+ * records its pc, marks itself arrived and sleeps on the futex until the
+ * round closes; any other delivery (late, or for no round) returns at
+ * once. Only async-signal-safe calls; errno is preserved. */
 static void on_stop(int sig, siginfo_t *info, void *ctx)
 {
     (void)sig;
