@@ -13,6 +13,9 @@
  *
  *     micro [-n RUNS] FILE...          a Markdown table, times in ms
  *     micro --dump FILE...             the full analysis and patch, as text
+ *     micro --check FILE...            whether the docstore's analysis after
+ *                                      edits (analysis_run_cached) is
+ *                                      analysis_run's, at many places
  *
  * --dump prints every field the analysis computes and the generated patch
  * source with its tables, so that two builds can be compared byte for byte
@@ -63,9 +66,12 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* where dump_analysis writes (stdout, or a buffer for --check) */
+static FILE *dump_out;
+
 static void dump_range(const char *what, struct text_range r)
 {
-    printf(" %s %u:%u-%u:%u", what, r.start.row, r.start.column, r.end.row, r.end.column);
+    fprintf(dump_out, " %s %u:%u-%u:%u", what, r.start.row, r.start.column, r.end.row, r.end.column);
 }
 
 static void dump_analysis(const struct analysis *a)
@@ -73,35 +79,35 @@ static void dump_analysis(const struct analysis *a)
     for (size_t i = 0; i < a->n_functions; i++) {
         const struct analysis_function *f = &a->functions[i];
 
-        printf("function %s hot %d static %d variadic %d bytes %u-%u name@%u", f->name, f->hot, f->is_static,
+        fprintf(dump_out, "function %s hot %d static %d variadic %d bytes %u-%u name@%u", f->name, f->hot, f->is_static,
                f->variadic, f->start_byte, f->end_byte, f->name_byte);
         dump_range("range", f->range);
         dump_range("name", f->name_range);
-        printf(" ret `%s` hash %016llx params", f->ret, (unsigned long long)f->body_hash);
+        fprintf(dump_out, " ret `%s` hash %016llx params", f->ret, (unsigned long long)f->body_hash);
         for (size_t k = 0; k < f->n_params; k++)
-            printf(" `%s`", f->params[k]);
-        printf(" types");
+            fprintf(dump_out, " `%s`", f->params[k]);
+        fprintf(dump_out, " types");
         for (size_t k = 0; k < f->n_types; k++)
-            printf(" `%s`", f->types[k]);
-        printf("\n");
+            fprintf(dump_out, " `%s`", f->types[k]);
+        fprintf(dump_out, "\n");
     }
     for (size_t i = 0; i < a->n_types; i++) {
         const struct analysis_type *t = &a->types[i];
 
-        printf("type %s kind %s target `%s` base `%s` indirect %d size %ld align %ld", t->name, t->kind,
+        fprintf(dump_out, "type %s kind %s target `%s` base `%s` indirect %d size %ld align %ld", t->name, t->kind,
                t->target ? t->target : "-", t->base ? t->base : "-", t->indirect, t->size, t->align);
         dump_range("range", t->range);
-        printf("\n");
+        fprintf(dump_out, "\n");
         for (size_t k = 0; k < t->n_fields; k++) {
             const struct analysis_field *fd = &t->fields[k];
-            printf("  field %s `%s` base `%s` indirect %d offset %ld size %ld bit %d width %d\n", fd->name, fd->type,
+            fprintf(dump_out, "  field %s `%s` base `%s` indirect %d offset %ld size %ld bit %d width %d\n", fd->name, fd->type,
                    fd->base ? fd->base : "-", fd->indirect, fd->offset, fd->size, fd->bit, fd->width);
         }
     }
     for (size_t i = 0; i < a->n_problems; i++) {
-        printf("problem");
+        fprintf(dump_out, "problem");
         dump_range("at", a->problems[i].range);
-        printf(" %s\n", a->problems[i].message);
+        fprintf(dump_out, " %s\n", a->problems[i].message);
     }
 }
 
@@ -201,6 +207,81 @@ static int dump(const char *path, struct analysis **prev)
     ts_parser_delete(parser);
     free(text);
     return 0;
+}
+
+/* dump_analysis of `a`, as a new string. */
+static char *dump_string(const struct analysis *a)
+{
+    char *s = NULL;
+    size_t n = 0;
+
+    dump_out = open_memstream(&s, &n);
+    if (!dump_out)
+        return NULL;
+    dump_analysis(a);
+    fclose(dump_out);
+    dump_out = stdout;
+    return s;
+}
+
+/* Whether the document's analysis is analysis_run's on its text and tree. */
+static int same_as_full(const char *path, const char *what, struct document *doc)
+{
+    struct analysis *full = analysis_run(doc->text, doc->len, doc->tree, "HOT");
+    char *x = dump_string(doc->analysis), *y = dump_string(full);
+    int same = x && y && !strcmp(x, y);
+
+    if (!same && x && y) {
+        size_t i = 0, l = 0;
+
+        while (x[i] && x[i] == y[i])
+            l = x[i++] == '\n' ? i : l;
+        fprintf(stderr, "micro: %s: %s: the cached analysis differs from analysis_run:\n  cached: %.*s\n  full:   %.*s\n",
+                path, what, (int)strcspn(x + l, "\n"), x + l, (int)strcspn(y + l, "\n"), y + l);
+    }
+    free(x);
+    free(y);
+    analysis_free(full);
+    return same;
+}
+
+/* --check: edits at 64 places of `path` (a character typed, the marker,
+ * braces that break the parse), each one analysed by the docstore then
+ * undone, compared with a full analysis after each step. */
+static int check(const char *path)
+{
+    static const char *const typed[] = { "x", "HOT ", "}", "{", ";", "\n", "/* c */" };
+    size_t len;
+    char *text = slurp(path, &len);
+    struct docstore *store = docstore_new("HOT");
+    struct document *doc;
+    int ok;
+
+    if (!text) {
+        fprintf(stderr, "micro: cannot read %s\n", path);
+        docstore_free(store);
+        return 1;
+    }
+    doc = docstore_open(store, "file:///check.c", path, text, len, 1);
+    ok = same_as_full(path, "open", doc);
+    for (int k = 0; k < 64 && ok; k++) {
+        uint32_t at = (uint32_t)(len * (size_t)k / 64);
+        const char *t = typed[k % (int)(sizeof typed / sizeof *typed)];
+        struct text_edit add = { at, at, t, strlen(t) }, del = { at, at + (uint32_t)strlen(t), "", 0 };
+        char what[64];
+
+        docstore_edit(store, doc, &add);
+        docstore_update(store, doc);
+        snprintf(what, sizeof what, "\"%s\" typed at %u", t, at);
+        ok = same_as_full(path, what, doc);
+        docstore_edit(store, doc, &del);
+        docstore_update(store, doc);
+        snprintf(what, sizeof what, "\"%s\" deleted at %u", t, at);
+        ok = ok && same_as_full(path, what, doc);
+    }
+    docstore_free(store);
+    free(text);
+    return !ok;
 }
 
 static int measure(const char *path, int runs)
@@ -315,28 +396,32 @@ static int measure(const char *path, int runs)
 
 int main(int argc, char **argv)
 {
-    int runs = 21, do_dump = 0, rc = 0, a = 1;
+    int runs = 21, do_dump = 0, do_check = 0, rc = 0, a = 1;
     struct analysis *prev = NULL;
+
+    dump_out = stdout;
 
     for (; a < argc && argv[a][0] == '-'; a++) {
         if (!strcmp(argv[a], "--dump"))
             do_dump = 1;
+        else if (!strcmp(argv[a], "--check"))
+            do_check = 1;
         else if (!strcmp(argv[a], "-n") && a + 1 < argc)
             runs = atoi(argv[++a]);
         else
             break;
     }
     if (a >= argc || runs < 1) {
-        fprintf(stderr, "usage: micro [-n RUNS] [--dump] FILE...\n");
+        fprintf(stderr, "usage: micro [-n RUNS] [--dump | --check] FILE...\n");
         return 2;
     }
-    if (!do_dump) {
+    if (!do_dump && !do_check) {
         printf("| file | lines | full parse | analysis_run | keystroke (edit + reparse + analysis + index) | "
                "patch_index_new | patch_build, no index | patch_build with the index | reload diff |\n");
         printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     }
     for (; a < argc; a++)
-        rc |= do_dump ? dump(argv[a], &prev) : measure(argv[a], runs);
+        rc |= do_check ? check(argv[a]) : do_dump ? dump(argv[a], &prev) : measure(argv[a], runs);
     analysis_free(prev);
     return rc;
 }

@@ -91,6 +91,29 @@ struct def_uses {
     uint32_t start;             /* its start byte, to find it */
     size_t decl_from, decl_to, body_from, body_to;
     int has_decl, has_body;
+    int cached;                 /* the body's tokens were not collected: body_hash is from the cache */
+    uint64_t body_hash, key;    /* cached: its token hash and text hash */
+};
+
+/* A function body seen by the previous run (analysis_run_cached): its text
+ * (bytes [off, off + len) of cache.text), the hash of its tokens, and its
+ * type uses (cache.uses[uses_from, uses_from + n_uses), relative to `off`). */
+struct body_entry {
+    uint64_t key;               /* hash of the body's text */
+    uint32_t off, len;
+    uint64_t body_hash;
+    size_t uses_from, n_uses;
+};
+
+struct analysis_cache {
+    char *marker;               /* the marker the entries were made with */
+    char *text;                 /* the previous run's text */
+    struct body_entry *entries;
+    size_t n_entries, cap_entries;
+    struct type_use *uses;
+    size_t n_uses, cap_uses;
+    size_t *slots;              /* open addressing: entry index + 1, 0 empty */
+    size_t n_slots;             /* a power of two, or 0 */
 };
 
 struct token {
@@ -124,6 +147,11 @@ struct ctx {
     struct enum_const *consts;
     size_t n_consts;
     struct analysis *out;
+    const struct analysis_cache *cache; /* analysis_run_cached: the previous run's bodies, or NULL */
+    struct analysis_cache *next;        /* ... and this run's, being made */
+    int oom;
+    int in_defs;                /* collect_tokens: function definitions it is in (nested ones are
+                                 * part of the outer body's tokens: never reused alone) */
 };
 
 static int tok_is(const struct ctx *c, size_t i, const char *s)
@@ -194,6 +222,130 @@ static void add_use(struct ctx *c, uint32_t start, uint32_t end, unsigned kind)
     c->uses[c->n_uses++] = (struct type_use){ start, end, kind };
 }
 
+static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent);
+
+/* FNV-1a of bytes [start, end) of the text. */
+static uint64_t text_key(const char *text, uint32_t start, uint32_t end)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (uint32_t k = start; k < end; k++) {
+        h ^= (unsigned char)text[k];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Whether the body under the cursor (of function definition `def`) can be
+ * reused or remembered: parsed without error (so that the same text is the
+ * same subtree) and without the marker's text (so that no marker token is
+ * in it: stray markers need the body's tokens). */
+static int body_cacheable(const struct ctx *c, TSNode body)
+{
+    uint32_t a = ts_node_start_byte(body), b = ts_node_end_byte(body);
+
+    return strcmp(ts_node_type(body), "compound_statement") == 0 && !ts_node_has_error(body) && b > a &&
+           !memmem(c->text + a, b - a, c->marker, c->marker_len);
+}
+
+/* A body the previous run saw with the same text (see body_cacheable):
+ * collects only its braces (the tokens that end a declaration, for the next
+ * function's head) and takes its type uses and token hash from the cache,
+ * instead of walking it. Returns 0 (nothing done) when there is none. */
+static int body_from_cache(struct ctx *c, TSTreeCursor *cur, size_t def)
+{
+    const struct analysis_cache *k = c->cache;
+    TSNode body = ts_tree_cursor_current_node(cur);
+    uint32_t a, b;
+    uint64_t key;
+    const struct body_entry *e = NULL;
+
+    if (!k || !k->n_slots || c->in_defs != 1 || !body_cacheable(c, body))
+        return 0;
+    a = ts_node_start_byte(body);
+    b = ts_node_end_byte(body);
+    key = text_key(c->text, a, b);
+    for (size_t i = key & (k->n_slots - 1); k->slots[i]; i = (i + 1) & (k->n_slots - 1)) {
+        const struct body_entry *x = &k->entries[k->slots[i] - 1];
+        if (x->key == key && x->len == b - a && !memcmp(k->text + x->off, c->text + a, x->len)) {
+            e = x;
+            break;
+        }
+    }
+    if (!e)
+        return 0;
+    if (c->depth == c->cap_path) {
+        c->cap_path = c->cap_path ? c->cap_path * 2 : 64;
+        c->path = realloc(c->path, c->cap_path * sizeof *c->path);
+    }
+    c->path[c->depth++] = body;
+    if (ts_tree_cursor_goto_first_child(cur)) {
+        collect_tokens(c, cur, "compound_statement"); /* { */
+        if (ts_tree_cursor_goto_next_sibling(cur)) {
+            while (ts_tree_cursor_goto_next_sibling(cur))
+                ;
+            collect_tokens(c, cur, "compound_statement"); /* } */
+        }
+        ts_tree_cursor_goto_parent(cur);
+    }
+    c->depth--;
+    for (size_t i = 0; i < e->n_uses; i++) {
+        const struct type_use *u = &k->uses[e->uses_from + i];
+        add_use(c, u->start + a, u->end + a, u->kind);
+    }
+    c->defuses[def].cached = 1;
+    c->defuses[def].body_hash = e->body_hash;
+    c->defuses[def].key = key;
+    return 1;
+}
+
+/* Adds to the next cache the body of a function whose token hash is
+ * `hash` and type uses are c->uses[from, to). */
+static void remember_body(struct ctx *c, TSNode body, uint64_t key, uint64_t hash, size_t from, size_t to)
+{
+    struct analysis_cache *k = c->next;
+    uint32_t a = ts_node_start_byte(body), b = ts_node_end_byte(body);
+    struct body_entry *e;
+
+    if (k->n_entries == k->cap_entries) {
+        size_t cap = k->cap_entries ? k->cap_entries * 2 : 64;
+        struct body_entry *v = realloc(k->entries, cap * sizeof *v);
+        if (!v) {
+            c->oom = 1;
+            return;
+        }
+        k->entries = v;
+        k->cap_entries = cap;
+    }
+    if (k->n_uses + (to - from) > k->cap_uses) {
+        size_t cap = k->cap_uses ? k->cap_uses : 256;
+        struct type_use *v;
+
+        while (cap < k->n_uses + (to - from))
+            cap *= 2;
+        v = realloc(k->uses, cap * sizeof *v);
+        if (!v) {
+            c->oom = 1;
+            return;
+        }
+        k->uses = v;
+        k->cap_uses = cap;
+    }
+    e = &k->entries[k->n_entries++];
+    e->key = key;
+    e->off = a;
+    e->len = b - a;
+    e->body_hash = hash;
+    e->uses_from = k->n_uses;
+    e->n_uses = to - from;
+    for (size_t i = from; i < to; i++) {
+        struct type_use u = c->uses[i];
+        u.start -= a;
+        u.end -= a;
+        k->uses[k->n_uses++] = u;
+    }
+}
+
 static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent)
 {
     TSNode n = ts_tree_cursor_current_node(cur);
@@ -247,6 +399,7 @@ static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent)
         c->path = realloc(c->path, c->cap_path * sizeof *c->path);
     }
     c->path[c->depth++] = n;
+    c->in_defs += def != (size_t)-1;
     if (ts_tree_cursor_goto_first_child(cur)) {
         do {
             if (def != (size_t)-1) {
@@ -254,7 +407,8 @@ static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent)
                 size_t from = c->n_uses;
                 struct def_uses *d;
 
-                collect_tokens(c, cur, type);
+                if (!(field == c->f_body && !c->defuses[def].has_body && body_from_cache(c, cur, def)))
+                    collect_tokens(c, cur, type);
                 d = &c->defuses[def];
                 if (field == c->f_declarator && !d->has_decl) {
                     d->has_decl = 1;
@@ -271,6 +425,7 @@ static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent)
         } while (ts_tree_cursor_goto_next_sibling(cur));
         ts_tree_cursor_goto_parent(cur);
     }
+    c->in_defs -= def != (size_t)-1;
     c->depth--;
 }
 
@@ -676,14 +831,22 @@ static void add_function(struct ctx *c, TSNode def)
         f.params = NULL;
         f.n_params = 0;
     }
-    f.body_hash = hash_tokens(c, tok_at(c, ts_node_start_byte(body)), tok_at(c, ts_node_end_byte(body)));
-    collect_head_types(c, &f, head, name_i);
     {
         const struct def_uses *u = find_def_uses(c, def);
+
+        if (u && u->cached)
+            f.body_hash = u->body_hash;
+        else
+            f.body_hash = hash_tokens(c, tok_at(c, ts_node_start_byte(body)), tok_at(c, ts_node_end_byte(body)));
+        collect_head_types(c, &f, head, name_i);
         if (u) {
             add_uses(c, &f, u->decl_from, u->decl_to);
             add_uses(c, &f, u->body_from, u->body_to);
         }
+        if (c->next && !c->oom && u && u->has_body && (u->cached || body_cacheable(c, body)))
+            remember_body(c, body,
+                          u->cached ? u->key : text_key(c->text, ts_node_start_byte(body), ts_node_end_byte(body)),
+                          f.body_hash, u->body_from, u->body_to);
     }
     PUSH(c->out->functions, c->out->n_functions, f);
 }
@@ -1714,17 +1877,75 @@ static void check_stray_markers(struct ctx *c)
     }
 }
 
-struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, const char *marker)
+struct analysis_cache *analysis_cache_new(void)
+{
+    return calloc(1, sizeof(struct analysis_cache));
+}
+
+static void cache_clear(struct analysis_cache *k)
+{
+    free(k->marker);
+    free(k->text);
+    free(k->entries);
+    free(k->uses);
+    free(k->slots);
+    memset(k, 0, sizeof *k);
+}
+
+void analysis_cache_free(struct analysis_cache *self)
+{
+    if (!self)
+        return;
+    cache_clear(self);
+    free(self);
+}
+
+/* Makes `next` (this run's bodies, of `text`) the cache's content. */
+static void cache_install(struct analysis_cache *self, struct analysis_cache *next, const char *text, size_t len,
+                          const char *marker)
+{
+    size_t n_slots = 16;
+
+    while (n_slots < 2 * next->n_entries)
+        n_slots *= 2;
+    next->slots = calloc(n_slots, sizeof *next->slots);
+    next->text = malloc(len + 1);
+    next->marker = strdup(marker);
+    cache_clear(self);
+    if (!next->slots || !next->text || !next->marker) {
+        cache_clear(next);
+        return;
+    }
+    memcpy(next->text, text, len);
+    next->text[len] = '\0';
+    next->n_slots = n_slots;
+    for (size_t i = 0; i < next->n_entries; i++) {
+        size_t j = next->entries[i].key & (n_slots - 1);
+        while (next->slots[j])
+            j = (j + 1) & (n_slots - 1);
+        next->slots[j] = i + 1;
+    }
+    *self = *next;
+}
+
+static struct analysis *run(const char *text, size_t len, const TSTree *tree, const char *marker,
+                            struct analysis_cache *cache)
 {
     struct ctx c;
     const TSLanguage *lang;
     TSTreeCursor cur;
+    struct analysis_cache next;
 
     memset(&c, 0, sizeof c);
+    memset(&next, 0, sizeof next);
     c.text = text;
     c.len = len;
     c.marker = marker && *marker ? marker : "HOT";
     c.marker_len = strlen(c.marker);
+    if (cache) {
+        c.cache = cache->marker && !strcmp(cache->marker, c.marker) ? cache : NULL;
+        c.next = &next;
+    }
     c.out = calloc(1, sizeof *c.out);
     if (!c.out)
         return NULL;
@@ -1754,7 +1975,22 @@ struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, 
     for (size_t i = 0; i < c.n_consts; i++)
         free(c.consts[i].name);
     free(c.consts);
+    if (cache && !c.oom)
+        cache_install(cache, &next, text, len, c.marker);
+    else if (cache)
+        cache_clear(&next), cache_clear(cache);
     return c.out;
+}
+
+struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, const char *marker)
+{
+    return run(text, len, tree, marker, NULL);
+}
+
+struct analysis *analysis_run_cached(const char *text, size_t len, const TSTree *tree, const char *marker,
+                                     struct analysis_cache *cache)
+{
+    return run(text, len, tree, marker, cache);
 }
 
 struct analysis *analysis_of_text(const char *text, size_t len, const char *marker)
@@ -1809,6 +2045,112 @@ void analysis_free(struct analysis *self)
         free(self->problems[i].message);
     free(self->problems);
     free(self);
+}
+
+/* analysis_copy's helpers: `*ok` becomes 0 when an allocation fails (the
+ * copy is then still safe to analysis_free). */
+static char *copy_string(const char *s, int *ok)
+{
+    char *d;
+
+    if (!s)
+        return NULL;
+    d = strdup(s);
+    if (!d)
+        *ok = 0;
+    return d;
+}
+
+static char **copy_strings(char *const *v, size_t n, size_t *n_out, int *ok)
+{
+    char **d;
+
+    *n_out = 0;
+    if (!v)
+        return NULL;
+    d = calloc(n ? n : 1, sizeof *d);
+    if (!d) {
+        *ok = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        d[i] = copy_string(v[i], ok);
+    *n_out = n;
+    return d;
+}
+
+/* calloc'ed array of `n` elements of `size` (NULL when `src` is). */
+static void *copy_array(const void *src, size_t n, size_t size, int *ok)
+{
+    void *d;
+
+    if (!src)
+        return NULL;
+    d = calloc(n ? n : 1, size);
+    if (!d)
+        *ok = 0;
+    return d;
+}
+
+struct analysis *analysis_copy(const struct analysis *a)
+{
+    struct analysis *d = calloc(1, sizeof *d);
+    int ok = 1;
+
+    if (!d)
+        return NULL;
+    d->functions = copy_array(a->functions, a->n_functions, sizeof *d->functions, &ok);
+    if (d->functions) {
+        d->n_functions = a->n_functions;
+        for (size_t i = 0; i < a->n_functions; i++) {
+            const struct analysis_function *f = &a->functions[i];
+            struct analysis_function *g = &d->functions[i];
+
+            *g = *f;
+            g->name = copy_string(f->name, &ok);
+            g->ret = copy_string(f->ret, &ok);
+            g->params = copy_strings(f->params, f->n_params, &g->n_params, &ok);
+            g->types = copy_strings(f->types, f->n_types, &g->n_types, &ok);
+        }
+    }
+    d->types = copy_array(a->types, a->n_types, sizeof *d->types, &ok);
+    if (d->types) {
+        d->n_types = a->n_types;
+        for (size_t i = 0; i < a->n_types; i++) {
+            const struct analysis_type *t = &a->types[i];
+            struct analysis_type *u = &d->types[i];
+
+            *u = *t;
+            u->name = copy_string(t->name, &ok);
+            u->kind = copy_string(t->kind, &ok);
+            u->target = copy_string(t->target, &ok);
+            u->base = copy_string(t->base, &ok);
+            u->n_fields = 0;
+            u->fields = copy_array(t->fields, t->n_fields, sizeof *u->fields, &ok);
+            if (!u->fields)
+                continue;
+            u->n_fields = t->n_fields;
+            for (size_t k = 0; k < t->n_fields; k++) {
+                u->fields[k] = t->fields[k];
+                u->fields[k].name = copy_string(t->fields[k].name, &ok);
+                u->fields[k].type = copy_string(t->fields[k].type, &ok);
+                u->fields[k].base = copy_string(t->fields[k].base, &ok);
+            }
+        }
+    }
+    d->problems = copy_array(a->problems, a->n_problems, sizeof *d->problems, &ok);
+    if (d->problems) {
+        d->n_problems = a->n_problems;
+        for (size_t i = 0; i < a->n_problems; i++) {
+            d->problems[i] = a->problems[i];
+            d->problems[i].message = copy_string(a->problems[i].message, &ok);
+        }
+    }
+    if (!ok) {
+        analysis_free(d);
+        return NULL;
+    }
+    return d;
 }
 
 const struct analysis_function *analysis_find_function(const struct analysis *self, const char *name)

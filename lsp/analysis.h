@@ -79,10 +79,29 @@ struct analysis {
  * when out of memory. */
 struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, const char *marker);
 
+/* What analysis_run_cached keeps from one run for the next: the text, token
+ * hash and type uses of each function body. Opaque. */
+struct analysis_cache;
+
+struct analysis_cache *analysis_cache_new(void);
+void analysis_cache_free(struct analysis_cache *self);
+
+/* analysis_run (same result), reusing what `cache` holds from the previous
+ * run: a function body whose text the previous run saw (parsed without
+ * error, without the marker's text) is not walked. Then makes `cache` hold
+ * this run's bodies. For a document analysed after each edit: the cost
+ * follows what changed, besides the walk of the top level and the heads. */
+struct analysis *analysis_run_cached(const char *text, size_t len, const TSTree *tree, const char *marker,
+                                     struct analysis_cache *cache);
+
 /* Parses `text` with a fresh parser and analyses it (for tests, baselines). */
 struct analysis *analysis_of_text(const char *text, size_t len, const char *marker);
 
 void analysis_free(struct analysis *self);
+
+/* A deep copy of `self` (what analysis_run would return again for the same
+ * text and tree, at a fraction of the cost). NULL when out of memory. */
+struct analysis *analysis_copy(const struct analysis *self);
 
 /* The function named `name`, or NULL. Borrowed. */
 const struct analysis_function *analysis_find_function(const struct analysis *self, const char *name);

@@ -43,6 +43,7 @@ static void doc_free(struct document *doc)
         ts_tree_delete(doc->tree);
     analysis_free(doc->analysis);
     analysis_free(doc->running);
+    analysis_cache_free(doc->bodies);
     patch_index_free(doc->patch_index);
     free(doc);
 }
@@ -106,7 +107,11 @@ void docstore_update(struct docstore *self, struct document *doc)
     doc->dirty = 0;
     index_lines(doc);
     analysis_free(doc->analysis);
-    doc->analysis = analysis_run(doc->text, doc->len, doc->tree, self->marker);
+    /* after an edit most function bodies are the same text as before: their
+     * analysis is reused (the cost follows the edit) */
+    if (!doc->bodies)
+        doc->bodies = analysis_cache_new();
+    doc->analysis = analysis_run_cached(doc->text, doc->len, doc->tree, self->marker, doc->bodies);
     /* here, after an edit, so that a save finds it ready (NULL when out of
      * memory: patch_build then indexes for itself) */
     patch_index_free(doc->patch_index);
@@ -155,7 +160,9 @@ struct document *docstore_open(struct docstore *self, const char *uri, const cha
     doc->len = len;
     doc->version = version;
     docstore_update(self, doc);
-    doc->running = analysis_run(doc->text, doc->len, doc->tree, self->marker);
+    doc->running = doc->analysis ? analysis_copy(doc->analysis) : NULL;
+    if (!doc->running && doc->tree)
+        doc->running = analysis_run(doc->text, doc->len, doc->tree, self->marker);
     self->docs = realloc(self->docs, (self->n + 1) * sizeof *self->docs);
     self->docs[self->n++] = doc;
     return doc;
@@ -236,13 +243,19 @@ void docstore_replace(struct docstore *self, struct document *doc, const char *t
 
 void docstore_set_running(struct docstore *self, struct document *doc, const char *text, size_t len)
 {
-    /* The saved text is usually the document's: its tree is up to date, a
-     * fresh parse of a large file is not free. */
+    /* The saved text is usually the document's, already analysed (and
+     * not edited since): a copy of that analysis is what analysing it again
+     * would give, for a fraction of the time (a fresh parse and analysis of
+     * a large file take tens of ms, the loop's time after every reload). */
     const char *t = text ? text : doc->text;
     size_t n = text ? len : doc->len;
-    int current = n == doc->len && !memcmp(t, doc->text, n) && doc->tree && !doc->dirty;
-    struct analysis *a = current ? analysis_run(doc->text, doc->len, doc->tree, self->marker)
-                                 : analysis_of_text(t, n, self->marker);
+    int current = n == doc->len && !memcmp(t, doc->text, n) && doc->tree && !doc->dirty && doc->analysis;
+    struct analysis *a = current ? analysis_copy(doc->analysis) : NULL;
+
+    if (!a && current)
+        a = analysis_run(doc->text, doc->len, doc->tree, self->marker);
+    else if (!a)
+        a = analysis_of_text(t, n, self->marker);
 
     if (!a)
         return;

@@ -26,6 +26,7 @@ struct document {
     struct analysis *analysis;   /* of `text`; never NULL after open (stale while `dirty`) */
     struct analysis *running;    /* the baseline for diffs; never NULL after open */
     struct patch_index *patch_index; /* of `text` and `tree`, for patch_build (patch_input.index); may be NULL */
+    struct analysis_cache *bodies;   /* what docstore_update's analysis reuses at the next one; may be NULL */
 };
 
 /* One edit in bytes: replace [start, end) by `new_text`. */

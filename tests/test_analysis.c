@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "grammar.h"
 #include "run.h"
 
 static char *slurp(const char *path, size_t *len)
@@ -297,4 +298,135 @@ Test(analysis, diff_hot_and_others)
     /* a function that became HOT is not an "other" one */
     CHECK_HOT_DIFF("void a(void) { } void g(void) { }", "void a(void) { } HOT void g(void) { int z; }", "g 3\n",
                    0);
+}
+
+/* dump() and the fields it leaves out: byte offsets, body hashes. */
+static char *dump_all(const struct analysis *a)
+{
+    char *d = dump(a), *out = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&out, &size);
+
+    fputs(d, f);
+    for (size_t i = 0; i < a->n_functions; i++)
+        fprintf(f, "%s %u %u %u %u:%u %016llx\n", a->functions[i].name, a->functions[i].start_byte,
+                a->functions[i].end_byte, a->functions[i].name_byte, a->functions[i].range.start.column,
+                a->functions[i].range.end.column, (unsigned long long)a->functions[i].body_hash);
+    fclose(f);
+    free(d);
+    return out;
+}
+
+static TSTree *parse(const char *src, size_t len)
+{
+    TSParser *p = ts_parser_new();
+    TSTree *t;
+
+    ts_parser_set_language(p, grammar_language());
+    t = ts_parser_parse_string(p, NULL, src, (uint32_t)len);
+    ts_parser_delete(p);
+    return t;
+}
+
+/* analysis_run_cached of `src` with `cache` is analysis_run's. */
+static void check_cached(const char *what, const char *src, size_t len, struct analysis_cache *cache)
+{
+    TSTree *tree = parse(src, len);
+    struct analysis *full = analysis_run(src, len, tree, "HOT");
+    struct analysis *cached = analysis_run_cached(src, len, tree, "HOT", cache);
+    char *x = dump_all(full), *y = dump_all(cached);
+
+    cr_assert_str_eq(y, x, "%s", what);
+    free(x);
+    free(y);
+    analysis_free(full);
+    analysis_free(cached);
+    ts_tree_delete(tree);
+}
+
+/* A copy dumps as the original, and is independent of it. */
+Test(analysis, copy_is_the_same_analysis)
+{
+    static const char *const names[] = { "forms", "types", "broken", "layout", "macros" };
+
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[512];
+        size_t len;
+        char *src, *x, *y;
+        struct analysis *a, *b;
+
+        snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", names[i]);
+        src = slurp(test_source_path(path), &len);
+        cr_assert(src);
+        a = analysis_of_text(src, len, "HOT");
+        b = analysis_copy(a);
+        cr_assert(b);
+        x = dump_all(a);
+        analysis_free(a);
+        y = dump_all(b);
+        cr_assert_str_eq(y, x, "%s", names[i]);
+        free(x);
+        free(y);
+        analysis_free(b);
+        free(src);
+    }
+}
+
+/* The cached analysis is the full one: on each fixture from an empty
+ * cache, again with every body reused, and after edits that move bodies,
+ * open a function around the next ones, or put the marker in a body. */
+Test(analysis, cached_run_is_the_full_run)
+{
+    static const char *const names[] = { "forms", "types", "broken", "layout", "macros" };
+    static const char *const typed[] = { "x", "{", "}", "HOT ", "\n\n", "/* c */", ";" };
+
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char path[512];
+        size_t len;
+        char *src;
+        struct analysis_cache *cache = analysis_cache_new();
+
+        snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", names[i]);
+        src = slurp(test_source_path(path), &len);
+        cr_assert(src && cache);
+        check_cached(names[i], src, len, cache);
+        check_cached(names[i], src, len, cache);
+        for (size_t k = 0; k < 24; k++) {
+            const char *t = typed[k % (sizeof typed / sizeof *typed)];
+            size_t at = len * k / 24, n = strlen(t);
+            char *edited = malloc(len + n + 1);
+            char what[600];
+
+            memcpy(edited, src, at);
+            memcpy(edited + at, t, n);
+            memcpy(edited + at + n, src + at, len - at + 1);
+            snprintf(what, sizeof what, "%s, \"%s\" at %zu", names[i], t, at);
+            check_cached(what, edited, len + n, cache);
+            check_cached(what, src, len, cache);
+            free(edited);
+        }
+        analysis_cache_free(cache);
+        free(src);
+    }
+}
+
+/* A body reused from a cache made with another marker would miss the
+ * marker's tokens: the cache is not used across markers. */
+Test(analysis, cache_follows_the_marker)
+{
+    const char *src = "void f(void) { LIVE; }\nLIVE void g(void) { }\n";
+    size_t len = strlen(src);
+    TSTree *tree = parse(src, len);
+    struct analysis_cache *cache = analysis_cache_new();
+    struct analysis *a = analysis_run_cached(src, len, tree, "HOT", cache);
+    struct analysis *b;
+
+    cr_assert_eq(a->n_problems, 0);
+    b = analysis_run_cached(src, len, tree, "LIVE", cache);
+    cr_assert_eq(b->n_problems, 1);
+    cr_assert(b->functions[1].hot);
+    analysis_free(a);
+    analysis_free(b);
+    analysis_cache_free(cache);
+    ts_tree_delete(tree);
 }

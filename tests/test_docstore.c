@@ -92,3 +92,41 @@ Test(docstore, the_patch_index_follows_the_text)
     }
     docstore_free(ds);
 }
+
+/* The baseline set from the document's own text is a copy of its analysis:
+ * later edits leave it alone. */
+Test(docstore, running_from_the_current_text_is_a_copy)
+{
+    struct docstore *ds = docstore_new("HOT");
+    const char *src = "HOT int f(int x) { return x; }\nint g(void) { return 1; }\n";
+    struct document *doc = docstore_open(ds, "file:///a.c", NULL, src, strlen(src), 1);
+    struct text_edit e = { 4, 7, "long", 4 };
+
+    cr_assert_neq(doc->running, doc->analysis);
+    docstore_set_running(ds, doc, src, strlen(src));
+    cr_assert_neq(doc->running, doc->analysis);
+    cr_assert_str_eq(doc->running->functions[0].ret, "int");
+    cr_assert_eq(doc->running->functions[1].body_hash, doc->analysis->functions[1].body_hash);
+    docstore_edit(ds, doc, &e);
+    docstore_update(ds, doc);
+    cr_assert_str_eq(doc->analysis->functions[0].ret, "long");
+    cr_assert_str_eq(doc->running->functions[0].ret, "int");
+    cr_assert_eq(doc->running->functions[1].body_hash, doc->analysis->functions[1].body_hash);
+    cr_assert_eq(doc->analysis->functions[1].start_byte, doc->running->functions[1].start_byte + 1);
+    docstore_free(ds);
+}
+
+/* A marker typed into a body whose analysis was reused is still found. */
+Test(docstore, marker_typed_in_a_reused_body)
+{
+    struct docstore *ds = docstore_new("HOT");
+    const char *src = "void f(void) { g(); }\nvoid h(void) { g(); }\n";
+    struct document *doc = docstore_open(ds, "file:///a.c", NULL, src, strlen(src), 1);
+    struct text_edit e = { 15, 15, "HOT; ", 5 };
+
+    cr_assert_eq(doc->analysis->n_problems, 0);
+    docstore_edit(ds, doc, &e);
+    docstore_update(ds, doc);
+    cr_assert_eq(doc->analysis->n_problems, 1);
+    docstore_free(ds);
+}
