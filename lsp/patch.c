@@ -771,6 +771,21 @@ static bool is_bound_local_static(struct ctx *c, TSNode decl)
     return false;
 }
 
+/* Moves `cur` to the next node of a preorder walk of `root`'s subtree,
+ * going into the current node's children when `descend`. Returns false when
+ * the walk is over. */
+static bool cursor_next(TSTreeCursor *cur, TSNode root, bool descend)
+{
+    if (descend && ts_tree_cursor_goto_first_child(cur))
+        return true;
+    for (;;) {
+        if (ts_tree_cursor_goto_next_sibling(cur))
+            return true;
+        if (!ts_tree_cursor_goto_parent(cur) || ts_node_eq(ts_tree_cursor_current_node(cur), root))
+            return false;
+    }
+}
+
 /* Scans `root` for identifiers, marking what they name as used. */
 static void scan(struct ctx *c, TSNode root)
 {
@@ -788,16 +803,8 @@ static void scan(struct ctx *c, TSNode root)
         } else if (strcmp(t, "declaration") == 0 && is_bound_local_static(c, n)) {
             descend = false;
         }
-        if (descend && ts_tree_cursor_goto_first_child(cur))
-            continue;
-        for (;;) {
-            if (ts_tree_cursor_goto_next_sibling(cur))
-                break;
-            if (!ts_tree_cursor_goto_parent(cur))
-                return;
-            if (ts_node_eq(ts_tree_cursor_current_node(cur), root))
-                return;
-        }
+        if (!cursor_next(cur, root, descend))
+            return;
     }
 }
 
@@ -827,19 +834,7 @@ static void add_one_line(struct ctx *c, struct sbuf *out, uint32_t a, uint32_t b
             skips[nskip][1] = ts_node_end_byte(n);
             nskip++;
         }
-        if (!skip && ts_tree_cursor_goto_first_child(&cur))
-            continue;
-        for (;;) {
-            if (ts_tree_cursor_goto_next_sibling(&cur)) {
-                more = true;
-                break;
-            }
-            if (!ts_tree_cursor_goto_parent(&cur) ||
-                ts_node_eq(ts_tree_cursor_current_node(&cur), def)) {
-                more = false;
-                break;
-            }
-        }
+        more = cursor_next(&cur, def, !skip);
     }
     ts_tree_cursor_delete(&cur);
 
@@ -1023,19 +1018,7 @@ static size_t rename_after(struct ctx *c, TSNode decl, const char *name, size_t 
             }
             descend = false;
         }
-        if (descend && ts_tree_cursor_goto_first_child(&cur))
-            continue;
-        bool done = false;
-        for (;;) {
-            if (ts_tree_cursor_goto_next_sibling(&cur))
-                break;
-            if (!ts_tree_cursor_goto_parent(&cur) ||
-                ts_node_eq(ts_tree_cursor_current_node(&cur), block)) {
-                done = true;
-                break;
-            }
-        }
-        if (done)
+        if (!cursor_next(&cur, block, descend))
             break;
     }
     ts_tree_cursor_delete(&cur);
@@ -1106,19 +1089,7 @@ static void rewrite_local_statics(struct ctx *c, TSNode body, const char *fname,
             }
             descend = false;
         }
-        if (descend && ts_tree_cursor_goto_first_child(&cur))
-            continue;
-        bool done = false;
-        for (;;) {
-            if (ts_tree_cursor_goto_next_sibling(&cur))
-                break;
-            if (!ts_tree_cursor_goto_parent(&cur) ||
-                ts_node_eq(ts_tree_cursor_current_node(&cur), body)) {
-                done = true;
-                break;
-            }
-        }
-        if (done)
+        if (!cursor_next(&cur, body, descend))
             break;
     }
     ts_tree_cursor_delete(&cur);
