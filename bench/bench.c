@@ -48,25 +48,6 @@ static int sh(const char *cmd)
     return rc;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *s;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    return s;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -233,7 +214,7 @@ static int measure(const char *dir, int lines, const char *fast, int runs, struc
     {
         char path[PATH_MAX + 8];
         snprintf(path, sizeof path, "%s/gen.c", dir);
-        text = slurp(path);
+        text = test_slurp(path, NULL);
     }
     lspclient_notify(c, "textDocument/didOpen",
                      json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri", uri, "languageId", "c", "version",
@@ -244,7 +225,7 @@ static int measure(const char *dir, int lines, const char *fast, int runs, struc
         const char *v = variant(dir, lines, i + 2);
         double t0, t1;
         json_t *timings;
-        if (!v || !(text = slurp(v)))
+        if (!v || !(text = test_slurp(v, NULL)))
             break;
         lspclient_notify(c, "textDocument/didChange", incremental_change(uri, ++version, prev, text));
         free(prev);

@@ -29,29 +29,13 @@
 #include "docstore.h"
 #include "grammar.h"
 #include "patch.h"
+#include "run.h"
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *s;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    *len = fread(s, 1, (size_t)n, f);
-    fclose(f);
-    return s;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -139,7 +123,7 @@ static void dump_diff(const struct analysis *old, const struct analysis *new_)
 static int dump(const char *path, struct analysis **prev)
 {
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     TSParser *parser = ts_parser_new();
     TSTree *tree;
     struct analysis *a;
@@ -252,7 +236,7 @@ static int check(const char *path)
 {
     static const char *const typed[] = { "x", "HOT ", "}", "{", ";", "\n", "/* c */" };
     size_t len;
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     struct docstore *store = docstore_new("HOT");
     struct document *doc;
     int ok;
@@ -287,7 +271,7 @@ static int check(const char *path)
 static int measure(const char *path, int runs)
 {
     size_t len, lines = 0;
-    char *text = slurp(path, &len);
+    char *text = test_slurp(path, &len);
     TSParser *parser = ts_parser_new();
     TSTree *tree;
     struct analysis *a;

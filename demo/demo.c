@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "lspclient.h"
+#include "run.h"
 
 /* ---------------------------------------------------------------- scenarios
  *
@@ -218,28 +219,6 @@ static long long now_ms(void)
 }
 
 /* ---------------------------------------------------------------- files */
-
-/* Reads a whole file into a new NUL-terminated buffer, or NULL. */
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL) {
-        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        } else {
-            buf[n] = '\0';
-        }
-    }
-    fclose(f);
-    return buf;
-}
 
 /* Writes text to path through a temporary file and a rename, as editors do. */
 static int write_file(const char *path, const char *text)
@@ -961,7 +940,7 @@ int main(int argc, char **argv)
     snprintf(src, sizeof src, "%s/%s/%s", examples, sc->name, sc->file);
     snprintf(makefile, sizeof makefile, "%s/%s/Makefile", examples, sc->name);
     snprintf(d.path, sizeof d.path, "%s/%s", workdir, sc->file);
-    d.text = read_file(src);
+    d.text = test_slurp(src, NULL);
     if (!d.text || write_file(d.path, d.text) != 0) {
         fprintf(stderr, "hotc-demo: cannot copy %s to %s\n", src, d.path);
         return 2;
@@ -1011,7 +990,7 @@ int main(int argc, char **argv)
 
     /* 3. The program, told where the server is. */
     int got = wait_until(&d, 15000, endpoint_ready, endpoint_file);
-    char *endpoint = got ? read_file(endpoint_file) : NULL;
+    char *endpoint = got ? test_slurp(endpoint_file, NULL) : NULL;
     if (!expect(endpoint != NULL, "the server wrote its endpoint (%s)", endpoint_file))
         goto out;
     endpoint[strcspn(endpoint, "\r\n")] = '\0';
@@ -1061,7 +1040,7 @@ int main(int argc, char **argv)
         snprintf(a, sizeof a, "%s/shot-v0.bmp", shots);
         snprintf(b, sizeof b, "%s/shot-v%ld.bmp", shots, field_long(d.prog.last, "version="));
         struct stat sa, sb;
-        char *x = read_file(a), *y = read_file(b);
+        char *x = test_slurp(a, NULL), *y = test_slurp(b, NULL);
         int both = x && y && stat(a, &sa) == 0 && stat(b, &sb) == 0;
         expect(both, "screenshots %s and %s were written", a, b);
         expect(both && (sa.st_size != sb.st_size ||

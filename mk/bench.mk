@@ -23,9 +23,9 @@ MICRO_RUNS ?= 21
 
 .PHONY: bench-micro
 
-$(MICRO_BIN): bench/micro.c $(LSP_LIB) $(FLAGS_STAMP) | $(DEPS_STAMP)
+$(MICRO_BIN): bench/micro.c tests/support/run.c $(LSP_LIB) $(FLAGS_STAMP) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ bench/micro.c $(LSP_LIB) $(PKG_LIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ bench/micro.c tests/support/run.c $(LSP_LIB) $(PKG_LIBS)
 
 bench-micro: all $(MICRO_BIN)
 	@mkdir -p $(BENCH_DIR)/gen

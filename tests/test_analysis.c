@@ -10,23 +10,6 @@
 #include "grammar.h"
 #include "run.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
 static char *dump(const struct analysis *a)
 {
     char *out = NULL;
@@ -84,12 +67,12 @@ static void check_fixture(const char *name)
     struct analysis *a;
 
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", name);
-    src = slurp(test_source_path(path), &len);
+    src = test_slurp(test_source_path(path), &len);
     cr_assert(src, "missing %s", path);
     a = analysis_of_text(src, len, "HOT");
     got = dump(a);
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
-    expected = slurp(test_source_path(path), &elen);
+    expected = test_slurp(test_source_path(path), &elen);
     if (getenv("HOTC_UPDATE_FIXTURES")) {
         FILE *f = fopen(test_source_path(path), "w");
         fputs(got, f);
@@ -168,14 +151,14 @@ static void check_diff_fixture(const char *name)
     char *old_src, *new_src, *expected, *got;
 
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/old.c", name);
-    old_src = slurp(test_source_path(path), &len);
+    old_src = test_slurp(test_source_path(path), &len);
     cr_assert(old_src, "missing %s", path);
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/new.c", name);
-    new_src = slurp(test_source_path(path), &len);
+    new_src = test_slurp(test_source_path(path), &len);
     cr_assert(new_src, "missing %s", path);
     got = diff_text(old_src, new_src);
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
-    expected = slurp(test_source_path(path), &len);
+    expected = test_slurp(test_source_path(path), &len);
     if (getenv("HOTC_UPDATE_FIXTURES")) {
         FILE *f = fopen(test_source_path(path), "w");
         fputs(got, f);
@@ -356,7 +339,7 @@ Test(analysis, copy_is_the_same_analysis)
         struct analysis *a, *b;
 
         snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", names[i]);
-        src = slurp(test_source_path(path), &len);
+        src = test_slurp(test_source_path(path), &len);
         cr_assert(src);
         a = analysis_of_text(src, len, "HOT");
         b = analysis_copy(a);
@@ -387,7 +370,7 @@ Test(analysis, cached_run_is_the_full_run)
         struct analysis_cache *cache = analysis_cache_new();
 
         snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", names[i]);
-        src = slurp(test_source_path(path), &len);
+        src = test_slurp(test_source_path(path), &len);
         cr_assert(src && cache);
         check_cached(names[i], src, len, cache);
         check_cached(names[i], src, len, cache);

@@ -105,23 +105,7 @@ static void report_finish(struct report *r, const char *what)
 /* The whole content of a file of the source tree (malloc'd), or NULL. */
 static char *slurp(const char *rel)
 {
-    FILE *f = fopen(test_source_path(rel), "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t n;
-    while (buf && (n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (cap - len < 2) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-        }
-    }
-    fclose(f);
-    if (buf)
-        buf[len] = 0;
-    return buf;
+    return test_slurp(test_source_path(rel), NULL);
 }
 
 static char *must_slurp(const char *rel)

@@ -65,26 +65,6 @@ static int sh(const char *cmd, char *out, size_t size)
     return test_run(argv, out, size, 180000);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *s;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = calloc(1, (size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    fclose(f);
-    return s;
-}
-
 static void spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -258,7 +238,7 @@ static char *wait_output(struct env *e, const char *text, int timeout_ms)
     long long deadline = now_ms() + timeout_ms;
 
     for (;;) {
-        char *out = slurp(e->out), *hit = NULL;
+        char *out = test_slurp(e->out, NULL), *hit = NULL;
         for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n"))
             if (strstr(line, text)) {
                 free(hit);
@@ -310,7 +290,7 @@ static void setup_project(struct env *e)
     cr_assert(mkdtemp(e->dir));
     e->editor = json_object();
     e->history = json_array();
-    e->text = slurp(test_source_path("tests/fixtures/pipeline/prog.c"));
+    e->text = test_slurp(test_source_path("tests/fixtures/pipeline/prog.c"), NULL);
     cr_assert(e->text);
     snprintf(e->src, sizeof e->src, "%s/prog.c", e->dir);
     snprintf(e->uri, sizeof e->uri, "file://%s", e->src);
@@ -347,7 +327,7 @@ static void setup_files(struct env *e, const char *const *names)
     for (size_t i = 0; names[i]; i++) {
         char *text;
         snprintf(fixture, sizeof fixture, "tests/fixtures/pipeline/%s", names[i]);
-        text = slurp(test_source_path(fixture));
+        text = test_slurp(test_source_path(fixture), NULL);
         cr_assert(text, "no fixture %s", names[i]);
         snprintf(path, sizeof path, "%s/%s", e->dir, names[i]);
         spit(path, text);
@@ -488,7 +468,7 @@ static void open_file(struct env *e, const char *name, char *uri, size_t size, c
 
     snprintf(path, sizeof path, "%s/%s", e->dir, name);
     snprintf(uri, size, "file://%s", path);
-    *text = slurp(path);
+    *text = test_slurp(path, NULL);
     cr_assert(*text);
     lspclient_notify(e->c, "textDocument/didOpen",
                      json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri", uri, "languageId", "c",
@@ -536,7 +516,7 @@ static void validate_traffic(struct env *e, const char *const *required)
     const char *kind;
 
     snprintf(path, sizeof path, "%s/link.jsonl", e->dir);
-    trace = slurp(path);
+    trace = test_slurp(path, NULL);
     cr_assert(trace, "no runtime traffic was traced");
     for (char *line = strtok(trace, "\n"); line; line = strtok(NULL, "\n")) {
         json_t *entry = json_loads(line, 0, NULL);
@@ -745,7 +725,7 @@ Test(pipeline, save_reloads_the_running_program)
     cr_assert(line2, "the second reload did not apply");
     cr_assert_gt(field(line2, "calls"), field(line1, "calls"));
     {
-        char *all = slurp(e.out);
+        char *all = test_slurp(e.out, NULL);
         cr_assert(all && !strstr(all, "value=1 "), "the broken code must never run");
         free(all);
     }
@@ -1019,7 +999,7 @@ Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
     /* the trace: the program's attach carried the token, the patch its bytes */
     snprintf(path, sizeof path, "%s/link.jsonl", e.dir);
     {
-        char *trace = slurp(path);
+        char *trace = test_slurp(path, NULL);
         int attaches = 0, reloads = 0, refusals = 0;
         cr_assert(trace);
         for (char *line = strtok(trace, "\n"); line; line = strtok(NULL, "\n")) {
@@ -1257,7 +1237,7 @@ static void wait_trace(struct env *e, const char *kind)
     snprintf(path, sizeof path, "%s/link.jsonl", e->dir);
     snprintf(needle, sizeof needle, "\"kind\":\"%s\"", kind);
     for (;;) {
-        char *trace = slurp(path);
+        char *trace = test_slurp(path, NULL);
         int found = trace && strstr(trace, needle);
         free(trace);
         if (found)
