@@ -59,11 +59,31 @@ static char *dump(const struct analysis *a)
     return out;
 }
 
+/* Compares `got` with tests/fixtures/analysis/<name>/expected, or rewrites
+ * that file with it when HOTC_UPDATE_FIXTURES is set. */
+static void expect_fixture(const char *name, const char *got)
+{
+    char path[512];
+
+    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
+    if (getenv("HOTC_UPDATE_FIXTURES")) {
+        FILE *f = fopen(test_source_path(path), "w");
+        cr_assert_not_null(f, "cannot write %s", path);
+        fputs(got, f);
+        fclose(f);
+        return;
+    }
+    char *expected = test_slurp(test_source_path(path), NULL);
+    cr_assert(expected, "missing %s", path);
+    cr_assert_str_eq(got, expected, "%s: got\n%s", name, got);
+    free(expected);
+}
+
 static void check_fixture(const char *name)
 {
     char path[512];
-    size_t len, elen;
-    char *src, *expected, *got;
+    size_t len;
+    char *src, *got;
     struct analysis *a;
 
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/input.c", name);
@@ -71,17 +91,7 @@ static void check_fixture(const char *name)
     cr_assert(src, "missing %s", path);
     a = analysis_of_text(src, len, "HOT");
     got = dump(a);
-    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
-    expected = test_slurp(test_source_path(path), &elen);
-    if (getenv("HOTC_UPDATE_FIXTURES")) {
-        FILE *f = fopen(test_source_path(path), "w");
-        fputs(got, f);
-        fclose(f);
-    } else {
-        cr_assert(expected, "missing %s", path);
-        cr_assert_str_eq(got, expected, "%s: got\n%s", name, got);
-    }
-    free(expected);
+    expect_fixture(name, got);
     free(got);
     free(src);
     analysis_free(a);
@@ -148,7 +158,7 @@ static void check_diff_fixture(const char *name)
 {
     char path[512];
     size_t len;
-    char *old_src, *new_src, *expected, *got;
+    char *old_src, *new_src, *got;
 
     snprintf(path, sizeof path, "tests/fixtures/analysis/%s/old.c", name);
     old_src = test_slurp(test_source_path(path), &len);
@@ -157,17 +167,7 @@ static void check_diff_fixture(const char *name)
     new_src = test_slurp(test_source_path(path), &len);
     cr_assert(new_src, "missing %s", path);
     got = diff_text(old_src, new_src);
-    snprintf(path, sizeof path, "tests/fixtures/analysis/%s/expected", name);
-    expected = test_slurp(test_source_path(path), &len);
-    if (getenv("HOTC_UPDATE_FIXTURES")) {
-        FILE *f = fopen(test_source_path(path), "w");
-        fputs(got, f);
-        fclose(f);
-    } else {
-        cr_assert(expected, "missing %s", path);
-        cr_assert_str_eq(got, expected, "%s: got\n%s", name, got);
-    }
-    free(expected);
+    expect_fixture(name, got);
     free(got);
     free(old_src);
     free(new_src);
