@@ -39,7 +39,7 @@ GRAMMAR_DIR := lsp/grammar
 GRAMMAR_SRC := $(GRAMMAR_DIR)/node_modules/tree-sitter-c/src
 GRAMMAR_STAMP := $(GRAMMAR_DIR)/node_modules/.hotc-installed
 
-PKGS := libuv jansson tree-sitter
+PKGS := libuv jansson tree-sitter libdw
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

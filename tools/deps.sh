@@ -14,7 +14,7 @@ group=${1:-base}
 base_pkgs="gcc make pkg-config libuv1-dev libjansson-dev libtree-sitter-dev
   libcriterion-dev tcc neovim gcc-aarch64-linux-gnu libc6-dev-arm64-cross
   qemu-user clang python3 python3-jsonschema binutils file
-  libsdl2-dev xvfb xauth"
+  libsdl2-dev xvfb xauth libdw-dev libelf-dev gdb cmake bear libclang-rt-14-dev"
 editor_pkgs="chromium ripgrep libkrb5-dev xvfb"
 
 case "$group" in
