@@ -158,6 +158,7 @@ struct program {
     bool busy;
     struct send *queue;
     struct applied *applied;
+    json_t *ended;           /* how it ended (hot/detach {reason, status?}), or NULL */
 };
 
 struct pipeline {
@@ -356,6 +357,7 @@ static void program_free(struct program *pg)
         applied_free(a);
     }
     json_decref(pg->functions);
+    json_decref(pg->ended);
     free(pg->executable);
     free(pg->build_id);
     free(pg);
@@ -1732,9 +1734,29 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     server_state(p->server)->programs = (int)program_count(p);
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
+    state_set_run(server_state(p->server), json_pack("{s:s, s:I, s:s}", "state", "running", "pid", (json_int_t)pg->pid,
+                                                     "program", pg->executable));
     log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
              json_array_size(pg->functions), pg->version);
     server_state_changed(p->server);
+}
+
+/* The "run" member of hotc/status once `pg` is gone: "exited" with the
+ * status its runtime reported (hot/detach "exit"), unless it is the program
+ * a crash report already marked "crashed". Other programs still attached
+ * keep it "running". */
+static void set_run_ended(struct state *st, struct program *pg)
+{
+    const char *was = json_string_value(json_object_get(st->run, "state"));
+    json_t *status = json_object_get(pg->ended, "status");
+
+    if (json_integer_value(json_object_get(st->run, "pid")) != pg->pid)
+        return;
+    if (was && strcmp(was, "crashed") == 0)
+        return;
+    state_set_run(st, json_is_integer(status)
+                          ? json_pack("{s:s, s:I, s:O}", "state", "exited", "pid", (json_int_t)pg->pid, "status", status)
+                          : json_pack("{s:s, s:I}", "state", "exited", "pid", (json_int_t)pg->pid));
 }
 
 static void on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user)
@@ -1765,6 +1787,7 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     st->programs = (int)program_count(p);
     if (st->programs == 0)
         state_reset_running(st);
+    set_run_ended(st, pg);
     if (strcmp(reason, "shutdown") == 0) {
         log_info("program %ld detached (%s)", pg->pid, reason);
     } else {
@@ -1798,6 +1821,13 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
 
     log_error("program %ld: %s", pid, message ? message : "crash");
     show(p, 1, message ? message : "crash");
+    if (!rolled && !guarded) {
+        state_set_run(server_state(p->server),
+                      json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:i, s:s?}", "state", "crashed", "pid", (json_int_t)pid,
+                                "signalName", sig, "function", name, "address", addr, "version", version, "message",
+                                message));
+        server_state_changed(p->server);
+    }
     for (size_t i = 0; name && (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
         const struct analysis_function *f = analysis_find_function(doc->analysis, name);
         struct server_diagnostic d = { 0 };
@@ -1828,7 +1858,13 @@ static void on_notified(struct link *link, const struct link_program *lp, const 
     struct pipeline *p = user;
 
     (void)link;
-    if (strcmp(method, "hot/crash") == 0) {
+    if (strcmp(method, "hot/detach") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg) {
+            json_decref(pg->ended);
+            pg->ended = json_incref(params);
+        }
+    } else if (strcmp(method, "hot/crash") == 0) {
         on_crash(p, program_get(p, lp->id), lp->pid, params);
     } else if (strcmp(method, "hot/log") == 0) {
         const char *level = json_string_value(json_object_get(params, "level"));
@@ -1938,7 +1974,7 @@ static void hook_command(void *data, struct server *server, struct server_reques
     if (strcmp(command, SERVER_COMMAND_RUN) == 0) {
         launcher_run(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_RESTART) == 0) {
-        launcher_restart(p->launcher, server, p->link, req);
+        launcher_restart(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_ROLLBACK) == 0) {
         command_rollback(p, req);
     } else if (strcmp(command, SERVER_COMMAND_RELOAD) == 0) {

@@ -58,6 +58,10 @@
 #define MAX_BACKLOG (4u << 20)
 #define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
 #define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
+#define NO_EXIT_STATUS (-1) /* exit_status before exit(): hot_shutdown's detach */
+
+static int exit_status = NO_EXIT_STATUS; /* what the program passed to exit(), once it did */
+static pid_t started_pid;                 /* the process that started the runtime */
 
 /* What the background thread leaves for hot_poll. */
 struct pending {
@@ -990,8 +994,12 @@ static int converse(int fd)
         /* hot_shutdown: what the program's threads said last, then detach;
          * waiting at most STOP_FLUSH_MS for a server that does not read. */
         take_handed(gen);
-        append(json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
-                         "reason", "shutdown"),
+        int status = __atomic_load_n(&exit_status, __ATOMIC_ACQUIRE);
+        append(status == NO_EXIT_STATUS
+                   ? json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params", "reason",
+                               "shutdown")
+                   : json_pack("{s:s, s:s, s:{s:s, s:i}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
+                               "reason", "exit", "status", status),
                0);
         drain_backlog(fd, now_ms() + STOP_FLUSH_MS);
     }
@@ -1057,10 +1065,27 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* exit() ran (on_exit): the server hears the program's exit status in
+ * hot/detach. Only in the process that started the runtime: a child forked
+ * without exec has no runtime thread to stop. */
+static void on_program_exit(int status, void *arg)
+{
+    (void)arg;
+    if (getpid() != started_pid)
+        return;
+    __atomic_store_n(&exit_status, status & 0xff, __ATOMIC_RELEASE);
+    session_stop();
+}
+
 int session_start(const char *endpoint, int automatic)
 {
+    static int exit_hooked;
+
     if (__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return 0;
+    started_pid = getpid();
+    if (!exit_hooked && on_exit(on_program_exit, NULL) == 0)
+        exit_hooked = 1;
     auto_mode = automatic;
     free(fixed_endpoint);
     fixed_endpoint = endpoint ? strdup(endpoint) : NULL;
