@@ -1791,9 +1791,13 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     if (strcmp(reason, "shutdown") == 0) {
         log_info("program %ld detached (%s)", pg->pid, reason);
     } else {
-        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable),
-                            strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason,
+        json_t *status = json_object_get(pg->ended, "status");
+        char *how = strcmp(reason, "exit") == 0 && json_is_integer(status)
+                        ? fmt("exited with status %d", (int)json_integer_value(status))
+                        : strdup(strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason);
+        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable), how ? how : reason,
                             mid ? " during a reload" : "");
+        free(how);
         log_warn("%s", message ? message : "program detached");
         show(p, mid ? 2 : 3, message ? message : "program detached");
         if (mid)
