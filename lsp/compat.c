@@ -31,6 +31,7 @@ struct judge {
     struct debuginfo *exe;
     char **symbols;          /* per issue: "\nsym\nsym\n", what the new code refers to that disagrees */
     char msg[640];           /* the deepest difference found, "" while none */
+    char anon[480];          /* the difference inside an unnamed struct or union, for its container to say */
     char file[512];          /* where the differing aggregate is declared in the new source */
     int line;
     struct pair *pairs;      /* pairs being compared or found equal */
@@ -298,6 +299,12 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
                 free(mb);
                 return false;
             }
+            if (*j->anon) { /* an unnamed one: said here, as part of this one */
+                append(diff, sizeof diff, &parts, "%s (%s)", x->name ? field : "an unnamed member", j->anon);
+                *j->anon = '\0';
+                ok = false;
+                continue;
+            }
             char ta[160], tb[160];
             describe(y->has_type ? &y->type : NULL, tb, sizeof tb);
             describe(x->has_type ? &x->type : NULL, ta, sizeof ta);
@@ -317,15 +324,19 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         describe(a, what, sizeof what);
         if (!dwarf_diename(a) && alias)
             snprintf(what, sizeof what, "%s", alias);
-        if (!dwarf_diename(a) && !alias)
-            snprintf(what, sizeof what, "%s", dwarf_tag(a) == DW_TAG_union_type ? "an unnamed union"
-                                                                                 : "an unnamed struct");
-        const char *q = !dwarf_diename(a) && !alias ? "" : "`";
-        if (sa != sb)
-            say(j, a, "%s%s%s changed: %s%ssize %" PRIu64 " → %" PRIu64, q, what, q, diff, *diff ? ", " : "",
+        if (!dwarf_diename(a) && !alias) {
+            /* nameless: the member or variable that holds it says it */
+            if (sa != sb)
+                snprintf(j->anon, sizeof j->anon, "%s%ssize %" PRIu64 " → %" PRIu64, diff, *diff ? ", " : "",
+                         (uint64_t)sb, (uint64_t)sa);
+            else
+                snprintf(j->anon, sizeof j->anon, "%s", diff);
+        } else if (sa != sb) {
+            say(j, a, "`%s` changed: %s%ssize %" PRIu64 " → %" PRIu64, what, diff, *diff ? ", " : "",
                 (uint64_t)sb, (uint64_t)sa);
-        else
-            say(j, a, "%s%s%s changed: %s", q, what, q, diff);
+        } else {
+            say(j, a, "`%s` changed: %s", what, diff);
+        }
     }
     free(ma);
     free(mb);
@@ -560,6 +571,7 @@ static int add_issue(struct judge *j, const char *function, const char *message,
 static void reset(struct judge *j)
 {
     *j->msg = '\0';
+    *j->anon = '\0';
     *j->file = '\0';
     j->line = 0;
     j->n_pairs = 0;
@@ -581,7 +593,7 @@ static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, c
     hb = type_of(&other, &tb);
     if (ha == hb && (!ha || same(j, &ta, &tb, 0)))
         return;
-    if (!*j->msg) {
+    if (!*j->msg && !*j->anon) {
         char sa[160], sb[160];
         describe(ha ? &ta : NULL, sa, sizeof sa);
         describe(hb ? &tb : NULL, sb, sizeof sb);
@@ -590,16 +602,8 @@ static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, c
         else
             say(j, var, "`%s` changed from `%s` to `%s`", shown, sb, sa);
     }
-    if (strncmp(j->msg, "an unnamed ", 11) == 0) {
-        char m[sizeof j->msg];
-        snprintf(m, sizeof m, "the type of `%s` (%s", shown, j->msg + 3);
-        char *changed = strstr(m, " changed: ");
-        if (changed) {
-            memmove(changed + 1, changed, strlen(changed) + 1);
-            *changed = ')';
-        }
-        snprintf(j->msg, sizeof j->msg, "%s", m);
-    }
+    if (!*j->msg && *j->anon)
+        say(j, var, "the type of `%s` (an unnamed struct) changed: %s", shown, j->anon);
     add_issue(j, NULL, j->msg, symbol);
 }
 
@@ -787,7 +791,9 @@ static void attribute(struct judge *j, struct debuginfo *patch, const struct com
     struct edges e = { 0 };
     size_t n = r->count;
 
-    if (debuginfo_references(patch, on_reference, &e) < 0)
+    long nrefs = debuginfo_references(patch, on_reference, &e);
+
+    if (nrefs < 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
         size_t charged = 0;

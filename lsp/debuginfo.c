@@ -85,6 +85,23 @@ static bool flag(Dwarf_Die *die, unsigned name)
     return dwarf_attr_integrate(die, name, &attr) && dwarf_formflag(&attr, &value) == 0 && value;
 }
 
+/* Whether the DIE itself (not the declaration it completes through
+ * DW_AT_specification) is a declaration. */
+static bool own_declaration(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    bool value = false;
+    return dwarf_attr(die, DW_AT_declaration, &attr) && dwarf_formflag(&attr, &value) == 0 && value;
+}
+
+/* The name of a DIE, or of the declaration it completes (a definition
+ * `struct cfg cfg;` after `extern struct cfg cfg;` names nothing itself). */
+static const char *name_of(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    return dwarf_attr_integrate(die, DW_AT_name, &attr) ? dwarf_formstring(&attr) : NULL;
+}
+
 /* Whether a variable DIE inside a function has static storage: a fixed
  * address as its location, or a declaration (a block-scope extern). */
 static bool static_storage(Dwarf_Die *die)
@@ -93,7 +110,7 @@ static bool static_storage(Dwarf_Die *die)
     Dwarf_Op *ops;
     size_t n;
 
-    if (flag(die, DW_AT_declaration))
+    if (own_declaration(die))
         return true;
     if (!dwarf_attr(die, DW_AT_location, &attr))
         return false;
@@ -144,11 +161,11 @@ static int index_locals(struct debuginfo *self, Dwarf_Die *die, unsigned cu, con
     do {
         int tag = dwarf_tag(&child);
         if (tag == DW_TAG_variable) {
-            const char *name = dwarf_diename(&child);
+            const char *name = name_of(&child);
             if (name && static_storage(&child)) {
                 struct debuginfo_entry e = { .name = name, .function = function, .kind = DEBUGINFO_LOCAL, .cu = cu,
                                          .external = flag(&child, DW_AT_external),
-                                         .declaration = flag(&child, DW_AT_declaration),
+                                         .declaration = own_declaration(&child),
                                          .offset = dwarf_dieoffset(&child) };
                 for (size_t i = first; i < self->n_entries; i++)
                     if (strcmp(self->entries[i].name, name) == 0)
@@ -197,17 +214,17 @@ static int index_cu(struct debuginfo *self, Dwarf_Die *cudie)
         switch (dwarf_tag(&child)) {
         case DW_TAG_variable:
             e.kind = DEBUGINFO_VARIABLE;
-            e.name = dwarf_diename(&child);
+            e.name = name_of(&child);
             e.external = flag(&child, DW_AT_external);
-            e.declaration = flag(&child, DW_AT_declaration);
-            if (e.name && !dwarf_hasattr(&child, DW_AT_specification))
+            e.declaration = own_declaration(&child);
+            if (e.name)
                 rc = add(self, &e);
             break;
         case DW_TAG_subprogram:
             e.kind = DEBUGINFO_FUNCTION;
-            e.name = dwarf_diename(&child);
+            e.name = name_of(&child);
             e.external = flag(&child, DW_AT_external);
-            e.declaration = flag(&child, DW_AT_declaration);
+            e.declaration = own_declaration(&child);
             if (!e.name)
                 break;
             rc = add(self, &e);
