@@ -21,7 +21,7 @@
 #include <string.h>
 
 #define MAX_DEPTH 48
-#define MAX_PAIRS 4096
+#define EQ_INITIAL 1024    /* slots of the set of pairs proven equal (grows) */
 
 struct pair {
     Dwarf_Off a, b;
@@ -34,8 +34,10 @@ struct judge {
     char anon[480];          /* the difference inside an unnamed struct or union, for its container to say */
     char file[512];          /* where the differing aggregate is declared in the new source */
     int line;
-    struct pair *pairs;      /* pairs being compared or found equal */
-    size_t n_pairs;
+    struct pair stack[MAX_DEPTH + 2]; /* pairs being compared (assumed equal: recursive types) */
+    size_t depth;
+    struct pair *equal;      /* open addressing: pairs proven equal, kept across the whole check */
+    size_t equal_cap, equal_n;
     struct compat_report *out;
 };
 
@@ -162,15 +164,58 @@ static Dwarf_Word size_of(Dwarf_Die *t)
     return dwarf_aggregate_size(t, &s) == 0 ? s : 0;
 }
 
-static bool seen(struct judge *j, Dwarf_Off a, Dwarf_Off b)
+static size_t slot_of(const struct judge *j, Dwarf_Off a, Dwarf_Off b)
 {
-    for (size_t i = 0; i < j->n_pairs; i++)
-        if (j->pairs[i].a == a && j->pairs[i].b == b)
+    uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull ^ ((uint64_t)b + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull;
+    return (size_t)(h ^ (h >> 29)) & (j->equal_cap - 1);
+}
+
+/* Whether the pair (a, b) is known equal. Offsets are never 0 for a DIE. */
+static bool proven(const struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    if (!j->equal_cap)
+        return false;
+    for (size_t i = slot_of(j, a, b);; i = (i + 1) & (j->equal_cap - 1)) {
+        if (j->equal[i].a == 0)
+            return false;
+        if (j->equal[i].a == a && j->equal[i].b == b)
             return true;
-    if (j->n_pairs < MAX_PAIRS) {
-        j->pairs[j->n_pairs].a = a;
-        j->pairs[j->n_pairs++].b = b;
     }
+}
+
+static void prove(struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    if (j->equal_n * 2 >= j->equal_cap) {
+        size_t cap = j->equal_cap ? j->equal_cap * 2 : EQ_INITIAL;
+        struct pair *old = j->equal, *grown = calloc(cap, sizeof *grown);
+        size_t old_cap = j->equal_cap;
+        if (!grown)
+            return;
+        j->equal = grown;
+        j->equal_cap = cap;
+        j->equal_n = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].a)
+                prove(j, old[i].a, old[i].b);
+        free(old);
+    }
+    for (size_t i = slot_of(j, a, b);; i = (i + 1) & (j->equal_cap - 1)) {
+        if (j->equal[i].a == a && j->equal[i].b == b)
+            return;
+        if (j->equal[i].a == 0) {
+            j->equal[i].a = a;
+            j->equal[i].b = b;
+            j->equal_n++;
+            return;
+        }
+    }
+}
+
+static bool in_progress(const struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    for (size_t i = 0; i < j->depth; i++)
+        if (j->stack[i].a == a && j->stack[i].b == b)
+            return true;
     return false;
 }
 
@@ -385,25 +430,43 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
 /* Whether types `a` (the patch's) and `b` (the program's) lay out the same
  * data the same way. On a difference in an aggregate or enum, j->msg says
  * what; for scalars the caller phrases it. */
+static bool same_peeled(struct judge *j, Dwarf_Die *pa, Dwarf_Die *pb, const char *alias, int depth);
+
 static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
 {
-    Dwarf_Die pa, pb, ta, tb, cur = *a;
-    bool va = !peel(a, &pa), vb = !peel(b, &pb);
+    Dwarf_Die pa, pb, cur = *a;
+    bool va = !peel(a, &pa), vb = !peel(b, &pb), equal;
     const char *alias = NULL;
-    int tag;
+    Dwarf_Off oa, ob;
 
+    if (va || vb)
+        return va == vb;
     /* the typedef that names an unnamed struct, for messages */
-    for (int i = 0; i < 16 && dwarf_tag(&cur) != dwarf_tag(&pa); i++) {
+    for (int i = 0; i < 16 && dwarf_dieoffset(&cur) != dwarf_dieoffset(&pa); i++) {
         if (dwarf_tag(&cur) == DW_TAG_typedef)
             alias = dwarf_diename(&cur);
         if (!type_of(&cur, &cur))
             break;
     }
-
-    if (va || vb)
-        return va == vb;
-    if (depth > MAX_DEPTH || seen(j, dwarf_dieoffset(&pa), dwarf_dieoffset(&pb)))
+    oa = dwarf_dieoffset(&pa);
+    ob = dwarf_dieoffset(&pb);
+    if (depth > MAX_DEPTH || j->depth >= MAX_DEPTH + 1 || proven(j, oa, ob) || in_progress(j, oa, ob))
         return true;
+    j->stack[j->depth].a = oa;
+    j->stack[j->depth++].b = ob;
+    equal = same_peeled(j, &pa, &pb, alias, depth);
+    j->depth--;
+    if (equal)
+        prove(j, oa, ob);
+    return equal;
+}
+
+/* same() on types stripped of typedefs and qualifiers. */
+static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const char *alias, int depth)
+{
+    Dwarf_Die pa = *pa_, pb = *pb_, ta, tb;
+    int tag;
+
     tag = dwarf_tag(&pa);
     if (tag != dwarf_tag(&pb))
         return false;
@@ -574,7 +637,7 @@ static void reset(struct judge *j)
     *j->anon = '\0';
     *j->file = '\0';
     j->line = 0;
-    j->n_pairs = 0;
+    j->depth = 0;
 }
 
 /* Compares the patch's variable DIE `var` (named `shown` in messages) with
@@ -856,11 +919,6 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
     rc = debuginfo_open(patch, &pf, err, errsize);
     if (rc != 0)
         return rc;
-    j.pairs = malloc(MAX_PAIRS * sizeof *j.pairs);
-    if (!j.pairs) {
-        debuginfo_free(pf);
-        return DEBUGINFO_ENOMEM;
-    }
     /* the patch's own unit: the one that is not a start file (p3-x.c) */
     base = strrchr(req->source, '/') ? strrchr(req->source, '/') + 1 : req->source;
     pcu = -1;
@@ -933,7 +991,7 @@ done:
     for (size_t i = 0; i < out->count; i++)
         free(j.symbols[i]);
     free(j.symbols);
-    free(j.pairs);
+    free(j.equal);
     debuginfo_free(pf);
     return rc;
 }
