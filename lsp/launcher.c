@@ -675,7 +675,7 @@ static void publish_build(struct launcher *p, const struct build_diags *diags, c
         sd.range.start.column = (uint32_t)(d->column < 0 ? 0 : d->column);
         sd.range.end.column = sd.range.start.column + 1;
         json_array_append_new(list, json_pack("{s:i, s:i, s:i, s:s}", "line", d->line, "column",
-                                              (int)sd.range.start.column, "severity", (int)d->severity, "message",
+                                              (int)sd.range.start.column, "level", (int)d->severity, "text",
                                               d->message ? d->message : ""));
         free(u);
     }
@@ -694,9 +694,9 @@ static void publish_build(struct launcher *p, const struct build_diags *diags, c
             ds[i].range.start.row = ds[i].range.end.row = (uint32_t)line;
             ds[i].range.start.column = (uint32_t)col;
             ds[i].range.end.column = (uint32_t)col + 1;
-            ds[i].severity = (int)json_integer_value(json_object_get(item, "severity"));
+            ds[i].severity = (int)json_integer_value(json_object_get(item, "level"));
             ds[i].code = "build";
-            ds[i].message = json_string_value(json_object_get(item, "message"));
+            ds[i].message = json_string_value(json_object_get(item, "text"));
         }
         server_set_diagnostics(p->server, uri, "build", ds, n);
         free(ds);

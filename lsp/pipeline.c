@@ -35,6 +35,7 @@
 #include "log.h"
 #include "patch.h"
 #include "protocol.h"
+#include "symbolize.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 
@@ -2109,7 +2110,11 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     server_state_changed(p->server);
 }
 
-static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *params)
+/* Reports a crash: the log, a message, a diagnostic on the faulting line
+ * (`where`, from DWARF) or else on the function's name, the status's "run"
+ * when the program died; pops the version a guard rolled back. */
+static void crash_report(struct pipeline *p, struct program *pg, long pid, json_t *params,
+                         const struct symbolized *where)
 {
     const char *fn = json_string_value(json_object_get(params, "function"));
     const char *sig = json_string_value(json_object_get(params, "signalName"));
@@ -2118,8 +2123,9 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     bool rolled = json_is_true(json_object_get(params, "rolledBack"));
     bool guarded = json_is_true(json_object_get(params, "guarded"));
     const char *name = fn && strncmp(fn, "__hotc_f_", 9) == 0 ? fn + 9 : fn;
+    char *at = where && where->line > 0 ? fmt("%s:%d", base_name(where->file), where->line) : NULL;
     char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
-                        name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
+                        name ? "()" : "", sig ? sig : "a signal", at ? at : addr ? addr : "?", version,
                         rolled ? "; rolled back to the previous version"
                                : guarded ? "" : "; the program died");
     struct document *doc;
@@ -2131,6 +2137,10 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
                       json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:i, s:s?}", "state", "crashed", "pid", (json_int_t)pid,
                                 "signalName", sig, "function", name, "address", addr, "version", version, "message",
                                 message));
+        if (at) {
+            json_object_set_new(server_state(p->server)->run, "file", json_string(where->file));
+            json_object_set_new(server_state(p->server)->run, "line", json_integer(where->line));
+        }
         server_state_changed(p->server);
     }
     for (size_t i = 0; name && (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
@@ -2139,6 +2149,12 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
         if (!f || (pg && !program_function(pg, doc->path, name)))
             continue;
         d.range = f->name_range;
+        if (at && doc->path && strcmp(base_name(doc->path), base_name(where->file)) == 0) {
+            /* the faulting line, from DWARF (the patch's #line lines are the file's) */
+            d.range.start.row = d.range.end.row = (uint32_t)(where->line - 1);
+            d.range.start.column = 0;
+            d.range.end.column = 0;
+        }
         d.severity = 1;
         d.code = "crash";
         d.message = message;
@@ -2155,6 +2171,67 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     if (rolled)
         server_state_changed(p->server);
     free(message);
+    free(at);
+}
+
+/* A crash report waiting for its address to be read from DWARF. */
+struct crash_lookup {
+    uv_work_t work;
+    struct pipeline *p;
+    int program;             /* the link's id: the program may be gone when the lookup ends */
+    long pid;
+    json_t *params;
+    uint64_t address, base;
+    char *module;
+    struct symbolized where;
+    int found;
+};
+
+static void crash_lookup_work(uv_work_t *req)
+{
+    struct crash_lookup *cl = req->data;
+
+    cl->found = symbolize(cl->module, cl->base, cl->address, &cl->where) == 0;
+}
+
+static void on_crash_looked_up(uv_work_t *req, int status)
+{
+    struct crash_lookup *cl = req->data;
+
+    (void)status;
+    if (!cl->p->closing)
+        crash_report(cl->p, program_get(cl->p, cl->program), cl->pid, cl->params, cl->found ? &cl->where : NULL);
+    json_decref(cl->params);
+    free(cl->module);
+    free(cl);
+}
+
+/* hot/crash: read the faulting address's line from the module's DWARF on a
+ * worker (the executable or a patch library, named by the runtime), then
+ * report; without a module, report at once. */
+static void on_crash(struct pipeline *p, int program, long pid, json_t *params)
+{
+    const char *module = json_string_value(json_object_get(params, "module"));
+    const char *addr = json_string_value(json_object_get(params, "address"));
+    const char *base = json_string_value(json_object_get(params, "moduleBase"));
+    struct crash_lookup *cl = module && addr && base ? calloc(1, sizeof *cl) : NULL;
+
+    if (cl) {
+        cl->p = p;
+        cl->program = program;
+        cl->pid = pid;
+        cl->params = json_incref(params);
+        cl->module = strdup(module);
+        cl->address = strtoull(addr, NULL, 16);
+        cl->base = strtoull(base, NULL, 16);
+        cl->work.data = cl;
+        if (cl->module && uv_queue_work(p->loop, &cl->work, crash_lookup_work, on_crash_looked_up) == 0)
+            return;
+        json_decref(cl->params);
+        free(cl->module);
+        free(cl);
+    }
+    crash_report(p, program_get(p, program), pid, params, NULL);
 }
 
 static void on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
@@ -2170,7 +2247,7 @@ static void on_notified(struct link *link, const struct link_program *lp, const 
             pg->ended = json_incref(params);
         }
     } else if (strcmp(method, "hot/crash") == 0) {
-        on_crash(p, program_get(p, lp->id), lp->pid, params);
+        on_crash(p, lp->id, lp->pid, params);
     } else if (strcmp(method, "hot/log") == 0) {
         const char *level = json_string_value(json_object_get(params, "level"));
         const char *message = json_string_value(json_object_get(params, "message"));

@@ -63,14 +63,19 @@ static void on_crash(int sig, siginfo_t *info, void *ctx)
     /* Unguarded: tell the server, then let the crash happen as it would
      * have without us (the previous handler, or the default action). */
     Dl_info di;
-    const char *function = NULL;
-    unsigned long offset = 0;
-    if (dladdr((void *)pc, &di) && di.dli_sname) {
-        function = di.dli_sname;
-        offset = (unsigned long)(pc - (uintptr_t)di.dli_saddr);
+    const char *function = NULL, *module = NULL;
+    unsigned long offset = 0, base = 0;
+    if (dladdr((void *)pc, &di)) {
+        module = di.dli_fname;
+        base = (unsigned long)(uintptr_t)di.dli_fbase;
+        if (di.dli_sname) {
+            function = di.dli_sname;
+            offset = (unsigned long)(pc - (uintptr_t)di.dli_saddr);
+        }
     }
     int version = reload_version_at(pc);
-    session_crash_from_signal(sig, (unsigned long)pc, function, offset, version ? version : reload_version());
+    session_crash_from_signal(sig, (unsigned long)pc, function, offset, module, base,
+                              version ? version : reload_version());
     sigaction(sig, &previous[index_of(sig)], NULL);
     if (info->si_code <= 0) /* sent, not a fault: it will not recur */
         raise(sig);
@@ -141,12 +146,17 @@ HOT_API int hot_guard(hot_guarded_fn fn, void *arg)
         rolled_back = reload_rollback(session_thread_tid(), reason, sizeof reason) >= 0;
     }
     Dl_info di;
-    const char *function = NULL;
-    unsigned long offset = 0;
-    if (dladdr((void *)frame.pc, &di) && di.dli_sname) {
-        function = di.dli_sname;
-        offset = (unsigned long)(frame.pc - (uintptr_t)di.dli_saddr);
+    const char *function = NULL, *module = NULL;
+    unsigned long offset = 0, base = 0;
+    if (dladdr((void *)frame.pc, &di)) {
+        module = di.dli_fname;
+        base = (unsigned long)(uintptr_t)di.dli_fbase;
+        if (di.dli_sname) {
+            function = di.dli_sname;
+            offset = (unsigned long)(frame.pc - (uintptr_t)di.dli_saddr);
+        }
     }
-    session_crash(frame.sig, (unsigned long)frame.pc, function, offset, crashed_version, 1, rolled_back);
+    session_crash(frame.sig, (unsigned long)frame.pc, function, offset, module, base, crashed_version, 1,
+                  rolled_back);
     return HOT_ECRASHED;
 }

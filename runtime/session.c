@@ -389,7 +389,7 @@ const char *session_signal_name(int sig)
 }
 
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
-                   int version, int guarded, int rolled_back)
+                   const char *module, unsigned long module_base, int version, int guarded, int rolled_back)
 {
     if (!__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
@@ -401,6 +401,11 @@ void session_crash(int sig, unsigned long address, const char *function, unsigne
     if (p && function) {
         json_object_set_new(p, "function", json_string(function));
         json_object_set_new(p, "offset", json_integer((json_int_t)offset));
+    }
+    if (p && module && *module) {
+        snprintf(addr, sizeof addr, "0x%lx", module_base);
+        json_object_set_new(p, "module", json_string(module));
+        json_object_set_new(p, "moduleBase", json_string(addr));
     }
     post(notification("hot/crash", p), __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
@@ -432,13 +437,13 @@ static size_t put_string(char *buf, size_t at, size_t cap, const char *s)
  * program whose own handler survives the crash keeps a connection the
  * server may then drop as broken). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
-                               unsigned long offset, int version)
+                               unsigned long offset, const char *module, unsigned long module_base, int version)
 {
     int fd = __atomic_load_n(&sock, __ATOMIC_ACQUIRE);
     if (fd < 0 || !__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
-    char body[768];
+    char body[1536];
     size_t n = (size_t)snprintf(body, sizeof body,
                                 "{\"jsonrpc\":\"2.0\",\"method\":\"hot/crash\",\"params\":{\"signal\":%d,"
                                 "\"signalName\":\"%s\",\"address\":\"0x%lx\",\"version\":%d,"
@@ -448,6 +453,11 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
         memcpy(body + n, ",\"function\":", 12);
         n = put_string(body, n + 12, 600, function);
         n += (size_t)snprintf(body + n, sizeof body - n, ",\"offset\":%lu", offset);
+    }
+    if (module && *module && n < 700) {
+        memcpy(body + n, ",\"module\":", 10);
+        n = put_string(body, n + 10, 1400, module);
+        n += (size_t)snprintf(body + n, sizeof body - n, ",\"moduleBase\":\"0x%lx\"", module_base);
     }
     n += (size_t)snprintf(body + n, sizeof body - n, "}}");
     char header[64];
