@@ -60,6 +60,19 @@ static void on_crash(int sig, siginfo_t *info, void *ctx)
         g->pc = pc;
         siglongjmp(g->env, 1);
     }
+    /* Called by the program's own handler, which had taken our place and
+     * passes crashes on to the one it replaced (ours): the report was
+     * sent when ours ran first; now the default action. */
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) == 0 && !((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_crash)) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(sig, &dfl, NULL);
+        if (info->si_code <= 0)
+            raise(sig);
+        return;
+    }
     /* Unguarded: tell the server, then let the crash happen as it would
      * have without us (the previous handler, or the default action). */
     Dl_info di;
@@ -94,10 +107,33 @@ int guard_init(void)
         for (int i = 0; i < 4; i++)
             if (sigaction(crash_signals[i], &sa, &previous[i]) != 0)
                 rc = -1;
-        installed = 1;
+        __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&init_lock);
     return rc;
+}
+
+void guard_recheck(void)
+{
+    if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&init_lock);
+    for (int i = 0; i < 4; i++) {
+        struct sigaction now, sa;
+        if (sigaction(crash_signals[i], NULL, &now) != 0)
+            continue;
+        if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_crash)
+            continue;
+        /* the program installed its own: ours goes in front again, theirs
+         * becomes the one a crash is handed to after the report */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_crash;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        previous[i] = now;
+        sigaction(crash_signals[i], &sa, NULL);
+    }
+    pthread_mutex_unlock(&init_lock);
 }
 
 /* Gives the calling thread an alternate signal stack, so that a stack

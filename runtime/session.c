@@ -23,6 +23,7 @@
  * A reload waiting for hot_poll is one slot (`pending`), handed over with an
  * atomic exchange. */
 #include "session.h"
+#include "guard.h"
 
 #include "arch.h"
 #include "hooks.h"
@@ -58,6 +59,7 @@
 #define MAX_BACKLOG (4u << 20)
 #define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
 #define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
+#define GUARD_RECHECK_MS 1000 /* how often the crash handlers are put back in front */
 #define NO_EXIT_STATUS (-1) /* exit_status before exit(): hot_shutdown's detach */
 
 static int exit_status = NO_EXIT_STATUS; /* what the program passed to exit(), once it did */
@@ -955,11 +957,15 @@ static int converse(int fd)
         struct pollfd fds[3] = {{.fd = fd, .events = events},
                                 {.fd = wake[0], .events = POLLIN},
                                 {.fd = kick, .events = POLLIN}};
-        if (poll(fds, 3, -1) < 0) {
+        int ready = poll(fds, 3, GUARD_RECHECK_MS);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        guard_recheck();
+        if (ready == 0)
+            continue;
         if (fds[1].revents) {
             stopped = 1;
             break;
