@@ -31,6 +31,7 @@
 #include "reload.h"
 #include "stopworld.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -613,10 +614,47 @@ static json_t *refused(const char *reason)
                      reason);
 }
 
-/* Writes base64 `text` into an anonymous file and returns its /proc path in
- * `path` (the descriptor stays open: the library will live there). Returns
- * 0, or -1 when the text is not base64 or the file cannot be written (then
- * nothing stays open). */
+/* The private directory (0700) the libraries received as bytes are written
+ * to, made on first use: $TMPDIR (else /tmp)/hotc-patches-<pid>-XXXXXX.
+ * Real files, so that a debugger reads them (gdb hangs on a library loaded
+ * from /proc/self/fd/N); kept for the life of the process (a debugger
+ * attached later reads them too), removed at exit(). "" when it cannot be
+ * made. */
+static char patch_dir[512];
+
+static const char *library_dir(void)
+{
+    if (!*patch_dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(patch_dir, sizeof patch_dir, "%s/hotc-patches-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+                 (long)getpid());
+        if (!mkdtemp(patch_dir))
+            *patch_dir = '\0';
+    }
+    return patch_dir;
+}
+
+/* Removes library_dir() and the libraries in it (at exit). */
+static void remove_library_dir(void)
+{
+    DIR *d = *patch_dir ? opendir(patch_dir) : NULL;
+    struct dirent *e;
+    char path[1024];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", patch_dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(patch_dir);
+    *patch_dir = '\0';
+}
+
+/* Writes base64 `text` into a new file of library_dir() and returns its
+ * path in `path`. Returns 0, or -1 when the text is not base64 or the file
+ * cannot be written (then no file stays). */
 static int library_from_base64(const char *text, char *path, size_t pathsz)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -642,15 +680,21 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
             bytes[n++] = (unsigned char)(acc >> bits);
         }
     }
-    int fd = memfd_create("hotc-patch", MFD_CLOEXEC);
-    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n;
-    free(bytes);
-    if (!ok) {
-        if (fd >= 0)
-            close(fd);
+    const char *dir = library_dir();
+    if (!*dir || (size_t)snprintf(path, pathsz, "%s/patch-XXXXXX.so", dir) >= pathsz) {
+        free(bytes);
         return -1;
     }
-    snprintf(path, pathsz, "/proc/self/fd/%d", fd);
+    int fd = mkstemps(path, 3);
+    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n;
+    free(bytes);
+    if (fd >= 0)
+        close(fd);
+    if (!ok) {
+        if (fd >= 0)
+            unlink(path);
+        return -1;
+    }
     return 0;
 }
 
@@ -780,7 +824,7 @@ static void on_reload(json_t *id, json_t *params)
     struct reload_request req;
     struct reload_func *funcs = NULL;
     struct reload_static *statics = NULL;
-    char err[512], libpath[64];
+    char err[512], libpath[1024];
     if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, err, sizeof err) != 0) {
         respond_error(id, -32602, err);
         goto done;
@@ -1091,6 +1135,7 @@ static void on_program_exit(int status, void *arg)
         return;
     __atomic_store_n(&exit_status, status & 0xff, __ATOMIC_RELEASE);
     session_stop();
+    remove_library_dir();
 }
 
 int session_start(const char *endpoint, int automatic)

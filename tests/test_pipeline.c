@@ -1123,15 +1123,19 @@ Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
     }
 
     /* run: the program gets the TCP endpoint and the token, attaches, reloads */
-    r = command(&e, "hotc.server.run", NULL);
-    cr_assert_gt(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")), 0, "%s",
-                 json_dumps(r, 0));
+    r = command(&e, "hotc.server.run", json_pack("[{s:b}]", "terminal", 1));
+    {
+        /* what the editor starts in its terminal: the TCP endpoint and the token */
+        json_t *env = json_object_get(json_object_get(json_object_get(r, "result"), "launch"), "env");
+        cr_assert_str_eq(json_string_value(json_object_get(env, "HOTC_ENDPOINT")), endpoint, "%s", json_dumps(r, 0));
+        cr_assert_str_eq(json_string_value(json_object_get(env, "HOTC_TOKEN")), token);
+    }
     json_decref(r);
+    start_program_at(&e, endpoint, token, NULL);
     p = wait_for(&e, "hotc/status", programs_is, &one, T);
     json_decref(p);
     open_doc(&e);
-    p = wait_seen(&e, "window/logMessage", log_contains, "value=101", T);
-    json_decref(p);
+    expect_output(&e, "value=101", NULL, "the program did not start");
     char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
     save(&e, v200);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
@@ -1139,8 +1143,7 @@ Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
     cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "applied", "%s",
                      json_string_value(json_object_get(r, "reason")));
     json_decref(p);
-    p = wait_seen(&e, "window/logMessage", log_contains, "value=201", T);
-    json_decref(p);
+    expect_output(&e, "value=201", NULL, "the reload over TCP did not apply");
     free(v200);
     teardown(&e);
 
