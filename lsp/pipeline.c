@@ -200,6 +200,7 @@ struct pipeline {
     bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
     bool tcc_told;           /* the log said why tcc is not used */
     struct launcher *launcher; /* the program started by run */
+    char *last_build_id;     /* of the last program that attached */
 };
 
 static void program_pump(struct pipeline *p, struct program *pg);
@@ -2011,6 +2012,19 @@ static void hook_did_close(void *data, struct server *server, const char *uri)
 
 /* ---------------------------------------------------------------- hooks: link */
 
+/* A program built from the files as they are now attached (a restart
+ * rebuilt it): every open file's text becomes the baseline, so the
+ * warnings that asked for a restart (signature, layout, stale lenses) go. */
+static void rebase_all(struct pipeline *p)
+{
+    struct document *doc;
+
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
+        if (doc->path)
+            set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    log_info("a rebuilt program attached: the open files are what it runs");
+}
+
 static void on_attached(struct link *link, const struct link_program *lp, void *user)
 {
     struct pipeline *p = user;
@@ -2033,6 +2047,12 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     p->programs = pg;
     layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
     server_state(p->server)->programs = (int)program_count(p);
+    if (p->last_build_id && *pg->build_id && strcmp(p->last_build_id, pg->build_id) != 0)
+        rebase_all(p); /* a rebuilt program (a restart): it runs the files as they are */
+    if (*pg->build_id) {
+        free(p->last_build_id);
+        p->last_build_id = strdup(pg->build_id);
+    }
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
     state_set_run(server_state(p->server), json_pack("{s:s, s:I, s:s}", "state", "running", "pid", (json_int_t)pg->pid,
@@ -2601,6 +2621,7 @@ void pipeline_free(struct pipeline *self)
     free(self->tcp_host);
     build_db_free(self->db);
     launcher_free(self->launcher);
+    free(self->last_build_id);
     remove_tmpdir(self->tmpdir);
     free(self);
 }
