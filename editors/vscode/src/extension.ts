@@ -263,6 +263,13 @@ function makeClient(context: vscode.ExtensionContext): LanguageClient {
     initializationOptions: serverSettings(),
     outputChannel: serverLog,
     middleware: {
+      // the run lens names the server's command: run it the editor's way
+      // (in a terminal, with the pick); other server commands go through
+      executeCommand: async (command, args, next) => {
+        if (command === SERVER_RUN) return runProgram();
+        if (command === SERVER_RESTART) return restartProgram();
+        return next(command, args);
+      },
       didSave: async (doc, next) => {
         const k = doc.uri.toString();
         const reason = saveReasons.get(k);

@@ -671,6 +671,17 @@ function M.attach(bufnr)
   return id
 end
 
+-- The run lens names the server's command: run it the editor's way (in a
+-- :terminal, with the pick), not as a bare workspace/executeCommand.
+local function define_lens_commands()
+  vim.lsp.commands['hotc.server.run'] = function()
+    M.run()
+  end
+  vim.lsp.commands['hotc.server.restart'] = function()
+    M.restart()
+  end
+end
+
 local function define_commands()
   local cmds = {
     HotRun = { M.run, 'run the program with hot reload' },
@@ -692,6 +703,7 @@ function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
   M._warned = false
   define_commands()
+  define_lens_commands()
   augroup = vim.api.nvim_create_augroup('hotc', { clear = true })
   vim.api.nvim_create_autocmd('FileType', {
     group = augroup,
