@@ -33,6 +33,9 @@ local defaults = {
   reload_notification = 'statusline',
   -- the height of the :terminal split :HotRun opens
   terminal_height = 12,
+  -- draw lenses on a line of their own above each function (up to 0.11;
+  -- at the end of the line a diagnostic's text hides them)
+  lens_above = true,
   -- extra entries for the client's config (handlers, capabilities, ...)
   lsp = {},
 }
@@ -108,6 +111,8 @@ end
 -- on_codelens() is a deprecated no-op. Up to 0.11 we draw the lenses
 -- ourselves with on_codelens().
 local provider_codelens = vim.lsp.codelens.__namespaces == nil and vim.lsp.codelens.enable ~= nil
+-- where our lenses are drawn when lens_above is on (Neovim up to 0.11)
+local lens_ns = vim.api.nvim_create_namespace('hotc.lenses')
 
 --- Asks the server for bufnr's lenses and shows them. Unlike 0.7's
 --- vim.lsp.codelens.refresh(), works for any buffer, is never dropped while
@@ -139,6 +144,28 @@ function M.refresh_lenses(bufnr, client)
       ctx.bufnr = bufnr
       ctx.client_id = c.id
       vim.lsp.codelens.on_codelens(nil, result or {}, ctx)
+      if M.config.lens_above and vim.api.nvim_buf_is_loaded(bufnr) then
+        -- Neovim draws lenses at the end of the line, where a diagnostic's
+        -- virtual text pushes them out of sight: draw them on a line of
+        -- their own above the function instead (the lenses stay stored, so
+        -- vim.lsp.codelens.run() still works)
+        vim.api.nvim_buf_clear_namespace(bufnr, ns, 0, -1)
+        vim.api.nvim_buf_clear_namespace(bufnr, lens_ns, 0, -1)
+        local by_line = {}
+        for _, lens in ipairs(result or {}) do
+          local l = lens.range.start.line
+          if lens.command and lens.command.title then
+            by_line[l] = by_line[l] and (by_line[l] .. ' | ' .. lens.command.title) or lens.command.title
+          end
+        end
+        for l, title in pairs(by_line) do
+          local indent = (vim.api.nvim_buf_get_lines(bufnr, l, l + 1, false)[1] or ''):match('^%s*') or ''
+          pcall(vim.api.nvim_buf_set_extmark, bufnr, lens_ns, l, 0, {
+            virt_lines = { { { indent .. title, 'LspCodeLens' } } },
+            virt_lines_above = true,
+          })
+        end
+      end
     end, bufnr)
   end
 end
