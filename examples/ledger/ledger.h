@@ -20,6 +20,7 @@ long orders_filled(void);
 int audit_check(void);
 
 /* pricing.c: the price of `qty` units of the current lot. */
+void pricing_init(money_t cents);
 money_t price_of(int qty);
 
 /* report.c: prints one status line. */

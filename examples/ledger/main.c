@@ -48,6 +48,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    pricing_init(150);
     hot_init(NULL);
     while (!quit && (ticks < 0 || LG(tick) < ticks)) {
         hot_poll();

@@ -3,7 +3,7 @@
 #include "ledger.h"
 
 struct lot current_lot = { .sku = 1001, .qty = 0, .unit_cost = 150 };
-static struct price list = { .cents = 150 };
+static struct price list; /* set once by pricing_init() */
 
 #if LEDGER_WIDE_MONEY
 /* 64-bit cents: a 25% margin, exact. */
@@ -18,6 +18,12 @@ static money_t margin(money_t cost)
     return cost + cost / 4;
 }
 #endif
+
+/* Sets the list price: the cost of one unit, in cents. */
+void pricing_init(money_t cents)
+{
+    list.cents = cents;
+}
 
 /* The price of `qty` units of the current lot. */
 HOT money_t price_of(int qty)
