@@ -798,20 +798,47 @@ Test(layout, a_parameter_type_change_of_a_hot_function_is_refused_then_applies_w
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *orders = strdup(doc_of(&e, "orders.c")->text);
-    char *body = edit(orders, (const char *const[]){ "int cap = 2;", "int cap = 1;", NULL });
-    char *both = edit(body, (const char *const[]){ "static HOT int fill(int want)", "static HOT int fill(long want)",
+    char *body = edit(orders, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
+    char *both = edit(body, (const char *const[]){ "static HOT units_t fill(units_t want)", "static HOT units_t fill(long want)",
                                                    NULL });
 
     /* the running orders_tick() still passes an int: fill() must not be
      * redirected (a signature warning from the text is as good as a layout
      * one here) */
-    line1 = save_refused(&e, "orders.c", both, "orders.c", (const char *const[]){ "fill", "int", "long", NULL },
+    line1 = save_refused(&e, "orders.c", both, "orders.c", (const char *const[]){ "fill", "long", NULL },
                          "signature-changed", "fill", "out=2 ", "out=1 ", line0);
     line2 = save_applied(&e, "orders.c", body, "out=1 ", line1, "the edit did not apply once the parameter was put back");
     teardown(&e);
     free(orders);
     free(body);
     free(both);
+    free(line0);
+    free(line1);
+    free(line2);
+    remove_project(&e);
+}
+
+Test(layout, a_parameter_type_changed_through_a_typedef_in_a_header_is_refused_then_applies_when_put_back)
+{
+    struct env e;
+    char *line0 = start(&e), *line1, *line2;
+    char *types = strdup(doc_of(&e, "types.h")->text), *orders = strdup(doc_of(&e, "orders.c")->text);
+    char *types2 = edit(types, (const char *const[]){ "typedef int units_t;", "typedef long units_t;", NULL });
+    char *orders2 = edit(orders, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
+
+    /* fill()'s text is the same before and after: only the compiler sees
+     * that its parameter and its return value became long */
+    open_doc(&e, "orders.c");
+    save(&e, "types.h", types2);
+    line1 = save_refused(&e, "orders.c", orders2, "orders.c", (const char *const[]){ "fill", "long", NULL },
+                         "signature-changed", "fill", "out=2 ", "out=1 ", line0);
+    save(&e, "types.h", types);
+    line2 = save_applied(&e, "orders.c", orders2, "out=1 ", line1, "the edit did not apply once the typedef was put back");
+    teardown(&e);
+    free(types);
+    free(types2);
+    free(orders);
+    free(orders2);
     free(line0);
     free(line1);
     free(line2);
@@ -895,7 +922,7 @@ Test(layout, a_body_edit_of_each_hot_function_applies)
         { "pricing.c", "list.cents;", "list.cents + 50;", "price=500 ", "price_of() was not reloaded" },
         { "stock.c", "int lot = 3;", "int lot = 4;", "in=4 ", "stock_tick() was not reloaded" },
         { "audit.c", "* 10 +", "* 100 +", "audit=205 ", "audit_check() was not reloaded" },
-        { "orders.c", "int cap = 2;", "int cap = 1;", "out=1 ", "fill() was not reloaded" },
+        { "orders.c", "units_t cap = 2;", "units_t cap = 1;", "out=1 ", "fill() was not reloaded" },
         { "orders.c", "int n = fill(demand);", "int n = fill(demand) + 1;", "out=2 ",
           "orders_tick() was not reloaded" },
     };
@@ -988,7 +1015,7 @@ Test(layout, code_moved_around_a_body_edit_applies_without_a_warning)
     cr_assert(at);
     char *moved = malloc(strlen(without) + strlen(getter) + 2);
     sprintf(moved, "%.*s%s\n%s", (int)(at - without), without, getter, at);
-    char *orders = edit(moved, (const char *const[]){ "int cap = 2;", "int cap = 1;", NULL });
+    char *orders = edit(moved, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
     next = save_applied(&e, "orders.c", orders, "out=1 ", line, "an edit beside a moved function was not applied");
     expect_no_warnings(&e, mark, "moved code", 1);
     cr_assert(strstr(next, "audit=205 "), "the earlier reload was lost: %s", next);

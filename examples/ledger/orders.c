@@ -10,9 +10,9 @@ static struct order_book {
 } book;
 
 /* How many of `want` units one shipment can take. */
-static HOT int fill(int want)
+static HOT units_t fill(units_t want)
 {
-    int cap = 2;
+    units_t cap = 2;
     return want < cap ? want : cap;
 }
 

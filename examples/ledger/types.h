@@ -5,6 +5,8 @@
 
 #include "core.h"
 
+typedef int units_t; /* a count of goods */
+
 enum movement {
     MOVE_RECEIVE,
     MOVE_SHIP,
