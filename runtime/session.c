@@ -44,7 +44,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <stdarg.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -476,9 +478,50 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
 
 /* ---------------------------------------------------------------- endpoint */
 
+/* Why the last endpoint was not trusted ("" when it was): told to the
+ * next server we do trust, once, as a hot/log warning. Runtime thread only. */
+static char distrust[320];
+static char distrust_told[320];
+
+static void distrusted(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void distrusted(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(distrust, sizeof distrust, fmt, ap);
+    va_end(ap);
+}
+
+/* Whether `st` (of `path`, a directory when `dir`) is ours and private
+ * enough to take an endpoint from: owned by our uid (or root), and nobody
+ * else may write it (a directory: nobody else may enter it either, 0700).
+ * Records why not. Another local user who can plant the file, or swap it
+ * in a folder they can write, chooses the library we load. */
+static int trusted_stat(const char *path, const struct stat *st, int dir)
+{
+    uid_t me = geteuid();
+    if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+        distrusted("refused endpoint %s: not a %s; remove it and restart the hotc server", path,
+                   dir ? "directory" : "regular file");
+        return 0;
+    }
+    if (st->st_uid != me && st->st_uid != 0) {
+        distrusted("refused endpoint %s: it belongs to uid %u, not to this program's uid %u; "
+                   "remove it, or set HOTC_ENDPOINT", path, (unsigned)st->st_uid, (unsigned)me);
+        return 0;
+    }
+    if ((st->st_mode & (dir ? 077 : 022)) != 0) {
+        distrusted("refused endpoint %s: mode %03o lets other users %s it; chmod %s %s", path,
+                   (unsigned)(st->st_mode & 0777), dir ? "into" : "write", dir ? "700" : "600", path);
+        return 0;
+    }
+    return 1;
+}
+
 /* The endpoint to try now (a new string the caller frees), or NULL when
- * none is configured or the endpoint file is unreadable: the caller retries
- * later, so a server started after the program is found. */
+ * none is configured or the endpoint file is unreadable or not trusted
+ * (trusted_stat): the caller retries later, so a server started after the
+ * program is found. */
 static char *find_endpoint(void)
 {
     if (fixed_endpoint)
@@ -486,28 +529,64 @@ static char *find_endpoint(void)
     const char *env = getenv(HOT_ENV_ENDPOINT);
     if (env && *env)
         return strdup(env);
-    char path[512];
+    char dir[512], path[600];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     if (xdg && *xdg)
-        snprintf(path, sizeof path, "%s/hotc/endpoint", xdg);
+        snprintf(dir, sizeof dir, "%s/hotc", xdg);
     else
-        snprintf(path, sizeof path, "/tmp/hotc-%u/endpoint", (unsigned)getuid());
-    FILE *f = fopen(path, "re");
-    if (!f)
+        snprintf(dir, sizeof dir, "/tmp/hotc-%u", (unsigned)getuid());
+    snprintf(path, sizeof path, "%s/endpoint", dir);
+    struct stat st;
+    if (lstat(dir, &st) != 0)
         return NULL;
+    if (!trusted_stat(dir, &st, 1))
+        return NULL;
+    /* The file as opened (no symbolic link) is the one checked. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            distrusted("refused endpoint %s: it is a symbolic link; remove it", path);
+        return NULL;
+    }
     char line[600] = "";
-    char *got = fgets(line, sizeof line, f);
-    fclose(f);
-    if (!got)
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && trusted_stat(path, &st, 0))
+        n = read(fd, line, sizeof line - 1);
+    close(fd);
+    if (n <= 0)
         return NULL;
+    line[n] = 0;
     line[strcspn(line, "\r\n")] = 0;
     return *line ? strdup(line) : NULL;
 }
 
+/* Whether the process at the other end of Unix socket `fd` runs as our uid
+ * (or root), from the kernel's SO_PEERCRED: anyone else could serve us a
+ * library whose constructor runs on dlopen, before any other check.
+ * Records why not. */
+static int trusted_peer(int fd, const char *ep)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    uid_t me = geteuid();
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        distrusted("refused endpoint %s: cannot tell who serves it (%s)", ep, strerror(errno));
+        return 0;
+    }
+    if (cred.uid != me && cred.uid != 0) {
+        distrusted("refused endpoint %s: its server (pid %ld) runs as uid %u, not as this "
+                   "program's uid %u; start hotc as this user", ep, (long)cred.pid,
+                   (unsigned)cred.uid, (unsigned)me);
+        return 0;
+    }
+    return 1;
+}
+
 /* Connects to `ep` ("unix:PATH" or "tcp:HOST:PORT"), blocking until the
- * connection is made or refused. Returns the connected socket (the caller
- * owns it), or -1 for any failure, including an endpoint of another form:
- * the caller retries quietly. */
+ * connection is made or refused. A Unix socket must be served by our own
+ * uid (trusted_peer) before anything is sent on it. Returns the connected
+ * socket (the caller owns it), or -1 for any failure, including an
+ * endpoint of another form: the caller retries quietly. */
 static int connect_endpoint(const char *ep)
 {
     if (strncmp(ep, "unix:", 5) == 0) {
@@ -516,7 +595,7 @@ static int connect_endpoint(const char *ep)
             return -1;
         strcpy(a.sun_path, ep + 5);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && trusted_peer(fd, ep))
             return fd;
         if (fd >= 0)
             close(fd);
@@ -927,6 +1006,11 @@ static int converse(int fd)
     append(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", next_id++, "method",
                      "hot/attach", "params", attach_params()),
            0);
+    if (*distrust && strcmp(distrust, distrust_told) != 0) {
+        append(notification("hot/log", json_pack("{s:s, s:s}", "level", "warning", "message", distrust)), 1);
+        snprintf(distrust_told, sizeof distrust_told, "%s", distrust);
+    }
+    *distrust = 0;
     struct reader r = {0};
     int stopped = 0;
     for (;;) {
