@@ -5,6 +5,8 @@
  * thread speaking docs/protocol.md; the end-to-end tests use the real one. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <netdb.h>
 #include <unistd.h>
 #include <uv.h>
@@ -428,4 +431,84 @@ Test(link, tcp_needs_the_token)
     cr_expect_eq(seen.detached, 1);
     json_decref(seen.result);
     cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+/* ------------------------------------------------------------ peer uid */
+
+#define NOBODY 65534
+
+/* The child's side: as uid NOBODY, connects to `path`, sends hot/attach and
+ * exits 0 when the server hangs up without a byte, 1 when it answers, 2
+ * when it cannot even connect or drop privileges. */
+static void foreign_client(const char *path)
+{
+    char ep[600];
+    if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+        setresuid(NOBODY, NOBODY, NOBODY) != 0)
+        _exit(2);
+    snprintf(ep, sizeof ep, "unix:%.590s", path);
+    int fd = client_connect(ep);
+    if (fd < 0)
+        _exit(2);
+    client_send(fd, attach_msg(4242, NULL));
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char byte;
+    if (poll(&p, 1, 10000) != 1)
+        _exit(1); /* neither answered nor dropped: the check is not there */
+    _exit(read(fd, &byte, 1) == 0 ? 0 : 1);
+}
+
+struct uid_watch {
+    pid_t child;
+    int status;
+    struct link *link;
+};
+
+static void on_uid_tick(uv_timer_t *t)
+{
+    struct uid_watch *w = t->data;
+    if (waitpid(w->child, &w->status, WNOHANG) != w->child)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    link_close(w->link);
+}
+
+Test(link, refuses_a_program_of_another_uid, .timeout = 60)
+{
+    uv_loop_t loop;
+    uv_timer_t tick;
+    struct link *link;
+    char err[256], base[64], sock[600];
+    struct seen seen = { .expect_programs = 1 };
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    snprintf(base, sizeof base, "/tmp/hotc-linkuid-XXXXXX");
+    cr_assert_not_null(mkdtemp(base));
+    chmod(base, 0711);
+    char hdir[128];
+    snprintf(hdir, sizeof hdir, "%s/hotc", base);
+    cr_assert_eq(link_open(&link, &loop, hdir, &callbacks, &seen, err, sizeof err), 0, "%s", err);
+    snprintf(sock, sizeof sock, "%s", link_endpoint(link) + 5);
+    /* Open the folder and the socket to everyone: the uid check alone must
+     * keep the other user out. */
+    cr_assert_eq(chmod(hdir, 0711), 0);
+    cr_assert_eq(chmod(sock, 0666), 0);
+
+    struct uid_watch w = { .link = link };
+    w.child = fork();
+    cr_assert_geq(w.child, 0);
+    if (w.child == 0)
+        foreign_client(sock);
+    uv_timer_init(&loop, &tick);
+    tick.data = &w;
+    uv_timer_start(&tick, on_uid_tick, 20, 20);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert(WIFEXITED(w.status), "child status %d", w.status);
+    cr_expect_neq(WEXITSTATUS(w.status), 2, "the other uid could not even connect: the test proves nothing");
+    cr_expect_eq(WEXITSTATUS(w.status), 0, "the server answered a program of uid %d", NOBODY);
+    cr_expect_eq(seen.attached, 0, "a program of uid %d attached", NOBODY);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    rmdir(hdir);
+    rmdir(base);
 }
