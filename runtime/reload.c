@@ -239,6 +239,8 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
                  "this one is %s); rebuild it", req->target_build_id, *self.build_id ? self.build_id : "none");
         goto fail;
     }
+    if (elfself_check_file(req->library, reason, reasonsz) != 0)
+        goto fail;
     void *loaded = dlopen(req->library, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     if (loaded) {
         dlclose(loaded);

@@ -676,10 +676,28 @@ static json_t *refused(const char *reason)
                      reason);
 }
 
-/* Writes base64 `text` into an anonymous file and returns its /proc path in
- * `path` (the descriptor stays open: the library will live there). Returns
- * 0, or -1 when the text is not base64 or the file cannot be written (then
- * nothing stays open). */
+/* The path dlopen gets for anonymous file `fd`, a spelling of
+ * /proc/self/fd/<fd> never used before in this process. dlopen finds a
+ * library already loaded by its path string, and descriptor numbers come
+ * back after close: a second patch at "/proc/self/fd/7" would get the
+ * first one's code. So the path starts with this load's sequence number in
+ * binary, a "./" for each 0 and a ".//" for each 1 (any mix of them names
+ * the root folder, and no two numbers give the same string). */
+static void memfd_path(int fd, char *path, size_t pathsz)
+{
+    static unsigned loads; /* runtime thread only */
+    unsigned seq = ++loads;
+    size_t n = (size_t)snprintf(path, pathsz, "/");
+    for (int bit = 31; bit >= 0 && n + 4 < pathsz; bit--)
+        n += (size_t)snprintf(path + n, pathsz - n, "%s", (seq >> bit) & 1 ? ".//" : "./");
+    snprintf(path + n, pathsz - n, "proc/self/fd/%d", fd);
+}
+
+/* Writes base64 `text` into an anonymous file, sealed against any further
+ * change, and returns its descriptor (the caller closes it once dlopen has
+ * mapped it: the mapping keeps the file alive) with the path to load it by
+ * (memfd_path) in `path`. Returns -1 when the text is not base64 or the
+ * file cannot be written (then nothing stays open). */
 static int library_from_base64(const char *text, char *path, size_t pathsz)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -705,26 +723,31 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
             bytes[n++] = (unsigned char)(acc >> bits);
         }
     }
-    int fd = memfd_create("hotc-patch", MFD_CLOEXEC);
-    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n;
+    int fd = memfd_create("hotc-patch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n &&
+             fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
     free(bytes);
     if (!ok) {
         if (fd >= 0)
             close(fd);
         return -1;
     }
-    snprintf(path, pathsz, "/proc/self/fd/%d", fd);
-    return 0;
+    memfd_path(fd, path, pathsz);
+    return fd;
 }
 
 /* Parses a hot/reload request's params into `req` (strings borrowed from
  * `params`; arrays allocated into funcs and statics, which the caller frees
- * whether or not this succeeds). Returns 0, or -1 with the message of a
- * JSON-RPC invalid-params error in `err`. */
+ * whether or not this succeeds). A library sent as bytes is written to an
+ * anonymous file whose descriptor goes to `*memfd` (else -1), for the
+ * caller to close once the reload is prepared. Returns 0, or -1 with the
+ * message of a JSON-RPC invalid-params error in `err` (then no file is
+ * open). */
 static int parse_reload(json_t *params, struct reload_request *req, struct reload_func **funcs,
                         struct reload_static **statics, char *libpath, size_t libpathsz,
-                        char *err, size_t errsz)
+                        int *memfd, char *err, size_t errsz)
 {
+    *memfd = -1;
     json_t *jf = NULL, *js = NULL;
     const char *library = NULL, *b64 = NULL, *bid = NULL;
     json_error_t e;
@@ -765,7 +788,7 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
     }
     /* Last, so that no later failure leaves the anonymous file open. */
     if (!library && b64) {
-        if (library_from_base64(b64, libpath, libpathsz) != 0) {
+        if ((*memfd = library_from_base64(b64, libpath, libpathsz)) < 0) {
             snprintf(err, errsz, "invalid hot/reload params: bad libraryBase64");
             return -1;
         }
@@ -843,13 +866,18 @@ static void on_reload(json_t *id, json_t *params)
     struct reload_request req;
     struct reload_func *funcs = NULL;
     struct reload_static *statics = NULL;
-    char err[512], libpath[64];
-    if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, err, sizeof err) != 0) {
+    char err[512], libpath[160];
+    int memfd;
+    if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, &memfd, err,
+                     sizeof err) != 0) {
         respond_error(id, -32602, err);
         goto done;
     }
     struct reload_plan *plan;
-    if (reload_prepare(&req, &plan, err, sizeof err) != 0) {
+    int prepared = reload_prepare(&req, &plan, err, sizeof err);
+    if (memfd >= 0) /* loaded (the mapping holds it) or refused: not needed any more */
+        close(memfd);
+    if (prepared != 0) {
         respond(id, refused(err));
         goto done;
     }
