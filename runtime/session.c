@@ -518,23 +518,12 @@ static int trusted_stat(const char *path, const struct stat *st, int dir)
     return 1;
 }
 
-/* The endpoint to try now (a new string the caller frees), or NULL when
- * none is configured or the endpoint file is unreadable or not trusted
- * (trusted_stat): the caller retries later, so a server started after the
- * program is found. */
-static char *find_endpoint(void)
+/* The endpoint named by the file `<dir>/endpoint` (a new string the
+ * caller frees), or NULL when it is missing, unreadable or not trusted
+ * (trusted_stat: the folder and the file). */
+static char *read_endpoint_file(const char *dir)
 {
-    if (fixed_endpoint)
-        return strdup(fixed_endpoint);
-    const char *env = getenv(HOT_ENV_ENDPOINT);
-    if (env && *env)
-        return strdup(env);
-    char dir[512], path[600];
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    if (xdg && *xdg)
-        snprintf(dir, sizeof dir, "%s/hotc", xdg);
-    else
-        snprintf(dir, sizeof dir, "/tmp/hotc-%u", (unsigned)getuid());
+    char path[600];
     snprintf(path, sizeof path, "%s/endpoint", dir);
     struct stat st;
     if (lstat(dir, &st) != 0)
@@ -558,6 +547,52 @@ static char *find_endpoint(void)
     line[n] = 0;
     line[strcspn(line, "\r\n")] = 0;
     return *line ? strdup(line) : NULL;
+}
+
+/* The endpoint to try now (a new string the caller frees), or NULL when
+ * none is configured or the endpoint file is unreadable or not trusted:
+ * the caller retries later, so a server started after the program is
+ * found. `*named` tells whether it was named (hot_init's argument or
+ * $HOTC_ENDPOINT) rather than read from the endpoint file. */
+static char *find_endpoint(int *named)
+{
+    *named = 1;
+    if (fixed_endpoint)
+        return strdup(fixed_endpoint);
+    const char *env = getenv(HOT_ENV_ENDPOINT);
+    if (env && *env)
+        return strdup(env);
+    *named = 0;
+    char dir[512];
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/hotc", xdg);
+    else
+        snprintf(dir, sizeof dir, "/tmp/hotc-%u", (unsigned)getuid());
+    return read_endpoint_file(dir);
+}
+
+/* For a named Unix endpoint that no longer answers: the endpoint in the
+ * file next to its socket (a new string, or NULL). A server names its
+ * socket after its pid, so the one a program was started with dies with
+ * that server; the server that replaced it wrote its own into the same
+ * folder's endpoint file. */
+static char *endpoint_beside(const char *ep)
+{
+    if (strncmp(ep, "unix:", 5) != 0)
+        return NULL;
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", ep + 5);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return NULL;
+    *slash = 0;
+    char *found = read_endpoint_file(dir);
+    if (found && strcmp(found, ep) == 0) { /* the same dead socket */
+        free(found);
+        return NULL;
+    }
+    return found;
 }
 
 /* Whether the process at the other end of Unix socket `fd` runs as our uid
@@ -1142,8 +1177,14 @@ static void *run(void *arg)
     char err[256];
     reload_init(err, sizeof err);
     for (;;) {
-        char *ep = find_endpoint();
+        int named;
+        char *ep = find_endpoint(&named);
         int fd = ep ? connect_endpoint(ep) : -1;
+        if (fd < 0 && ep && named) {
+            char *beside = endpoint_beside(ep);
+            fd = beside ? connect_endpoint(beside) : -1;
+            free(beside);
+        }
         free(ep);
         if (fd >= 0 && converse(fd))
             break;

@@ -384,3 +384,30 @@ Test(session, sends_nothing_to_a_server_run_by_another_user, .timeout = 90)
     rmdir(evil_dir);
     rt_driver_free(d);
 }
+
+/* A program started by hand with HOTC_ENDPOINT naming the server's socket
+ * (<dir>/<pid>.sock, gone with that server) reattaches to the server that
+ * replaced it, through the endpoint file in the same folder. */
+Test(session, a_named_endpoint_follows_the_restarted_server, .timeout = 90)
+{
+    struct rt_driver *d1 = rt_new();
+    struct rt_prog p = rt_start(d1, "rt_basic", NULL, NULL); /* HOTC_ENDPOINT=unix:<d1>/hotc.sock */
+    rt_driver_close(d1);
+    usleep(200 * 1000);
+
+    struct rt_driver *d2 = rt_new();
+    char path[600];
+    snprintf(path, sizeof path, "%s/endpoint", rt_driver_dir(d1));
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", rt_driver_endpoint(d2));
+    fclose(f);
+    chmod(path, 0600);
+    json_t *attach = rt_driver_accept(d2, 20000);
+    cr_assert_not_null(attach, "the program did not follow the endpoint file beside its dead socket: %s",
+                       rt_output(d1, "rt_basic"));
+    cr_assert_eq(json_integer_value(json_object_get(attach, "pid")), p.pid);
+    rt_terminate(p.pid);
+    rt_driver_free(d2);
+    rt_driver_free(d1);
+}
