@@ -236,3 +236,35 @@ Test(reload, a_truncated_patch_is_refused_and_the_program_lives)
                      "%s", reason);
     stop();
 }
+
+/* All or nothing, proven by a write that fails: with the second write of
+ * the process made to fail (HOTC_TEST_WRITE_FAIL, a test hook in
+ * runtime/reload.c), a reload of first() and second() writes first(), then
+ * fails on second(): first() must be put back, the reload refused, and the
+ * program run the old code of both. The next reload applies whole. */
+Test(reload, a_write_failing_midway_undoes_the_earlier_ones, .timeout = 120)
+{
+    struct rt_driver *dd = rt_new();
+    static const char *const env[] = {"HOTC_TEST_WRITE_FAIL=2", NULL};
+    struct rt_prog p = rt_start(dd, "rt_pair", NULL, env);
+    rt_patch(dd, "pair.so", "rt_pair_patch.c", p.build_id, NULL);
+    static const char *const both[] = {"first", "second", NULL};
+    cr_assert_not_null(rt_line_after(dd, "rt_pair", 0, "first=0 second=0 v=0", 10000));
+
+    cr_assert_eq(rt_copy_tagged(dd, "pair.so", "p1.so", 7), 0);
+    json_t *res = rt_reload(dd, rt_reload_params(dd, 1, "p1.so", p.build_id, both));
+    cr_assert_str_eq(rt_status(res), "refused", "the failed write did not refuse the reload");
+    const char *why = json_string_value(json_object_get(res, "reason"));
+    cr_assert(why && strstr(why, "nothing was changed"), "%s", why ? why : "(none)");
+    json_decref(res);
+    usleep(100 * 1000);
+    cr_assert(!strstr(rt_output(dd, "rt_pair"), "first=7"),
+              "first() kept the new code after the reload failed on second(): %s", rt_output(dd, "rt_pair"));
+
+    cr_assert_eq(rt_copy_tagged(dd, "pair.so", "p2.so", 8), 0);
+    json_decref(rt_reload_applied(dd, rt_reload_params(dd, 1, "p2.so", p.build_id, both)));
+    cr_assert_not_null(rt_line_after(dd, "rt_pair", 0, "first=8 second=8 v=1", 10000), "%s",
+                       rt_output(dd, "rt_pair"));
+    rt_terminate(p.pid);
+    rt_driver_free(dd);
+}
