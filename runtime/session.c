@@ -1015,8 +1015,20 @@ static int next_message(struct reader *r, json_t **out)
     int have = 0;
     for (char *line = r->buf; line < end;) {
         char *eol = memchr(line, '\r', (size_t)(end - line) + 1);
-        if (strncasecmp(line, "Content-Length:", 15) == 0) {
-            length = strtoul(line + 15, NULL, 10);
+        if (eol - line >= 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+            /* digits within this line only (strtoul would read on into the
+             * body, and past the bytes received) */
+            const char *p = line + 15;
+            while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+            if (p == eol)
+                return -1;
+            for (length = 0; p < eol && *p >= '0' && *p <= '9' && length <= MAX_MESSAGE; p++)
+                length = length * 10 + (size_t)(*p - '0');
+            while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+            if (p != eol)
+                return -1;
             have = 1;
         }
         line = eol + 2;
