@@ -257,6 +257,8 @@ static json_t *attach_within(struct rt_driver *d, int ms)
 
 Test(session, refuses_an_endpoint_file_another_user_could_have_planted, .timeout = 90)
 {
+    if (geteuid() != 0)
+        cr_skip_test("needs root, to act as another user (uid %d)", NOBODY);
     struct rt_driver *d = rt_new();
     rt_build(d, "rt_basic");
     static char xdg[256], xdg_env[300], dir[300], file[320];
@@ -332,6 +334,8 @@ static void foreign_server(const char *path, int report)
 
 Test(session, sends_nothing_to_a_server_run_by_another_user, .timeout = 90)
 {
+    if (geteuid() != 0)
+        cr_skip_test("needs root, to act as another user (uid %d)", NOBODY);
     struct rt_driver *d = rt_new();
     rt_build(d, "rt_basic");
     static char xdg[256], xdg_env[300], evil_dir[64], evil_sock[96], evil_ep[110];
