@@ -32,6 +32,7 @@
 #include "link.h"
 #include "log.h"
 #include "patch.h"
+#include "preamble.h"
 #include "protocol.h"
 
 extern char **environ;
@@ -106,6 +107,14 @@ struct job {
     uv_work_t prepare;       /* writes the patch source and finds the compile commands off the loop */
     int write_errno;         /* why writing c_path failed, 0 when it did not */
     struct compile_probe probe;
+    struct preamble_plan *pre;  /* the precompiled preamble's use by this save, or NULL */
+    char pre_path[PATH_MAX];    /* the patch source without its preamble */
+    uint64_t pre_hash;          /* hash of the file's preamble (tcc memo) */
+    bool tried_tcc;             /* the compile tries tcc first */
+    char *tcc_key;              /* then the key its failure is remembered under */
+    char *fast_note;            /* why tcc was not used, or NULL */
+    char *cc[2];                /* the compiler and its fallback, then */
+    const char *compiled_with;  /* the one that decided (cc[0] or cc[1]) */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -189,6 +198,8 @@ struct pipeline {
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
     struct job *jobs;
     struct program *programs;
+    struct preamble_cache *pre;  /* precompiled preambles (gcc, clang) */
+    json_t *tcc_failed;      /* path -> {key, reason}: tcc cannot compile it with that preamble and flags */
     unsigned next_serial;
     char tmpdir[512];
     /* settings */
@@ -214,6 +225,7 @@ struct pipeline {
 static void program_pump(struct pipeline *p, struct program *pg);
 static void batch_job_ended(struct batch *b, struct job *job);
 static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len);
+static json_t *build_details(const struct job *job);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -723,8 +735,15 @@ static void job_free(struct job *job)
     json_decref(job->programs);
     free(job->reason);
     compile_probe_release(&job->probe);
+    preamble_plan_free(job->pre);
+    free(job->fast_note);
+    free(job->tcc_key);
+    free(job->cc[0]);
+    free(job->cc[1]);
     if (*job->c_path && !p->closing)
         remove_file(p, job->c_path);
+    if (*job->pre_path && !p->closing)
+        remove_file(p, job->pre_path);
     free(job);
 }
 
@@ -806,6 +825,7 @@ static void job_finish(struct job *job)
                           "patchUs", (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us, "loadUs",
                           (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
                           (json_int_t)total);
+    json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, load %" PRIu64
@@ -1157,6 +1177,33 @@ static void on_library_encoded(uv_work_t *req, int status)
     job_dispatch(job);
 }
 
+/* tcc failed on `job`'s file where the project's compiler did not: tcc is
+ * not tried again on it until its preamble or its flags change. */
+static void tcc_failed(struct pipeline *p, struct job *job, const char *why)
+{
+    log_info("tcc cannot compile %s (%s); its patches use %s until its preamble or flags change",
+             base_name(job->path), why && *why ? why : "no message", job->cc[1] ? job->cc[1] : "the compiler");
+    json_object_set_new(p->tcc_failed, job->path,
+                        json_pack("{s:s, s:s}", "key", job->tcc_key, "reason", why && *why ? why : "tcc failed"));
+    free(job->fast_note);
+    job->fast_note = fmt("tcc failed: %s", why && *why ? why : "no message");
+}
+
+/* What compiled the patch, for hotc/status "last": the compiler, the
+ * precompiled preamble's state, why tcc was not used. New reference. */
+static json_t *build_details(const struct job *job)
+{
+    json_t *o = json_object();
+
+    if (job->compiled_with)
+        json_object_set_new(o, "compiler", json_string(job->compiled_with));
+    if (job->pre)
+        json_object_set_new(o, "preamble", json_string(preamble_plan_state(job->pre)));
+    if (job->fast_note)
+        json_object_set_new(o, "fastCompiler", json_string(job->fast_note));
+    return o;
+}
+
 static void on_compiled(const struct build_result *r, void *user)
 {
     struct job *job = user;
@@ -1168,6 +1215,9 @@ static void on_compiled(const struct build_result *r, void *user)
     job->compiling = false;
     st->compiling--;
     job->compile_us = r->duration_us;
+    job->compiled_with = job->cc[r->used_fallback && job->cc[1] ? 1 : 0];
+    if (job->tried_tcc && r->used_fallback && r->status == 0 && job->tcc_key && !p->closing)
+        tcc_failed(p, job, r->failed_first);
     progress(p, job, "end", r->status == 0 ? "compiled" : build_strerror(r->status));
     if (r->status == BUILD_ECANCELED || p->closing) {
         free(job->reason);
@@ -1202,6 +1252,7 @@ static void on_compiled(const struct build_result *r, void *user)
                               "analysisUs", (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us,
                               "compileUs", (json_int_t)job->compile_us, "totalUs",
                               (json_int_t)elapsed_us(job->t0));
+        json_object_set_new(job->last, "build", build_details(job));
         if (r->status != BUILD_ECOMPILE)
             show(p, 1, message ? message : "compile failed");
         log_info("%s", message ? message : "compile failed");
@@ -1269,6 +1320,7 @@ static void prepare_work(uv_work_t *req)
         return;
     }
     log_trace("worker.written");
+    preamble_plan_work(job->pre, job->patch.source, job->patch.length);
     compile_probe_run(&job->probe);
     log_trace("worker.probed");
 }
@@ -1365,6 +1417,14 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     }
     snprintf(job->c_path, sizeof job->c_path, "%s/p%u-%s", p->tmpdir, job->serial, base_name(job->path));
     snprintf(job->so_path, sizeof job->so_path, "%s/p%u.so", p->tmpdir, job->serial);
+    snprintf(job->pre_path, sizeof job->pre_path, "%s/p%u-pre-%s", p->tmpdir, job->serial, base_name(job->path));
+    job->pre = preamble_plan_new(p->pre, job->path, job->text, job->len, job->patch.source, job->patch.length,
+                                 job->pre_path);
+    {
+        unsigned lines;
+        size_t n = preamble_scan(job->text, job->len, &lines, NULL);
+        job->pre_hash = preamble_hash(PREAMBLE_HASH_INIT, job->text, n);
+    }
     if (compile_probe_init(p, &job->probe, job->path) != 0) {
         job->reason = strdup("out of memory");
         *job->c_path = '\0';
@@ -1380,6 +1440,28 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
         *job->c_path = '\0';
         job_free(job);
     }
+}
+
+/* The key under which tcc's failure on a file is remembered: its preamble
+ * and the tcc flags. */
+static char *tcc_key(const struct job *job, char *const *tcc_argv)
+{
+    return fmt("%016" PRIx64 "%016" PRIx64, job->pre_hash,
+               preamble_flags_hash(tcc_argv, job->c_path, job->so_path));
+}
+
+/* Why tcc is not tried on `job` (it failed on the file with the same
+ * preamble and flags), or NULL. Borrowed from p->tcc_failed. */
+static const char *tcc_known_to_fail(struct pipeline *p, const struct job *job, char *const *tcc_argv)
+{
+    json_t *memo = json_object_get(p->tcc_failed, job->path);
+    char *key = memo ? tcc_key(job, tcc_argv) : NULL;
+    const char *why = NULL;
+
+    if (key && strcmp(key, json_string_value(json_object_get(memo, "key"))) == 0)
+        why = json_string_value(json_object_get(memo, "reason"));
+    free(key);
+    return why;
 }
 
 /* Starts the compiler on the written patch source. Takes `job` (freed on
@@ -1398,9 +1480,22 @@ static void job_compile(struct pipeline *p, struct job *job)
     if (p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1))) {
         argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
         fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
+        const char *why = argv ? tcc_known_to_fail(p, job, argv) : NULL;
+        if (why) {
+            /* no second failed try: straight to the project's compiler */
+            job->fast_note = fmt("tcc skipped: %s", why);
+            build_argv_free(argv);
+            argv = fallback;
+            fallback = NULL;
+        } else if (argv) {
+            job->tried_tcc = true;
+            job->tcc_key = tcc_key(job, argv);
+        }
     } else {
         argv = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
     }
+    if (argv && !job->tried_tcc)
+        preamble_plan_use(job->pre, &argv, &fallback, job->c_path, job->so_path, cwd, p->timeout_ms);
     if (!argv) {
         build_argv_free(fallback);
         free(cwd);
@@ -1421,7 +1516,11 @@ static void job_compile(struct pipeline *p, struct job *job)
     if (job->batch)
         job->batch->started = true;
     log_trace("compile.run");
-    rc = build_run(&p->runner, job->key, argv, fallback, cwd, p->timeout_ms, on_compiled, job);
+    job->cc[0] = strdup(base_name(argv[0]));
+    job->cc[1] = fallback ? strdup(base_name(fallback[0])) : NULL;
+    /* with a precompiled preamble, clang's fallback is for a stale one only */
+    rc = build_run_when(&p->runner, job->key, argv, fallback, job->tried_tcc ? NULL : "precompiled header", cwd,
+                        p->timeout_ms, on_compiled, job);
     log_trace("compile.started");
     build_argv_free(argv);
     build_argv_free(fallback);
@@ -2411,6 +2510,7 @@ static void hook_initialized(void *data, struct server *server)
     }
     build_runner_init(&p->runner, p->loop);
     p->runner_ready = true;
+    p->pre = preamble_cache_new(p->loop, &p->runner, p->tmpdir);
     uv_timer_init(p->loop, &p->batch);
     p->batch.data = p;
     p->batch_ready = true;
@@ -2438,6 +2538,7 @@ static void hook_exit(void *data, struct server *server)
     if (p->link)
         link_close(p->link);
     p->link = NULL;
+    preamble_cache_close(p->pre);
     if (p->runner_ready)
         build_runner_close(&p->runner);
     if (p->restart_req) {
@@ -2485,10 +2586,12 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->compiler_uris = json_object();
     p->base_serials = json_object();
     p->compile_serials = json_object();
+    p->tcc_failed = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
     p->tcc = -1;
-    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast) {
+    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
+        !p->tcc_failed) {
         pipeline_free(p);
         return NULL;
     }
@@ -2536,6 +2639,8 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->compiler_uris);
     json_decref(self->base_serials);
     json_decref(self->compile_serials);
+    json_decref(self->tcc_failed);
+    preamble_cache_free(self->pre);
     free(self->compiler);
     free(self->compile_commands);
     free(self->fast);
