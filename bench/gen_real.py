@@ -4,10 +4,10 @@
 and a .c file that includes it with system headers, as a game or an
 interpreter does.
 
-    bench/gen_real.py DIR [--header-lines N] [--c-lines M] [--variant K]
+    bench/gen_real.py DIR [--header-lines N] [--c-lines M] [--variant K] [--c-out PATH]
 
 Writes DIR/big.h (about N lines, default 4,100) and DIR/real.c (about M
-lines, default 1,500). `--variant K` changes only the body of the HOT
+lines, default 1,500); with --c-out, only the .c, to PATH. `--variant K` changes only the body of the HOT
 function `update` in real.c, as a one-function edit does. The header does
 not depend on K, so every variant shares one preamble.
 """
@@ -94,9 +94,11 @@ def main(argv):
     def opt(name, default):
         return int(argv[argv.index(name) + 1]) if name in argv else default
 
-    with open(argv[1] + '/big.h', 'w', encoding='utf-8') as f:
-        f.write(header(opt('--header-lines', 4100)))
-    with open(argv[1] + '/real.c', 'w', encoding='utf-8') as f:
+    c_out = argv[argv.index('--c-out') + 1] if '--c-out' in argv else None
+    if not c_out:
+        with open(argv[1] + '/big.h', 'w', encoding='utf-8') as f:
+            f.write(header(opt('--header-lines', 4100)))
+    with open(c_out or argv[1] + '/real.c', 'w', encoding='utf-8') as f:
         f.write(source(opt('--c-lines', 1500), opt('--variant', 0)))
     return 0
 

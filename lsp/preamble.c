@@ -693,6 +693,8 @@ void preamble_plan_work(struct preamble_plan *plan, const char *patch_src, size_
     started = (long long)e->started.tv_sec * 1000000000ll + e->started.tv_nsec;
     for (size_t i = 0; i < e->n_deps; i++) {
         struct stat st;
+        if (strcmp(e->deps[i], e->header) == 0)
+            continue; /* written by the cache itself just before the build */
         if (stat(e->deps[i], &st) != 0 ||
             (long long)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec + margin >= started) {
             plan->stale_header = strdup(e->deps[i]);
