@@ -38,6 +38,12 @@
 extern char **environ;
 
 #define DEFAULT_TIMEOUT_MS 30000
+/* Each program's applied stack keeps the baseline text before each of its
+ * newest APPLIED_BASES reloads (rollback restores it), and at most
+ * APPLIED_MAX entries (their patch libraries stay on disk): the server's
+ * memory and files do not grow with the number of reloads. */
+#define APPLIED_BASES 8
+#define APPLIED_MAX 64
 
 struct job;
 struct program;
@@ -115,6 +121,7 @@ struct job {
     char *fast_note;            /* why tcc was not used, or NULL */
     char *cc[2];                /* the compiler and its fallback, then */
     const char *compiled_with;  /* the one that decided (cc[0] or cc[1]) */
+    bool so_written;            /* the compile succeeded: so_path exists */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -131,12 +138,15 @@ struct job {
 
 /* One applied reload of one program, for rollback. */
 struct applied {
+    struct pipeline *p;
     struct applied *below;
+    char *so_path;           /* its patch library, kept on disk while an entry names it */
     int version;
     char *uri, *path;
     char **fns;
     size_t n_fns;
     json_t *prev_base;       /* the baseline before it (a string of p->bases, shared: never modified), or NULL */
+    bool base_dropped;       /* it had one, dropped by applied_trim() */
 };
 
 struct rollback {
@@ -196,6 +206,7 @@ struct pipeline {
     json_t *compiler_uris;   /* path -> [uri] with compiler diagnostics from its last compile */
     json_t *base_serials;    /* uri -> serial of the job whose text is the baseline */
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
+    json_t *libraries;       /* patch library path -> applied entries naming it */
     struct job *jobs;
     struct program *programs;
     struct preamble_cache *pre;  /* precompiled preambles (gcc, clang) */
@@ -226,6 +237,7 @@ static void program_pump(struct pipeline *p, struct program *pg);
 static void batch_job_ended(struct batch *b, struct job *job);
 static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len);
 static json_t *build_details(const struct job *job);
+static void remove_file(struct pipeline *p, const char *path);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -369,13 +381,54 @@ static void mark_doc_running(struct pipeline *p, struct document *doc, struct pr
     }
 }
 
+/* The patch library `so_path` is named by one more (`delta` 1) or one less
+ * (-1) applied entry; at none, nothing can run its code any more (not on
+ * any program's applied stack) and the file is removed. */
+static void library_ref(struct pipeline *p, const char *so_path, int delta)
+{
+    json_t *n = json_object_get(p->libraries, so_path);
+    json_int_t refs = (n ? json_integer_value(n) : 0) + delta;
+
+    if (refs > 0) {
+        json_object_set_new(p->libraries, so_path, json_integer(refs));
+        return;
+    }
+    json_object_del(p->libraries, so_path);
+    if (!p->closing)
+        remove_file(p, so_path);
+}
+
 static void applied_free(struct applied *a)
 {
+    if (a->so_path)
+        library_ref(a->p, a->so_path, -1);
+    free(a->so_path);
     free(a->uri);
     free(a->path);
     free_strv(a->fns, a->n_fns);
     json_decref(a->prev_base);
     free(a);
+}
+
+/* Bounds `pg`'s applied stack (APPLIED_BASES, APPLIED_MAX). */
+static void applied_trim(struct program *pg)
+{
+    size_t depth = 0;
+
+    for (struct applied **a = &pg->applied; *a; depth++) {
+        if (depth >= APPLIED_MAX) {
+            struct applied *drop = *a;
+            *a = drop->below;
+            applied_free(drop);
+            continue;
+        }
+        if (depth >= APPLIED_BASES && (*a)->prev_base) {
+            json_decref((*a)->prev_base);
+            (*a)->prev_base = NULL;
+            (*a)->base_dropped = true;
+        }
+        a = &(*a)->below;
+    }
 }
 
 static void program_free(struct program *pg)
@@ -744,6 +797,8 @@ static void job_free(struct job *job)
         remove_file(p, job->c_path);
     if (*job->pre_path && !p->closing)
         remove_file(p, job->pre_path);
+    if (job->so_written && job->applied == 0 && !p->closing)
+        remove_file(p, job->so_path); /* no program runs it */
     free(job);
 }
 
@@ -894,6 +949,10 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
             size_t k, n = json_array_size(tg->functions);
             json_t *f;
             if (a) {
+                a->p = job->p;
+                a->so_path = strdup(job->so_path);
+                if (a->so_path)
+                    library_ref(job->p, a->so_path, 1);
                 a->version = (int)version;
                 a->uri = strdup(job->uri);
                 a->path = strdup(job->path);
@@ -904,6 +963,7 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                 a->prev_base = json_incref(base);
                 a->below = pg->applied;
                 pg->applied = a;
+                applied_trim(pg);
             }
         }
     } else {
@@ -1216,6 +1276,7 @@ static void on_compiled(const struct build_result *r, void *user)
     st->compiling--;
     job->compile_us = r->duration_us;
     job->compiled_with = job->cc[r->used_fallback && job->cc[1] ? 1 : 0];
+    job->so_written = r->status == 0;
     if (job->tried_tcc && r->used_fallback && r->status == 0 && job->tcc_key && !p->closing)
         tcc_failed(p, job, r->failed_first);
     progress(p, job, "end", r->status == 0 ? "compiled" : build_strerror(r->status));
@@ -1985,6 +2046,10 @@ static void rollback_answer(struct rollback *rb, struct program *pg, long pid, j
                 set_base(p, a->uri, a->path, json_string_value(a->prev_base), json_string_length(a->prev_base));
             else
                 forget_hashes(p, a->path);
+            if (a->base_dropped)
+                log_info("rolled back v%d of %s, older than the %d newest reloads: the editor's view of what runs "
+                         "is not restored; save the file to reload it",
+                         a->version, base_name(a->path), APPLIED_BASES);
             free(why);
             applied_free(a);
         }
@@ -2587,11 +2652,12 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->base_serials = json_object();
     p->compile_serials = json_object();
     p->tcc_failed = json_object();
+    p->libraries = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
     p->tcc = -1;
     if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
-        !p->tcc_failed) {
+        !p->tcc_failed || !p->libraries) {
         pipeline_free(p);
         return NULL;
     }
@@ -2639,6 +2705,7 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->compiler_uris);
     json_decref(self->base_serials);
     json_decref(self->compile_serials);
+    json_decref(self->libraries);
     json_decref(self->tcc_failed);
     preamble_cache_free(self->pre);
     free(self->compiler);
