@@ -418,8 +418,10 @@ static int memory(int runs)
         args[1] = logpath;
         opt.args = args;
     }
+    opt.hotc = getenv("BENCH_HOTC"); /* e.g. a wrapper running it under valgrind --tool=massif */
     if (!(c = lspclient_start(&opt)))
         return -1;
+    opt.hotc = NULL;
     init = config(fast);
     json_object_set_new(init, "rootUri", json_string(root));
     json_decref(lspclient_initialize(c, init, T));
@@ -471,6 +473,7 @@ static int memory(int runs)
         return -1;
 
     /* 100 open files of 20 KB */
+    opt.hotc = getenv("BENCH_HOTC");
     if (!(c = lspclient_start(&opt)))
         return -1;
     json_decref(lspclient_initialize(c, config("off"), T));

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -571,6 +572,12 @@ static void batch_finish(struct batch *b)
         server_state_changed(p->server);
     log_trace("status.sent");
     batch_free(b);
+#ifdef __GLIBC__
+    /* the save's transient copies (texts, trees, the patch) are freed: give
+     * their pages back, so that the server's RSS follows what it keeps */
+    malloc_trim(0);
+    log_trace("trimmed");
+#endif
     log_trace_flush("save");
 }
 
