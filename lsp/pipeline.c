@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2566,6 +2567,124 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
     }
 }
 
+/* The sweep of the temp folders that servers killed before their exit
+ * left behind (`hotc-patches-<pid>-XXXXXX`), on a worker at start-up. */
+struct sweep {
+    uv_work_t req;
+    char parent[512], own[512];
+    int removed;
+};
+
+/* Whether process `pid` is a running hotc. Blocking: reads /proc. */
+static bool hotc_runs(long pid)
+{
+    char path[64], comm[32] = "";
+    FILE *f;
+
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    if (!(f = fopen(path, "r")))
+        return true; /* alive, and no way to tell */
+    if (!fgets(comm, sizeof comm, f))
+        *comm = '\0';
+    fclose(f);
+    return strcmp(comm, "hotc\n") == 0;
+}
+
+/* Whether a hotc other than this one runs as this user. Blocking. */
+static bool other_hotc_runs(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+
+    if (!d)
+        return true;
+    while (!found && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        struct stat st;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%s", e->d_name);
+        if (*end || pid <= 0 || pid == (long)getpid() || stat(path, &st) != 0 || st.st_uid != getuid())
+            continue;
+        found = hotc_runs(pid);
+    }
+    closedir(d);
+    return found;
+}
+
+/* On a worker: removes the parent's `hotc-patches-*` folders owned by this
+ * user whose server no longer runs: the pid in the name is not a running
+ * hotc, or, for names without a pid (older servers), no other hotc runs. */
+static void sweep_work(uv_work_t *req)
+{
+    struct sweep *sw = req->data;
+    DIR *d = opendir(sw->parent);
+    struct dirent *e;
+    int others = -1;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char dir[1024], *end;
+        struct stat st;
+        if (strncmp(e->d_name, "hotc-patches-", 13) != 0 || strcmp(e->d_name, sw->own) == 0)
+            continue;
+        snprintf(dir, sizeof dir, "%s/%s", sw->parent, e->d_name);
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+            continue;
+        long pid = strtol(e->d_name + 13, &end, 10);
+        if (end != e->d_name + 13 && *end == '-') {
+            /* any live process keeps it (a reused pid only delays the removal;
+             * a server run under valgrind has another name) */
+            if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+                continue;
+        } else {
+            if (others < 0)
+                others = other_hotc_runs();
+            if (others)
+                continue;
+        }
+        DIR *sub = opendir(dir);
+        struct dirent *f;
+        while (sub && (f = readdir(sub)))
+            if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0)
+                unlinkat(dirfd(sub), f->d_name, 0);
+        if (sub)
+            closedir(sub);
+        if (rmdir(dir) == 0)
+            sw->removed++;
+    }
+    closedir(d);
+}
+
+static void on_swept(uv_work_t *req, int status)
+{
+    struct sweep *sw = req->data;
+
+    (void)status;
+    if (sw->removed)
+        log_info("removed %d patch folder%s of servers no longer running from %s", sw->removed,
+                 sw->removed == 1 ? "" : "s", sw->parent);
+    free(sw);
+}
+
+/* Starts the sweep of `tmp`, where this server's folder is p->tmpdir. */
+static void sweep_tmp(struct pipeline *p, const char *tmp)
+{
+    struct sweep *sw = calloc(1, sizeof *sw);
+
+    if (!sw)
+        return;
+    snprintf(sw->parent, sizeof sw->parent, "%s", tmp);
+    snprintf(sw->own, sizeof sw->own, "%s", base_name(p->tmpdir));
+    sw->req.data = sw;
+    if (uv_queue_work(p->loop, &sw->req, sweep_work, on_swept) != 0)
+        free(sw);
+}
+
 static void hook_initialized(void *data, struct server *server)
 {
     struct pipeline *p = data;
@@ -2574,12 +2693,14 @@ static void hook_initialized(void *data, struct server *server)
     const char *tmp = getenv("TMPDIR");
 
     p->server = server;
-    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    /* the pid in the name lets a later server remove it if this one is killed */
+    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp", (long)getpid());
     if (!mkdtemp(p->tmpdir)) {
         log_error("cannot create a directory for patches in %s: %s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
         *p->tmpdir = '\0';
         return;
     }
+    sweep_tmp(p, tmp && *tmp ? tmp : "/tmp");
     build_runner_init(&p->runner, p->loop);
     p->runner_ready = true;
     p->pre = preamble_cache_new(p->loop, &p->runner, p->tmpdir);
