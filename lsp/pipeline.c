@@ -1249,6 +1249,10 @@ static void on_library_encoded(uv_work_t *req, int status)
  * not tried again on it until its preamble or its flags change. */
 static void tcc_failed(struct pipeline *p, struct job *job, const char *why)
 {
+    /* "<patch path>:<line>: error: <message>": the message says it */
+    const char *msg = why ? strstr(why, "error: ") : NULL;
+    if (msg)
+        why = msg + 7;
     log_info("tcc cannot compile %s (%s); its patches use %s until its preamble or flags change",
              base_name(job->path), why && *why ? why : "no message", job->cc[1] ? job->cc[1] : "the compiler");
     json_object_set_new(p->tcc_failed, job->path,
