@@ -386,7 +386,8 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
             bool drop = strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0 || starts(a, "-o") ||
                         starts(a, "-M") || starts(a, "-Werror") || starts(a, "-flto") ||
                         strcmp(a, "-S") == 0 || strcmp(a, "-E") == 0 || strcmp(a, "-fsyntax-only") == 0 ||
-                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a);
+                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a) ||
+                        strcmp(a, "-gsplit-dwarf") == 0 || strcmp(a, "-g1") == 0 || strcmp(a, "-ggdb1") == 0;
             if (family == BUILD_TCC && !tcc_keeps(a))
                 drop = true;
             if (drop)
@@ -402,6 +403,20 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     } else if (family != BUILD_TCC) {
         vec_push(&v, "-g");
         vec_push(&v, "-O1");
+    }
+    /* the layout check reads the patch's DWARF (lsp/compat.c): gcc and
+     * clang patches always carry it, whatever the project's flags */
+    if (family != BUILD_TCC) {
+        bool debug = false;
+        for (size_t i = 1; i < v.n; i++)
+            if (starts(v.v[i], "-g"))
+                debug = strcmp(v.v[i], "-g0") != 0;
+        if (!debug)
+            vec_push(&v, "-g");
+        /* one section per function and the relocations kept in the
+         * library: the check tells which function refers to what */
+        vec_push(&v, "-ffunction-sections");
+        vec_push(&v, "-Wl,--emit-relocs");
     }
     if (opts->include_dirs)
         for (const char *const *d = opts->include_dirs; *d; d++) {
@@ -752,9 +767,18 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
     job_finish(job);
 }
 
-/* Kills the running process of `job`, if it still runs. */
+/* Kills the running compiler of `job` and everything it started: it runs
+ * in its own process group (job_start), so that a wrapper's children (a
+ * script, ccache) die with it instead of holding its output pipes open. The
+ * group outlives its leader while a child still runs, so it is killed until
+ * the pipes are closed too. */
 static void job_kill(struct build_job *job)
 {
+    if (job->exited && job->eof)
+        return;
+    pid_t pid = job->fast[job->run] ? job->pid[job->run] : job->process[job->run].pid;
+    if (pid > 0)
+        kill(-pid, SIGKILL);
     if (job->exited)
         return;
     if (job->fast[job->run])
@@ -838,7 +862,9 @@ static int spawn_fast(struct build_job *job, char **argv)
     sigemptyset(&none);
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* its own process group: job_kill kills its children with it */
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -921,6 +947,7 @@ static int job_start(struct build_job *job, char **argv)
     opts.stdio = stdio;
     opts.stdio_count = 3;
     opts.exit_cb = on_exit_cb;
+    opts.flags = UV_PROCESS_DETACHED; /* its own process group, as in spawn_fast */
     process->data = job;
     log_trace("spawn");
     int rc = uv_spawn(loop, process, &opts);

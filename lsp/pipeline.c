@@ -31,13 +31,13 @@
 
 #include "analysis.h"
 #include "build.h"
+#include "launcher.h"
+#include "layoutcheck.h"
 #include "link.h"
 #include "log.h"
 #include "patch.h"
 #include "preamble.h"
 #include "protocol.h"
-
-extern char **environ;
 
 #define DEFAULT_TIMEOUT_MS 30000
 /* Each program's applied stack keeps the baseline text before each of its
@@ -124,6 +124,8 @@ struct job {
     char *cc[2];                /* the compiler and its fallback, then */
     const char *compiled_with;  /* the one that decided (cc[0] or cc[1]) */
     bool so_written;            /* the compile succeeded: so_path exists */
+    uint64_t check_us;       /* the layout check (lsp/compat.c), on a worker */
+    char *note;              /* what an earlier attempt of this save refused (job_retry_without), or NULL */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -182,18 +184,6 @@ struct program {
     struct applied *applied;
 };
 
-/* The program started by hotc.server.run. */
-struct launched {
-    struct pipeline *p;
-    uv_process_t proc;
-    uv_pipe_t out[2];
-    int open_handles;
-    bool exited;
-    long pid;
-    char line[2][2048];
-    size_t line_len[2];
-};
-
 struct pipeline {
     uv_loop_t *loop;
     struct server *server;
@@ -209,6 +199,7 @@ struct pipeline {
     json_t *base_serials;    /* uri -> serial of the job whose text is the baseline */
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
     json_t *libraries;       /* patch library path -> applied entries naming it */
+    json_t *layout_uris;     /* uri -> true: has layout-changed warnings from a check */
     struct job *jobs;
     struct program *programs;
     struct preamble_cache *pre;  /* precompiled preambles (gcc, clang) */
@@ -219,7 +210,6 @@ struct pipeline {
     char *compiler, *compile_commands, *fast;
     char **flags;
     int timeout_ms;
-    json_t *program_cfg;
     bool tcp_enabled;
     char *tcp_host;
     int tcp_port;
@@ -228,11 +218,11 @@ struct pipeline {
     char db_path[PATH_MAX];
     struct timespec db_mtime;
     int tcc;                 /* -1 unknown, 0 no, 1 installed */
-    /* the program started by run */
-    struct launched *launched;
-    char **run_argv;
-    char *run_cwd;
-    struct server_request *restart_req;
+    /* layouts: the running executables' DWARF and the check of each patch */
+    struct layoutcheck *layout;
+    bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
+    bool tcc_told;           /* the log said why tcc is not used */
+    struct launcher *launcher; /* the program started by run */
 };
 
 static void program_pump(struct pipeline *p, struct program *pg);
@@ -795,6 +785,7 @@ static void job_free(struct job *job)
     free(job->targets);
     json_decref(job->programs);
     free(job->reason);
+    free(job->note);
     compile_probe_release(&job->probe);
     preamble_plan_free(job->pre);
     free(job->fast_note);
@@ -868,6 +859,14 @@ static void job_finish(struct job *job)
                       : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
+    if (job->note && message) {
+        /* the functions of the same save that the layout check kept back */
+        char *both = fmt("%s; %s", message, job->note);
+        if (both) {
+            free(message);
+            message = both;
+        }
+    }
     for (size_t i = 0; i < job->n_fns; i++)
         state_record(st, job->path, job->fns[i], job->applied ? job->version : 0, result,
                      job->applied ? "" : job->reason, total);
@@ -882,19 +881,20 @@ static void job_finish(struct job *job)
         job->rebase = job->full && job->applied == (int)job->n_targets;
         server_set_diagnostics(p->server, job->uri, "crash", NULL, 0);
     }
-    job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
+    job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
                           "version", job->version, "message", message ? message : "", "file", job->path,
                           "functions", fn_names(job), "timings", "analysisUs", (json_int_t)job->analysis_us,
-                          "patchUs", (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us, "loadUs",
+                          "patchUs", (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us,
+                          "checkUs", (json_int_t)job->check_us, "loadUs",
                           (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
                           (json_int_t)total);
     json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
-    log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, load %" PRIu64
-             " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
-             message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->load_us,
-             job->apply_us, total);
+    log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
+             " us, load %" PRIu64 " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
+             message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->check_us,
+             job->load_us, job->apply_us, total);
     if (!job->applied || job->refused || job->errors)
         show(p, 2, message ? message : result);
     if (job->req) {
@@ -1184,6 +1184,10 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
 /* ---------------------------------------------------------------- compiling */
 
 static void job_dispatch(struct job *job);
+static void job_check(struct job *job);
+static void job_deliver(struct job *job);
+static void on_image_loaded(const char *build_id, int rc, const char *error, size_t units, uint64_t us,
+                            void *user);
 
 /* `len` bytes as base64 (RFC 4648, padded). New string, or NULL. */
 static char *base64(const unsigned char *data, size_t len)
@@ -1335,6 +1339,15 @@ static void on_compiled(const struct build_result *r, void *user)
         job_free(job);
         return;
     }
+    job_check(job);
+}
+
+/* The patch compiled and held against the running program: sends it
+ * (reading the library's bytes first for programs attached over TCP). */
+static void job_deliver(struct job *job)
+{
+    struct pipeline *p = job->p;
+
     for (size_t t = 0; t < job->n_targets; t++) {
         struct program *pg = program_get(p, job->targets[t].program);
         if (pg && pg->remote) {
@@ -1376,6 +1389,303 @@ static void job_dispatch(struct job *job)
     }
     if (--job->holds == 0 && job->answered == job->n_targets)
         job_finish(job);
+}
+
+
+/* ---------------------------------------------------------------- layouts */
+
+/* A program's executable was read for the layout check (or could not be). */
+static void on_image_loaded(const char *build_id, int rc, const char *error, size_t units, uint64_t us,
+                            void *user)
+{
+    struct pipeline *p = user;
+
+    if (rc == 0) {
+        log_info("layouts of build %.12s read: %zu compile units in %.1f ms", build_id, units, us / 1000.0);
+        return;
+    }
+    log_warn("build %.12s: %s", build_id, error);
+    if (p->layout_check) {
+        char *message = fmt("hotc: %s; reloads are refused until it is rebuilt with -g (or set hotc.layoutCheck "
+                            "to \"off\" to reload without the check)",
+                            error);
+        show(p, 2, message ? message : error);
+        free(message);
+    }
+}
+
+/* The functions of `job` that `report` refuses, as a NULL-terminated list
+ * borrowed from job->fns; every function when an issue concerns the whole
+ * patch. */
+static size_t refused_functions(const struct job *job, const struct compat_report *report, bool *refused)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < job->n_fns; i++) {
+        refused[i] = false;
+        for (size_t k = 0; k < report->count; k++)
+            if (!report->issues[k].function || strcmp(report->issues[k].function, job->fns[i]) == 0)
+                refused[i] = true;
+        n += refused[i];
+    }
+    return n;
+}
+
+/* What `report` says about function `name`: the first issue that concerns
+ * it, or the first that concerns the whole patch. Borrowed. */
+static const struct compat_issue *issue_for(const struct compat_report *report, const char *name)
+{
+    for (size_t k = 0; k < report->count; k++)
+        if (report->issues[k].function && strcmp(report->issues[k].function, name) == 0)
+            return &report->issues[k];
+    for (size_t k = 0; k < report->count; k++)
+        if (!report->issues[k].function)
+            return &report->issues[k];
+    return report->count ? &report->issues[0] : NULL;
+}
+
+/* Records why the functions of `job` marked in `refused` (all when NULL)
+ * cannot be reloaded: a warning at each one's name, its stale reason, the
+ * log and a message. `error` (when the check itself could not run) or
+ * `report` says why. Returns the first message (new string, or NULL). */
+static char *record_layout_refusals(struct job *job, const char *error, const struct compat_report *report,
+                                    const bool *refused)
+{
+    struct pipeline *p = job->p;
+    struct state *st = server_state(p->server);
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    struct server_diagnostic *warn = calloc(job->n_fns + 1, sizeof *warn);
+    char *first = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < job->n_fns; i++) {
+        const struct compat_issue *issue = report ? issue_for(report, job->fns[i]) : NULL;
+        const struct analysis_function *f = doc ? analysis_find_function(doc->analysis, job->fns[i]) : NULL;
+        char *why, *message;
+
+        if (refused && !refused[i])
+            continue;
+        if (error) {
+            why = fmt("%s; or set hotc.layoutCheck to \"off\" to reload without the check", error);
+        } else if (issue && issue->message[0] == '`') {
+            const char *decl = issue->file ? base_name(issue->file) : NULL;
+            why = decl && issue->line > 0
+                      ? fmt("%s (declared at %s:%d); the running program still has the old layout", issue->message,
+                            decl, issue->line)
+                      : fmt("%s; the running program still has the old layout", issue->message);
+        } else {
+            why = fmt("%s", issue ? issue->message : "its layouts differ from the running program's");
+        }
+        message = fmt("cannot reload %s(): %s; restart the program to apply", job->fns[i], why ? why : "");
+        free(why);
+        if (!message)
+            continue;
+        state_record(st, job->path, job->fns[i], 0, "refused", message, 0);
+        if (!first)
+            first = strdup(message);
+        if (f && warn) {
+            warn[n].range = f->name_range;
+            warn[n].severity = 2;
+            warn[n].code = "layout-changed";
+            warn[n].message = message;
+            n++;
+        } else {
+            free(message);
+        }
+    }
+    server_set_diagnostics(p->server, job->uri, "layout", warn, n);
+    json_object_set_new(p->layout_uris, job->uri, json_true());
+    for (size_t i = 0; i < n; i++)
+        free((char *)warn[i].message);
+    free(warn);
+    log_warn("%s", first ? first : "the layout check refused the patch");
+    show(p, 2, first ? first : "cannot reload: layouts changed");
+    return first;
+}
+
+/* The patch cannot run against the program's data: nothing is sent; the
+ * editor hears why (record_layout_refusals). Frees `job`. */
+static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report)
+{
+    char *first = record_layout_refusals(job, error, report, NULL);
+
+    job->last = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "result", "refused", "message",
+                          first ? first : "", "file", job->path, "functions", fn_names(job), "timings",
+                          "analysisUs", (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us,
+                          "compileUs", (json_int_t)job->compile_us, "checkUs", (json_int_t)job->check_us,
+                          "totalUs", (json_int_t)elapsed_us(job->t0));
+    free(job->reason);
+    job->reason = first;
+    job_free(job);
+}
+
+static void job_start(struct pipeline *p, struct job *job, struct document *doc);
+
+/* Some functions of `job` cannot be reloaded (`refused`), the others can:
+ * those are refused and the rest is built again without them, as a new job
+ * of the same batch, so that the patch calls the running versions of the
+ * refused ones. Frees `job`. Returns false (and frees nothing) when the
+ * document is gone and this cannot be done. */
+static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused)
+{
+    struct pipeline *p = job->p;
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    struct job *next;
+    char *first;
+
+    if (!doc || !doc->text || doc->len != job->len || memcmp(doc->text, job->text, job->len) != 0)
+        return false;
+    next = calloc(1, sizeof *next);
+    if (!next)
+        return false;
+    next->p = p;
+    next->batch = job->batch;
+    if (next->batch)
+        next->batch->jobs++;
+    next->serial = ++p->next_serial;
+    next->uri = strdup(job->uri);
+    next->path = strdup(job->path);
+    next->build_id = strdup(job->build_id);
+    next->key = strdup(job->key);
+    next->text_json = json_incref(job->text_json);
+    next->text = job->text;
+    next->len = job->len;
+    next->full = false;
+    next->t0 = job->t0;
+    next->analysis_us = job->analysis_us;
+    next->programs = json_array();
+    next->fns = calloc(job->n_fns, sizeof *next->fns);
+    next->hashes = calloc(job->n_fns, sizeof *next->hashes);
+    next->targets = calloc(job->n_targets + 1, sizeof *next->targets);
+    patch_init(&next->patch);
+    next->next = p->jobs;
+    p->jobs = next;
+    if (!next->uri || !next->path || !next->build_id || !next->key || !next->fns || !next->hashes ||
+        !next->targets) {
+        next->reason = strdup("out of memory");
+        job_free(next);
+        return false;
+    }
+    for (size_t i = 0; i < job->n_fns; i++)
+        if (!refused[i]) {
+            next->fns[next->n_fns] = strdup(job->fns[i]);
+            next->hashes[next->n_fns++] = job->hashes[i];
+        }
+    for (size_t t = 0; t < job->n_targets; t++) {
+        json_t *list = json_array(), *f;
+        size_t k;
+        json_array_foreach(job->targets[t].functions, k, f) {
+            const char *name = json_string_value(json_object_get(f, "name"));
+            for (size_t i = 0; name && i < next->n_fns; i++)
+                if (strcmp(next->fns[i], name) == 0)
+                    json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "symbol", name));
+        }
+        if (json_array_size(list) == 0) {
+            json_decref(list);
+            continue;
+        }
+        next->targets[next->n_targets].program = job->targets[t].program;
+        next->targets[next->n_targets].pid = job->targets[t].pid;
+        next->targets[next->n_targets++].functions = list;
+    }
+    next->req = job->req;
+    job->req = NULL;
+    first = record_layout_refusals(job, NULL, report, refused);
+    next->note = first;
+    job_free(job);
+    if (next->n_targets == 0) {
+        job_free(next);
+        return true;
+    }
+    log_trace("job.retry");
+    job_start(p, next, doc);
+    return true;
+}
+
+/* Back on the loop with the verdict of the layout check. */
+static void on_job_checked(const struct layoutcheck_result *r, void *user)
+{
+    struct job *job = user;
+    struct pipeline *p = job->p;
+
+    log_trace("checked");
+    job->check_us = r->duration_us;
+    if (p->closing) {
+        free(job->reason);
+        job->reason = strdup(build_strerror(BUILD_ECANCELED));
+        job_free(job);
+        return;
+    }
+    if (r->rc != 0 && p->layout_check) {
+        job_refuse_layout(job, r->error, NULL);
+        return;
+    }
+    for (size_t i = 0; r->rc == 0 && i < r->report->count; i++)
+        log_info("layout check of %s: %s%s%s", base_name(job->path),
+                 r->report->issues[i].function ? r->report->issues[i].function : "",
+                 r->report->issues[i].function ? "(): " : "the patch: ", r->report->issues[i].message);
+    if (r->rc == 0 && r->report->count > 0) {
+        bool *refused = calloc(job->n_fns + 1, sizeof *refused);
+        size_t n = refused ? refused_functions(job, r->report, refused) : job->n_fns;
+        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused)) {
+            free(refused);
+            return;
+        }
+        free(refused);
+        job_refuse_layout(job, NULL, r->report);
+        return;
+    }
+    if (r->rc != 0)
+        log_warn("reloading %s without the layout check (hotc.layoutCheck is off): %s", base_name(job->path),
+                 r->error);
+    else
+        log_info("layout check of %s: %zu variables, functions and types agree with the running program (%.2f ms)",
+                 base_name(job->path), r->report->compared, job->check_us / 1000.0);
+    if (json_object_get(p->layout_uris, job->uri)) {
+        json_object_del(p->layout_uris, job->uri);
+        server_set_diagnostics(p->server, job->uri, "layout", NULL, 0);
+    }
+    job_deliver(job);
+}
+
+/* Holds the compiled patch against the running program's DWARF, off the
+ * loop; on_job_checked() sends it or refuses it. Takes `job`. */
+static void job_check(struct job *job)
+{
+    struct pipeline *p = job->p;
+    struct compat_function *fns = calloc(job->patch.function_count + 1, sizeof *fns);
+    struct compat_static *statics = calloc(job->patch.static_count + 1, sizeof *statics);
+    struct compat_request req = { .source = job->path };
+    int rc;
+
+    if (!fns || !statics) {
+        free(fns);
+        free(statics);
+        job->reason = strdup("out of memory");
+        job_free(job);
+        return;
+    }
+    for (size_t i = 0; i < job->patch.function_count; i++) {
+        fns[i].name = job->patch.functions[i].name;
+        fns[i].symbol = job->patch.functions[i].symbol;
+        fns[i].is_static = job->patch.functions[i].is_static;
+    }
+    for (size_t i = 0; i < job->patch.static_count; i++) {
+        statics[i].symbol = job->patch.statics[i].symbol;
+        statics[i].name = job->patch.statics[i].name;
+        statics[i].function = job->patch.statics[i].function;
+    }
+    req.functions = fns;
+    req.function_count = job->patch.function_count;
+    req.statics = statics;
+    req.static_count = job->patch.static_count;
+    rc = layoutcheck_run(p->layout, job->build_id, job->so_path, &req, on_job_checked, job);
+    free(fns);
+    free(statics);
+    if (rc != 0) {
+        struct layoutcheck_result r = { .rc = DEBUGINFO_EIO, .error = "the running program's image is not known" };
+        on_job_checked(&r, job);
+    }
 }
 
 
@@ -1550,7 +1860,17 @@ static void job_compile(struct pipeline *p, struct job *job)
     entry = p->db ? build_db_lookup(p->db, job->path) : NULL;
     opts.compiler = p->compiler;
     opts.flags = (const char *const *)p->flags;
-    if (p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1))) {
+    bool fast = p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1));
+    if (fast && p->layout_check) {
+        /* Debian's tcc writes stabs, not DWARF: its patches cannot be held
+         * against the running program's layouts */
+        if (!p->tcc_told)
+            log_info("tcc is not used for patches: the layout check needs the patch's DWARF, which tcc does not "
+                     "write; set hotc.layoutCheck to \"off\" to use it unchecked");
+        p->tcc_told = true;
+        fast = false;
+    }
+    if (fast) {
         argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
         fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
         const char *why = argv ? tcc_known_to_fail(p, job, argv) : NULL;
@@ -1652,18 +1972,18 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         const struct analysis_change *ch = analysis_diff_find(diff, f->name);
         bool skip = false;
 
-        if (!f->hot || (ch && (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT)))
+        /* a layout the text seems to change is no reason to skip: the
+         * compiled patch is held against the running program (job_check) */
+        if (!f->hot || (ch && ch->kind == ANALYSIS_SIGNATURE))
             continue;
-        for (size_t k = 0; skip_types && k < f->n_types; k++)
-            if (json_object_get(skip_types, f->types[k]))
-                skip = true;
+        (void)skip_types;
         if (skip)
             continue;
         if (mode == RELOAD_CHANGED) {
             char *key = hash_key(doc->path, f->name);
             json_t *h = json_object_get(p->hashes, key);
             free(key);
-            if (!ch || ch->kind != ANALYSIS_BODY)
+            if (!ch || (ch->kind != ANALYSIS_BODY && ch->kind != ANALYSIS_LAYOUT))
                 continue;
             if (h && (uint64_t)json_integer_value(h) == f->body_hash)
                 continue;
@@ -1777,56 +2097,27 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
 }
 
 /* A header was saved: reload the HOT functions of the open files that
- * include it, except those using a type whose layout changed (they get a
- * warning). Best effort: only open documents, only direct includes by
- * basename. */
+ * include it. Whether each can run against the program's data is for the
+ * layout check of each compiled patch to say (job_check), not for the
+ * text: a changed struct refuses exactly the functions whose code reaches
+ * it. Best effort: only open documents, only direct includes by basename. */
 static void header_saved(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
 {
     struct analysis_diff *diff = analysis_diff(header->running, header->analysis);
-    json_t *changed = json_object();
     struct document *doc;
     char needle[PATH_MAX];
-    bool layout = false;
+    bool layout = diff && diff->n_types > 0;
 
-    for (size_t i = 0; diff && i < diff->n_types; i++) {
-        json_object_set_new(changed, diff->types[i].name, json_string(diff->types[i].message));
-        layout = true;
-    }
     snprintf(needle, sizeof needle, "%s\"", base_name(header->path));
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
-        struct server_diagnostic *warn;
-        size_t n = 0;
-        const char *inc;
-
-        if (doc == header || !doc->path || is_header(doc->path) || !(inc = strstr(doc->text, needle)))
+        if (doc == header || !doc->path || is_header(doc->path) || !strstr(doc->text, needle))
             continue;
-        warn = calloc(doc->analysis->n_functions + 1, sizeof *warn);
-        for (size_t k = 0; warn && k < doc->analysis->n_functions; k++) {
-            const struct analysis_function *f = &doc->analysis->functions[k];
-            for (size_t m = 0; f->hot && m < f->n_types; m++) {
-                json_t *why = json_object_get(changed, f->types[m]);
-                if (!why)
-                    continue;
-                warn[n].range = f->name_range;
-                warn[n].severity = 2;
-                warn[n].code = "layout-changed";
-                warn[n].message = fmt("cannot reload %s(): %s in %s; restart the program to apply", f->name,
-                                      json_string_value(why), base_name(header->path));
-                n++;
-                break;
-            }
-        }
-        server_set_diagnostics(p->server, doc->uri, "header", warn, n);
-        for (size_t k = 0; k < n; k++)
-            free((char *)warn[k].message);
-        free(warn);
         if (program_count(p) > 0)
-            reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, changed);
+            reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, NULL);
     }
     if (!layout || program_count(p) == 0)
         set_base(p, header->uri, header->path, header->text, header->len);
     analysis_diff_free(diff);
-    json_decref(changed);
 }
 
 static void on_batch(uv_timer_t *timer)
@@ -1919,6 +2210,7 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->remote = lp->remote;
     pg->next = p->programs;
     p->programs = pg;
+    layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
     server_state(p->server)->programs = (int)program_count(p);
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
@@ -1943,6 +2235,7 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
             break;
         }
     mid = pg->busy || pg->queue;
+    layoutcheck_detach(p->layout, pg->build_id);
     while (pg->queue) {
         struct send *s = pg->queue;
         pg->queue = s->next;
@@ -2119,339 +2412,6 @@ static void command_rollback(struct pipeline *p, struct server_request *req)
     }
 }
 
-/* ---------------------------------------------------------------- run, restart */
-
-static void launched_maybe_free(struct launched *l)
-{
-    if (l->open_handles == 0)
-        free(l);
-}
-
-static void on_launched_closed(uv_handle_t *h)
-{
-    struct launched *l = h->data;
-    l->open_handles--;
-    launched_maybe_free(l);
-}
-
-static void launched_flush(struct launched *l, int which, bool all)
-{
-    char *buf = l->line[which];
-    size_t start = 0;
-
-    for (size_t i = 0; i < l->line_len[which]; i++)
-        if (buf[i] == '\n') {
-            log_info("[%ld] %.*s", l->pid, (int)(i - start), buf + start);
-            start = i + 1;
-        }
-    if (all && start < l->line_len[which]) {
-        log_info("[%ld] %.*s", l->pid, (int)(l->line_len[which] - start), buf + start);
-        start = l->line_len[which];
-    }
-    if (start == 0 && l->line_len[which] == sizeof l->line[which]) {
-        log_info("[%ld] %.*s", l->pid, (int)l->line_len[which], buf);
-        start = l->line_len[which];
-    }
-    memmove(buf, buf + start, l->line_len[which] - start);
-    l->line_len[which] -= start;
-}
-
-static void on_launched_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    struct launched *l = h->data;
-    int which = h == (uv_handle_t *)&l->out[1];
-
-    (void)suggested;
-    *buf = uv_buf_init(l->line[which] + l->line_len[which],
-                       (unsigned)(sizeof l->line[which] - l->line_len[which]));
-}
-
-static void on_launched_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    struct launched *l = s->data;
-    int which = s == (uv_stream_t *)&l->out[1];
-
-    (void)buf;
-    if (n > 0) {
-        l->line_len[which] += (size_t)n;
-        launched_flush(l, which, false);
-    } else if (n < 0) {
-        launched_flush(l, which, true);
-        uv_read_stop(s);
-        if (!uv_is_closing((uv_handle_t *)s))
-            uv_close((uv_handle_t *)s, on_launched_closed);
-    }
-}
-
-static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize);
-
-static void on_launched_exit(uv_process_t *proc, int64_t status, int signal)
-{
-    struct launched *l = proc->data;
-    struct pipeline *p = l->p;
-
-    launched_flush(l, 0, true);
-    launched_flush(l, 1, true);
-    if (signal)
-        log_info("program %ld ended by signal %d", l->pid, signal);
-    else
-        log_info("program %ld exited with status %" PRId64, l->pid, status);
-    l->exited = true;
-    uv_close((uv_handle_t *)&l->proc, on_launched_closed);
-    if (p && p->launched == l) {
-        p->launched = NULL;
-        if (p->restart_req && !p->closing) {
-            char err[512];
-            long pid = 0;
-            struct server_request *req = p->restart_req;
-            p->restart_req = NULL;
-            if (launch(p, &pid, err, sizeof err) == 0)
-                server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
-            else
-                server_reply_error(p->server, req, -32803, err);
-        }
-    }
-}
-
-/* Starts p->run_argv in p->run_cwd with HOTC_ENDPOINT set, its output to the
- * log. Returns 0 (and the pid) or -1 with a reason. */
-static int launch(struct pipeline *p, long *pid_out, char *err, size_t errsize)
-{
-    struct launched *l;
-    uv_process_options_t opts = { 0 };
-    uv_stdio_container_t stdio[3];
-    size_t n_env = 0;
-    char **env, *endpoint, *token = NULL;
-    const char *tcp = p->link ? link_tcp_endpoint(p->link) : NULL;
-    int rc;
-
-    if (!p->link) {
-        snprintf(err, errsize, "cannot run the program: the server has no runtime socket");
-        return -1;
-    }
-    while (environ[n_env])
-        n_env++;
-    env = calloc(n_env + 3, sizeof *env);
-    /* with TCP enabled the program attaches over it (it may run where the
-     * Unix socket is not reachable: a container, another user) */
-    endpoint = fmt("HOTC_ENDPOINT=%s", tcp ? tcp : link_endpoint(p->link));
-    if (tcp)
-        token = fmt("HOTC_TOKEN=%s", link_token(p->link));
-    l = calloc(1, sizeof *l);
-    if (!env || !endpoint || !l || (tcp && !token)) {
-        free(env);
-        free(endpoint);
-        free(token);
-        free(l);
-        snprintf(err, errsize, "out of memory");
-        return -1;
-    }
-    n_env = 0;
-    for (char **e = environ; *e; e++)
-        if (strncmp(*e, "HOTC_ENDPOINT=", 14) != 0 && strncmp(*e, "HOTC_TOKEN=", 11) != 0)
-            env[n_env++] = *e;
-    env[n_env++] = endpoint;
-    if (token)
-        env[n_env++] = token;
-    l->p = p;
-    stdio[0].flags = UV_IGNORE;
-    for (int i = 0; i < 2; i++) {
-        uv_pipe_init(p->loop, &l->out[i], 0);
-        l->out[i].data = l;
-        l->open_handles++;
-        stdio[1 + i].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-        stdio[1 + i].data.stream = (uv_stream_t *)&l->out[i];
-    }
-    opts.file = p->run_argv[0];
-    opts.args = p->run_argv;
-    opts.env = env;
-    opts.cwd = p->run_cwd;
-    opts.stdio = stdio;
-    opts.stdio_count = 3;
-    opts.exit_cb = on_launched_exit;
-    l->proc.data = l;
-    l->open_handles++;
-    rc = uv_spawn(p->loop, &l->proc, &opts);
-    free(env);
-    free(endpoint);
-    free(token);
-    if (rc != 0) {
-        snprintf(err, errsize, "cannot run %s: %s", p->run_argv[0], uv_strerror(rc));
-        l->exited = true;
-        l->p = NULL;
-        uv_close((uv_handle_t *)&l->proc, on_launched_closed);
-        uv_close((uv_handle_t *)&l->out[0], on_launched_closed);
-        uv_close((uv_handle_t *)&l->out[1], on_launched_closed);
-        return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        uv_read_start((uv_stream_t *)&l->out[i], on_launched_alloc, on_launched_read);
-    }
-    l->pid = l->proc.pid;
-    p->launched = l;
-    *pid_out = l->pid;
-    log_info("started %s (pid %ld) with HOTC_ENDPOINT=%s", p->run_argv[0], l->pid, tcp ? tcp : link_endpoint(p->link));
-    return 0;
-}
-
-/* The program of a compile_commands.json entry that links one (`-o X`
- * without `-c`), or NULL. New string. */
-static char *program_of_entry(const struct build_command *entry)
-{
-    bool compile_only = false;
-    const char *out = NULL;
-
-    for (size_t i = 1; i < entry->argc; i++) {
-        if (strcmp(entry->argv[i], "-c") == 0)
-            compile_only = true;
-        else if (strcmp(entry->argv[i], "-o") == 0 && i + 1 < entry->argc)
-            out = entry->argv[i + 1];
-    }
-    if (compile_only || !out)
-        return NULL;
-    return out[0] == '/' ? strdup(out) : fmt("%s/%s", entry->directory, out);
-}
-
-static void set_run(struct pipeline *p, const char *path, json_t *args, const char *cwd)
-{
-    size_t n = json_array_size(args), k = 0, i;
-    json_t *a;
-
-    build_argv_free(p->run_argv);
-    free(p->run_cwd);
-    p->run_argv = calloc(n + 2, sizeof *p->run_argv);
-    if (!p->run_argv)
-        return;
-    p->run_argv[k++] = strdup(path);
-    json_array_foreach(args, i, a)
-        if (json_is_string(a))
-            p->run_argv[k++] = strdup(json_string_value(a));
-    p->run_cwd = cwd ? strdup(cwd) : NULL;
-}
-
-/* Launches `path` (NULL: nothing configured) with the args and cwd of
- * `cfg` and answers `req`. */
-static void run_program(struct pipeline *p, struct server_request *req, const char *path, json_t *cfg)
-{
-    char err[512];
-    long pid = 0;
-
-    if (p->launched) {
-        snprintf(err, sizeof err, "the program is already running (pid %ld); use restart", p->launched->pid);
-        server_reply_error(p->server, req, -32803, err);
-        return;
-    }
-    if (!path) {
-        server_reply_error(p->server, req, -32803,
-                           "no program to run: set hotc.program {path, args, cwd} in the settings");
-        return;
-    }
-    set_run(p, path, json_object_get(cfg, "args"), json_string_value(json_object_get(cfg, "cwd")));
-    if (!p->run_argv || launch(p, &pid, err, sizeof err) != 0) {
-        server_reply_error(p->server, req, -32803, p->run_argv ? err : "out of memory");
-        return;
-    }
-    server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
-}
-
-/* A run from a source file: the program is the output of its entry in
- * compile_commands.json, looked up off the loop. */
-struct run_lookup {
-    uv_work_t work;
-    struct pipeline *p;
-    struct server_request *req;
-    json_t *cfg;             /* the program settings when the command came (a reference) */
-    struct compile_probe probe;
-};
-
-static void run_lookup_work(uv_work_t *req)
-{
-    struct run_lookup *rl = req->data;
-
-    compile_probe_run(&rl->probe);
-}
-
-static void on_run_lookup(uv_work_t *req, int status)
-{
-    struct run_lookup *rl = req->data;
-    struct pipeline *p = rl->p;
-    const struct build_command *entry;
-    char *found = NULL;
-
-    (void)status;
-    if (p->closing) {
-        server_reply_error(p->server, rl->req, -32803, "the server is shutting down");
-    } else {
-        compile_probe_apply(p, &rl->probe);
-        entry = p->db && rl->probe.path ? build_db_lookup(p->db, rl->probe.path) : NULL;
-        found = entry ? program_of_entry(entry) : NULL;
-        run_program(p, rl->req, found, rl->cfg);
-    }
-    free(found);
-    compile_probe_release(&rl->probe);
-    json_decref(rl->cfg);
-    free(rl);
-}
-
-static void command_run(struct pipeline *p, struct server_request *req, json_t *arguments)
-{
-    json_t *arg = json_array_get(arguments, 0);
-    json_t *cfg = json_is_object(arg) && json_object_get(arg, "program") ? arg : p->program_cfg;
-    const char *path = json_string_value(json_object_get(cfg, json_is_object(arg) && cfg == arg ? "program" : "path"));
-    struct run_lookup *rl;
-    char *file;
-
-    if (p->launched || path || !json_is_string(arg)) {
-        run_program(p, req, path, cfg);
-        return;
-    }
-    rl = calloc(1, sizeof *rl);
-    file = protocol_uri_to_path(json_string_value(arg));
-    if (!rl || compile_probe_init(p, &rl->probe, file) != 0) {
-        server_reply_error(p->server, req, -32803, "out of memory");
-        if (rl)
-            compile_probe_release(&rl->probe);
-        free(rl);
-        free(file);
-        return;
-    }
-    free(file);
-    rl->p = p;
-    rl->req = req;
-    rl->cfg = json_incref(cfg);
-    rl->work.data = rl;
-    if (uv_queue_work(p->loop, &rl->work, run_lookup_work, on_run_lookup) != 0) {
-        server_reply_error(p->server, req, -32803, "cannot look up the program in compile_commands.json");
-        compile_probe_release(&rl->probe);
-        json_decref(rl->cfg);
-        free(rl);
-    }
-}
-
-static void command_restart(struct pipeline *p, struct server_request *req)
-{
-    char err[512];
-    long pid = 0;
-
-    if (!p->run_argv) {
-        server_reply_error(p->server, req, -32803, "nothing to restart: start the program with run first");
-        return;
-    }
-    if (p->restart_req) {
-        server_reply_error(p->server, req, -32803, "a restart is already under way");
-        return;
-    }
-    if (p->launched) {
-        p->restart_req = req;
-        uv_process_kill(&p->launched->proc, SIGTERM);
-        return;
-    }
-    if (launch(p, &pid, err, sizeof err) != 0)
-        server_reply_error(p->server, req, -32803, err);
-    else
-        server_reply(p->server, req, json_pack("{s:I}", "pid", (json_int_t)pid));
-}
-
 /* ---------------------------------------------------------------- hooks: server */
 
 static void apply_tcp(struct pipeline *p);
@@ -2463,9 +2423,9 @@ static void hook_command(void *data, struct server *server, struct server_reques
 
     p->server = server;
     if (strcmp(command, SERVER_COMMAND_RUN) == 0) {
-        command_run(p, req, arguments);
+        launcher_run(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_RESTART) == 0) {
-        command_restart(p, req);
+        launcher_restart(p->launcher, server, p->link, req);
     } else if (strcmp(command, SERVER_COMMAND_ROLLBACK) == 0) {
         command_rollback(p, req);
     } else if (strcmp(command, SERVER_COMMAND_RELOAD) == 0) {
@@ -2538,6 +2498,8 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
     p->compile_commands = s ? strdup(s) : NULL;
     s = json_string_value(json_object_get(settings, "fastCompiler"));
     p->fast = strdup(s ? s : "auto");
+    s = json_string_value(json_object_get(settings, "layoutCheck"));
+    p->layout_check = !s || strcmp(s, "off") != 0;
     p->timeout_ms = json_is_integer(json_object_get(settings, "compileTimeoutMs"))
                         ? (int)json_integer_value(json_object_get(settings, "compileTimeoutMs"))
                         : DEFAULT_TIMEOUT_MS;
@@ -2550,10 +2512,7 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
             if (p->flags && json_is_string(v))
                 p->flags[k++] = strdup(json_string_value(v));
     }
-    json_decref(p->program_cfg);
-    p->program_cfg = json_is_object(json_object_get(settings, "program"))
-                         ? json_deep_copy(json_object_get(settings, "program"))
-                         : NULL;
+    launcher_configure(p->launcher, settings);
     {
         json_t *tcp = json_object_get(settings, "tcp");
         const char *host = json_string_value(json_object_get(tcp, "host"));
@@ -2738,21 +2697,7 @@ static void hook_exit(void *data, struct server *server)
     preamble_cache_close(p->pre);
     if (p->runner_ready)
         build_runner_close(&p->runner);
-    if (p->restart_req) {
-        server_reply_error(server, p->restart_req, -32803, "the server is shutting down");
-        p->restart_req = NULL;
-    }
-    if (p->launched) {
-        struct launched *l = p->launched;
-        uv_process_kill(&l->proc, SIGTERM);
-        l->p = NULL;
-        p->launched = NULL;
-        for (int i = 0; i < 2; i++)
-            if (!uv_is_closing((uv_handle_t *)&l->out[i]))
-                uv_close((uv_handle_t *)&l->out[i], on_launched_closed);
-        if (!l->exited)
-            uv_close((uv_handle_t *)&l->proc, on_launched_closed);
-    }
+    launcher_close(p->launcher);
 }
 
 struct server_hooks pipeline_hooks(struct pipeline *self)
@@ -2785,10 +2730,14 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->compile_serials = json_object();
     p->tcc_failed = json_object();
     p->libraries = json_object();
+    p->layout_uris = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
     p->tcc = -1;
-    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
+    p->layout_check = true;
+    p->layout = layoutcheck_new(loop, on_image_loaded, p);
+    p->launcher = launcher_new(loop);
+    if (!p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
         !p->tcc_failed || !p->libraries) {
         pipeline_free(p);
         return NULL;
@@ -2819,6 +2768,7 @@ void pipeline_free(struct pipeline *self)
     if (!self)
         return;
     self->closing = true;
+    layoutcheck_free(self->layout);
     while (self->jobs)
         job_free(self->jobs);
     while (self->programs) {
@@ -2840,15 +2790,14 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->libraries);
     json_decref(self->tcc_failed);
     preamble_cache_free(self->pre);
+    json_decref(self->layout_uris);
     free(self->compiler);
     free(self->compile_commands);
     free(self->fast);
     build_argv_free(self->flags);
-    json_decref(self->program_cfg);
     free(self->tcp_host);
     build_db_free(self->db);
-    build_argv_free(self->run_argv);
-    free(self->run_cwd);
+    launcher_free(self->launcher);
     remove_tmpdir(self->tmpdir);
     free(self);
 }

@@ -30,6 +30,7 @@ struct server {
     struct state state;
     enum phase phase;
     int shutdown_requested;
+    int initialized;          /* `initialized` was handled: the set-up runs once */
     int exit_code;
     enum protocol_encoding enc;
     struct protocol_client client;
@@ -231,8 +232,12 @@ static void analyse_and_publish(struct server *self, struct document *doc)
             msg = printf_dup("cannot reload %s(): %s; restart the program to apply", ch->name, ch->message);
             code = "signature-changed";
         } else if (ch->hot && ch->kind == ANALYSIS_LAYOUT) {
-            msg = printf_dup("cannot reload %s(): %s; restart the program to apply", ch->name, ch->message);
-            code = "layout-changed";
+            /* a hint while typing; the save's compiled patch is what is
+             * held against the running program (layout-changed) */
+            msg = printf_dup("%s() may not reload: %s; saving checks it against the running program", ch->name,
+                             ch->message);
+            code = "layout-hint";
+            severity = 3;
         } else if (!ch->hot && ch->kind != ANALYSIS_ADDED && self->state.programs > 0) {
             msg = printf_dup("%s() is not %s: the running program keeps its old code", ch->name, marker);
             code = "not-hot";
@@ -319,6 +324,11 @@ static void on_initialized(struct server *self, struct server_request *req, json
 {
     (void)req;
     (void)params;
+    if (self->initialized) {
+        log_warn("ignored a second initialized notification: the server is set up already");
+        return;
+    }
+    self->initialized = 1;
     if (self->hooks.configuration)
         self->hooks.configuration(self->hooks.data, self, self->settings);
     if (self->hooks.initialized)
