@@ -537,9 +537,17 @@ static int push(char ***v, size_t *n, size_t *cap, const char *s)
     return 0;
 }
 
+/* Whether `a` is for the link only (with it the driver would link the
+ * precompiled header). */
+static bool is_link_flag(const char *a)
+{
+    return strcmp(a, "-shared") == 0 || strncmp(a, "-Wl,", 4) == 0 || strcmp(a, "-rdynamic") == 0 ||
+           (a[0] == '-' && (a[1] == 'l' || a[1] == 'L')) || strcmp(a, "-pie") == 0 || strcmp(a, "-static") == 0;
+}
+
 /* The vector that compiles the header into the precompiled preamble: the
  * patch's own flags (the same -g, -O, -D, -f...), `-x c-header HEADER -o
- * PCH`, no -shared, and a depfile. New vector or NULL. */
+ * PCH`, none of the link's, and a depfile. New vector or NULL. */
 static char **pch_argv(char *const *argv, const char *patch_c, const char *out_so, const struct entry *e)
 {
     char **v = NULL;
@@ -547,8 +555,13 @@ static char **pch_argv(char *const *argv, const char *patch_c, const char *out_s
     int bad = 0;
 
     for (char *const *a = argv; *a && !bad; a++) {
-        if (strcmp(*a, patch_c) == 0 || strcmp(*a, "-shared") == 0 || is_depfile_flag(*a))
+        if (strcmp(*a, patch_c) == 0 || is_depfile_flag(*a) || is_link_flag(*a))
             continue;
+        if (strcmp(*a, "-Xlinker") == 0) {
+            if (a[1])
+                a++;
+            continue;
+        }
         if (strcmp(*a, "-o") == 0 && a[1] && strcmp(a[1], out_so) == 0) {
             a++;
             continue;
