@@ -376,7 +376,7 @@ static char *with_constant(const char *text, int k)
 static int memory(int runs)
 {
     int reloads = getenv("BENCH_RELOADS") ? atoi(getenv("BENCH_RELOADS")) : 1000;
-    char dir[PATH_MAX], cmd[4 * PATH_MAX], build_cmd[4 * PATH_MAX], uri[PATH_MAX + 16], root[PATH_MAX + 8];
+    char dir[PATH_MAX], cmd[8 * PATH_MAX], build_cmd[4 * PATH_MAX], uri[PATH_MAX + 16], root[PATH_MAX + 8];
     char xdg[PATH_MAX + 32], endpoint[PATH_MAX + 64], path[PATH_MAX + 16];
     const char *env[] = { xdg, NULL };
     struct lspclient_options opt = { .env = env, .quiet_stderr = 1 };

@@ -2568,7 +2568,7 @@ static bool other_hotc_runs(void)
         char *end;
         long pid = strtol(e->d_name, &end, 10);
         struct stat st;
-        char path[64];
+        char path[300];
         snprintf(path, sizeof path, "/proc/%s", e->d_name);
         if (*end || pid <= 0 || pid == (long)getpid() || stat(path, &st) != 0 || st.st_uid != getuid())
             continue;
