@@ -323,6 +323,11 @@ const struct build_command *build_db_lookup(const struct build_db *db, const cha
     return found;
 }
 
+const struct build_command *build_db_at(const struct build_db *db, size_t i)
+{
+    return db && i < db->count ? &db->entries[i] : NULL;
+}
+
 /* ------------------------------------------------------------ flags */
 
 enum build_family build_family_of(const char *compiler)
@@ -421,6 +426,13 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     } else if (family == BUILD_CLANG) {
         vec_push(&v, "-fno-color-diagnostics");
     }
+    /* what the patch's own rewriting causes (a prototype before each
+     * reloaded definition, block-scope externs for function-local statics)
+     * must not warn where the user's build does not */
+    if (family != BUILD_TCC) {
+        vec_push(&v, "-Wno-redundant-decls");
+        vec_push(&v, "-Wno-nested-externs");
+    }
     vec_push(&v, "-fPIC");
     vec_push(&v, "-shared");
     vec_push(&v, "-o");
@@ -441,6 +453,28 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
             return NULL;
         }
     }
+    return argv;
+}
+
+char **build_preprocess_argv(const struct build_command *entry, const struct build_options *opts,
+                             const char *source, const char *input_c, const char *out_i, char **cwd)
+{
+    char **argv = build_patch_argv(entry, opts, NULL, source, input_c, out_i, cwd);
+
+    for (size_t i = 0; argv && argv[i]; i++)
+        if (strcmp(argv[i], "-shared") == 0) {
+            char *e = strdup("-E");
+            if (!e) {
+                build_argv_free(argv);
+                if (cwd) {
+                    free(*cwd);
+                    *cwd = NULL;
+                }
+                return NULL;
+            }
+            free(argv[i]);
+            argv[i] = e;
+        }
     return argv;
 }
 

@@ -60,6 +60,9 @@ int build_db_load(struct build_db **out, const char *path, char *err, size_t err
 /* The entry for `file` (absolute path), or NULL. Borrowed from `db`. */
 const struct build_command *build_db_lookup(const struct build_db *db, const char *file);
 
+/* The i-th entry, NULL past the end. Borrowed from `db`. */
+const struct build_command *build_db_at(const struct build_db *db, size_t i);
+
 void build_db_free(struct build_db *db);
 
 /* Splits a shell-like command line (quotes, backslashes) into words.
@@ -92,6 +95,15 @@ struct build_options {
 char **build_patch_argv(const struct build_command *entry, const struct build_options *opts,
                         const char *compiler, const char *source, const char *patch_c,
                         const char *out_so, char **cwd);
+
+/* The argument vector that preprocesses `input_c` (a copy of the user's
+ * `source`, or the source itself) into `out_i` with the file's own flags,
+ * as build_patch_argv would compile it (same -D, -I, -std, -iquote), line
+ * markers included: what the compiler sees of each function (macros
+ * expanded, the live #if branch) and every file it includes, at any depth.
+ * Returns a new vector (build_argv_free) and `*cwd`, or NULL. */
+char **build_preprocess_argv(const struct build_command *entry, const struct build_options *opts,
+                             const char *source, const char *input_c, const char *out_i, char **cwd);
 
 /* ------------------------------------------------------------ messages */
 
