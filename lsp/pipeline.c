@@ -38,6 +38,9 @@
 extern char **environ;
 
 #define DEFAULT_TIMEOUT_MS 30000
+/* after this long without an answer from a program in poll mode, the
+ * editor is told that it waits for hot_poll() */
+#define WAIT_TELL_MS 5000
 /* how long a save waits for its file's baseline to be preprocessed before
  * it is decided from the text alone */
 #define BASE_WAIT_NS (5ull * 1000 * 1000 * 1000)
@@ -162,6 +165,9 @@ struct program {
     bool remote;             /* attached over TCP: gets the library's bytes */
     int version, issued;
     bool busy;
+    bool poll;               /* applies reloads only in hot_poll() */
+    uint64_t sent_at;        /* uv_hrtime() when the reload it has not answered was sent, 0 when none */
+    bool waiting_told;       /* the editor was told it waits */
     struct send *queue;
     struct applied *applied;
 };
@@ -185,7 +191,8 @@ struct pipeline {
     struct build_runner runner;
     bool runner_ready, closing;
     uv_timer_t batch;
-    bool batch_ready;
+    uv_timer_t wait;         /* tells when a poll-mode program leaves a reload waiting (WAIT_TELL_MS) */
+    bool batch_ready;        /* both timers are initialized */
     json_t *pending;         /* uri -> save time (ns, integer) */
     json_t *bases;           /* uri -> the baseline text */
     json_t *hashes;          /* "path\nname" -> body hash applied since the baseline */
@@ -420,7 +427,8 @@ static void batch_free(struct batch *b)
  * reference, or NULL when no job ended with a result. */
 static json_t *batch_last(struct batch *b)
 {
-    static const char *const worst[] = { "compileError", "error", "refused", "applied" };
+    static const char *const worst[] = { "compileError", "error", "refused", "waiting",
+                                         "notApplied", "applied", "nothing" };
     size_t n = json_array_size(b->lasts), i;
     json_t *last, *l, *fns, *files;
     const char *result = NULL;
@@ -952,8 +960,10 @@ static void on_reload_result(struct link *link, const struct link_program *lp, j
 
     (void)link;
     (void)lp;
-    if (pg)
+    if (pg) {
         pg->busy = false;
+        pg->sent_at = 0;
+    }
     job_answer(s->job, s->target, result, error, rtt_us);
     free(s);
     if (pg && !p->closing)
@@ -987,6 +997,38 @@ static void send_fail(struct pipeline *p, struct send *s, long pid, const char *
     free(s);
 }
 
+/* Every program in poll mode whose reload has waited WAIT_TELL_MS for
+ * hot_poll() gets one "waiting" status, with the way out; the timer runs
+ * again for the next one due. */
+static void on_wait(uv_timer_t *timer)
+{
+    struct pipeline *p = timer->data;
+    uint64_t now = uv_hrtime(), due = 0, tell_ns = (uint64_t)WAIT_TELL_MS * 1000000;
+
+    for (struct program *pg = p->programs; pg && !p->closing; pg = pg->next) {
+        char *message;
+        if (!pg->poll || !pg->sent_at || pg->waiting_told)
+            continue;
+        if (now - pg->sent_at < tell_ns) {
+            uint64_t left = tell_ns - (now - pg->sent_at);
+            due = !due || left < due ? left : due;
+            continue;
+        }
+        pg->waiting_told = true;
+        message = fmt("waiting: program %ld has not called hot_poll() for %d s; call it from a loop that runs, or "
+                      "use the automatic mode (HOTC_MODE=auto, or hot_init_mode(NULL, HOT_MODE_AUTO)) so that "
+                      "reloads apply without it",
+                      pg->pid, WAIT_TELL_MS / 1000);
+        log_warn("%s", message ? message : "waiting for hot_poll()");
+        state_set_last(server_state(p->server),
+                       json_pack("{s:s, s:s}", "result", "waiting", "message", message ? message : ""));
+        send_status(p);
+        free(message);
+    }
+    if (due)
+        uv_timer_start(&p->wait, on_wait, due / 1000000 + 1, 0);
+}
+
 /* Sends the program's next queued request when it is not waiting for one. */
 static void program_pump(struct pipeline *p, struct program *pg)
 {
@@ -1003,6 +1045,12 @@ static void program_pump(struct pipeline *p, struct program *pg)
                                        "targetBuildId", job->build_id, "functions",
                                        job->targets[s->target].functions, "statics", job->statics);
             rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
+            if (rc == 0) {
+                pg->sent_at = uv_hrtime();
+                pg->waiting_told = false;
+                if (pg->poll && p->batch_ready && !uv_is_active((uv_handle_t *)&p->wait))
+                    uv_timer_start(&p->wait, on_wait, WAIT_TELL_MS, 0);
+            }
         } else {
             rc = link_request(p->link, pg->id, "hot/rollback", json_object(), on_rollback_result, s);
         }
@@ -2236,6 +2284,18 @@ static void on_batch(uv_timer_t *timer)
     struct batch *batch;
 
     log_trace("batch.timer");
+    json_object_foreach(pending, uri, when) {
+        struct document *doc = docstore_get(server_docs(p->server), uri);
+        if (doc && doc->path && !is_header(doc->path) && !json_object_get(p->units, doc->path) &&
+            !json_object_get(p->units_failed, doc->path) &&
+            uv_hrtime() - (uint64_t)json_integer_value(when) < BASE_WAIT_NS) {
+            /* what the program runs of this file is being preprocessed: the
+             * batch is decided when it is known */
+            scan_next_base(p);
+            uv_timer_start(&p->batch, on_batch, 20, 0);
+            return;
+        }
+    }
     p->pending = json_object();
     json_object_foreach(pending, uri, when)
         if ((uint64_t)json_integer_value(when) < first)
@@ -2250,11 +2310,6 @@ static void on_batch(uv_timer_t *timer)
             header_saved(p, batch, doc, t0);
         } else if (json_object_get(p->units, doc->path)) {
             scan_start(p, SCAN_SAVE, batch, doc->uri, doc->path, json_stringn_nocheck(doc->text, doc->len), t0);
-        } else if (!json_object_get(p->units_failed, doc->path) && uv_hrtime() - t0 < BASE_WAIT_NS) {
-            /* what the program runs is being preprocessed: decide when it is known */
-            json_object_set(p->pending, uri, when);
-            scan_next_base(p);
-            uv_timer_start(&p->batch, on_batch, 20, 0);
         } else {
             reload_document(p, batch, doc, RELOAD_CHANGED, t0, NULL, NULL);
         }
@@ -2323,6 +2378,8 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
     pg->issued = pg->version;
     pg->remote = lp->remote;
+    pg->poll = !json_is_string(json_object_get(lp->attach, "mode")) ||
+               strcmp(json_string_value(json_object_get(lp->attach, "mode")), "auto") != 0;
     pg->next = p->programs;
     p->programs = pg;
     server_state(p->server)->programs = (int)program_count(p);
@@ -2992,6 +3049,8 @@ static void hook_initialized(void *data, struct server *server)
     p->runner_ready = true;
     uv_timer_init(p->loop, &p->batch);
     p->batch.data = p;
+    uv_timer_init(p->loop, &p->wait);
+    p->wait.data = p;
     p->batch_ready = true;
     if (link_open(&p->link, p->loop, NULL, &cb, p, err, sizeof err) != 0) {
         log_error("%s; programs cannot attach", err);
@@ -3012,6 +3071,7 @@ static void hook_exit(void *data, struct server *server)
     if (p->batch_ready) {
         uv_timer_stop(&p->batch);
         uv_close((uv_handle_t *)&p->batch, NULL);
+        uv_close((uv_handle_t *)&p->wait, NULL);
         p->batch_ready = false;
     }
     if (p->link)

@@ -252,8 +252,12 @@ static void analyse_and_publish(struct server *self, struct document *doc)
         } else if (ch->hot && ch->kind == ANALYSIS_LAYOUT) {
             msg = printf_dup("cannot reload %s(): %s; restart the program to apply", ch->name, ch->message);
             code = "layout-changed";
-        } else if (!ch->hot && ch->kind != ANALYSIS_ADDED && self->state.programs > 0) {
-            msg = printf_dup("%s() is not %s: the running program keeps its old code", ch->name, marker);
+        } else if (!ch->hot && !f->is_static && ch->kind != ANALYSIS_ADDED && self->state.programs > 0) {
+            /* a static one reaches the program through the HOT functions
+             * that call it (the pipeline says when none does) */
+            msg = printf_dup("%s() is not %s: the running program keeps its old code; mark it %s to reload it "
+                             "live",
+                             ch->name, marker, marker);
             code = "not-hot";
             severity = 3;
         }
