@@ -391,7 +391,8 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
             bool drop = strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0 || starts(a, "-o") ||
                         starts(a, "-M") || starts(a, "-Werror") || starts(a, "-flto") ||
                         strcmp(a, "-S") == 0 || strcmp(a, "-E") == 0 || strcmp(a, "-fsyntax-only") == 0 ||
-                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a);
+                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || starts(a, "-fvisibility=") ||
+                        is_source(entry, a);
             if (family == BUILD_TCC && !tcc_keeps(a))
                 drop = true;
             if (drop)
@@ -432,6 +433,14 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     if (family != BUILD_TCC) {
         vec_push(&v, "-Wno-redundant-decls");
         vec_push(&v, "-Wno-nested-externs");
+        /* the program's hidden and internal functions and variables are
+         * reached through the patch's GOT (the runtime binds them like
+         * statics): a reference the compiler believes local would be a
+         * direct one the linker refuses in a shared object, so every
+         * visibility the code spells is neutralised, and -fvisibility is
+         * dropped above (the patch's own symbols must be visible) */
+        vec_push(&v, "-Dvisibility(v)=__unused__");
+        vec_push(&v, "-D__visibility__(v)=__unused__");
     }
     vec_push(&v, "-fPIC");
     vec_push(&v, "-shared");

@@ -86,9 +86,14 @@ struct build_options {
 /* The argument vector that compiles `patch_c` into `out_so` for the user's
  * file `source` (absolute), and the directory to run it in (`*cwd`, new
  * string). From the entry when given: its flags minus -c, -o X, the
- * dependency-file flags (-M*), -Werror*, -flto*, the source; plus -fPIC
- * -shared, -iquote <dir of source> (the patch lives elsewhere but includes
- * what the source includes), byte columns in messages. Without an entry:
+ * dependency-file flags (-M*), -Werror*, -flto*, -fvisibility=*, the
+ * source; plus -fPIC -shared, -iquote <dir of source> (the patch lives
+ * elsewhere but includes what the source includes), byte columns in
+ * messages, no warnings about what the patch's own rewriting causes
+ * (-Wno-redundant-decls, -Wno-nested-externs), and every spelled
+ * visibility attribute made `__unused__` (gcc, clang: the program's hidden
+ * symbols are reached through the patch's GOT, which the runtime binds).
+ * Without an entry:
  * the configured flags, else `-g -O1`. With `family == BUILD_TCC` only the
  * flags tcc understands (-I -D -U -include -std) are kept.
  * Returns a new NULL-terminated vector (build_argv_free) or NULL. */

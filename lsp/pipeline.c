@@ -2443,7 +2443,9 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     int version = (int)json_integer_value(json_object_get(params, "version"));
     bool rolled = json_is_true(json_object_get(params, "rolledBack"));
     bool guarded = json_is_true(json_object_get(params, "guarded"));
-    const char *name = fn && strncmp(fn, "__hotc_f_", 9) == 0 ? fn + 9 : fn;
+    /* reloaded code: the patch's __hotc_f_<name>, or the definition it is
+     * an alias of, __hotc_d_<name> */
+    const char *name = fn && (strncmp(fn, "__hotc_f_", 9) == 0 || strncmp(fn, "__hotc_d_", 9) == 0) ? fn + 9 : fn;
     char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
                         name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
                         rolled ? "; rolled back to the previous version"

@@ -131,13 +131,14 @@ static char *path_in(struct env *e, const char *name)
     return p;
 }
 
-/* The project: the fixtures, compile_commands.json (-DMODE_FAST=1), the
- * program built with the same flags. */
-static void setup(struct env *e)
+/* A project of fixtures (tests/fixtures/edits/NAME), each .c file with a
+ * compile_commands.json entry using `flags`, and the program built from
+ * them with the same flags. */
+static void setup(struct env *e, const char *const *names, const char *flags)
 {
-    static const char *const names[] = { "edits.c", "other.c", "config.h", "deep.h", NULL };
-    char cmd[16384], out[8192];
+    char cmd[16384], out[8192], files[1024] = "";
     json_t *db = json_array();
+    size_t used = 0;
 
     memset(e, 0, sizeof *e);
     snprintf(e->dir, sizeof e->dir, "/tmp/hotc-edits-XXXXXX");
@@ -150,16 +151,23 @@ static void setup(struct env *e)
         cr_assert(text, "no fixture %s", names[i]);
         spit(path_in(e, names[i]), text);
         free(text);
-        if (strstr(names[i], ".c"))
-            json_array_append_new(db, json_pack("{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s,s,s]}", "directory", e->dir,
-                                                "file", names[i], "arguments", "gcc", "-std=gnu11", "-g", "-O1",
-                                                "-DMODE_FAST=1", "-I", test_source_path("runtime"), "-c", "-o",
-                                                "x.o", names[i], "-Wall"));
+        if (strstr(names[i], ".c")) {
+            json_t *args = json_pack("[s,s,s,s]", "gcc", "-std=gnu11", "-g", "-O1");
+            char *copy = strdup(flags);
+            for (char *f = strtok(copy, " "); f; f = strtok(NULL, " "))
+                json_array_append_new(args, json_string(f));
+            free(copy);
+            json_array_extend(args, json_pack("[s,s,s,s,s,s,s]", "-I", test_source_path("runtime"), "-c", "-o",
+                                              "x.o", names[i], "-Wall"));
+            json_array_append_new(db, json_pack("{s:s, s:s, s:o}", "directory", e->dir, "file", names[i],
+                                                "arguments", args));
+            used += (size_t)snprintf(files + used, sizeof files - used, " %s", names[i]);
+        }
     }
     cr_assert_eq(json_dump_file(db, path_in(e, "compile_commands.json"), 0), 0);
     json_decref(db);
-    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -DMODE_FAST=1 -Wall -o prog edits.c other.c %s",
-             e->dir, hotc_flags());
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 %s -Wall -o prog %s %s", e->dir, flags, files,
+             hotc_flags());
     cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
     cr_assert_eq(mkdir(path_in(e, "run"), 0700), 0);
     snprintf(e->pause, sizeof e->pause, "%s/pause", e->dir);
@@ -405,7 +413,7 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
     json_t *p, *d;
     size_t mark;
 
-    setup(&e);
+    setup(&e, (const char *const[]){ "edits.c", "other.c", "config.h", "deep.h", NULL }, "-DMODE_FAST=1");
     start(&e);
     json_decref(wait_for(&e, "hotc/status", programs_one, NULL));
     open_file(&e, "edits.c", uri, sizeof uri, &text);
@@ -537,4 +545,47 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
     free(broken);
     free(h1);
     free(v8);
+}
+
+Test(edits, hidden_and_internal_functions_reload_and_patches_reach_hidden_symbols)
+{
+    struct env e;
+    char uri[PATH_MAX + 8], *text, *line0, *line1;
+    json_t *p;
+
+    setup(&e, (const char *const[]){ "hidden.c", NULL }, "-fvisibility=hidden");
+    start(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_one, NULL));
+    open_file(&e, "hidden.c", uri, sizeof uri, &text);
+    line0 = wait_output(&e, "probe=2 shown=2");
+    cr_assert(line0, "the program did not start");
+
+    /* probe() (internal) now calls twice() (internal) and base() (hidden);
+     * shown() (hidden) changes too */
+    char *v1 = edit(text, "    counter++;\n    return x + 1;", "    counter++;\n    return twice(x) + base();");
+    char *v2 = edit(v1, "HOT int shown(int x)\n{\n    return x + 1;", "HOT int shown(int x)\n{\n    return x + 2;");
+    save(&e, uri, v2);
+    p = wait_for(&e, "hotc/reloaded", uri_is, uri);
+    {
+        json_t *prog = json_array_get(json_object_get(p, "programs"), 0);
+        cr_assert_str_eq(json_string_value(json_object_get(prog, "status")), "applied", "%s",
+                         json_dumps(p, JSON_COMPACT));
+        cr_assert_eq(json_array_size(json_object_get(p, "functions")), 2, "%s", json_dumps(p, JSON_COMPACT));
+    }
+    json_decref(p);
+    free(expect_status(&e, "applied"));
+    line1 = wait_output(&e, "probe=9 shown=3");
+    cr_assert(line1, "the new code of the hidden and internal HOT functions does not run");
+    {
+        const char *c0 = strstr(line0, "counter="), *c1 = strstr(line1, "counter=");
+        cr_assert(c0 && c1 && atol(c1 + 8) > atol(c0 + 8), "the hidden global was not the program's: %s / %s",
+                  line0, line1);
+    }
+
+    teardown(&e);
+    free(text);
+    free(v1);
+    free(v2);
+    free(line0);
+    free(line1);
 }
