@@ -409,6 +409,20 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
         vec_push(&v, "-g");
         vec_push(&v, "-O1");
     }
+    /* the layout check reads the patch's DWARF (lsp/compat.c): gcc and
+     * clang patches always carry it, whatever the project's flags */
+    if (family != BUILD_TCC) {
+        bool debug = false;
+        for (size_t i = 1; i < v.n; i++)
+            if (starts(v.v[i], "-g"))
+                debug = strcmp(v.v[i], "-g0") != 0;
+        if (!debug)
+            vec_push(&v, "-g");
+        /* one section per function and the relocations kept in the
+         * library: the check tells which function refers to what */
+        vec_push(&v, "-ffunction-sections");
+        vec_push(&v, "-Wl,--emit-relocs");
+    }
     if (opts->include_dirs)
         for (const char *const *d = opts->include_dirs; *d; d++) {
             vec_push(&v, "-I");

@@ -30,6 +30,7 @@
 #include "analysis.h"
 #include "build.h"
 #include "expand.h"
+#include "layoutcheck.h"
 #include "link.h"
 #include "log.h"
 #include "patch.h"
@@ -114,6 +115,7 @@ struct job {
     uv_work_t prepare;       /* writes the patch source and finds the compile commands off the loop */
     int write_errno;         /* why writing c_path failed, 0 when it did not */
     struct compile_probe probe;
+    uint64_t check_us;       /* the layout check (lsp/compat.c), on a worker */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -202,6 +204,7 @@ struct pipeline {
     json_t *units_failed;    /* path -> true: its baseline could not be preprocessed */
     bool scanning_base;      /* a SCAN_BASE runs (one at a time, in the background) */
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
+    json_t *layout_uris;     /* uri -> true: has layout-changed warnings from a check */
     struct job *jobs;
     struct program *programs;
     unsigned next_serial;
@@ -219,6 +222,10 @@ struct pipeline {
     char db_path[PATH_MAX];
     struct timespec db_mtime;
     int tcc;                 /* -1 unknown, 0 no, 1 installed */
+    /* layouts: the running executables' DWARF and the check of each patch */
+    struct layoutcheck *layout;
+    bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
+    bool tcc_told;           /* the log said why tcc is not used */
     /* the program started by run */
     struct launched *launched;
     char **run_argv;
@@ -1185,6 +1192,10 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
 /* ---------------------------------------------------------------- compiling */
 
 static void job_dispatch(struct job *job);
+static void job_check(struct job *job);
+static void job_deliver(struct job *job);
+static void on_image_loaded(const char *build_id, int rc, const char *error, size_t units, uint64_t us,
+                            void *user);
 
 /* `len` bytes as base64 (RFC 4648, padded). New string, or NULL. */
 static char *base64(const unsigned char *data, size_t len)
@@ -1300,6 +1311,15 @@ static void on_compiled(const struct build_result *r, void *user)
         job_free(job);
         return;
     }
+    job_check(job);
+}
+
+/* The patch compiled and held against the running program: sends it
+ * (reading the library's bytes first for programs attached over TCP). */
+static void job_deliver(struct job *job)
+{
+    struct pipeline *p = job->p;
+
     for (size_t t = 0; t < job->n_targets; t++) {
         struct program *pg = program_get(p, job->targets[t].program);
         if (pg && pg->remote) {
@@ -1341,6 +1361,303 @@ static void job_dispatch(struct job *job)
     }
     if (--job->holds == 0 && job->answered == job->n_targets)
         job_finish(job);
+}
+
+
+/* ---------------------------------------------------------------- layouts */
+
+/* A program's executable was read for the layout check (or could not be). */
+static void on_image_loaded(const char *build_id, int rc, const char *error, size_t units, uint64_t us,
+                            void *user)
+{
+    struct pipeline *p = user;
+
+    if (rc == 0) {
+        log_info("layouts of build %.12s read: %zu compile units in %.1f ms", build_id, units, us / 1000.0);
+        return;
+    }
+    log_warn("build %.12s: %s", build_id, error);
+    if (p->layout_check) {
+        char *message = fmt("hotc: %s; reloads are refused until it is rebuilt with -g (or set hotc.layoutCheck "
+                            "to \"off\" to reload without the check)",
+                            error);
+        show(p, 2, message ? message : error);
+        free(message);
+    }
+}
+
+/* The functions of `job` that `report` refuses, as a NULL-terminated list
+ * borrowed from job->fns; every function when an issue concerns the whole
+ * patch. */
+static size_t refused_functions(const struct job *job, const struct compat_report *report, bool *refused)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < job->n_fns; i++) {
+        refused[i] = false;
+        for (size_t k = 0; k < report->count; k++)
+            if (!report->issues[k].function || strcmp(report->issues[k].function, job->fns[i]) == 0)
+                refused[i] = true;
+        n += refused[i];
+    }
+    return n;
+}
+
+/* What `report` says about function `name`: the first issue that concerns
+ * it, or the first that concerns the whole patch. Borrowed. */
+static const struct compat_issue *issue_for(const struct compat_report *report, const char *name)
+{
+    for (size_t k = 0; k < report->count; k++)
+        if (report->issues[k].function && strcmp(report->issues[k].function, name) == 0)
+            return &report->issues[k];
+    for (size_t k = 0; k < report->count; k++)
+        if (!report->issues[k].function)
+            return &report->issues[k];
+    return report->count ? &report->issues[0] : NULL;
+}
+
+/* Records why the functions of `job` marked in `refused` (all when NULL)
+ * cannot be reloaded: a warning at each one's name, its stale reason, the
+ * log and a message. `error` (when the check itself could not run) or
+ * `report` says why. Returns the first message (new string, or NULL). */
+static char *record_layout_refusals(struct job *job, const char *error, const struct compat_report *report,
+                                    const bool *refused)
+{
+    struct pipeline *p = job->p;
+    struct state *st = server_state(p->server);
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    struct server_diagnostic *warn = calloc(job->n_fns + 1, sizeof *warn);
+    char *first = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < job->n_fns; i++) {
+        const struct compat_issue *issue = report ? issue_for(report, job->fns[i]) : NULL;
+        const struct analysis_function *f = doc ? analysis_find_function(doc->analysis, job->fns[i]) : NULL;
+        char *why, *message;
+
+        if (refused && !refused[i])
+            continue;
+        if (error) {
+            why = fmt("%s; or set hotc.layoutCheck to \"off\" to reload without the check", error);
+        } else if (issue && issue->message[0] == '`') {
+            const char *decl = issue->file ? base_name(issue->file) : NULL;
+            why = decl && issue->line > 0
+                      ? fmt("%s (declared at %s:%d); the running program still has the old layout", issue->message,
+                            decl, issue->line)
+                      : fmt("%s; the running program still has the old layout", issue->message);
+        } else {
+            why = fmt("%s", issue ? issue->message : "its layouts differ from the running program's");
+        }
+        message = fmt("cannot reload %s(): %s; restart the program to apply", job->fns[i], why ? why : "");
+        free(why);
+        if (!message)
+            continue;
+        state_record(st, job->path, job->fns[i], 0, "refused", message, 0);
+        if (!first)
+            first = strdup(message);
+        if (f && warn) {
+            warn[n].range = f->name_range;
+            warn[n].severity = 2;
+            warn[n].code = "layout-changed";
+            warn[n].message = message;
+            n++;
+        } else {
+            free(message);
+        }
+    }
+    server_set_diagnostics(p->server, job->uri, "layout", warn, n);
+    json_object_set_new(p->layout_uris, job->uri, json_true());
+    for (size_t i = 0; i < n; i++)
+        free((char *)warn[i].message);
+    free(warn);
+    log_warn("%s", first ? first : "the layout check refused the patch");
+    show(p, 2, first ? first : "cannot reload: layouts changed");
+    return first;
+}
+
+/* The patch cannot run against the program's data: nothing is sent; the
+ * editor hears why (record_layout_refusals). Frees `job`. */
+static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report)
+{
+    char *first = record_layout_refusals(job, error, report, NULL);
+
+    job->last = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "result", "refused", "message",
+                          first ? first : "", "file", job->path, "functions", fn_names(job), "timings",
+                          "analysisUs", (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us,
+                          "compileUs", (json_int_t)job->compile_us, "checkUs", (json_int_t)job->check_us,
+                          "totalUs", (json_int_t)elapsed_us(job->t0));
+    free(job->reason);
+    job->reason = first;
+    job_free(job);
+}
+
+static void job_start(struct pipeline *p, struct job *job, struct document *doc);
+
+/* Some functions of `job` cannot be reloaded (`refused`), the others can:
+ * those are refused and the rest is built again without them, as a new job
+ * of the same batch, so that the patch calls the running versions of the
+ * refused ones. Frees `job`. Returns false (and frees nothing) when the
+ * document is gone and this cannot be done. */
+static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused)
+{
+    struct pipeline *p = job->p;
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    struct job *next;
+    char *first;
+
+    if (!doc || !doc->text || doc->len != job->len || memcmp(doc->text, job->text, job->len) != 0)
+        return false;
+    next = calloc(1, sizeof *next);
+    if (!next)
+        return false;
+    next->p = p;
+    next->batch = job->batch;
+    if (next->batch)
+        next->batch->jobs++;
+    next->serial = ++p->next_serial;
+    next->uri = strdup(job->uri);
+    next->path = strdup(job->path);
+    next->build_id = strdup(job->build_id);
+    next->key = strdup(job->key);
+    next->text_json = json_incref(job->text_json);
+    next->text = job->text;
+    next->len = job->len;
+    next->full = false;
+    next->t0 = job->t0;
+    next->analysis_us = job->analysis_us;
+    next->programs = json_array();
+    next->fns = calloc(job->n_fns, sizeof *next->fns);
+    next->hashes = calloc(job->n_fns, sizeof *next->hashes);
+    next->targets = calloc(job->n_targets + 1, sizeof *next->targets);
+    patch_init(&next->patch);
+    next->next = p->jobs;
+    p->jobs = next;
+    if (!next->uri || !next->path || !next->build_id || !next->key || !next->fns || !next->hashes ||
+        !next->targets) {
+        next->reason = strdup("out of memory");
+        job_free(next);
+        return false;
+    }
+    for (size_t i = 0; i < job->n_fns; i++)
+        if (!refused[i]) {
+            next->fns[next->n_fns] = strdup(job->fns[i]);
+            next->hashes[next->n_fns++] = job->hashes[i];
+        }
+    for (size_t t = 0; t < job->n_targets; t++) {
+        json_t *list = json_array(), *f;
+        size_t k;
+        json_array_foreach(job->targets[t].functions, k, f) {
+            const char *name = json_string_value(json_object_get(f, "name"));
+            for (size_t i = 0; name && i < next->n_fns; i++)
+                if (strcmp(next->fns[i], name) == 0)
+                    json_array_append_new(list, json_pack("{s:s, s:s}", "name", name, "symbol", name));
+        }
+        if (json_array_size(list) == 0) {
+            json_decref(list);
+            continue;
+        }
+        next->targets[next->n_targets].program = job->targets[t].program;
+        next->targets[next->n_targets].pid = job->targets[t].pid;
+        next->targets[next->n_targets++].functions = list;
+    }
+    next->req = job->req;
+    job->req = NULL;
+    first = record_layout_refusals(job, NULL, report, refused);
+    free(first);
+    job_free(job);
+    if (next->n_targets == 0) {
+        job_free(next);
+        return true;
+    }
+    log_trace("job.retry");
+    job_start(p, next, doc);
+    return true;
+}
+
+/* Back on the loop with the verdict of the layout check. */
+static void on_job_checked(const struct layoutcheck_result *r, void *user)
+{
+    struct job *job = user;
+    struct pipeline *p = job->p;
+
+    log_trace("checked");
+    job->check_us = r->duration_us;
+    if (p->closing) {
+        free(job->reason);
+        job->reason = strdup(build_strerror(BUILD_ECANCELED));
+        job_free(job);
+        return;
+    }
+    if (r->rc != 0 && p->layout_check) {
+        job_refuse_layout(job, r->error, NULL);
+        return;
+    }
+    for (size_t i = 0; r->rc == 0 && i < r->report->count; i++)
+        log_info("layout check of %s: %s%s%s", base_name(job->path),
+                 r->report->issues[i].function ? r->report->issues[i].function : "",
+                 r->report->issues[i].function ? "(): " : "the patch: ", r->report->issues[i].message);
+    if (r->rc == 0 && r->report->count > 0) {
+        bool *refused = calloc(job->n_fns + 1, sizeof *refused);
+        size_t n = refused ? refused_functions(job, r->report, refused) : job->n_fns;
+        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused)) {
+            free(refused);
+            return;
+        }
+        free(refused);
+        job_refuse_layout(job, NULL, r->report);
+        return;
+    }
+    if (r->rc != 0)
+        log_warn("reloading %s without the layout check (hotc.layoutCheck is off): %s", base_name(job->path),
+                 r->error);
+    else
+        log_info("layout check of %s: %zu variables, functions and types agree with the running program (%.2f ms)",
+                 base_name(job->path), r->report->compared, job->check_us / 1000.0);
+    if (json_object_get(p->layout_uris, job->uri)) {
+        json_object_del(p->layout_uris, job->uri);
+        server_set_diagnostics(p->server, job->uri, "layout", NULL, 0);
+    }
+    job_deliver(job);
+}
+
+/* Holds the compiled patch against the running program's DWARF, off the
+ * loop; on_job_checked() sends it or refuses it. Takes `job`. */
+static void job_check(struct job *job)
+{
+    struct pipeline *p = job->p;
+    struct compat_function *fns = calloc(job->patch.function_count + 1, sizeof *fns);
+    struct compat_static *statics = calloc(job->patch.static_count + 1, sizeof *statics);
+    struct compat_request req = { .source = job->path };
+    int rc;
+
+    if (!fns || !statics) {
+        free(fns);
+        free(statics);
+        job->reason = strdup("out of memory");
+        job_free(job);
+        return;
+    }
+    for (size_t i = 0; i < job->patch.function_count; i++) {
+        fns[i].name = job->patch.functions[i].name;
+        fns[i].symbol = job->patch.functions[i].symbol;
+        fns[i].is_static = job->patch.functions[i].is_static;
+    }
+    for (size_t i = 0; i < job->patch.static_count; i++) {
+        statics[i].symbol = job->patch.statics[i].symbol;
+        statics[i].name = job->patch.statics[i].name;
+        statics[i].function = job->patch.statics[i].function;
+    }
+    req.functions = fns;
+    req.function_count = job->patch.function_count;
+    req.statics = statics;
+    req.static_count = job->patch.static_count;
+    rc = layoutcheck_run(p->layout, job->build_id, job->so_path, &req, on_job_checked, job);
+    free(fns);
+    free(statics);
+    if (rc != 0) {
+        struct layoutcheck_result r = { .rc = DEBUGINFO_EIO, .error = "the running program's image is not known" };
+        on_job_checked(&r, job);
+    }
 }
 
 
@@ -1486,7 +1803,17 @@ static void job_compile(struct pipeline *p, struct job *job)
     entry = p->db ? build_db_lookup(p->db, job->path) : NULL;
     opts.compiler = p->compiler;
     opts.flags = (const char *const *)p->flags;
-    if (p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1))) {
+    bool fast = p->fast && (strcmp(p->fast, "tcc") == 0 || (strcmp(p->fast, "auto") == 0 && p->tcc == 1));
+    if (fast && p->layout_check) {
+        /* Debian's tcc writes stabs, not DWARF: its patches cannot be held
+         * against the running program's layouts */
+        if (!p->tcc_told)
+            log_info("tcc is not used for patches: the layout check needs the patch's DWARF, which tcc does not "
+                     "write; set hotc.layoutCheck to \"off\" to use it unchecked");
+        p->tcc_told = true;
+        fast = false;
+    }
+    if (fast) {
         argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
         fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
     } else {
@@ -1986,11 +2313,11 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
     full = expansion || !others_changed;
     for (size_t i = 0; i < diff->n_changes; i++) {
         const struct analysis_change *ch = &diff->changes[i];
-        if (ch->hot && (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT)) {
+        if (ch->hot && ch->kind == ANALYSIS_SIGNATURE) {
             json_array_append_new(notes, json_sprintf("%s(): %s", ch->name, ch->message));
             full = false;
         }
-        if (!expansion && !ch->hot && ch->kind == ANALYSIS_BODY)
+        if (!expansion && (ch->kind == ANALYSIS_LAYOUT || (!ch->hot && ch->kind == ANALYSIS_BODY)))
             full = false;
     }
     for (size_t i = 0; fns && hashes && i < src->analysis->n_functions; i++) {
@@ -2001,21 +2328,22 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         bool skip = false, changed;
 
         free(key);
-        if (!f->hot || (ch && (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT)))
+        /* a layout the text seems to change is no reason to skip: the
+         * compiled patch is held against the running program (job_check) */
+        if (!f->hot || (ch && ch->kind == ANALYSIS_SIGNATURE))
             continue;
+        (void)skip_types;
         if (expansion)
             changed = unit_differs(unit, expansion, "closures", f->name);
         else
-            changed = ch && ch->kind == ANALYSIS_BODY && !(h && (uint64_t)json_integer_value(h) == f->body_hash);
+            changed = ch && (ch->kind == ANALYSIS_BODY || ch->kind == ANALYSIS_LAYOUT) &&
+                      !(h && (uint64_t)json_integer_value(h) == f->body_hash);
         /* back to what the program runs: nothing about it is stale any more */
         if (!changed && mode == RELOAD_CHANGED) {
             struct state_function *sf = state_get(st, src->path, f->name);
             if (sf && sf->stale)
                 state_set_stale(st, src->path, f->name, NULL);
         }
-        for (size_t k = 0; skip_types && k < f->n_types; k++)
-            if (json_object_get(skip_types, f->types[k]))
-                skip = true;
         if (skip || (mode == RELOAD_CHANGED && !changed))
             continue;
         if (!any_program_has(p, src->path, f->name))
@@ -2214,51 +2542,25 @@ static json_t *headers_includers(struct pipeline *p, struct batch *batch, struct
 
 /* A header was saved: reload the HOT functions of every translation unit
  * that includes it at any depth (headers_includers); open files whose
- * include graph is not known yet fall back to the text: a direct include by
- * basename, except the functions using a type whose layout changed (they
- * get a warning). */
+ * include graph is not known yet fall back to the text: a direct include
+ * by basename. Whether each can run against the program's data is for the
+ * layout check of each compiled patch to say (job_check), not for the
+ * text: a changed struct refuses exactly the functions whose code reaches
+ * it. */
 static void header_saved(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
 {
     struct analysis_diff *diff = analysis_diff(header->running, header->analysis);
-    json_t *changed = json_object(), *handled = headers_includers(p, batch, header, t0);
+    json_t *handled = headers_includers(p, batch, header, t0);
     struct document *doc;
     char needle[PATH_MAX];
-    bool layout = false;
+    bool layout = diff && diff->n_types > 0;
 
-    for (size_t i = 0; diff && i < diff->n_types; i++) {
-        json_object_set_new(changed, diff->types[i].name, json_string(diff->types[i].message));
-        layout = true;
-    }
     snprintf(needle, sizeof needle, "%s\"", base_name(header->path));
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
-        struct server_diagnostic *warn;
-        size_t n = 0;
-        const char *inc;
-
-        if (doc == header || !doc->path || is_header(doc->path) || !(inc = strstr(doc->text, needle)))
+        if (doc == header || !doc->path || is_header(doc->path) || !strstr(doc->text, needle))
             continue;
-        warn = calloc(doc->analysis->n_functions + 1, sizeof *warn);
-        for (size_t k = 0; warn && k < doc->analysis->n_functions; k++) {
-            const struct analysis_function *f = &doc->analysis->functions[k];
-            for (size_t m = 0; f->hot && m < f->n_types; m++) {
-                json_t *why = json_object_get(changed, f->types[m]);
-                if (!why)
-                    continue;
-                warn[n].range = f->name_range;
-                warn[n].severity = 2;
-                warn[n].code = "layout-changed";
-                warn[n].message = fmt("cannot reload %s(): %s in %s; restart the program to apply", f->name,
-                                      json_string_value(why), base_name(header->path));
-                n++;
-                break;
-            }
-        }
-        server_set_diagnostics(p->server, doc->uri, "header", warn, n);
-        for (size_t k = 0; k < n; k++)
-            free((char *)warn[k].message);
-        free(warn);
         if (program_count(p) > 0 && !json_object_get(handled, doc->path)) {
-            reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, changed);
+            reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, NULL);
             json_object_set_new(handled, doc->path, json_true());
         }
     }
@@ -2271,7 +2573,6 @@ static void header_saved(struct pipeline *p, struct batch *batch, struct documen
     if (!layout || program_count(p) == 0)
         set_base(p, header->uri, header->path, header->text, header->len);
     analysis_diff_free(diff);
-    json_decref(changed);
 }
 
 static void on_batch(uv_timer_t *timer)
@@ -2382,6 +2683,7 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
                strcmp(json_string_value(json_object_get(lp->attach, "mode")), "auto") != 0;
     pg->next = p->programs;
     p->programs = pg;
+    layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
     server_state(p->server)->programs = (int)program_count(p);
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
@@ -2407,6 +2709,7 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
             break;
         }
     mid = pg->busy || pg->queue;
+    layoutcheck_detach(p->layout, pg->build_id);
     while (pg->queue) {
         struct send *s = pg->queue;
         pg->queue = s->next;
@@ -3000,6 +3303,8 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
     p->compile_commands = s ? strdup(s) : NULL;
     s = json_string_value(json_object_get(settings, "fastCompiler"));
     p->fast = strdup(s ? s : "auto");
+    s = json_string_value(json_object_get(settings, "layoutCheck"));
+    p->layout_check = !s || strcmp(s, "off") != 0;
     p->timeout_ms = json_is_integer(json_object_get(settings, "compileTimeoutMs"))
                         ? (int)json_integer_value(json_object_get(settings, "compileTimeoutMs"))
                         : DEFAULT_TIMEOUT_MS;
@@ -3128,10 +3433,13 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->compile_serials = json_object();
     p->units = json_object();
     p->units_failed = json_object();
+    p->layout_uris = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
     p->tcc = -1;
-    if (!p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
+    p->layout_check = true;
+    p->layout = layoutcheck_new(loop, on_image_loaded, p);
+    if (!p->layout || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
         !p->units || !p->units_failed) {
         pipeline_free(p);
         return NULL;
@@ -3162,6 +3470,7 @@ void pipeline_free(struct pipeline *self)
     if (!self)
         return;
     self->closing = true;
+    layoutcheck_free(self->layout);
     while (self->jobs)
         job_free(self->jobs);
     while (self->programs) {
@@ -3182,6 +3491,7 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->compile_serials);
     json_decref(self->units);
     json_decref(self->units_failed);
+    json_decref(self->layout_uris);
     free(self->compiler);
     free(self->compile_commands);
     free(self->fast);

@@ -1,0 +1,950 @@
+/* Judging a compiled patch against the running executable (see compat.h).
+ *
+ * The walk starts from what the patch's compile unit names: its file-scope
+ * variables and function declarations (references into the program), the
+ * functions it defines (the redirected ones and their static helpers, with
+ * the statics declared inside them) and the named types it uses. Each is
+ * paired with what the executable resolves the same name to, and the two
+ * types are compared structurally. A pair of types already being compared
+ * is assumed equal, which ends the walk on recursive types (lists, trees).
+ *
+ * The first difference found deepest in a type is the one reported, since
+ * it names what the user changed ("`struct inner` changed: field `b`
+ * changed from 3 to 4 bits") rather than everything that contains it. */
+#include "compat.h"
+
+#include <dwarf.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_DEPTH 48
+#define MAX_PAIRS 4096
+
+struct pair {
+    Dwarf_Off a, b;
+};
+
+struct judge {
+    struct debuginfo *exe;
+    char **symbols;          /* per issue: "\nsym\nsym\n", what the new code refers to that disagrees */
+    char msg[640];           /* the deepest difference found, "" while none */
+    char anon[480];          /* the difference inside an unnamed struct or union, for its container to say */
+    char file[512];          /* where the differing aggregate is declared in the new source */
+    int line;
+    struct pair *pairs;      /* pairs being compared or found equal */
+    size_t n_pairs;
+    struct compat_report *out;
+};
+
+static void say(struct judge *j, Dwarf_Die *where, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct judge *j, Dwarf_Die *where, const char *f, ...)
+{
+    va_list ap;
+
+    if (*j->msg)
+        return;
+    va_start(ap, f);
+    vsnprintf(j->msg, sizeof j->msg, f, ap);
+    va_end(ap);
+    if (where) {
+        const char *file = dwarf_decl_file(where);
+        int line = 0;
+        snprintf(j->file, sizeof j->file, "%s", file ? file : "");
+        j->line = dwarf_decl_line(where, &line) == 0 ? line : 0;
+    }
+}
+
+static bool type_of(Dwarf_Die *die, Dwarf_Die *type)
+{
+    Dwarf_Attribute attr;
+    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, type);
+}
+
+static bool has_flag(Dwarf_Die *die, unsigned name)
+{
+    Dwarf_Attribute attr;
+    bool v = false;
+    return dwarf_attr_integrate(die, name, &attr) && dwarf_formflag(&attr, &v) == 0 && v;
+}
+
+/* Strips typedefs and qualifiers. Returns false for void. */
+static bool peel(Dwarf_Die *die, Dwarf_Die *out)
+{
+    Dwarf_Die cur = *die;
+    for (int i = 0; i < 64; i++) {
+        int tag = dwarf_tag(&cur);
+        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+            tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type) {
+            *out = cur;
+            return true;
+        }
+        if (!type_of(&cur, &cur))
+            return false;
+    }
+    return false;
+}
+
+/* Appends `s` to the string in `buf` (`size` bytes), cut when full. */
+static void cat(char *buf, size_t size, const char *s)
+{
+    size_t l = strlen(buf);
+    while (*s && l + 1 < size)
+        buf[l++] = *s++;
+    buf[l] = '\0';
+}
+
+/* A C spelling of `type` (NULL: void) for messages. */
+static void describe(Dwarf_Die *type, char *buf, size_t size)
+{
+    Dwarf_Die t, inner;
+    const char *name;
+    int tag;
+
+    if (!type) {
+        snprintf(buf, size, "void");
+        return;
+    }
+    t = *type;
+    tag = dwarf_tag(&t);
+    name = dwarf_diename(&t);
+    switch (tag) {
+    case DW_TAG_structure_type:
+        snprintf(buf, size, "struct %s", name ? name : "<anonymous>");
+        return;
+    case DW_TAG_union_type:
+        snprintf(buf, size, "union %s", name ? name : "<anonymous>");
+        return;
+    case DW_TAG_enumeration_type:
+        snprintf(buf, size, "enum %s", name ? name : "<anonymous>");
+        return;
+    case DW_TAG_const_type:
+    case DW_TAG_volatile_type:
+    case DW_TAG_restrict_type:
+    case DW_TAG_atomic_type:
+        if (type_of(&t, &inner))
+            describe(&inner, buf, size);
+        else
+            snprintf(buf, size, "void");
+        return;
+    case DW_TAG_pointer_type:
+        if (type_of(&t, &inner) && dwarf_tag(&inner) == DW_TAG_subroutine_type) {
+            snprintf(buf, size, "function pointer");
+            return;
+        }
+        describe(type_of(&t, &inner) ? &inner : NULL, buf, size);
+        cat(buf, size, " *");
+        return;
+    case DW_TAG_array_type: {
+        char count[32] = "[]";
+        Dwarf_Word bytes = 0, elem = 0;
+        Dwarf_Die et;
+        describe(type_of(&t, &et) ? &et : NULL, buf, size);
+        if (type_of(&t, &et) && dwarf_aggregate_size(&t, &bytes) == 0 && dwarf_aggregate_size(&et, &elem) == 0 &&
+            elem)
+            snprintf(count, sizeof count, "[%" PRIu64 "]", (uint64_t)(bytes / elem));
+        cat(buf, size, count);
+        return;
+    }
+    case DW_TAG_subroutine_type:
+        snprintf(buf, size, "function");
+        return;
+    default:
+        snprintf(buf, size, "%s", name ? name : "?");
+    }
+}
+
+static Dwarf_Word size_of(Dwarf_Die *t)
+{
+    Dwarf_Word s = 0;
+    return dwarf_aggregate_size(t, &s) == 0 ? s : 0;
+}
+
+static bool seen(struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    for (size_t i = 0; i < j->n_pairs; i++)
+        if (j->pairs[i].a == a && j->pairs[i].b == b)
+            return true;
+    if (j->n_pairs < MAX_PAIRS) {
+        j->pairs[j->n_pairs].a = a;
+        j->pairs[j->n_pairs++].b = b;
+    }
+    return false;
+}
+
+static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth);
+
+/* The members of a struct or union. */
+struct member {
+    const char *name;
+    Dwarf_Word offset;       /* bytes */
+    int64_t bit_size, bit_offset;
+    Dwarf_Die die, type;
+    bool has_type, matched;
+};
+
+static size_t members(Dwarf_Die *agg, struct member *m, size_t max)
+{
+    Dwarf_Die child;
+    size_t n = 0;
+
+    if (dwarf_child(agg, &child) != 0)
+        return 0;
+    do {
+        Dwarf_Attribute attr;
+        Dwarf_Word w = 0;
+        if (dwarf_tag(&child) != DW_TAG_member || n == max)
+            continue;
+        memset(&m[n], 0, sizeof m[n]);
+        m[n].name = dwarf_diename(&child);
+        m[n].die = child;
+        if (dwarf_attr(&child, DW_AT_data_member_location, &attr) && dwarf_formudata(&attr, &w) == 0)
+            m[n].offset = w;
+        m[n].bit_size = dwarf_hasattr(&child, DW_AT_bit_size) ? dwarf_bitsize(&child) : 0;
+        if (dwarf_attr(&child, DW_AT_data_bit_offset, &attr) && dwarf_formudata(&attr, &w) == 0)
+            m[n].bit_offset = (int64_t)w;
+        else if (dwarf_hasattr(&child, DW_AT_bit_offset))
+            m[n].bit_offset = dwarf_bitoffset(&child) + 1000000; /* big-endian style: still comparable */
+        m[n].has_type = type_of(&child, &m[n].type);
+        n++;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return n;
+}
+
+/* The member of `m` (n) that `x` corresponds to: same name, or the same
+ * rank among unnamed members. */
+static struct member *counterpart(struct member *m, size_t n, const struct member *all_x, const struct member *x)
+{
+    if (x->name) {
+        for (size_t i = 0; i < n; i++)
+            if (m[i].name && strcmp(m[i].name, x->name) == 0)
+                return &m[i];
+        return NULL;
+    }
+    size_t rank = 0;
+    for (const struct member *p = all_x; p < x; p++)
+        rank += p->name == NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!m[i].name && rank-- == 0)
+            return &m[i];
+    return NULL;
+}
+
+static void append(char *buf, size_t size, int *parts, const char *f, ...) __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t size, int *parts, const char *f, ...)
+{
+    size_t len = strlen(buf);
+    va_list ap;
+
+    if (++*parts > 4) {
+        if (*parts == 5 && len + 12 < size)
+            strcat(buf, ", and more");
+        return;
+    }
+    if (*parts > 1 && len + 2 < size) {
+        strcat(buf, ", ");
+        len += 2;
+    }
+    va_start(ap, f);
+    vsnprintf(buf + len, size - len, f, ap);
+    va_end(ap);
+}
+
+#define MAX_MEMBERS 512
+
+static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth, const char *alias)
+{
+    struct member *ma = malloc(MAX_MEMBERS * sizeof *ma), *mb = malloc(MAX_MEMBERS * sizeof *mb);
+    char what[200], diff[480] = "";
+    int parts = 0;
+    bool ok = true;
+    Dwarf_Word sa = size_of(a), sb = size_of(b);
+
+    if (!ma || !mb) {
+        free(ma);
+        free(mb);
+        return true;
+    }
+    size_t na = members(a, ma, MAX_MEMBERS), nb = members(b, mb, MAX_MEMBERS);
+    for (size_t i = 0; i < na; i++) {
+        struct member *x = &ma[i], *y = counterpart(mb, nb, ma, x);
+        char field[160];
+        snprintf(field, sizeof field, x->name ? "field `%s`" : "an unnamed member%s", x->name ? x->name : "");
+        if (!y) {
+            append(diff, sizeof diff, &parts, "%s added at offset %" PRIu64, field, (uint64_t)x->offset);
+            ok = false;
+            continue;
+        }
+        y->matched = true;
+        if (x->offset != y->offset) {
+            append(diff, sizeof diff, &parts, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
+                   (uint64_t)y->offset, (uint64_t)x->offset);
+            ok = false;
+        }
+        if (x->bit_size != y->bit_size) {
+            append(diff, sizeof diff, &parts, "%s changed from %" PRId64 " to %" PRId64 " bits", field, y->bit_size,
+                   x->bit_size);
+            ok = false;
+        } else if (x->bit_offset != y->bit_offset) {
+            append(diff, sizeof diff, &parts, "%s moved from bit %" PRId64 " to %" PRId64, field,
+                   y->bit_offset % 1000000, x->bit_offset % 1000000);
+            ok = false;
+        }
+        if (x->has_type != y->has_type ||
+            (x->has_type && !same(j, &x->type, &y->type, depth + 1))) {
+            if (*j->msg) { /* a deeper aggregate said what changed */
+                free(ma);
+                free(mb);
+                return false;
+            }
+            if (*j->anon) { /* an unnamed one: said here, as part of this one */
+                append(diff, sizeof diff, &parts, "%s (%s)", x->name ? field : "an unnamed member", j->anon);
+                *j->anon = '\0';
+                ok = false;
+                continue;
+            }
+            char ta[160], tb[160];
+            describe(y->has_type ? &y->type : NULL, tb, sizeof tb);
+            describe(x->has_type ? &x->type : NULL, ta, sizeof ta);
+            append(diff, sizeof diff, &parts, "%s changed from `%s` to `%s`", field, tb, ta);
+            ok = false;
+        }
+    }
+    for (size_t i = 0; i < nb; i++)
+        if (!mb[i].matched) {
+            append(diff, sizeof diff, &parts, mb[i].name ? "field `%s` removed" : "an unnamed member removed%s",
+                   mb[i].name ? mb[i].name : "");
+            ok = false;
+        }
+    if (sa != sb)
+        ok = false;
+    if (!ok) {
+        describe(a, what, sizeof what);
+        if (!dwarf_diename(a) && alias)
+            snprintf(what, sizeof what, "%s", alias);
+        if (!dwarf_diename(a) && !alias) {
+            /* nameless: the member or variable that holds it says it */
+            if (sa != sb)
+                snprintf(j->anon, sizeof j->anon, "%s%ssize %" PRIu64 " → %" PRIu64, diff, *diff ? ", " : "",
+                         (uint64_t)sb, (uint64_t)sa);
+            else
+                snprintf(j->anon, sizeof j->anon, "%s", diff);
+        } else if (sa != sb) {
+            say(j, a, "`%s` changed: %s%ssize %" PRIu64 " → %" PRIu64, what, diff, *diff ? ", " : "",
+                (uint64_t)sb, (uint64_t)sa);
+        } else {
+            say(j, a, "`%s` changed: %s", what, diff);
+        }
+    }
+    free(ma);
+    free(mb);
+    return ok;
+}
+
+static bool same_enum(struct judge *j, Dwarf_Die *a, Dwarf_Die *b)
+{
+    Dwarf_Die ca, cb;
+    char what[200];
+
+    describe(a, what, sizeof what);
+    if (size_of(a) != size_of(b)) {
+        say(j, a, "`%s` changed: size %" PRIu64 " → %" PRIu64, what, (uint64_t)size_of(b), (uint64_t)size_of(a));
+        return false;
+    }
+    if (dwarf_child(a, &ca) != 0)
+        return true;
+    do {
+        const char *name = dwarf_diename(&ca);
+        Dwarf_Attribute attr;
+        Dwarf_Sword va = 0, vb = 0;
+        if (dwarf_tag(&ca) != DW_TAG_enumerator || !name)
+            continue;
+        if (!dwarf_attr(&ca, DW_AT_const_value, &attr) || dwarf_formsdata(&attr, &va) != 0)
+            continue;
+        if (dwarf_child(b, &cb) != 0)
+            break;
+        do {
+            const char *other = dwarf_diename(&cb);
+            if (dwarf_tag(&cb) != DW_TAG_enumerator || !other || strcmp(other, name) != 0)
+                continue;
+            if (dwarf_attr(&cb, DW_AT_const_value, &attr) && dwarf_formsdata(&attr, &vb) == 0 && va != vb) {
+                say(j, a, "`%s` changed: constant `%s` changed from %" PRId64 " to %" PRId64, what, name,
+                    (int64_t)vb, (int64_t)va);
+                return false;
+            }
+            break;
+        } while (dwarf_siblingof(&cb, &cb) == 0);
+    } while (dwarf_siblingof(&ca, &ca) == 0);
+    return true;
+}
+
+static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth);
+
+/* Whether types `a` (the patch's) and `b` (the program's) lay out the same
+ * data the same way. On a difference in an aggregate or enum, j->msg says
+ * what; for scalars the caller phrases it. */
+static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
+{
+    Dwarf_Die pa, pb, ta, tb, cur = *a;
+    bool va = !peel(a, &pa), vb = !peel(b, &pb);
+    const char *alias = NULL;
+    int tag;
+
+    /* the typedef that names an unnamed struct, for messages */
+    for (int i = 0; i < 16 && dwarf_tag(&cur) != dwarf_tag(&pa); i++) {
+        if (dwarf_tag(&cur) == DW_TAG_typedef)
+            alias = dwarf_diename(&cur);
+        if (!type_of(&cur, &cur))
+            break;
+    }
+
+    if (va || vb)
+        return va == vb;
+    if (depth > MAX_DEPTH || seen(j, dwarf_dieoffset(&pa), dwarf_dieoffset(&pb)))
+        return true;
+    tag = dwarf_tag(&pa);
+    if (tag != dwarf_tag(&pb))
+        return false;
+    switch (tag) {
+    case DW_TAG_base_type: {
+        Dwarf_Attribute attr;
+        Dwarf_Word ea = 0, eb = 0;
+        bool fa, fb;
+        if (dwarf_attr(&pa, DW_AT_encoding, &attr))
+            dwarf_formudata(&attr, &ea);
+        if (dwarf_attr(&pb, DW_AT_encoding, &attr))
+            dwarf_formudata(&attr, &eb);
+        fa = ea == DW_ATE_float || ea == DW_ATE_complex_float;
+        fb = eb == DW_ATE_float || eb == DW_ATE_complex_float;
+        return size_of(&pa) == size_of(&pb) && fa == fb;
+    }
+    case DW_TAG_pointer_type:
+    case DW_TAG_reference_type: {
+        bool ha = type_of(&pa, &ta), hb = type_of(&pb, &tb);
+        if (!ha || !hb)
+            return ha == hb;
+        return same(j, &ta, &tb, depth + 1);
+    }
+    case DW_TAG_structure_type:
+    case DW_TAG_union_type:
+    case DW_TAG_class_type:
+        /* an incomplete type on either side says nothing about the layout */
+        if (has_flag(&pa, DW_AT_declaration) || has_flag(&pb, DW_AT_declaration))
+            return true;
+        return same_aggregate(j, &pa, &pb, depth, alias);
+    case DW_TAG_enumeration_type:
+        if (has_flag(&pa, DW_AT_declaration) || has_flag(&pb, DW_AT_declaration))
+            return true;
+        return same_enum(j, &pa, &pb);
+    case DW_TAG_array_type: {
+        if (size_of(&pa) != size_of(&pb))
+            return false;
+        if (!type_of(&pa, &ta) || !type_of(&pb, &tb))
+            return true;
+        return same(j, &ta, &tb, depth + 1);
+    }
+    case DW_TAG_subroutine_type:
+        return same_subroutine(j, &pa, &pb, depth);
+    default:
+        return size_of(&pa) == size_of(&pb);
+    }
+}
+
+/* The formal parameters of a function or function type, at most `max`. */
+static size_t params(Dwarf_Die *fn, Dwarf_Die *out, size_t max, bool *varargs)
+{
+    Dwarf_Die child;
+    size_t n = 0;
+
+    *varargs = false;
+    if (dwarf_child(fn, &child) != 0)
+        return 0;
+    do {
+        int tag = dwarf_tag(&child);
+        if (tag == DW_TAG_formal_parameter && n < max)
+            out[n++] = child;
+        else if (tag == DW_TAG_unspecified_parameters)
+            *varargs = true;
+    } while (dwarf_siblingof(&child, &child) == 0);
+    return n;
+}
+
+#define MAX_PARAMS 64
+
+/* Compares two functions' (or function types') return and parameter
+ * types. On a difference, writes a phrase into j->msg when none is there. */
+static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
+{
+    Dwarf_Die pa[MAX_PARAMS], pb[MAX_PARAMS], ra, rb;
+    bool vara, varb, hra = type_of(a, &ra), hrb = type_of(b, &rb);
+    size_t na = params(a, pa, MAX_PARAMS, &vara), nb = params(b, pb, MAX_PARAMS, &varb);
+    char ta[160], tb[160];
+
+    if (hra != hrb || (hra && !same(j, &ra, &rb, depth + 1))) {
+        describe(hra ? &ra : NULL, ta, sizeof ta);
+        describe(hrb ? &rb : NULL, tb, sizeof tb);
+        say(j, NULL, "return type changed from `%s` to `%s`", tb, ta);
+        return false;
+    }
+    if (na != nb || vara != varb) {
+        say(j, NULL, "takes %zu parameter%s%s instead of %zu%s", na, na == 1 ? "" : "s", vara ? " and more" : "", nb,
+            varb ? " and more" : "");
+        return false;
+    }
+    for (size_t i = 0; i < na; i++) {
+        Dwarf_Die xa, xb;
+        bool hxa = type_of(&pa[i], &xa), hxb = type_of(&pb[i], &xb);
+        if (hxa == hxb && (!hxa || same(j, &xa, &xb, depth + 1)))
+            continue;
+        if (*j->msg)
+            return false;
+        describe(hxa ? &xa : NULL, ta, sizeof ta);
+        describe(hxb ? &xb : NULL, tb, sizeof tb);
+        const char *name = dwarf_diename(&pa[i]);
+        if (name)
+            say(j, NULL, "parameter %zu (`%s`) changed from `%s` to `%s`", i + 1, name, tb, ta);
+        else
+            say(j, NULL, "parameter %zu changed from `%s` to `%s`", i + 1, tb, ta);
+        return false;
+    }
+    return true;
+}
+
+/* Adds `symbol` (may be NULL) to the issue's list. */
+static void note_symbol(struct judge *j, size_t i, const char *symbol)
+{
+    char *cur = j->symbols[i], *next;
+    size_t len = cur ? strlen(cur) : 1;
+
+    if (!symbol)
+        return;
+    if (cur) {
+        char key[300];
+        snprintf(key, sizeof key, "\n%s\n", symbol);
+        if (strstr(cur, key))
+            return;
+    }
+    next = realloc(cur, len + strlen(symbol) + 2);
+    if (!next)
+        return;
+    if (!cur)
+        strcpy(next, "\n");
+    strcat(next, symbol);
+    strcat(next, "\n");
+    j->symbols[i] = next;
+}
+
+static int add_issue(struct judge *j, const char *function, const char *message, const char *symbol)
+{
+    struct compat_report *r = j->out;
+    struct compat_issue *grown;
+    char **syms;
+
+    for (size_t i = 0; i < r->count; i++)
+        if (strcmp(r->issues[i].message, message) == 0 &&
+            ((!function && !r->issues[i].function) ||
+             (function && r->issues[i].function && strcmp(function, r->issues[i].function) == 0))) {
+            note_symbol(j, i, symbol);
+            return 0;
+        }
+    grown = realloc(r->issues, (r->count + 1) * sizeof *grown);
+    if (!grown)
+        return DEBUGINFO_ENOMEM;
+    r->issues = grown;
+    syms = realloc(j->symbols, (r->count + 1) * sizeof *syms);
+    if (!syms)
+        return DEBUGINFO_ENOMEM;
+    j->symbols = syms;
+    j->symbols[r->count] = NULL;
+    memset(&r->issues[r->count], 0, sizeof *grown);
+    r->issues[r->count].function = function ? strdup(function) : NULL;
+    r->issues[r->count].message = strdup(message);
+    r->issues[r->count].file = *j->file ? strdup(j->file) : NULL;
+    r->issues[r->count].line = j->line;
+    r->count++;
+    note_symbol(j, r->count - 1, symbol);
+    return 0;
+}
+
+static void reset(struct judge *j)
+{
+    *j->msg = '\0';
+    *j->anon = '\0';
+    *j->file = '\0';
+    j->line = 0;
+    j->n_pairs = 0;
+}
+
+/* Compares the patch's variable DIE `var` (named `shown` in messages) with
+ * the program's `entry`. */
+static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, const char *symbol,
+                           const struct debuginfo_entry *entry)
+{
+    Dwarf_Die other, ta, tb;
+    bool ha, hb;
+
+    if (!entry || !debuginfo_die(j->exe, entry, &other))
+        return;
+    j->out->compared++;
+    reset(j);
+    ha = type_of(var, &ta);
+    hb = type_of(&other, &tb);
+    if (ha == hb && (!ha || same(j, &ta, &tb, 0)))
+        return;
+    if (!*j->msg && !*j->anon) {
+        char sa[160], sb[160];
+        describe(ha ? &ta : NULL, sa, sizeof sa);
+        describe(hb ? &tb : NULL, sb, sizeof sb);
+        if (strcmp(sa, sb) == 0)
+            say(j, var, "`%s` changed: its type `%s` has another layout", shown, sa);
+        else
+            say(j, var, "`%s` changed from `%s` to `%s`", shown, sb, sa);
+    }
+    if (!*j->msg && *j->anon)
+        say(j, var, "the type of `%s` (an unnamed struct) changed: %s", shown, j->anon);
+    add_issue(j, NULL, j->msg, symbol);
+}
+
+static void check_function(struct judge *j, Dwarf_Die *fn, const char *name, const char *redirected,
+                           const struct debuginfo_entry *entry)
+{
+    Dwarf_Die other;
+
+    if (!entry || !debuginfo_die(j->exe, entry, &other))
+        return;
+    j->out->compared++;
+    reset(j);
+    if (same_subroutine(j, fn, &other, 0))
+        return;
+    char message[800];
+    if (redirected || j->msg[0] == '`')
+        snprintf(message, sizeof message, "%s", j->msg);
+    else
+        snprintf(message, sizeof message, "%s(), which it calls: %s", name, j->msg);
+    add_issue(j, redirected ? redirected : NULL, message, redirected ? NULL : name);
+}
+
+static const struct compat_static *static_named(const struct compat_request *req, const char *name,
+                                                const char *function, bool by_symbol)
+{
+    for (size_t i = 0; i < req->static_count; i++) {
+        const struct compat_static *s = &req->statics[i];
+        if (by_symbol ? strcmp(s->symbol, name) == 0
+                      : (strcmp(s->name, name) == 0 &&
+                         ((!function && !s->function) || (function && s->function && !strcmp(function, s->function)))))
+            return s;
+    }
+    return NULL;
+}
+
+static bool redirected(const struct compat_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->function_count; i++)
+        if (strcmp(req->functions[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* The variables declared inside a function of the patch: the renamed
+ * function-local statics (`__hotc_s_N`) and block-scope externs. */
+static void check_locals(struct judge *j, const struct compat_request *req, Dwarf_Die *die, int cu)
+{
+    Dwarf_Die child;
+
+    if (dwarf_child(die, &child) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&child);
+        const char *name = dwarf_diename(&child);
+        if (tag == DW_TAG_lexical_block) {
+            check_locals(j, req, &child, cu);
+        } else if (tag == DW_TAG_variable && name && has_flag(&child, DW_AT_declaration)) {
+            const struct compat_static *s = static_named(req, name, NULL, true);
+            if (s && s->function) {
+                unsigned ordinal = 0;
+                for (const struct compat_static *p = req->statics; p < s; p++)
+                    ordinal += p->function && !strcmp(p->function, s->function) && !strcmp(p->name, s->name);
+                char shown[256];
+                snprintf(shown, sizeof shown, "%s() static %s", s->function, s->name);
+                check_variable(j, &child, shown, s->symbol,
+                               debuginfo_local(j->exe, cu, s->function, s->name, ordinal));
+            } else if (s) {
+                check_variable(j, &child, s->name, s->symbol,
+                               debuginfo_resolve(j->exe, DEBUGINFO_VARIABLE, s->name, cu));
+            } else {
+                check_variable(j, &child, name, name, debuginfo_resolve(j->exe, DEBUGINFO_VARIABLE, name, cu));
+            }
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
+/* The named types of the patch's unit that the program's unit for the same
+ * file also has: the new code may share their data with the old. */
+static void check_type(struct judge *j, Dwarf_Die *type, int cu)
+{
+    const char *name = dwarf_diename(type);
+    const char *prefix = "";
+    char key[300];
+    const struct debuginfo_entry *entry;
+    Dwarf_Die other;
+
+    if (!name || has_flag(type, DW_AT_declaration))
+        return;
+    switch (dwarf_tag(type)) {
+    case DW_TAG_structure_type: prefix = "struct "; break;
+    case DW_TAG_union_type: prefix = "union "; break;
+    case DW_TAG_enumeration_type: prefix = "enum "; break;
+    case DW_TAG_typedef: break;
+    default: return;
+    }
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    entry = debuginfo_type(j->exe, cu, key);
+    if (!entry || !debuginfo_die(j->exe, entry, &other))
+        return;
+    j->out->compared++;
+    reset(j);
+    if (same(j, type, &other, 0))
+        return;
+    if (!*j->msg)
+        say(j, type, "`%s` changed", key);
+    /* already said through a variable or a signature that leads to it */
+    for (size_t i = 0; i < j->out->count; i++)
+        if (strcmp(j->out->issues[i].message, j->msg) == 0)
+            return;
+    add_issue(j, NULL, j->msg, NULL);
+}
+
+/* Who refers to what in the patch's code: edges "from\nto". */
+struct edges {
+    char **from, **to;
+    size_t n, cap;
+};
+
+static void on_reference(const char *from, const char *to, void *user)
+{
+    struct edges *e = user;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 64;
+        char **f = realloc(e->from, cap * sizeof *f), **t;
+        if (!f)
+            return;
+        e->from = f;
+        t = realloc(e->to, cap * sizeof *t);
+        if (!t)
+            return;
+        e->to = t;
+        e->cap = cap;
+    }
+    e->from[e->n] = strdup(from);
+    e->to[e->n] = strdup(to);
+    if (e->from[e->n] && e->to[e->n])
+        e->n++;
+}
+
+/* Whether the code of `start` reaches `symbols` ("\nsym\n..."),
+ * directly or through the functions it refers to. */
+static bool reaches(const struct edges *e, const char *start, const char *symbols)
+{
+    const char **todo = malloc((e->n + 1) * sizeof *todo), **done = malloc((e->n + 2) * sizeof *done);
+    size_t n_todo = 0, n_done = 0;
+    bool hit = false;
+
+    if (!todo || !done) {
+        free(todo);
+        free(done);
+        return true;
+    }
+    todo[n_todo++] = start;
+    done[n_done++] = start;
+    while (n_todo && !hit) {
+        const char *f = todo[--n_todo];
+        for (size_t i = 0; i < e->n && !hit; i++) {
+            char key[300];
+            bool known = false;
+            if (strcmp(e->from[i], f) != 0)
+                continue;
+            snprintf(key, sizeof key, "\n%s\n", e->to[i]);
+            if (strstr(symbols, key)) {
+                hit = true;
+                break;
+            }
+            for (size_t k = 0; k < n_done; k++)
+                known = known || strcmp(done[k], e->to[i]) == 0;
+            if (!known && n_done <= e->n) {
+                done[n_done++] = e->to[i];
+                todo[n_todo++] = e->to[i];
+            }
+        }
+    }
+    free(todo);
+    free(done);
+    return hit;
+}
+
+/* Charges each patch-wide issue that names what the new code refers to to
+ * the redirected functions whose code reaches it. */
+static void attribute(struct judge *j, struct debuginfo *patch, const struct compat_request *req)
+{
+    struct compat_report *r = j->out;
+    struct edges e = { 0 };
+    size_t n = r->count;
+
+    long nrefs = debuginfo_references(patch, on_reference, &e);
+
+    if (nrefs < 0)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        size_t charged = 0;
+        if (r->issues[i].function || !j->symbols[i])
+            continue;
+        for (size_t k = 0; k < req->function_count; k++) {
+            const char *start = req->functions[k].symbol ? req->functions[k].symbol : req->functions[k].name;
+            if (!reaches(&e, start, j->symbols[i]))
+                continue;
+            int line = r->issues[i].line;
+            char file[sizeof j->file];
+            snprintf(file, sizeof file, "%s", r->issues[i].file ? r->issues[i].file : "");
+            snprintf(j->file, sizeof j->file, "%s", file);
+            j->line = line;
+            add_issue(j, req->functions[k].name, r->issues[i].message, NULL);
+            charged++;
+        }
+        /* charged to the functions that reach it; when none does, the
+         * reference is dead code or data the check cannot follow: it stays
+         * on the whole patch */
+        if (charged) {
+            free(r->issues[i].message);
+            r->issues[i].message = NULL;
+        }
+    }
+    /* drop the patch-wide issues that were charged */
+    {
+        size_t w = 0;
+        for (size_t i = 0; i < r->count; i++) {
+            if (!r->issues[i].message) {
+                free(r->issues[i].function);
+                free(r->issues[i].file);
+                free(j->symbols[i]);
+                continue;
+            }
+            j->symbols[w] = j->symbols[i];
+            r->issues[w++] = r->issues[i];
+        }
+        r->count = w;
+    }
+done:
+    for (size_t i = 0; i < e.n; i++) {
+        free(e.from[i]);
+        free(e.to[i]);
+    }
+    free(e.from);
+    free(e.to);
+}
+
+int compat_check(struct debuginfo *exe, const char *patch, const struct compat_request *req,
+                 struct compat_report *out, char *err, size_t errsize)
+{
+    struct debuginfo *pf = NULL;
+    struct judge j = { .exe = exe, .out = out };
+    int rc, cu, pcu;
+    Dwarf_Die cudie, child;
+    const char *base;
+
+    memset(out, 0, sizeof *out);
+    rc = debuginfo_open(patch, &pf, err, errsize);
+    if (rc != 0)
+        return rc;
+    j.pairs = malloc(MAX_PAIRS * sizeof *j.pairs);
+    if (!j.pairs) {
+        debuginfo_free(pf);
+        return DEBUGINFO_ENOMEM;
+    }
+    /* the patch's own unit: the one that is not a start file (p3-x.c) */
+    base = strrchr(req->source, '/') ? strrchr(req->source, '/') + 1 : req->source;
+    pcu = -1;
+    for (size_t i = 0; i < debuginfo_cu_count(pf); i++) {
+        const char *p = debuginfo_cu_path(pf, (unsigned)i);
+        size_t lp = strlen(p), lb = strlen(base);
+        if (lp >= lb && strcmp(p + lp - lb, base) == 0)
+            pcu = (int)i;
+    }
+    if (pcu < 0)
+        pcu = 0;
+    debuginfo_lock(exe);
+    cu = debuginfo_cu_of(exe, req->source);
+    if (cu < 0) {
+        snprintf(err, errsize, "the running program's debug information has no unit for %s", base);
+        rc = DEBUGINFO_ENOINFO;
+        goto done;
+    }
+    {
+        /* the unit's DIE: from the first entry of that unit, via libdw */
+        Dwarf *pd = debuginfo_dwarf(pf);
+        Dwarf_CU *u = NULL;
+        uint8_t type;
+        Dwarf_Half version;
+        int k = 0;
+        bool found = false;
+        while (dwarf_get_units(pd, u, &u, &version, &type, &cudie, NULL) == 0)
+            if ((type == DW_UT_compile || type == DW_UT_partial) && k++ == pcu) {
+                found = true;
+                break;
+            }
+        if (!found || dwarf_child(&cudie, &child) != 0)
+            goto done;
+    }
+    do {
+        const char *name = dwarf_diename(&child);
+        int tag = dwarf_tag(&child);
+        if (!name)
+            continue;
+        if (tag == DW_TAG_variable) {
+            if (!has_flag(&child, DW_AT_declaration))
+                continue; /* the patch's own (a kept const table, the build-id) */
+            const struct compat_static *s = static_named(req, name, NULL, false);
+            if (s) {
+                const struct debuginfo_entry *e = debuginfo_resolve(exe, DEBUGINFO_VARIABLE, name, cu);
+                check_variable(&j, &child, name, s->symbol, e && e->cu == (unsigned)cu ? e : NULL);
+            } else {
+                check_variable(&j, &child, name, name, debuginfo_resolve(exe, DEBUGINFO_VARIABLE, name, cu));
+            }
+        } else if (tag == DW_TAG_subprogram) {
+            if (has_flag(&child, DW_AT_declaration)) {
+                if (!redirected(req, name))
+                    check_function(&j, &child, name, NULL, debuginfo_resolve(exe, DEBUGINFO_FUNCTION, name, cu));
+                continue;
+            }
+            if (redirected(req, name))
+                check_function(&j, &child, name, name, debuginfo_resolve(exe, DEBUGINFO_FUNCTION, name, cu));
+            check_locals(&j, req, &child, cu);
+        }
+    } while (dwarf_siblingof(&child, &child) == 0);
+    /* then the named types no variable or signature led to */
+    if (dwarf_child(&cudie, &child) == 0)
+        do
+            check_type(&j, &child, cu);
+        while (dwarf_siblingof(&child, &child) == 0);
+done:
+    debuginfo_unlock(exe);
+    if (rc == 0 && out->count > 0)
+        attribute(&j, pf, req);
+    for (size_t i = 0; i < out->count; i++)
+        free(j.symbols[i]);
+    free(j.symbols);
+    free(j.pairs);
+    debuginfo_free(pf);
+    return rc;
+}
+
+void compat_report_release(struct compat_report *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        free(self->issues[i].function);
+        free(self->issues[i].message);
+        free(self->issues[i].file);
+    }
+    free(self->issues);
+    memset(self, 0, sizeof *self);
+}
