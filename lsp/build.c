@@ -503,6 +503,16 @@ char **build_preprocess_argv(const struct build_command *entry, const struct bui
 
 /* ------------------------------------------------------------ messages */
 
+bool build_patch_noise(const struct build_diag *d)
+{
+    return d->severity != BUILD_ERROR && d->message &&
+           (strstr(d->message, "declared 'static' but never defined") ||
+            strstr(d->message, "declared ‘static’ but never defined") ||
+            strstr(d->message, "has internal linkage but is not defined") ||
+            strstr(d->message, "defined but not used") || strstr(d->message, "declared but never defined") ||
+            strstr(d->message, "used but never defined"));
+}
+
 void build_diags_release(struct build_diags *d)
 {
     for (size_t i = 0; i < d->count; i++) {

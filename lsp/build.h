@@ -136,6 +136,11 @@ struct build_diags {
 int build_parse_messages(struct build_diags *out, const char *text, size_t len);
 void build_diags_release(struct build_diags *d);
 
+/* Whether `d` is a message a patch causes and the user's file does not (a
+ * static function the patch reduced to a prototype, one it keeps unused):
+ * never shown to the user. */
+bool build_patch_noise(const struct build_diag *d);
+
 /* ------------------------------------------------------------ running */
 
 struct build_result {

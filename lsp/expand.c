@@ -14,12 +14,53 @@ struct span {
     size_t entry;             /* index into expand.functions */
 };
 
+/* A growable list of identifier ids. */
+struct ids {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+/* One file-scope declaration of the preprocessed text (a statement ended
+ * by `;` at file scope, or a function definition of a header): its hash,
+ * the identifiers it names, and the ones it declares. */
+struct decl {
+    uint64_t hash;
+    struct ids names;
+};
+
+/* The declaration being read, token by token. */
+struct statement {
+    uint64_t hash;
+    struct ids names, declares;
+    int braces, parens;
+    int enum_body;            /* brace depth of an enum's enumerators, 0 none */
+    bool function_body;       /* a `{` after `)` at file scope: a definition */
+    int tag_pending;          /* the previous token was struct/union/enum (2: enum) */
+    uint32_t tag;             /* the tag just named (+1), 0 none */
+    bool tag_is_enum;
+    char before_ident;        /* the last character of the token before the previous identifier */
+    uint32_t last_ident;      /* the previous token, when an identifier (+1) */
+    char last;                /* the previous token's last character */
+};
+
 struct reader {
     struct expand *out;
     struct span *spans;       /* sorted by first row */
     size_t n_spans;
     const char **names;       /* the file's function names, sorted, for refs */
     size_t n_names;
+    /* identifiers, interned (open addressing) */
+    char **idents;
+    size_t n_idents;
+    uint32_t *table;          /* id + 1, 0 empty */
+    size_t table_size;
+    /* declarations and who declares what: (identifier, decl) pairs */
+    struct decl *decls;
+    size_t n_decls, cap_decls;
+    uint32_t (*declared)[2];
+    size_t n_declared, cap_declared;
+    struct statement st;
+    struct ids *uses;         /* per function entry: the identifiers its expansion names */
     bool oom;
 };
 
@@ -33,6 +74,245 @@ static bool is_ident(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
            (unsigned char)c >= 0x80;
+}
+
+static void ids_add(struct reader *r, struct ids *x, uint32_t id)
+{
+    if (x->n == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : 16;
+        uint32_t *v = realloc(x->v, cap * sizeof *v);
+        if (!v) {
+            r->oom = true;
+            return;
+        }
+        x->v = v;
+        x->cap = cap;
+    }
+    x->v[x->n++] = id;
+}
+
+static bool is_keyword(const char *s, size_t n)
+{
+    static const char *const words[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum", "extern",
+        "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return", "short", "signed",
+        "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void", "volatile", "while",
+        "_Bool", "_Alignas", "_Alignof", "_Atomic", "_Noreturn", "_Static_assert", "_Thread_local", "__attribute__",
+        "__asm__", "__extension__", "__restrict", "__inline", "__const", "__volatile__", "__inline__", "asm",
+        "__typeof__", "typeof", "__signed__", "__builtin_va_list", "__int128", NULL };
+    for (size_t i = 0; words[i]; i++)
+        if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
+            return true;
+    return false;
+}
+
+/* The id of identifier `s` (`n` bytes), interned; UINT32_MAX when out of
+ * memory. */
+static uint32_t intern(struct reader *r, const char *s, size_t n)
+{
+    uint64_t h = FNV_OFFSET;
+    size_t slot;
+
+    if (r->n_idents * 2 >= r->table_size) {
+        size_t size = r->table_size ? r->table_size * 2 : 1024;
+        uint32_t *t = calloc(size, sizeof *t);
+        if (!t) {
+            r->oom = true;
+            return UINT32_MAX;
+        }
+        for (size_t i = 0; i < r->n_idents; i++) {
+            uint64_t g = FNV_OFFSET;
+            for (const char *c = r->idents[i]; *c; c++)
+                hash_byte(&g, (unsigned char)*c);
+            for (slot = g & (size - 1); t[slot]; slot = (slot + 1) & (size - 1))
+                ;
+            t[slot] = (uint32_t)i + 1;
+        }
+        free(r->table);
+        r->table = t;
+        r->table_size = size;
+    }
+    for (size_t i = 0; i < n; i++)
+        hash_byte(&h, (unsigned char)s[i]);
+    for (slot = h & (r->table_size - 1); r->table[slot]; slot = (slot + 1) & (r->table_size - 1)) {
+        const char *known = r->idents[r->table[slot] - 1];
+        if (strncmp(known, s, n) == 0 && known[n] == '\0')
+            return r->table[slot] - 1;
+    }
+    if ((r->n_idents & (r->n_idents - 1)) == 0 || r->n_idents == 0) {
+        char **grown = realloc(r->idents, (r->n_idents ? r->n_idents * 2 : 1) * sizeof *grown);
+        if (!grown) {
+            r->oom = true;
+            return UINT32_MAX;
+        }
+        r->idents = grown;
+    }
+    if (!(r->idents[r->n_idents] = strndup(s, n))) {
+        r->oom = true;
+        return UINT32_MAX;
+    }
+    r->table[slot] = (uint32_t)r->n_idents + 1;
+    return (uint32_t)r->n_idents++;
+}
+
+/* The statement read so far declares `id`. */
+static void declare(struct reader *r, uint32_t id)
+{
+    ids_add(r, &r->st.declares, id);
+}
+
+/* The statement ended: it becomes a declaration. */
+static void statement_end(struct reader *r)
+{
+    struct statement *st = &r->st;
+
+    if (st->names.n > 0 && st->declares.n > 0) {
+        if (r->n_decls == r->cap_decls) {
+            size_t cap = r->cap_decls ? r->cap_decls * 2 : 256;
+            struct decl *d = realloc(r->decls, cap * sizeof *d);
+            if (!d) {
+                r->oom = true;
+                goto reset;
+            }
+            r->decls = d;
+            r->cap_decls = cap;
+        }
+        for (size_t i = 0; i < st->declares.n; i++) {
+            if (r->n_declared == r->cap_declared) {
+                size_t cap = r->cap_declared ? r->cap_declared * 2 : 256;
+                uint32_t(*d)[2] = realloc(r->declared, cap * sizeof *d);
+                if (!d) {
+                    r->oom = true;
+                    goto reset;
+                }
+                r->declared = d;
+                r->cap_declared = cap;
+            }
+            r->declared[r->n_declared][0] = st->declares.v[i];
+            r->declared[r->n_declared++][1] = (uint32_t)r->n_decls;
+        }
+        r->decls[r->n_decls].hash = st->hash;
+        r->decls[r->n_decls++].names = st->names;
+        st->names = (struct ids){ 0 };
+    }
+reset:
+    free(st->names.v);
+    free(st->declares.v);
+    memset(st, 0, sizeof *st);
+    st->hash = FNV_OFFSET;
+}
+
+/* One token of a file-scope statement: `s`, `n` bytes; `ident` when it is
+ * an identifier (not a keyword). What a declaration declares is guessed
+ * from where its names stand: before `(`, `;`, `,`, `=`, `[` or `)` at
+ * file scope, a struct, union or enum tag before `{`, an enumerator. A
+ * guess too many only makes a function depend on one more declaration. */
+static void statement_token(struct reader *r, const char *s, size_t n, bool ident)
+{
+    struct statement *st = &r->st;
+    char c = s[0];
+
+    if (st->hash == 0)
+        st->hash = FNV_OFFSET;
+    for (size_t i = 0; i < n; i++)
+        hash_byte(&st->hash, (unsigned char)s[i]);
+    hash_byte(&st->hash, ' ');
+    if (st->last_ident && !ident && st->braces == 0 &&
+        ((st->parens == 0 && (c == '(' || c == ';' || c == ',' || c == '=' || c == '[')) ||
+         (c == ')' && st->before_ident == '*')))
+        declare(r, st->last_ident - 1);
+    if (st->last_ident && !ident && st->enum_body && st->braces == st->enum_body &&
+        (c == ',' || c == '=' || c == '}'))
+        declare(r, st->last_ident - 1);
+    if (!ident && c == '{' && st->tag)
+        declare(r, st->tag - 1);
+    if (!ident && c == '{' && (st->tag_pending == 2 || (st->tag && st->tag_is_enum)))
+        st->enum_body = st->braces + 1;
+    if (ident) {
+        uint32_t id = intern(r, s, n);
+        if (id == UINT32_MAX)
+            return;
+        ids_add(r, &st->names, id);
+        st->tag = st->tag_pending ? id + 1 : 0;
+        st->tag_is_enum = st->tag_pending == 2;
+        st->tag_pending = 0;
+        st->before_ident = st->last;
+        st->last_ident = id + 1;
+        st->last = 'a';
+        return;
+    }
+    st->last_ident = 0;
+    if (n == 6 && (memcmp(s, "struct", 6) == 0)) {
+        st->tag_pending = 1;
+        return;
+    }
+    if (n == 5 && memcmp(s, "union", 5) == 0) {
+        st->tag_pending = 1;
+        return;
+    }
+    if (n == 4 && memcmp(s, "enum", 4) == 0) {
+        st->tag_pending = 2;
+        return;
+    }
+    if (c != '{')
+        st->tag_pending = 0;
+    if (c != '{')
+        st->tag = 0;
+    if (c == '(')
+        st->parens++;
+    else if (c == ')')
+        st->parens--;
+    else if (c == '{') {
+        if (st->braces == 0 && st->last == ')')
+            st->function_body = true;
+        st->braces++;
+        st->tag_pending = 0;
+    } else if (c == '}') {
+        if (st->braces > 0)
+            st->braces--;
+        if (st->enum_body > st->braces)
+            st->enum_body = 0;
+        if (st->braces == 0 && st->function_body) {
+            statement_end(r);
+            return;
+        }
+    } else if (c == ';' && st->braces == 0) {
+        statement_end(r);
+        return;
+    }
+    st->last = s[n - 1];
+}
+
+/* Splits a preprocessed line outside the file's functions into tokens for
+ * the statement machine (keywords count as punctuation: they declare
+ * nothing). */
+static void statement_line(struct reader *r, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && !r->oom;) {
+        char c = s[i];
+        size_t start = i;
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
+            i++;
+            continue;
+        }
+        if (c == '"' || c == '\'') {
+            for (i++; i < n && s[i] != c; i++)
+                if (s[i] == '\\')
+                    i++;
+            i = i < n ? i + 1 : n;
+            statement_token(r, s + start, i - start, false);
+            continue;
+        }
+        if (is_ident(c)) {
+            while (i < n && is_ident(s[i]))
+                i++;
+            bool number = c >= '0' && c <= '9';
+            statement_token(r, s + start, i - start, !number && !is_keyword(s + start, i - start));
+            continue;
+        }
+        statement_token(r, s + start, 1, false);
+        i++;
+    }
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -78,8 +358,9 @@ static void add_ref(struct reader *r, struct expand_function *f, const char *nam
 /* Feeds one preprocessed line to `f`: its tokens into the hash (runs of
  * blanks count as one, and only between two identifier characters; string
  * and character literals byte for byte), its identifiers into the refs. */
-static void feed(struct reader *r, struct expand_function *f, const char *s, size_t n)
+static void feed(struct reader *r, size_t entry, const char *s, size_t n)
 {
+    struct expand_function *f = &r->out->functions[entry];
     char quote = 0, prev = 0;
     bool blank = false;
     size_t ident = 0, ident_len = 0;
@@ -91,8 +372,14 @@ static void feed(struct reader *r, struct expand_function *f, const char *s, siz
                 ident = i;
             ident_len++;
         } else if (ident_len) {
-            if (!(s[ident] >= '0' && s[ident] <= '9'))
+            if (!(s[ident] >= '0' && s[ident] <= '9')) {
                 add_ref(r, f, s + ident, ident_len);
+                if (!is_keyword(s + ident, ident_len)) {
+                    uint32_t id = intern(r, s + ident, ident_len);
+                    if (id != UINT32_MAX)
+                        ids_add(r, &r->uses[entry], id);
+                }
+            }
             ident_len = 0;
         }
         if (i == n)
@@ -188,7 +475,9 @@ static bool index_functions(struct reader *r, const struct analysis *a)
     e->functions = calloc(a->n_functions + 1, sizeof *e->functions);
     r->spans = calloc(a->n_functions + 1, sizeof *r->spans);
     r->names = calloc(a->n_functions + 1, sizeof *r->names);
-    if (!e->functions || !r->spans || !r->names)
+    r->uses = calloc(a->n_functions + 1, sizeof *r->uses);
+    r->st.hash = FNV_OFFSET;
+    if (!e->functions || !r->spans || !r->names || !r->uses)
         return false;
     for (size_t i = 0; i < a->n_functions; i++) {
         const struct analysis_function *f = &a->functions[i];
@@ -212,6 +501,71 @@ static bool index_functions(struct reader *r, const struct analysis *a)
     qsort(r->spans, r->n_spans, sizeof *r->spans, span_cmp);
     qsort(r->names, r->n_names, sizeof *r->names, name_cmp);
     return true;
+}
+
+static int declared_cmp(const void *a, const void *b)
+{
+    const uint32_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] < y[1] ? -1 : x[1] > y[1]);
+}
+
+/* Mixes into each function's hash the declarations it depends on: those
+ * that declare a name its expansion uses, and, in turn, those that declare
+ * a name they use (a struct's field types, a typedef's target, a called
+ * function's prototype), in file order: a changed type or prototype
+ * changes the code the compiler makes of the function even where its own
+ * tokens are the same. */
+static bool depend_on_declarations(struct reader *r)
+{
+    struct expand *e = r->out;
+    bool *seen_decl = calloc(r->n_decls + 1, sizeof *seen_decl);
+    bool *seen_id = calloc(r->n_idents + 1, sizeof *seen_id);
+    uint32_t *queue = calloc(r->n_idents + 1, sizeof *queue);
+    bool ok = seen_decl && seen_id && queue;
+
+    qsort(r->declared, r->n_declared, sizeof *r->declared, declared_cmp);
+    for (size_t f = 0; ok && f < e->n_functions; f++) {
+        size_t head = 0, tail = 0;
+        memset(seen_decl, 0, (r->n_decls + 1) * sizeof *seen_decl);
+        memset(seen_id, 0, (r->n_idents + 1) * sizeof *seen_id);
+        for (size_t i = 0; i < r->uses[f].n; i++)
+            if (!seen_id[r->uses[f].v[i]]) {
+                seen_id[r->uses[f].v[i]] = true;
+                queue[tail++] = r->uses[f].v[i];
+            }
+        while (head < tail) {
+            uint32_t id = queue[head++];
+            size_t lo = 0, hi = r->n_declared;
+            while (lo < hi) {
+                size_t mid = (lo + hi) / 2;
+                if (r->declared[mid][0] < id)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (; lo < r->n_declared && r->declared[lo][0] == id; lo++) {
+                uint32_t d = r->declared[lo][1];
+                if (seen_decl[d])
+                    continue;
+                seen_decl[d] = true;
+                for (size_t k = 0; k < r->decls[d].names.n; k++) {
+                    uint32_t next = r->decls[d].names.v[k];
+                    if (!seen_id[next]) {
+                        seen_id[next] = true;
+                        queue[tail++] = next;
+                    }
+                }
+            }
+        }
+        for (size_t d = 0; d < r->n_decls; d++)
+            if (seen_decl[d])
+                for (int b = 0; b < 8; b++)
+                    hash_byte(&e->functions[f].hash, (unsigned char)(r->decls[d].hash >> (8 * b)));
+    }
+    free(seen_decl);
+    free(seen_id);
+    free(queue);
+    return ok;
 }
 
 /* Every function's closure: its hash, then the hashes of the static
@@ -286,24 +640,43 @@ int expand_read(struct expand *out, const char *pp, size_t len, const struct ana
             line = marker_line;
             continue;
         }
+        bool in_function = false;
         if (in_main && n > 0) {
             uint32_t row = line > 0 ? (uint32_t)(line - 1) : 0;
             /* rows only grow within the main file: spans are visited once */
             while (next_span < r.n_spans && r.spans[next_span].last < row)
                 next_span++;
             for (size_t k = next_span; k < r.n_spans && r.spans[k].first <= row; k++)
-                if (r.spans[k].last >= row)
-                    feed(&r, &out->functions[r.spans[k].entry], s, n);
+                if (r.spans[k].last >= row) {
+                    feed(&r, r.spans[k].entry, s, n);
+                    in_function = true;
+                }
         }
+        if (!in_function && n > 0 && s[0] != '#')
+            statement_line(&r, s, n);
         line++;
     }
+    statement_end(&r);
     if (!seen_main)
         rc = -1;
-    else if (!r.oom && !close_over_statics(out))
+    else if (!r.oom && (!depend_on_declarations(&r) || !close_over_statics(out)))
         r.oom = true;
 done:
     if (r.oom)
         rc = -1;
+    for (size_t i = 0; i < r.n_decls; i++)
+        free(r.decls[i].names.v);
+    free(r.decls);
+    free(r.declared);
+    for (size_t i = 0; i < r.n_idents; i++)
+        free(r.idents[i]);
+    free(r.idents);
+    free(r.table);
+    free(r.st.names.v);
+    free(r.st.declares.v);
+    for (size_t i = 0; r.uses && i < out->n_functions; i++)
+        free(r.uses[i].v);
+    free(r.uses);
     free(r.spans);
     free(r.names);
     return rc;

@@ -1112,16 +1112,6 @@ static struct text_range diag_range(int line, int column)
     return r;
 }
 
-/* Messages the patch itself causes and the user's file does not. */
-static bool patch_noise(const struct build_diag *d)
-{
-    return d->severity != BUILD_ERROR && d->message &&
-           (strstr(d->message, "declared 'static' but never defined") ||
-            strstr(d->message, "declared ‘static’ but never defined") ||
-            strstr(d->message, "has internal linkage but is not defined") ||
-            strstr(d->message, "defined but not used"));
-}
-
 /* Publishes the compile's messages as "compiler" diagnostics, grouped by
  * file, and clears those of the previous compile of the same file. */
 static void publish_compiler(struct pipeline *p, struct job *job, const struct build_diags *diags,
@@ -1135,7 +1125,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
     json_object_set_new(uris, job->uri, json_true());
     for (i = 0; diags && i < diags->count; i++) {
         char *u = diag_uri(diags->items[i].file, cwd, job);
-        if (u && !patch_noise(&diags->items[i]))
+        if (u && !build_patch_noise(&diags->items[i]))
             json_object_set_new(uris, u, json_true());
         free(u);
     }
@@ -1154,7 +1144,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
         for (i = 0; out && notes_all && owned && diags && i < diags->count; i++) {
             const struct build_diag *d = &diags->items[i];
             char *u = diag_uri(d->file, cwd, job);
-            if (u && strcmp(u, uri) == 0 && !patch_noise(d)) {
+            if (u && strcmp(u, uri) == 0 && !build_patch_noise(d)) {
                 struct server_diagnostic *sd = &out[n++];
                 sd->range = diag_range(d->line, d->column);
                 sd->severity = d->severity == BUILD_ERROR ? 1 : d->severity == BUILD_WARNING ? 2 : 3;

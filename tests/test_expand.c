@@ -178,3 +178,42 @@ Test(expand, a_header_change_reaches_through_the_include_graph)
     release(&a);
     release(&b);
 }
+
+Test(expand, a_changed_type_or_prototype_changes_the_functions_that_use_it)
+{
+    static const char types[] = "struct box { int w, h; };\n"
+                                "typedef struct box box_t;\n"
+                                "enum mode { QUICK, SLOWLY };\n"
+                                "int twice(int x);\n"
+                                "int area(box_t *b)\n"
+                                "{\n"
+                                "    return b->w * b->h;\n"
+                                "}\n"
+                                "int fast(void) { return QUICK; }\n"
+                                "int call(int x) { return twice(x); }\n"
+                                "int alone(int x) { return x; }\n";
+    struct unit a, b, c, d;
+    char *fields = replaced(types, "int w, h;", "int h, w;");
+    char *modes = replaced(types, "QUICK, SLOWLY", "SLOWLY, QUICK");
+    char *proto = replaced(types, "int twice(int x);", "long twice(int x);");
+
+    expand_text(&a, types, header);
+    expand_text(&b, fields, header);
+    expand_text(&c, modes, header);
+    expand_text(&d, proto, header);
+    cr_assert_neq(hash_of(&a, "area"), hash_of(&b, "area"), "a field order change reaches area() through a typedef");
+    cr_assert_eq(hash_of(&a, "fast"), hash_of(&b, "fast"));
+    cr_assert_neq(hash_of(&a, "fast"), hash_of(&c, "fast"), "an enumerator's value changed");
+    cr_assert_eq(hash_of(&a, "area"), hash_of(&c, "area"));
+    cr_assert_neq(hash_of(&a, "call"), hash_of(&d, "call"), "a called function's prototype changed");
+    cr_assert_eq(hash_of(&a, "alone"), hash_of(&b, "alone"));
+    cr_assert_eq(hash_of(&a, "alone"), hash_of(&c, "alone"));
+    cr_assert_eq(hash_of(&a, "alone"), hash_of(&d, "alone"));
+    release(&a);
+    release(&b);
+    release(&c);
+    release(&d);
+    free(fields);
+    free(modes);
+    free(proto);
+}
