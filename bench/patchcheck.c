@@ -117,12 +117,17 @@ static int warnings_within(const char *patch, const char *file)
     return 1;
 }
 
+/* Prints the error lines of `text` first, then the others, `count` in all. */
 static void first_lines(const char *text, int count)
 {
-    for (const char *line = text; *line && count > 0; count--) {
+    for (const char *line = text; *line && count > 0;) {
         const char *nl = strchr(line, '\n');
         int n = nl ? (int)(nl - line) : (int)strlen(line);
-        printf("    %.*s\n", n > 300 ? 300 : n, line);
+        const char *err = strstr(line, "error");
+        if (err && err < line + n) {
+            printf("    %.*s\n", n > 300 ? 300 : n, line);
+            count--;
+        }
         line += n + (nl ? 1 : 0);
     }
 }

@@ -438,6 +438,10 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
             } else if (strcmp(t, "function_declarator") == 0) {
                 r.is_function = true;
                 r.is_const = false;
+                if (!ts_node_is_null(grammar_misread_name(d))) {
+                    r.ident = grammar_misread_name(d);
+                    return r;
+                }
             } else if (strcmp(t, "array_declarator") == 0) {
                 if (!ts_node_is_null(next) && type_is(next, "identifier") &&
                     ts_node_is_null(ts_node_child_by_field_id(d, c->f_size)))
