@@ -79,8 +79,9 @@ static int run_in(char **argv, const char *cwd, char **output)
     return status;
 }
 
-/* The warnings of `output` as "line: message" lines (one string), after the
- * server's filter. New string. */
+/* The warnings of `output`, one message a line (without its line: a
+ * warning the file gives at its first use of a name, the patch gives at
+ * another), after the server's filter. New string. */
 static char *warnings_of(const char *output)
 {
     struct build_diags diags = { 0 };
@@ -94,7 +95,7 @@ static char *warnings_of(const char *output)
         for (size_t i = 0; i < diags.count; i++) {
             const struct build_diag *d = &diags.items[i];
             if (d->severity == BUILD_WARNING && !build_patch_noise(d))
-                fprintf(f, "%d: %s\n", d->line, d->message);
+                fprintf(f, "%s\n", d->message);
         }
     build_diags_release(&diags);
     fclose(f);
@@ -125,6 +126,16 @@ static void first_lines(const char *text, int count)
         int n = nl ? (int)(nl - line) : (int)strlen(line);
         const char *err = strstr(line, "error");
         if (err && err < line + n) {
+            printf("    %.*s\n", n > 300 ? 300 : n, line);
+            count--;
+        }
+        line += n + (nl ? 1 : 0);
+    }
+    for (const char *line = text; *line && count > 0;) {
+        const char *nl = strchr(line, '\n');
+        int n = nl ? (int)(nl - line) : (int)strlen(line);
+        const char *err = strstr(line, "error");
+        if (!err || err >= line + n) {
             printf("    %.*s\n", n > 300 ? 300 : n, line);
             count--;
         }
