@@ -1859,6 +1859,7 @@ struct source {
     const struct analysis *running;   /* what the program runs, as tree-sitter reads it */
     const struct analysis *analysis;  /* of `text` */
     struct document *doc;             /* the open document, or NULL */
+    uint64_t since;                   /* uv_hrtime() when deciding began (the scan's start), 0: now */
 };
 
 /* ---------------------------------------------------------------- what the compiler sees */
@@ -1877,7 +1878,7 @@ struct scan {
     enum scan_kind kind;
     struct batch *batch;     /* SCAN_SAVE: held until the reload is started */
     unsigned serial;
-    uint64_t t0;
+    uint64_t t0, started;    /* the save's time, the scan's start (uv_hrtime) */
     char *uri, *path, *marker, *cwd;
     json_t *text_json;       /* the text to preprocess; NULL: the file on disk */
     char *disk_text;         /* the file on disk, read by the worker */
@@ -2050,6 +2051,7 @@ static void on_scan_read(uv_work_t *req, int status)
         src.text = text;
         src.len = len;
         src.doc = doc;
+        src.since = s->started;
         src.analysis = s->analysis ? s->analysis : doc ? doc->analysis : NULL;
         if (!src.analysis && text)
             src.analysis = fallback = analysis_of_text(text, len, s->marker);
@@ -2127,6 +2129,7 @@ static void scan_start(struct pipeline *p, enum scan_kind kind, struct batch *ba
     s->kind = kind;
     s->serial = ++p->next_serial;
     s->t0 = t0;
+    s->started = uv_hrtime();
     s->uri = uri ? strdup(uri) : protocol_path_to_uri(path);
     s->path = strdup(path);
     s->marker = strdup(docstore_marker(server_docs(p->server)));
@@ -2274,7 +2277,7 @@ static void clear_compiler(struct pipeline *p, const char *path)
 static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
                          uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion)
 {
-    uint64_t t = uv_hrtime();
+    uint64_t t = src->since ? src->since : uv_hrtime();
     int others_changed = 0;
     struct analysis_diff *diff = analysis_diff_hot(src->running, src->analysis, &others_changed);
     json_t *unit = expansion ? json_object_get(p->units, src->path) : NULL;
@@ -2501,7 +2504,7 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
 static int reload_document(struct pipeline *p, struct batch *batch, struct document *doc, enum reload_mode mode,
                            uint64_t t0, struct server_request *req, json_t *skip_types)
 {
-    struct source src = { doc->uri, doc->path, doc->text, doc->len, doc->running, doc->analysis, doc };
+    struct source src = { doc->uri, doc->path, doc->text, doc->len, doc->running, doc->analysis, doc, 0 };
 
     return reload_source(p, batch, &src, mode, t0, req, skip_types, NULL);
 }
