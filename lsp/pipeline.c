@@ -1890,6 +1890,7 @@ struct scan {
     struct analysis *analysis;  /* of the text (worker) */
     struct expand ex;
     bool expanded;
+    bool cancelled;          /* a newer scan of the same file replaced it */
     uv_work_t work;
 };
 
@@ -2035,11 +2036,11 @@ static void on_scan_read(uv_work_t *req, int status)
     if (s->kind == SCAN_BASE) {
         if (unit && !json_object_get(p->units, s->path))
             json_object_set(p->units, s->path, unit);
-        else if (!unit)
+        else if (!unit && !s->cancelled)
             json_object_set_new(p->units_failed, s->path, json_true());
         p->scanning_base = false;
         scan_next_base(p);
-    } else {
+    } else if (!s->cancelled) {
         struct document *doc = docstore_get(server_docs(p->server), s->uri);
         size_t len;
         const char *text = scan_text(s, &len);
@@ -2071,6 +2072,7 @@ static void on_scanned(const struct build_result *r, void *user)
 
     if (r->status != 0 && r->status != BUILD_ECANCELED)
         log_debug("cannot preprocess %s: %s; deciding from the text alone", s->path, build_strerror(r->status));
+    s->cancelled = r->status == BUILD_ECANCELED;
     s->work.data = s;
     if (uv_queue_work(s->p->loop, &s->work, r->status == 0 ? scan_read_work : scan_cleanup_work, on_scan_read) !=
         0) {
