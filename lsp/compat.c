@@ -21,7 +21,7 @@
 #include <string.h>
 
 #define MAX_DEPTH 48
-#define MAX_PAIRS 4096
+#define EQ_INITIAL 1024    /* slots of the set of pairs proven equal (grows) */
 
 struct pair {
     Dwarf_Off a, b;
@@ -34,8 +34,10 @@ struct judge {
     char anon[480];          /* the difference inside an unnamed struct or union, for its container to say */
     char file[512];          /* where the differing aggregate is declared in the new source */
     int line;
-    struct pair *pairs;      /* pairs being compared or found equal */
-    size_t n_pairs;
+    struct pair stack[MAX_DEPTH + 2]; /* pairs being compared (assumed equal: recursive types) */
+    size_t depth;
+    struct pair *equal;      /* open addressing: pairs proven equal, kept across the whole check */
+    size_t equal_cap, equal_n;
     struct compat_report *out;
 };
 
@@ -162,15 +164,58 @@ static Dwarf_Word size_of(Dwarf_Die *t)
     return dwarf_aggregate_size(t, &s) == 0 ? s : 0;
 }
 
-static bool seen(struct judge *j, Dwarf_Off a, Dwarf_Off b)
+static size_t slot_of(const struct judge *j, Dwarf_Off a, Dwarf_Off b)
 {
-    for (size_t i = 0; i < j->n_pairs; i++)
-        if (j->pairs[i].a == a && j->pairs[i].b == b)
+    uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull ^ ((uint64_t)b + 0x632be59bd9b4e019ull) * 0xbf58476d1ce4e5b9ull;
+    return (size_t)(h ^ (h >> 29)) & (j->equal_cap - 1);
+}
+
+/* Whether the pair (a, b) is known equal. Offsets are never 0 for a DIE. */
+static bool proven(const struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    if (!j->equal_cap)
+        return false;
+    for (size_t i = slot_of(j, a, b);; i = (i + 1) & (j->equal_cap - 1)) {
+        if (j->equal[i].a == 0)
+            return false;
+        if (j->equal[i].a == a && j->equal[i].b == b)
             return true;
-    if (j->n_pairs < MAX_PAIRS) {
-        j->pairs[j->n_pairs].a = a;
-        j->pairs[j->n_pairs++].b = b;
     }
+}
+
+static void prove(struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    if (j->equal_n * 2 >= j->equal_cap) {
+        size_t cap = j->equal_cap ? j->equal_cap * 2 : EQ_INITIAL;
+        struct pair *old = j->equal, *grown = calloc(cap, sizeof *grown);
+        size_t old_cap = j->equal_cap;
+        if (!grown)
+            return;
+        j->equal = grown;
+        j->equal_cap = cap;
+        j->equal_n = 0;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i].a)
+                prove(j, old[i].a, old[i].b);
+        free(old);
+    }
+    for (size_t i = slot_of(j, a, b);; i = (i + 1) & (j->equal_cap - 1)) {
+        if (j->equal[i].a == a && j->equal[i].b == b)
+            return;
+        if (j->equal[i].a == 0) {
+            j->equal[i].a = a;
+            j->equal[i].b = b;
+            j->equal_n++;
+            return;
+        }
+    }
+}
+
+static bool in_progress(const struct judge *j, Dwarf_Off a, Dwarf_Off b)
+{
+    for (size_t i = 0; i < j->depth; i++)
+        if (j->stack[i].a == a && j->stack[i].b == b)
+            return true;
     return false;
 }
 
@@ -257,8 +302,8 @@ static void append(char *buf, size_t size, int *parts, const char *f, ...)
 static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth, const char *alias)
 {
     struct member *ma = malloc(MAX_MEMBERS * sizeof *ma), *mb = malloc(MAX_MEMBERS * sizeof *mb);
-    char what[200], diff[480] = "";
-    int parts = 0;
+    char what[200], diff[480] = "", moves[480] = "";
+    int parts = 0, moved = 0;
     bool ok = true;
     Dwarf_Word sa = size_of(a), sb = size_of(b);
 
@@ -279,7 +324,7 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         }
         y->matched = true;
         if (x->offset != y->offset) {
-            append(diff, sizeof diff, &parts, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
+            append(moves, sizeof moves, &moved, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
                    (uint64_t)y->offset, (uint64_t)x->offset);
             ok = false;
         }
@@ -288,7 +333,7 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
                    x->bit_size);
             ok = false;
         } else if (x->bit_offset != y->bit_offset) {
-            append(diff, sizeof diff, &parts, "%s moved from bit %" PRId64 " to %" PRId64, field,
+            append(moves, sizeof moves, &moved, "%s moved from bit %" PRId64 " to %" PRId64, field,
                    y->bit_offset % 1000000, x->bit_offset % 1000000);
             ok = false;
         }
@@ -320,6 +365,10 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         }
     if (sa != sb)
         ok = false;
+    /* fields that only moved follow from what was added, removed or
+     * resized before them: said only when nothing else is (a reorder) */
+    if (!*diff)
+        snprintf(diff, sizeof diff, "%s", moves);
     if (!ok) {
         describe(a, what, sizeof what);
         if (!dwarf_diename(a) && alias)
@@ -385,25 +434,43 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
 /* Whether types `a` (the patch's) and `b` (the program's) lay out the same
  * data the same way. On a difference in an aggregate or enum, j->msg says
  * what; for scalars the caller phrases it. */
+static bool same_peeled(struct judge *j, Dwarf_Die *pa, Dwarf_Die *pb, const char *alias, int depth);
+
 static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
 {
-    Dwarf_Die pa, pb, ta, tb, cur = *a;
-    bool va = !peel(a, &pa), vb = !peel(b, &pb);
+    Dwarf_Die pa, pb, cur = *a;
+    bool va = !peel(a, &pa), vb = !peel(b, &pb), equal;
     const char *alias = NULL;
-    int tag;
+    Dwarf_Off oa, ob;
 
+    if (va || vb)
+        return va == vb;
     /* the typedef that names an unnamed struct, for messages */
-    for (int i = 0; i < 16 && dwarf_tag(&cur) != dwarf_tag(&pa); i++) {
+    for (int i = 0; i < 16 && dwarf_dieoffset(&cur) != dwarf_dieoffset(&pa); i++) {
         if (dwarf_tag(&cur) == DW_TAG_typedef)
             alias = dwarf_diename(&cur);
         if (!type_of(&cur, &cur))
             break;
     }
-
-    if (va || vb)
-        return va == vb;
-    if (depth > MAX_DEPTH || seen(j, dwarf_dieoffset(&pa), dwarf_dieoffset(&pb)))
+    oa = dwarf_dieoffset(&pa);
+    ob = dwarf_dieoffset(&pb);
+    if (depth > MAX_DEPTH || j->depth >= MAX_DEPTH + 1 || proven(j, oa, ob) || in_progress(j, oa, ob))
         return true;
+    j->stack[j->depth].a = oa;
+    j->stack[j->depth++].b = ob;
+    equal = same_peeled(j, &pa, &pb, alias, depth);
+    j->depth--;
+    if (equal)
+        prove(j, oa, ob);
+    return equal;
+}
+
+/* same() on types stripped of typedefs and qualifiers. */
+static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const char *alias, int depth)
+{
+    Dwarf_Die pa = *pa_, pb = *pb_, ta, tb;
+    int tag;
+
     tag = dwarf_tag(&pa);
     if (tag != dwarf_tag(&pb))
         return false;
@@ -439,7 +506,9 @@ static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
             return true;
         return same_enum(j, &pa, &pb);
     case DW_TAG_array_type: {
-        if (size_of(&pa) != size_of(&pb))
+        /* an array of unknown bound (`extern char name[];`) says nothing
+         * of the size: its elements still count */
+        if (size_of(&pa) != size_of(&pb) && size_of(&pa) != 0 && size_of(&pb) != 0)
             return false;
         if (!type_of(&pa, &ta) || !type_of(&pb, &tb))
             return true;
@@ -574,7 +643,7 @@ static void reset(struct judge *j)
     *j->anon = '\0';
     *j->file = '\0';
     j->line = 0;
-    j->n_pairs = 0;
+    j->depth = 0;
 }
 
 /* Compares the patch's variable DIE `var` (named `shown` in messages) with
@@ -856,11 +925,6 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
     rc = debuginfo_open(patch, &pf, err, errsize);
     if (rc != 0)
         return rc;
-    j.pairs = malloc(MAX_PAIRS * sizeof *j.pairs);
-    if (!j.pairs) {
-        debuginfo_free(pf);
-        return DEBUGINFO_ENOMEM;
-    }
     /* the patch's own unit: the one that is not a start file (p3-x.c) */
     base = strrchr(req->source, '/') ? strrchr(req->source, '/') + 1 : req->source;
     pcu = -1;
@@ -901,7 +965,10 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
         if (!name)
             continue;
         if (tag == DW_TAG_variable) {
-            if (!has_flag(&child, DW_AT_declaration))
+            Dwarf_Attribute own;
+            bool declaration = false;
+            if (!dwarf_attr(&child, DW_AT_declaration, &own) || dwarf_formflag(&own, &declaration) != 0 ||
+                !declaration)
                 continue; /* the patch's own (a kept const table, the build-id) */
             const struct compat_static *s = static_named(req, name, NULL, false);
             if (s) {
@@ -933,7 +1000,7 @@ done:
     for (size_t i = 0; i < out->count; i++)
         free(j.symbols[i]);
     free(j.symbols);
-    free(j.pairs);
+    free(j.equal);
     debuginfo_free(pf);
     return rc;
 }

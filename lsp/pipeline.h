@@ -12,7 +12,8 @@
  * become diagnostics; results update lsp/state.h and the baseline, and once
  * the whole batch is done the editor gets `hotc/reloaded` per file, then
  * one `hotc/status` counting the batch as one reload. It listens on TCP
- * when the `tcp` setting says so (the endpoint and token go to the log). It also runs the program (hotc.server.run, .restart),
+ * when the `tcp` setting says so (the endpoint and token go to the log). It hands
+ * hotc.server.run and .restart to the launcher (lsp/launcher.h),
  * rolls back (hotc.server.rollback), reloads on request
  * (hotc.server.reload), and turns crash reports into diagnostics.
  *

@@ -468,7 +468,7 @@ Test(docs, architecture_invariants_hold_in_the_code)
     forbid(&r, "lsp/{server,protocol,jsonrpc,state,docstore,analysis,expand,patch,frame}.c", NULL, BLOCKING_FS, 0,
            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const pipeline_blocking[] = {
-        "encode_library", "prepare_work", "run_lookup_work", /* uv_queue_work entry points */
+        "encode_library", "prepare_work",                    /* uv_queue_work entry points */
         "scan_prepare_work", "scan_read_work", "scan_cleanup_work",
         "write_file", "on_path", "compile_probe_run", "slurp", /* called only from those (checked below) */
         "hook_initialized",                                   /* start-up: the private temporary directory */
@@ -476,14 +476,17 @@ Test(docs, architecture_invariants_hold_in_the_code)
         NULL};
     confine(&r, "lsp/pipeline.c", pipeline_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
-    static const char *const worker_callers[] = {"encode_library", "prepare_work", "run_lookup_work", "write_file",
-                                                 "on_path", "compile_probe_run", "scan_prepare_work",
-                                                 "scan_read_work", "slurp", NULL};
+    static const char *const worker_callers[] = {"encode_library", "prepare_work", "write_file", "on_path",
+                                                 "compile_probe_run", "scan_prepare_work", "scan_read_work",
+                                                 "slurp", NULL};
     confine(&r, "lsp/pipeline.c", worker_callers,
-            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|run_lookup_work|"
-            "slurp)[ \t]*\\(",
+            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|slurp)"
+            "[ \t]*\\(",
             "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
             "a file");
+    static const char *const launcher_blocking[] = {"run_lookup_work", NULL}; /* its uv_queue_work entry point */
+    confine(&r, "lsp/launcher.c", launcher_blocking, BLOCKING_FS,
+            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const remove_tmpdir_callers[] = {"remove_tmpdir", "pipeline_free", NULL};
     confine(&r, "lsp/pipeline.c", remove_tmpdir_callers, "(^|[^A-Za-z0-9_])remove_tmpdir[ \t]*\\(",
             "removes files on the loop; the invariant allows it only after the loop ended (pipeline_free)");
