@@ -413,7 +413,8 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
     json_t *p, *d;
     size_t mark;
 
-    setup(&e, (const char *const[]){ "edits.c", "other.c", "config.h", "deep.h", NULL }, "-DMODE_FAST=1");
+    setup(&e, (const char *const[]){ "edits.c", "other.c", "config.h", "deep.h", NULL },
+          "-DMODE_FAST=1 -Wredundant-decls -Wnested-externs");
     start(&e);
     json_decref(wait_for(&e, "hotc/status", programs_one, NULL));
     open_file(&e, "edits.c", uri, sizeof uri, &text);
@@ -430,6 +431,8 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
     json_decref(p);
     free(expect_status(&e, "applied"));
     expect_output(&e, "calc=21 help=3", "a changed #define did not reach calc()");
+    cr_assert_eq(published(&e, 0, uri, &p) > 0 ? (diag_with(p, 2) != NULL) : 0, 0,
+                 "the patch warns where the build does not: %s", json_dumps(p, JSON_COMPACT));
 
     /* 2. the #if branch the flags leave out: nothing to reload, and said */
     char *v2 = edit(v1, "x + BONUS + 1000", "x + BONUS + 2000");
