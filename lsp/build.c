@@ -439,6 +439,9 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     if (family == BUILD_GCC) {
         vec_push(&v, "-fdiagnostics-color=never");
         vec_push(&v, "-fdiagnostics-column-unit=byte");
+        /* the patch's exported alias of a noreturn (cold, ...) function
+         * does not repeat its attributes */
+        vec_push(&v, "-Wno-missing-attributes");
     } else if (family == BUILD_CLANG) {
         vec_push(&v, "-fno-color-diagnostics");
     }

@@ -90,7 +90,8 @@ struct build_options {
  * source; plus -fPIC -shared, -iquote <dir of source> (the patch lives
  * elsewhere but includes what the source includes), byte columns in
  * messages, no warnings about what the patch's own rewriting causes
- * (-Wno-redundant-decls, -Wno-nested-externs), and every spelled
+ * (-Wno-redundant-decls, -Wno-nested-externs; gcc: -Wno-missing-attributes
+ * for the exported alias), and every spelled
  * visibility attribute made `__unused__` (gcc, clang: the program's hidden
  * symbols are reached through the patch's GOT, which the runtime binds).
  * Without an entry:
