@@ -157,7 +157,7 @@ function flashReload(r: HotReloaded) {
     return;
   }
   flashUntil = Date.now() + 4000;
-  statusItem.text = `$(check) ${text}`;
+  statusItem.text = `$(check) hotc · ${text}`;
   statusItem.show();
   if (flashTimer) clearTimeout(flashTimer);
   flashTimer = setTimeout(() => {
