@@ -391,14 +391,19 @@ static char *expect_line(struct env *e, const char *text, long after_tick, const
     }
 }
 
-/* The program keeps running its old code: for SETTLE_TICKS ticks after
- * `from` (a status line), every line still has `old` and none has `new`,
- * and the counters keep growing. Returns the last line seen (a copy). */
+/* The program keeps running its old code: from `from` (a status line
+ * before the save) until SETTLE_TICKS ticks after now (the refusal is
+ * known), every line still has `old` and none has `new`, and the counters
+ * keep growing. Returns the last line seen (a copy). */
 static char *expect_unchanged(struct env *e, const char *from, const char *old, const char *new)
 {
     long tick0 = field(from, "tick"), filled0 = field(from, "filled");
-    char *last = expect_line(e, "tick=", tick0 + SETTLE_TICKS, "the program stopped after a refused change");
+    char *now = last_line(e);
+    long until = (now ? field(now, "tick") : tick0) + SETTLE_TICKS;
+    char *last = expect_line(e, "tick=", until, "the program stopped after a refused change");
     char *out = test_slurp(e->out, NULL);
+
+    free(now);
 
     for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n")) {
         if (strncmp(line, "tick=", 5) != 0 || field(line, "tick") <= tick0)
