@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -194,9 +195,11 @@ static void start_server(struct env *e)
 static void start_program(struct env *e)
 {
     char endpoint[PATH_MAX + 64], prog[PATH_MAX];
+    pid_t test = getpid();
 
     snprintf(endpoint, sizeof endpoint, "unix:%s/run/hotc/%ld.sock", e->dir, (long)lspclient_pid(e->c));
     snprintf(prog, sizeof prog, "%s/ledger", e->dir);
+
     e->pid = fork();
     cr_assert(e->pid >= 0);
     if (e->pid == 0) {
@@ -204,7 +207,12 @@ static void start_program(struct env *e)
         dup2(fd, 1);
         dup2(fd, 2);
         setenv("HOTC_ENDPOINT", endpoint, 1);
-        execl(prog, prog, "--period", "20", (char *)NULL);
+        /* never outlive the test, even one that failed an assertion; and
+         * a safety net of about ten minutes */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != test)
+            _exit(127);
+        execl(prog, prog, "--period", "20", "--ticks", "30000", (char *)NULL);
         _exit(127);
     }
 }
