@@ -395,9 +395,13 @@ static char *expect_line(struct env *e, const char *text, long after_tick, const
         if (hit)
             return hit;
         if (now_ms() > deadline) {
-            char *last = last_line(e);
-            cr_assert_fail("%s (waited for '%s' after tick %ld; the program last printed: %s)", why, text,
-                           after_tick, last ? last : "nothing");
+            char *last = last_line(e), what[16384];
+            for (json_t *msg; e->c && (msg = lspclient_read(e->c, 1000)) != NULL;)
+                json_array_append_new(e->history, msg);
+            describe_since(e, e->saved_at, what, sizeof what);
+            cr_assert_fail("%s (waited for '%s' after tick %ld; the program last printed: %s)\n"
+                           "  the server said since the last save:%s",
+                           why, text, after_tick, last ? last : "nothing", *what ? what : " nothing");
         }
         usleep(50000);
     }
@@ -435,8 +439,8 @@ static char *expect_unchanged(struct env *e, const char *from, const char *old, 
     return last;
 }
 
-/* Waits until the program is attached and prints its first lines; returns
- * the first status line (a copy). */
+/* Waits until the program is attached and prints its first lines, with
+ * the .c files open; returns the first status line (a copy). */
 static char *start(struct env *e)
 {
     int one = 1;
@@ -447,6 +451,11 @@ static char *start(struct env *e)
     start_program(e);
     p = wait_for(e, "hotc/status", programs_is, &one, T);
     json_decref(p);
+    /* an editor has the project's .c files open well before the first
+     * save (the headers are opened when saved) */
+    for (int i = 0; files[i]; i++)
+        if (strstr(files[i], ".c"))
+            open_doc(e, files[i]);
     return expect_line(e, "tag=a version=0", 0, "the program did not start");
 }
 
@@ -501,7 +510,8 @@ static void describe_since(struct env *e, size_t mark, char *buf, size_t size)
             if (diags_with(params, NULL, 0, list, sizeof list) == 0)
                 continue;
             snprintf(buf + used, size - used, "\n  diagnostics %s: %s", strrchr(uri, '/') + 1, list);
-        } else if (strcmp(m, "hotc/reloaded") == 0 || (strcmp(m, "hotc/status") == 0 && status_done(params, NULL))) {
+        } else if (strcmp(m, "hotc/reloaded") == 0 || strcmp(m, "window/showMessage") == 0 ||
+                   (strcmp(m, "hotc/status") == 0 && status_done(params, NULL))) {
             s = json_dumps(params, JSON_COMPACT);
             snprintf(buf + used, size - used, "\n  %s %.600s", m, s);
             free(s);
