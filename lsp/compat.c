@@ -828,9 +828,22 @@ struct edges {
     size_t n, cap;
 };
 
+/* The C name of a patch symbol: the redirected function `f` is defined as
+ * `__hotc_d_f` and exported as `__hotc_f_f` (lsp/patch.c); the program's
+ * statics keep their `__hotc_s_N` names, which the issues list. */
+static const char *c_name(const char *symbol)
+{
+    if (strncmp(symbol, "__hotc_f_", 9) == 0 || strncmp(symbol, "__hotc_d_", 9) == 0)
+        return symbol + 9;
+    return symbol;
+}
+
 static void on_reference(const char *from, const char *to, void *user)
 {
     struct edges *e = user;
+
+    from = c_name(from);
+    to = c_name(to);
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 64;
         char **f = realloc(e->from, cap * sizeof *f), **t;
@@ -889,16 +902,71 @@ static bool reaches(const struct edges *e, const char *start, const char *symbol
     return hit;
 }
 
+/* The calls the DWARF of function `fn` records under `die`: functions
+ * inlined into it (their code is in it, with no relocation left) and call
+ * sites, as edges from `fn`. */
+static void dwarf_calls(struct edges *e, const char *fn, Dwarf_Die *die, int depth)
+{
+    Dwarf_Die child, origin;
+    Dwarf_Attribute attr;
+
+    if (depth > 32 || dwarf_child(die, &child) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&child);
+        unsigned at = tag == DW_TAG_inlined_subroutine ? DW_AT_abstract_origin
+                      : tag == DW_TAG_call_site || tag == DW_TAG_GNU_call_site ? DW_AT_call_origin
+                                                                               : 0;
+        if (at && dwarf_attr(&child, at, &attr) && dwarf_formref_die(&attr, &origin)) {
+            Dwarf_Attribute name;
+            const char *callee = dwarf_attr_integrate(&origin, DW_AT_name, &name) ? dwarf_formstring(&name) : NULL;
+            if (callee)
+                on_reference(fn, callee, e);
+        }
+        if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine)
+            dwarf_calls(e, fn, &child, depth + 1);
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
 /* Charges each patch-wide issue that names what the new code refers to to
- * the redirected functions whose code reaches it. */
-static void attribute(struct judge *j, struct debuginfo *patch, const struct compat_request *req)
+ * the redirected functions whose code reaches it, and refuses with a
+ * function that cannot be reloaded every other one that calls it (the call
+ * would run its new code). `cudie` is the patch's unit. */
+static void attribute(struct judge *j, struct debuginfo *patch, Dwarf_Die *cudie, const struct compat_request *req)
 {
     struct compat_report *r = j->out;
     struct edges e = { 0 };
     size_t n = r->count;
+    Dwarf_Die child;
 
     long nrefs = debuginfo_references(patch, on_reference, &e);
 
+    if (dwarf_child(cudie, &child) == 0)
+        do {
+            Dwarf_Attribute name;
+            const char *fn;
+            if (dwarf_tag(&child) != DW_TAG_subprogram || has_flag(&child, DW_AT_declaration))
+                continue;
+            fn = dwarf_attr_integrate(&child, DW_AT_name, &name) ? dwarf_formstring(&name) : NULL;
+            if (fn)
+                dwarf_calls(&e, fn, &child, 0);
+        } while (dwarf_siblingof(&child, &child) == 0);
+    /* the callers of a function that cannot be reloaded */
+    for (size_t i = 0; i < n; i++) {
+        char target[300], message[800];
+        if (!r->issues[i].function)
+            continue;
+        snprintf(target, sizeof target, "\n%s\n", r->issues[i].function);
+        snprintf(message, sizeof message, "it calls %s(), which cannot be reloaded (%s)", r->issues[i].function,
+                 r->issues[i].message);
+        for (size_t k = 0; k < req->function_count; k++)
+            if (strcmp(req->functions[k].name, r->issues[i].function) != 0 &&
+                reaches(&e, req->functions[k].name, target)) {
+                *j->file = '\0';
+                j->line = 0;
+                add_issue(j, req->functions[k].name, message, NULL);
+            }
+    }
     if (nrefs < 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
@@ -906,8 +974,7 @@ static void attribute(struct judge *j, struct debuginfo *patch, const struct com
         if (r->issues[i].function || !j->symbols[i])
             continue;
         for (size_t k = 0; k < req->function_count; k++) {
-            const char *start = req->functions[k].symbol ? req->functions[k].symbol : req->functions[k].name;
-            if (!reaches(&e, start, j->symbols[i]))
+            if (!reaches(&e, req->functions[k].name, j->symbols[i]))
                 continue;
             int line = r->issues[i].line;
             char file[sizeof j->file];
@@ -1033,7 +1100,7 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
 done:
     debuginfo_unlock(exe);
     if (rc == 0 && out->count > 0)
-        attribute(&j, pf, req);
+        attribute(&j, pf, &cudie, req);
     for (size_t i = 0; i < out->count; i++)
         free(j.symbols[i]);
     free(j.symbols);

@@ -1528,7 +1528,7 @@ static const struct compat_issue *issue_for(const struct compat_report *report, 
  * log and a message. `error` (when the check itself could not run) or
  * `report` says why. Returns the first message (new string, or NULL). */
 static char *record_layout_refusals(struct job *job, const char *error, const struct compat_report *report,
-                                    const bool *refused)
+                                    const bool *refused, char *const *calls)
 {
     struct pipeline *p = job->p;
     struct state *st = server_state(p->server);
@@ -1546,6 +1546,8 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
             continue;
         if (error) {
             why = fmt("%s; or set hotc.layoutCheck to \"off\" to reload without the check", error);
+        } else if (calls && calls[i]) {
+            why = fmt("it calls %s(), which cannot be reloaded", calls[i]);
         } else if (issue && issue->message[0] == '`') {
             const char *decl = issue->file ? base_name(issue->file) : NULL;
             why = decl && issue->line > 0
@@ -1586,10 +1588,12 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
 }
 
 /* The patch cannot run against the program's data: nothing is sent; the
- * editor hears why (record_layout_refusals). Frees `job`. */
-static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report)
+ * editor hears why (record_layout_refusals; `calls` as there, may be
+ * NULL). Frees `job`. */
+static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report,
+                              char *const *calls)
 {
-    char *first = record_layout_refusals(job, error, report, NULL);
+    char *first = record_layout_refusals(job, error, report, NULL, calls);
 
     job->last = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "result", "refused", "message",
                           first ? first : "", "file", job->path, "functions", fn_names(job), "timings",
@@ -1608,7 +1612,8 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
  * of the same batch, so that the patch calls the running versions of the
  * refused ones. Frees `job`. Returns false (and frees nothing) when the
  * document is gone and this cannot be done. */
-static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused)
+static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused,
+                              char *const *calls)
 {
     struct pipeline *p = job->p;
     struct document *doc = docstore_get(server_docs(p->server), job->uri);
@@ -1672,7 +1677,7 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     }
     next->req = job->req;
     job->req = NULL;
-    first = record_layout_refusals(job, NULL, report, refused);
+    first = record_layout_refusals(job, NULL, report, refused, calls);
     next->note = first;
     job_free(job);
     if (next->n_targets == 0) {
@@ -1682,6 +1687,68 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     log_trace("job.retry");
     job_start(p, next, doc);
     return true;
+}
+
+/* Whether `name` appears as a whole identifier in `text` (`len` bytes). */
+static bool names(const char *text, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = text; n && (at = memmem(at, len - (size_t)(at - text), name, n)) != NULL; at += n) {
+        bool before = at > text && (at[-1] == '_' || (at[-1] >= '0' && at[-1] <= '9') ||
+                                    ((at[-1] | 32) >= 'a' && (at[-1] | 32) <= 'z'));
+        char c = (size_t)(at - text) + n < len ? at[n] : ' ';
+        bool after = c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+        if (!before && !after)
+            return true;
+    }
+    return false;
+}
+
+/* Every function of `job` not refused that calls a refused one, directly
+ * or through other functions of the file, is refused too: the patch would
+ * compile the refused one's new code into it (a static one) or call the
+ * program's old one with the new declaration. Calls are found in what the
+ * compiler saw of the file when the program was built (the unit's refs)
+ * and in the saved text of each function (a call added by this save);
+ * calls[i] names the refused function that refuses function i. Returns how
+ * many functions are refused in all. */
+static size_t refuse_callers(struct job *job, bool *refused, char **calls)
+{
+    struct pipeline *p = job->p;
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    json_t *refs = json_object_get(json_object_get(p->units, job->path), "refs");
+    bool grew = true, same_text = doc && doc->text && doc->len == job->len &&
+                                   memcmp(doc->text, job->text, job->len) == 0;
+    size_t n = 0;
+
+    while (grew) {
+        grew = false;
+        for (size_t i = 0; i < job->n_fns; i++) {
+            const struct analysis_function *f =
+                same_text ? analysis_find_function(doc->analysis, job->fns[i]) : NULL;
+            json_t *named = json_object_get(refs, job->fns[i]);
+            if (refused[i])
+                continue;
+            for (size_t k = 0; k < job->n_fns && !refused[i]; k++) {
+                json_t *v;
+                size_t m;
+                bool calls_k = false;
+                if (!refused[k] || k == i)
+                    continue;
+                json_array_foreach(named, m, v)
+                    calls_k = calls_k || strcmp(json_string_value(v), job->fns[k]) == 0;
+                if (!calls_k && f && f->end_byte <= job->len)
+                    calls_k = names(job->text + f->start_byte, f->end_byte - f->start_byte, job->fns[k]);
+                if (calls_k) {
+                    refused[i] = grew = true;
+                    calls[i] = job->fns[k];
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < job->n_fns; i++)
+        n += refused[i];
+    return n;
 }
 
 /* Back on the loop with the verdict of the layout check. */
@@ -1699,7 +1766,7 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
         return;
     }
     if (r->rc != 0 && p->layout_check) {
-        job_refuse_layout(job, r->error, NULL);
+        job_refuse_layout(job, r->error, NULL, NULL);
         return;
     }
     for (size_t i = 0; r->rc == 0 && i < r->report->count; i++)
@@ -1708,13 +1775,20 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
                  r->report->issues[i].function ? "(): " : "the patch: ", r->report->issues[i].message);
     if (r->rc == 0 && r->report->count > 0) {
         bool *refused = calloc(job->n_fns + 1, sizeof *refused);
-        size_t n = refused ? refused_functions(job, r->report, refused) : job->n_fns;
-        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused)) {
+        char **calls = calloc(job->n_fns + 1, sizeof *calls);
+        size_t n = refused && calls && refused_functions(job, r->report, refused) > 0
+                       ? refuse_callers(job, refused, calls)
+                       : job->n_fns;
+        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused, calls)) {
             free(refused);
+            free(calls);
             return;
         }
+        /* every function: each says why (its own difference, or the
+         * refused function it calls) */
+        job_refuse_layout(job, NULL, r->report, calls);
         free(refused);
-        job_refuse_layout(job, NULL, r->report);
+        free(calls);
         return;
     }
     if (r->rc != 0)
@@ -2444,6 +2518,67 @@ static void clear_compiler(struct pipeline *p, const char *path)
  * header; functions using them are left out. Returns the number of jobs
  * started; answers `req` (when given) now if nothing is started, else when
  * the (first) job ends. A save that starts nothing tells `batch` why. */
+/* Whether function `from` of the saved source reaches `target`: through
+ * the functions its expansion names (transitively), or, without an
+ * expansion, by naming it in its text. */
+static bool source_reaches(const struct source *src, json_t *expansion, const char *from, const char *target)
+{
+    if (expansion) {
+        json_t *refs = json_object_get(expansion, "refs"), *seen = json_object(), *todo = json_array(), *v;
+        bool hit = false;
+        json_array_append_new(todo, json_string(from));
+        json_object_set_new(seen, from, json_true());
+        while (!hit && json_array_size(todo) > 0) {
+            const char *f = json_string_value(json_array_get(todo, json_array_size(todo) - 1));
+            json_t *named = json_incref(json_object_get(refs, f));
+            size_t i;
+            json_array_remove(todo, json_array_size(todo) - 1);
+            json_array_foreach(named, i, v) {
+                const char *g = json_string_value(v);
+                if (!g || json_object_get(seen, g))
+                    continue;
+                if (strcmp(g, target) == 0) {
+                    hit = true;
+                    break;
+                }
+                json_object_set_new(seen, g, json_true());
+                json_array_append_new(todo, json_string(g));
+            }
+            json_decref(named);
+        }
+        json_decref(seen);
+        json_decref(todo);
+        return hit;
+    }
+    const struct analysis_function *f = analysis_find_function(src->analysis, from);
+    return f && f->end_byte <= src->len && names(src->text + f->start_byte, f->end_byte - f->start_byte, target);
+}
+
+/* Removes from `fns` (and `hashes`, *n of them) each function that reaches
+ * a HOT function whose signature changed in `diff`, with a note saying so. */
+static void drop_callers_of_refused(const struct source *src, const struct analysis_diff *diff, json_t *expansion,
+                                    char **fns, uint64_t *hashes, size_t *n, json_t *notes, bool *full)
+{
+    for (size_t i = 0; fns && i < *n;) {
+        const char *callee = NULL;
+        for (size_t k = 0; !callee && k < diff->n_changes; k++)
+            if (diff->changes[k].hot && diff->changes[k].kind == ANALYSIS_SIGNATURE &&
+                strcmp(diff->changes[k].name, fns[i]) != 0 &&
+                source_reaches(src, expansion, fns[i], diff->changes[k].name))
+                callee = diff->changes[k].name;
+        if (!callee) {
+            i++;
+            continue;
+        }
+        json_array_append_new(notes, json_sprintf("%s(): it calls %s(), which cannot be reloaded", fns[i], callee));
+        *full = false;
+        free(fns[i]);
+        memmove(&fns[i], &fns[i + 1], (*n - i - 1) * sizeof *fns);
+        memmove(&hashes[i], &hashes[i + 1], (*n - i - 1) * sizeof *hashes);
+        (*n)--;
+    }
+}
+
 static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
                          uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion)
 {
@@ -2518,6 +2653,10 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         if (expansion)
             reach_statics(expansion, f->name, reached);
     }
+    /* a function that calls one whose signature changed is not reloaded
+     * either: its patch would compile that one's new code in (a static
+     * one) or call the program's old one with the new declaration */
+    drop_callers_of_refused(src, diff, expansion, fns, hashes, &n, notes, &full);
     /* a function that is not HOT reaches the program only as a static
      * helper of a function that is reloaded */
     for (size_t i = 0; expansion && i < src->analysis->n_functions; i++) {

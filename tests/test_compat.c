@@ -148,6 +148,7 @@ Test(compat, if_alternatives_chosen_by_the_same_flags_agree) { check_case("ifdef
 Test(compat, a_change_deep_behind_a_pointer_and_an_unnamed_union) { check_case("pointer_deep"); }
 Test(compat, fields_reordered_in_a_struct_of_the_same_size) { check_case("reorder"); }
 Test(compat, a_typedef_whose_target_changed_says_both) { check_case("typedef_param"); }
+Test(compat, the_callers_of_a_function_that_cannot_be_reloaded_are_refused_too) { check_case("caller_of_refused"); }
 
 Test(compat, a_program_without_debug_information_is_said_so)
 {
