@@ -39,6 +39,7 @@
 #include "patch.h"
 #include "preamble.h"
 #include "protocol.h"
+#include "symbolize.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 /* Each program's applied stack keeps the baseline text before each of its
@@ -193,6 +194,7 @@ struct program {
     bool waiting_told;       /* the editor was told it waits */
     struct send *queue;
     struct applied *applied;
+    json_t *ended;           /* how it ended (hot/detach {reason, status?}), or NULL */
 };
 
 struct pipeline {
@@ -238,6 +240,7 @@ struct pipeline {
     bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
     bool tcc_told;           /* the log said why tcc is not used */
     struct launcher *launcher; /* the program started by run */
+    char *last_build_id;     /* of the last program that attached */
 };
 
 static void program_pump(struct pipeline *p, struct program *pg);
@@ -449,6 +452,7 @@ static void program_free(struct program *pg)
         applied_free(a);
     }
     json_decref(pg->functions);
+    json_decref(pg->ended);
     free(pg->executable);
     free(pg->build_id);
     free(pg);
@@ -2963,6 +2967,19 @@ static void hook_did_close(void *data, struct server *server, const char *uri)
 
 /* ---------------------------------------------------------------- hooks: link */
 
+/* A program built from the files as they are now attached (a restart
+ * rebuilt it): every open file's text becomes the baseline, so the
+ * warnings that asked for a restart (signature, layout, stale lenses) go. */
+static void rebase_all(struct pipeline *p)
+{
+    struct document *doc;
+
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
+        if (doc->path)
+            set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    log_info("a rebuilt program attached: the open files are what it runs");
+}
+
 static void on_attached(struct link *link, const struct link_program *lp, void *user)
 {
     struct pipeline *p = user;
@@ -2987,12 +3004,38 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     p->programs = pg;
     layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
     server_state(p->server)->programs = (int)program_count(p);
+    if (p->last_build_id && *pg->build_id && strcmp(p->last_build_id, pg->build_id) != 0)
+        rebase_all(p); /* a rebuilt program (a restart): it runs the files as they are */
+    if (*pg->build_id) {
+        free(p->last_build_id);
+        p->last_build_id = strdup(pg->build_id);
+    }
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
+    state_set_run(server_state(p->server), json_pack("{s:s, s:I, s:s}", "state", "running", "pid", (json_int_t)pg->pid,
+                                                     "program", pg->executable));
     log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
              json_array_size(pg->functions), pg->version);
     scan_next_base(p);
     server_state_changed(p->server);
+}
+
+/* The "run" member of hotc/status once `pg` is gone: "exited" with the
+ * status its runtime reported (hot/detach "exit"), unless it is the program
+ * a crash report already marked "crashed". Other programs still attached
+ * keep it "running". */
+static void set_run_ended(struct state *st, struct program *pg)
+{
+    const char *was = json_string_value(json_object_get(st->run, "state"));
+    json_t *status = json_object_get(pg->ended, "status");
+
+    if (json_integer_value(json_object_get(st->run, "pid")) != pg->pid)
+        return;
+    if (was && strcmp(was, "crashed") == 0)
+        return;
+    state_set_run(st, json_is_integer(status)
+                          ? json_pack("{s:s, s:I, s:O}", "state", "exited", "pid", (json_int_t)pg->pid, "status", status)
+                          : json_pack("{s:s, s:I}", "state", "exited", "pid", (json_int_t)pg->pid));
 }
 
 static void on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user)
@@ -3024,12 +3067,17 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     st->programs = (int)program_count(p);
     if (st->programs == 0)
         state_reset_running(st);
+    set_run_ended(st, pg);
     if (strcmp(reason, "shutdown") == 0) {
         log_info("program %ld detached (%s)", pg->pid, reason);
     } else {
-        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable),
-                            strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason,
+        json_t *status = json_object_get(pg->ended, "status");
+        char *how = strcmp(reason, "exit") == 0 && json_is_integer(status)
+                        ? fmt("exited with status %d", (int)json_integer_value(status))
+                        : strdup(strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason);
+        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable), how ? how : reason,
                             mid ? " during a reload" : "");
+        free(how);
         log_warn("%s", message ? message : "program detached");
         show(p, mid ? 2 : 3, message ? message : "program detached");
         if (mid)
@@ -3040,7 +3088,11 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     server_state_changed(p->server);
 }
 
-static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *params)
+/* Reports a crash: the log, a message, a diagnostic on the faulting line
+ * (`where`, from DWARF) or else on the function's name, the status's "run"
+ * when the program died; pops the version a guard rolled back. */
+static void crash_report(struct pipeline *p, struct program *pg, long pid, json_t *params,
+                         const struct symbolized *where)
 {
     const char *fn = json_string_value(json_object_get(params, "function"));
     const char *sig = json_string_value(json_object_get(params, "signalName"));
@@ -3051,20 +3103,38 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     /* reloaded code: the patch's __hotc_f_<name>, or the definition it is
      * an alias of, __hotc_d_<name> */
     const char *name = fn && (strncmp(fn, "__hotc_f_", 9) == 0 || strncmp(fn, "__hotc_d_", 9) == 0) ? fn + 9 : fn;
+    char *at = where && where->line > 0 ? fmt("%s:%d", base_name(where->file), where->line) : NULL;
     char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
-                        name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
+                        name ? "()" : "", sig ? sig : "a signal", at ? at : addr ? addr : "?", version,
                         rolled ? "; rolled back to the previous version"
                                : guarded ? "" : "; the program died");
     struct document *doc;
 
     log_error("program %ld: %s", pid, message ? message : "crash");
     show(p, 1, message ? message : "crash");
+    if (!rolled && !guarded) {
+        state_set_run(server_state(p->server),
+                      json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:i, s:s?}", "state", "crashed", "pid", (json_int_t)pid,
+                                "signalName", sig, "function", name, "address", addr, "version", version, "message",
+                                message));
+        if (at) {
+            json_object_set_new(server_state(p->server)->run, "file", json_string(where->file));
+            json_object_set_new(server_state(p->server)->run, "line", json_integer(where->line));
+        }
+        server_state_changed(p->server);
+    }
     for (size_t i = 0; name && (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
         const struct analysis_function *f = analysis_find_function(doc->analysis, name);
         struct server_diagnostic d = { 0 };
         if (!f || (pg && !program_function(pg, doc->path, name)))
             continue;
         d.range = f->name_range;
+        if (at && doc->path && strcmp(base_name(doc->path), base_name(where->file)) == 0) {
+            /* the faulting line, from DWARF (the patch's #line lines are the file's) */
+            d.range.start.row = d.range.end.row = (uint32_t)(where->line - 1);
+            d.range.start.column = 0;
+            d.range.end.column = 0;
+        }
         d.severity = 1;
         d.code = "crash";
         d.message = message;
@@ -3081,6 +3151,67 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     if (rolled)
         server_state_changed(p->server);
     free(message);
+    free(at);
+}
+
+/* A crash report waiting for its address to be read from DWARF. */
+struct crash_lookup {
+    uv_work_t work;
+    struct pipeline *p;
+    int program;             /* the link's id: the program may be gone when the lookup ends */
+    long pid;
+    json_t *params;
+    uint64_t address, base;
+    char *module;
+    struct symbolized where;
+    int found;
+};
+
+static void crash_lookup_work(uv_work_t *req)
+{
+    struct crash_lookup *cl = req->data;
+
+    cl->found = symbolize(cl->module, cl->base, cl->address, &cl->where) == 0;
+}
+
+static void on_crash_looked_up(uv_work_t *req, int status)
+{
+    struct crash_lookup *cl = req->data;
+
+    (void)status;
+    if (!cl->p->closing)
+        crash_report(cl->p, program_get(cl->p, cl->program), cl->pid, cl->params, cl->found ? &cl->where : NULL);
+    json_decref(cl->params);
+    free(cl->module);
+    free(cl);
+}
+
+/* hot/crash: read the faulting address's line from the module's DWARF on a
+ * worker (the executable or a patch library, named by the runtime), then
+ * report; without a module, report at once. */
+static void on_crash(struct pipeline *p, int program, long pid, json_t *params)
+{
+    const char *module = json_string_value(json_object_get(params, "module"));
+    const char *addr = json_string_value(json_object_get(params, "address"));
+    const char *base = json_string_value(json_object_get(params, "moduleBase"));
+    struct crash_lookup *cl = module && addr && base ? calloc(1, sizeof *cl) : NULL;
+
+    if (cl) {
+        cl->p = p;
+        cl->program = program;
+        cl->pid = pid;
+        cl->params = json_incref(params);
+        cl->module = strdup(module);
+        cl->address = strtoull(addr, NULL, 16);
+        cl->base = strtoull(base, NULL, 16);
+        cl->work.data = cl;
+        if (cl->module && uv_queue_work(p->loop, &cl->work, crash_lookup_work, on_crash_looked_up) == 0)
+            return;
+        json_decref(cl->params);
+        free(cl->module);
+        free(cl);
+    }
+    crash_report(p, program_get(p, program), pid, params, NULL);
 }
 
 static void on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
@@ -3089,8 +3220,14 @@ static void on_notified(struct link *link, const struct link_program *lp, const 
     struct pipeline *p = user;
 
     (void)link;
-    if (strcmp(method, "hot/crash") == 0) {
-        on_crash(p, program_get(p, lp->id), lp->pid, params);
+    if (strcmp(method, "hot/detach") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg) {
+            json_decref(pg->ended);
+            pg->ended = json_incref(params);
+        }
+    } else if (strcmp(method, "hot/crash") == 0) {
+        on_crash(p, lp->id, lp->pid, params);
     } else if (strcmp(method, "hot/log") == 0) {
         const char *level = json_string_value(json_object_get(params, "level"));
         const char *message = json_string_value(json_object_get(params, "message"));
@@ -3203,7 +3340,7 @@ static void hook_command(void *data, struct server *server, struct server_reques
     if (strcmp(command, SERVER_COMMAND_RUN) == 0) {
         launcher_run(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_RESTART) == 0) {
-        launcher_restart(p->launcher, server, p->link, req);
+        launcher_restart(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_ROLLBACK) == 0) {
         command_rollback(p, req);
     } else if (strcmp(command, SERVER_COMMAND_RELOAD) == 0) {
@@ -3583,6 +3720,7 @@ void pipeline_free(struct pipeline *self)
     free(self->tcp_host);
     build_db_free(self->db);
     launcher_free(self->launcher);
+    free(self->last_build_id);
     remove_tmpdir(self->tmpdir);
     free(self);
 }

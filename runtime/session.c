@@ -23,6 +23,7 @@
  * A reload waiting for hot_poll is one slot (`pending`), handed over with an
  * atomic exchange. */
 #include "session.h"
+#include "guard.h"
 
 #include "arch.h"
 #include "hooks.h"
@@ -30,6 +31,7 @@
 #include "reload.h"
 #include "stopworld.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -60,6 +62,11 @@
 #define MAX_BACKLOG (4u << 20)
 #define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
 #define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
+#define GUARD_RECHECK_MS 1000 /* how often the crash handlers are put back in front */
+#define NO_EXIT_STATUS (-1) /* exit_status before exit(): hot_shutdown's detach */
+
+static int exit_status = NO_EXIT_STATUS; /* what the program passed to exit(), once it did */
+static pid_t started_pid;                 /* the process that started the runtime */
 
 /* What the background thread leaves for hot_poll. */
 struct pending {
@@ -387,7 +394,7 @@ const char *session_signal_name(int sig)
 }
 
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
-                   int version, int guarded, int rolled_back)
+                   const char *module, unsigned long module_base, int version, int guarded, int rolled_back)
 {
     if (!__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
@@ -399,6 +406,11 @@ void session_crash(int sig, unsigned long address, const char *function, unsigne
     if (p && function) {
         json_object_set_new(p, "function", json_string(function));
         json_object_set_new(p, "offset", json_integer((json_int_t)offset));
+    }
+    if (p && module && *module) {
+        snprintf(addr, sizeof addr, "0x%lx", module_base);
+        json_object_set_new(p, "module", json_string(module));
+        json_object_set_new(p, "moduleBase", json_string(addr));
     }
     post(notification("hot/crash", p), __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
@@ -430,13 +442,13 @@ static size_t put_string(char *buf, size_t at, size_t cap, const char *s)
  * program whose own handler survives the crash keeps a connection the
  * server may then drop as broken). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
-                               unsigned long offset, int version)
+                               unsigned long offset, const char *module, unsigned long module_base, int version)
 {
     int fd = __atomic_load_n(&sock, __ATOMIC_ACQUIRE);
     if (fd < 0 || !__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
-    char body[768];
+    char body[1536];
     size_t n = (size_t)snprintf(body, sizeof body,
                                 "{\"jsonrpc\":\"2.0\",\"method\":\"hot/crash\",\"params\":{\"signal\":%d,"
                                 "\"signalName\":\"%s\",\"address\":\"0x%lx\",\"version\":%d,"
@@ -446,6 +458,11 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
         memcpy(body + n, ",\"function\":", 12);
         n = put_string(body, n + 12, 600, function);
         n += (size_t)snprintf(body + n, sizeof body - n, ",\"offset\":%lu", offset);
+    }
+    if (module && *module && n < 700) {
+        memcpy(body + n, ",\"module\":", 10);
+        n = put_string(body, n + 10, 1400, module);
+        n += (size_t)snprintf(body + n, sizeof body - n, ",\"moduleBase\":\"0x%lx\"", module_base);
     }
     n += (size_t)snprintf(body + n, sizeof body - n, "}}");
     char header[64];
@@ -711,28 +728,49 @@ static json_t *refused(const char *reason)
                      reason);
 }
 
-/* The path dlopen gets for anonymous file `fd`, a spelling of
- * /proc/self/fd/<fd> never used before in this process. dlopen finds a
- * library already loaded by its path string, and descriptor numbers come
- * back after close: a second patch at "/proc/self/fd/7" would get the
- * first one's code. So the path starts with this load's sequence number in
- * binary, a "./" for each 0 and a ".//" for each 1 (any mix of them names
- * the root folder, and no two numbers give the same string). */
-static void memfd_path(int fd, char *path, size_t pathsz)
+/* The private directory (0700) the libraries received as bytes are written
+ * to, made on first use: $TMPDIR (else /tmp)/hotc-patches-<pid>-XXXXXX.
+ * Real files, so that a debugger reads them (gdb hangs on a library loaded
+ * from /proc/self/fd/N); kept for the life of the process (a debugger
+ * attached later reads them too), removed at exit(). "" when it cannot be
+ * made. */
+static char patch_dir[512];
+
+static const char *library_dir(void)
 {
-    static unsigned loads; /* runtime thread only */
-    unsigned seq = ++loads;
-    size_t n = (size_t)snprintf(path, pathsz, "/");
-    for (int bit = 31; bit >= 0 && n + 4 < pathsz; bit--)
-        n += (size_t)snprintf(path + n, pathsz - n, "%s", (seq >> bit) & 1 ? ".//" : "./");
-    snprintf(path + n, pathsz - n, "proc/self/fd/%d", fd);
+    if (!*patch_dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(patch_dir, sizeof patch_dir, "%s/hotc-patches-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+                 (long)getpid());
+        if (!mkdtemp(patch_dir))
+            *patch_dir = '\0';
+    }
+    return patch_dir;
 }
 
-/* Writes base64 `text` into an anonymous file, sealed against any further
- * change, and returns its descriptor (the caller closes it once dlopen has
- * mapped it: the mapping keeps the file alive) with the path to load it by
- * (memfd_path) in `path`. Returns -1 when the text is not base64 or the
- * file cannot be written (then nothing stays open). */
+/* Removes library_dir() and the libraries in it (at exit). */
+static void remove_library_dir(void)
+{
+    DIR *d = *patch_dir ? opendir(patch_dir) : NULL;
+    struct dirent *e;
+    char path[1024];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", patch_dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(patch_dir);
+    *patch_dir = '\0';
+}
+
+/* Writes base64 `text` into a new file of library_dir() (a path never used
+ * before in this process: dlopen finds a library already loaded by its path
+ * string) and returns its descriptor (the caller closes it once dlopen has
+ * mapped the file) with the path in `path`. Returns -1 when the text is not
+ * base64 or the file cannot be written (then no file stays). */
 static int library_from_base64(const char *text, char *path, size_t pathsz)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -758,16 +796,21 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
             bytes[n++] = (unsigned char)(acc >> bits);
         }
     }
-    int fd = memfd_create("hotc-patch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n &&
-             fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
-    free(bytes);
-    if (!ok) {
-        if (fd >= 0)
-            close(fd);
+    const char *dir = library_dir();
+    if (!*dir || (size_t)snprintf(path, pathsz, "%s/patch-XXXXXX.so", dir) >= pathsz) {
+        free(bytes);
         return -1;
     }
-    memfd_path(fd, path, pathsz);
+    int fd = mkostemps(path, 3, O_CLOEXEC);
+    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n;
+    free(bytes);
+    if (!ok) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return -1;
+    }
     return fd;
 }
 
@@ -901,7 +944,7 @@ static void on_reload(json_t *id, json_t *params)
     struct reload_request req;
     struct reload_func *funcs = NULL;
     struct reload_static *statics = NULL;
-    char err[512], libpath[160];
+    char err[512], libpath[1024];
     int memfd;
     if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, &memfd, err,
                      sizeof err) != 0) {
@@ -1100,11 +1143,15 @@ static int converse(int fd)
         struct pollfd fds[3] = {{.fd = fd, .events = events},
                                 {.fd = wake[0], .events = POLLIN},
                                 {.fd = kick, .events = POLLIN}};
-        if (poll(fds, 3, -1) < 0) {
+        int ready = poll(fds, 3, GUARD_RECHECK_MS);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        guard_recheck();
+        if (ready == 0)
+            continue;
         if (fds[1].revents) {
             stopped = 1;
             break;
@@ -1149,8 +1196,12 @@ static int converse(int fd)
         /* hot_shutdown: what the program's threads said last, then detach;
          * waiting at most STOP_FLUSH_MS for a server that does not read. */
         take_handed(gen);
-        append(json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
-                         "reason", "shutdown"),
+        int status = __atomic_load_n(&exit_status, __ATOMIC_ACQUIRE);
+        append(status == NO_EXIT_STATUS
+                   ? json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params", "reason",
+                               "shutdown")
+                   : json_pack("{s:s, s:s, s:{s:s, s:i}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
+                               "reason", "exit", "status", status),
                0);
         drain_backlog(fd, now_ms() + STOP_FLUSH_MS);
     }
@@ -1222,10 +1273,28 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* exit() ran (on_exit): the server hears the program's exit status in
+ * hot/detach. Only in the process that started the runtime: a child forked
+ * without exec has no runtime thread to stop. */
+static void on_program_exit(int status, void *arg)
+{
+    (void)arg;
+    if (getpid() != started_pid)
+        return;
+    __atomic_store_n(&exit_status, status & 0xff, __ATOMIC_RELEASE);
+    session_stop();
+    remove_library_dir();
+}
+
 int session_start(const char *endpoint, int automatic)
 {
+    static int exit_hooked;
+
     if (__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return 0;
+    started_pid = getpid();
+    if (!exit_hooked && on_exit(on_program_exit, NULL) == 0)
+        exit_hooked = 1;
     auto_mode = automatic;
     free(fixed_endpoint);
     fixed_endpoint = endpoint ? strdup(endpoint) : NULL;
