@@ -1,7 +1,9 @@
-/* hooks: hot_on_reload and hot_state. See hooks.h and hot.h. */
+/* hooks: hot_on_reload, hot_state and typed state (hot_state_typed, the
+ * migration of typed blocks at a reload). See hooks.h and hot.h. */
 #include "hooks.h"
 
 #include "hot.h"
+#include "session.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,9 +20,11 @@ static int ncallbacks;
 
 struct state_block {
     char *name;
+    char *type;              /* typed blocks: the C type as spelled in HOT_STATE; else NULL */
     void *data;
     size_t size;
     int version;
+    hot_migrate_fn migrate;  /* typed blocks: HOT_STATE_MIGRATE's, the latest given */
     struct state_block *next;
 };
 static struct state_block *blocks;
@@ -112,4 +116,148 @@ HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_
 done:
     pthread_mutex_unlock(&lock);
     return result;
+}
+
+/* Collapses runs of blanks in a type's spelling ("struct  game" and
+ * "struct game" are one type) into `out`. */
+static void spelling(const char *type, char *out, size_t size)
+{
+    size_t n = 0;
+    int blank = 0;
+    for (const char *p = type; *p && n + 1 < size; p++) {
+        if (*p == ' ' || *p == '\t' || *p == '\n') {
+            blank = n > 0;
+            continue;
+        }
+        if (blank && n + 2 < size)
+            out[n++] = ' ';
+        blank = 0;
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+}
+
+HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, hot_migrate_fn migrate)
+{
+    char spelled[256];
+    if (!name || !type)
+        return NULL;
+    spelling(type, spelled, sizeof spelled);
+    pthread_mutex_lock(&lock);
+    struct state_block *b = blocks;
+    while (b && strcmp(b->name, name) != 0)
+        b = b->next;
+    if (b && b->size >= size) {
+        if (migrate)
+            b->migrate = migrate;
+        void *data = b->data;
+        pthread_mutex_unlock(&lock);
+        return data;
+    }
+    pthread_mutex_unlock(&lock);
+    /* new, or asked bigger without a migration (then as hot_state: the
+     * common prefix kept) */
+    int created = !b;
+    void *data = hot_state(name, size, 0, NULL);
+    if (!data)
+        return NULL;
+    pthread_mutex_lock(&lock);
+    for (b = blocks; b && strcmp(b->name, name) != 0; b = b->next)
+        ;
+    if (b && !b->type)
+        b->type = strdup(spelled);
+    if (b && migrate)
+        b->migrate = migrate;
+    pthread_mutex_unlock(&lock);
+    if (created)
+        session_state(name, spelled, size);
+    return data;
+}
+
+void hooks_state_each(hooks_state_cb cb, void *user)
+{
+    pthread_mutex_lock(&lock);
+    for (struct state_block *b = blocks; b; b = b->next)
+        if (b->type)
+            cb(b->name, b->type, b->size, user);
+    pthread_mutex_unlock(&lock);
+}
+
+/* What one block's migration found, for its report. */
+struct defaults {
+    const char *fields[HOOKS_MAX_DEFAULTED];
+    size_t n, more;
+};
+
+static void on_defaulted(const char *field, void *user)
+{
+    struct defaults *d = user;
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->fields[i], field) == 0)
+            return;
+    if (d->n < HOOKS_MAX_DEFAULTED)
+        d->fields[d->n++] = field;
+    else
+        d->more++;
+}
+
+/* The blocks migrated at one reload: old data retired, new data in place. */
+size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migrated_cb report, void *user)
+{
+    size_t done = 0;
+    for (size_t k = 0; k < nplans; k++) {
+        const struct migrate_plan *plan = &plans[k];
+        for (;;) {
+            /* one block at a time, the lock not held across the user's
+             * function (it may call hot_state) */
+            pthread_mutex_lock(&lock);
+            struct state_block *b = blocks;
+            while (b && !(b->type && strcmp(b->type, plan->type) == 0 && b->size == plan->old_size &&
+                          b->version != -1 - (int)k))
+                b = b->next;
+            if (!b) {
+                pthread_mutex_unlock(&lock);
+                break;
+            }
+            b->version = -1 - (int)k; /* seen by this plan: not twice */
+            void *old = b->data;
+            size_t old_size = b->size;
+            hot_migrate_fn fn = b->migrate;
+            char *name = strdup(b->name);
+            pthread_mutex_unlock(&lock);
+            void *data = calloc(1, plan->new_size ? plan->new_size : 1);
+            struct retired *r = malloc(sizeof *r);
+            if (!data || !r || !name) {
+                free(data);
+                free(r);
+                if (report)
+                    report(name ? name : "?", plan->type, "out of memory: the block was kept as it was", NULL, 0,
+                           user);
+                free(name);
+                continue;
+            }
+            struct defaults d = { .n = 0 };
+            if (fn)
+                fn(data, plan->new_size, old, old_size, 0);
+            else
+                migrate_run(plan, old, data, on_defaulted, &d);
+            pthread_mutex_lock(&lock);
+            r->data = old;
+            r->next = retired;
+            retired = r;
+            b->data = data;
+            b->size = plan->new_size;
+            pthread_mutex_unlock(&lock);
+            if (report)
+                report(name, plan->type, fn ? "function" : "plan", d.fields, d.n, user);
+            free(name);
+            done++;
+        }
+    }
+    pthread_mutex_lock(&lock);
+    for (struct state_block *b = blocks; b; b = b->next)
+        if (b->type && b->version < 0)
+            b->version = 0;
+    pthread_mutex_unlock(&lock);
+    return done;
 }

@@ -3,9 +3,34 @@
 #ifndef HOTC_HOOKS_H
 #define HOTC_HOOKS_H
 
+#include <stddef.h>
+
+#include "migrate.h"
+
 /* Runs every hot_on_reload callback with `phase` (enum hot_phase) and the
  * version being applied, in the order they were registered, on the calling
  * thread. */
 void hooks_run(int phase, int version);
+
+/* Calls `cb` for every typed block (HOT_STATE), under the registry's lock
+ * (`cb` must not call hot_state). */
+typedef void (*hooks_state_cb)(const char *name, const char *type, size_t size, void *user);
+void hooks_state_each(hooks_state_cb cb, void *user);
+
+#define HOOKS_MAX_DEFAULTED 8
+
+/* One block migrated: `how` is "plan" (migrate_run; `defaulted` names the
+ * fields left zero because their value did not fit, at most
+ * HOOKS_MAX_DEFAULTED), "function" (the block's HOT_STATE_MIGRATE
+ * function), or why it was not migrated. */
+typedef void (*hooks_migrated_cb)(const char *name, const char *type, const char *how,
+                                  const char *const *defaulted, size_t ndefaulted, void *user);
+
+/* Migrates every typed block of each plan's type whose size is the plan's
+ * old size into a new block (validated plans only; see migrate.h), on the
+ * calling thread, outside any stop: a HOT_STATE_MIGRATE function runs in
+ * its place when the block has one. The old blocks stay allocated. Returns
+ * how many blocks were migrated. */
+size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migrated_cb report, void *user);
 
 #endif
