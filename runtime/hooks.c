@@ -6,6 +6,7 @@
 #include "session.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ struct state_block {
     size_t size;
     int version;
     hot_migrate_fn migrate;  /* typed blocks: HOT_STATE_MIGRATE's, the latest given */
+    char *layout;            /* typed blocks: the layout's fingerprint since a migration; NULL: the executable's */
     struct state_block *next;
 };
 static struct state_block *blocks;
@@ -137,6 +139,71 @@ static void spelling(const char *type, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* The layout each migrated type was last given (type "\0" layout), so
+ * that a block created afterwards is known to be in it. */
+struct layout_seen {
+    char *type, *layout;
+    struct layout_seen *next;
+};
+static struct layout_seen *layouts;
+
+/* Under the lock. */
+static const char *latest_layout(const char *type)
+{
+    for (struct layout_seen *l = layouts; l; l = l->next)
+        if (strcmp(l->type, type) == 0)
+            return l->layout;
+    return NULL;
+}
+
+/* Under the lock. */
+static void remember_layout(const char *type, const char *layout)
+{
+    struct layout_seen *l = layouts;
+    while (l && strcmp(l->type, type) != 0)
+        l = l->next;
+    char *copy = strdup(layout);
+    if (!copy)
+        return;
+    if (!l) {
+        l = calloc(1, sizeof *l);
+        if (!l || !(l->type = strdup(type))) {
+            free(l);
+            free(copy);
+            return;
+        }
+        l->next = layouts;
+        layouts = l;
+    }
+    free(l->layout);
+    l->layout = copy;
+}
+
+/* Whether block `b` (typed, of the plan's type) is in the plan's old
+ * layout: its size is, and no migration put it in another one. */
+static int in_old_layout(const struct state_block *b, const struct migrate_plan *plan)
+{
+    return b->size == plan->old_size && (!b->layout || strcmp(b->layout, plan->from_layout) == 0);
+}
+
+int hooks_migration_conflict(const struct migrate_plan *plans, size_t nplans, char *why, size_t whysz)
+{
+    int rc = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t k = 0; k < nplans && rc == 0; k++)
+        for (struct state_block *b = blocks; b && rc == 0; b = b->next)
+            if (b->type && strcmp(b->type, plans[k].type) == 0 && b->layout &&
+                strcmp(b->layout, plans[k].from_layout) != 0 && strcmp(b->layout, plans[k].to_layout) != 0) {
+                snprintf(why, whysz,
+                         "state `%s` (%s) has the layout an earlier reload gave it, which this patch does not "
+                         "migrate from; restart the program to apply",
+                         b->name, b->type);
+                rc = -1;
+            }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, hot_migrate_fn migrate)
 {
     char spelled[256];
@@ -164,8 +231,12 @@ HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, h
     pthread_mutex_lock(&lock);
     for (b = blocks; b && strcmp(b->name, name) != 0; b = b->next)
         ;
-    if (b && !b->type)
+    if (b && !b->type) {
         b->type = strdup(spelled);
+        /* made after its type was migrated: by the new code, so in the new layout */
+        const char *latest = latest_layout(spelled);
+        b->layout = latest ? strdup(latest) : NULL;
+    }
     if (b && migrate)
         b->migrate = migrate;
     pthread_mutex_unlock(&lock);
@@ -212,9 +283,13 @@ size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migr
              * function (it may call hot_state) */
             pthread_mutex_lock(&lock);
             struct state_block *b = blocks;
-            while (b && !(b->type && strcmp(b->type, plan->type) == 0 && b->size == plan->old_size &&
+            if (strcmp(plan->from_layout, plan->to_layout) == 0) /* unchanged: kept as it is */
+                b = NULL;
+            while (b && !(b->type && strcmp(b->type, plan->type) == 0 && in_old_layout(b, plan) &&
                           b->version != -1 - (int)k))
                 b = b->next;
+            if (!b && strcmp(plan->from_layout, plan->to_layout) != 0)
+                remember_layout(plan->type, plan->to_layout);
             if (!b) {
                 pthread_mutex_unlock(&lock);
                 break;
@@ -247,6 +322,8 @@ size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migr
             retired = r;
             b->data = data;
             b->size = plan->new_size;
+            free(b->layout);
+            b->layout = strdup(plan->to_layout);
             pthread_mutex_unlock(&lock);
             if (report)
                 report(name, plan->type, fn ? "function" : "plan", d.fields, d.n, user);

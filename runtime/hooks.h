@@ -31,6 +31,12 @@ typedef void (*hooks_migrated_cb)(const char *name, const char *type, const char
  * calling thread, outside any stop: a HOT_STATE_MIGRATE function runs in
  * its place when the block has one. The old blocks stay allocated. Returns
  * how many blocks were migrated. */
+/* Whether a typed block of a plan's type has a layout the plan neither
+ * starts from nor ends at (an earlier reload migrated it to a third one,
+ * which the server did not plan from): returns -1 with the reason in
+ * `why`, else 0. */
+int hooks_migration_conflict(const struct migrate_plan *plans, size_t nplans, char *why, size_t whysz);
+
 size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migrated_cb report, void *user);
 
 #endif

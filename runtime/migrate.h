@@ -30,6 +30,7 @@ struct migrate_op {
  * `new_size` bytes. */
 struct migrate_plan {
     const char *type;
+    const char *from_layout, *to_layout; /* fingerprints of the layouts (the server's); equal: unchanged */
     size_t old_size, new_size;
     struct migrate_op *ops;
     size_t nops;

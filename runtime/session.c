@@ -680,6 +680,8 @@ static void migrations_free(struct migrations *m)
         return;
     for (size_t i = 0; i < m->n; i++) {
         free((char *)m->plans[i].type);
+        free((char *)m->plans[i].from_layout);
+        free((char *)m->plans[i].to_layout);
         ops_free(m->plans[i].ops, m->plans[i].nops);
     }
     free(m->plans);
@@ -779,12 +781,13 @@ static int parse_migrations(json_t *arr, struct migrations **out, char *err, siz
     }
     for (size_t i = 0; i < n; i++) {
         struct migrate_plan *plan = &m->plans[i];
-        const char *type = NULL;
+        const char *type = NULL, *from = NULL, *to = NULL;
         json_int_t old_size = 0, new_size = 0;
         json_t *ops = NULL;
         json_error_t e;
-        if (json_unpack_ex(json_array_get(arr, i), &e, 0, "{s:s, s:I, s:I, s:o}", "type", &type, "oldSize",
-                           &old_size, "newSize", &new_size, "ops", &ops) != 0 ||
+        if (json_unpack_ex(json_array_get(arr, i), &e, 0, "{s:s, s:I, s:I, s:s, s:s, s:o}", "type", &type,
+                           "oldSize", &old_size, "newSize", &new_size, "fromLayout", &from, "toLayout", &to, "ops",
+                           &ops) != 0 ||
             old_size < 0 || new_size < 0) {
             snprintf(err, errsz, "invalid hot/reload migrations[%zu]: %s", i, e.text);
             m->n = i;
@@ -793,10 +796,12 @@ static int parse_migrations(json_t *arr, struct migrations **out, char *err, siz
         }
         m->n = i + 1;
         plan->type = strdup(type);
+        plan->from_layout = strdup(from);
+        plan->to_layout = strdup(to);
         plan->old_size = (size_t)old_size;
         plan->new_size = (size_t)new_size;
         char why[200];
-        if (!plan->type || parse_ops(ops, &plan->ops, &plan->nops, 0, err, errsz) != 0) {
+        if (!plan->type || !plan->from_layout || !plan->to_layout || parse_ops(ops, &plan->ops, &plan->nops, 0, err, errsz) != 0) {
             migrations_free(m);
             return -1;
         }
@@ -972,6 +977,11 @@ static void on_reload(json_t *id, json_t *params)
         goto done;
     }
     struct reload_plan *plan;
+    if (mig && hooks_migration_conflict(mig->plans, mig->n, err, sizeof err) != 0) {
+        migrations_free(mig);
+        respond(id, refused(err));
+        goto done;
+    }
     if (reload_prepare(&req, &plan, err, sizeof err) != 0) {
         migrations_free(mig);
         respond(id, refused(err));
