@@ -386,7 +386,8 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
             bool drop = strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0 || starts(a, "-o") ||
                         starts(a, "-M") || starts(a, "-Werror") || starts(a, "-flto") ||
                         strcmp(a, "-S") == 0 || strcmp(a, "-E") == 0 || strcmp(a, "-fsyntax-only") == 0 ||
-                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a);
+                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a) ||
+                        strcmp(a, "-gsplit-dwarf") == 0 || strcmp(a, "-g1") == 0 || strcmp(a, "-ggdb1") == 0;
             if (family == BUILD_TCC && !tcc_keeps(a))
                 drop = true;
             if (drop)

@@ -796,20 +796,21 @@ static void job_finish(struct job *job)
         job->rebase = job->full && job->applied == (int)job->n_targets;
         server_set_diagnostics(p->server, job->uri, "crash", NULL, 0);
     }
-    job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
+    job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
                           "version", job->version, "message", message ? message : "", "file", job->path,
                           "functions", fn_names(job), "timings", "analysisUs", (json_int_t)job->analysis_us,
-                          "patchUs", (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us, "loadUs",
+                          "patchUs", (json_int_t)job->patch_us, "compileUs", (json_int_t)job->compile_us,
+                          "checkUs", (json_int_t)job->check_us, "loadUs",
                           (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
                           (json_int_t)total);
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
     if (job->reloaded && job->state_said)
         json_object_set_new(job->reloaded, "state", json_string(job->state_said));
-    log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, load %" PRIu64
-             " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
-             message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->load_us,
-             job->apply_us, total);
+    log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
+             " us, load %" PRIu64 " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
+             message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->check_us,
+             job->load_us, job->apply_us, total);
     if (!job->applied || job->refused || job->errors)
         show(p, 2, message ? message : result);
     else if (job->state_said)

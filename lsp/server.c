@@ -230,7 +230,7 @@ static void analyse_and_publish(struct server *self, struct document *doc)
         if (ch->hot && ch->kind == ANALYSIS_SIGNATURE) {
             msg = printf_dup("cannot reload %s(): %s; restart the program to apply", ch->name, ch->message);
             code = "signature-changed";
-        } else if (ch->hot && ch->kind == ANALYSIS_LAYOUT && self->state.programs > 0) {
+        } else if (ch->hot && ch->kind == ANALYSIS_LAYOUT) {
             /* a hint while typing; the save's compiled patch is what is
              * held against the running program (layout-changed) */
             msg = printf_dup("%s() may not reload: %s; saving checks it against the running program", ch->name,

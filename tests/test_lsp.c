@@ -424,8 +424,13 @@ Test(lsp, incremental_changes_give_signature_and_layout_warnings)
     change(c, uri, 4, 1, 22, 22, " float vx;");
     d = wait_diagnostics(c, uri);
     cr_assert_eq(json_array_size(d), 1, "%s", json_dumps(d, 0));
+    /* the text's reading of a layout is a hint; the save's compiled patch
+     * is what the running program's layouts are held against */
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "message")),
-                     "cannot reload update(): field `vx` added to `struct game`, size 4 → 8; restart the program to apply");
+                     "update() may not reload: field `vx` added to `struct game`, size 4 → 8; saving checks it "
+                     "against the running program");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(d, 0), "severity")), 3);
+    cr_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "code")), "layout-hint");
     json_decref(d);
     finish(c);
 }
