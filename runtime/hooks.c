@@ -272,8 +272,68 @@ static void on_defaulted(const char *field, void *user)
         d->more++;
 }
 
+struct hooks_prepared {
+    size_t n;
+    struct {
+        const struct state_block *block;
+        size_t plan, size;
+        void *data;
+    } items[];
+};
+
+struct hooks_prepared *hooks_migrate_prepare(const struct migrate_plan *plans, size_t nplans)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t k = 0; k < nplans; k++)
+        for (struct state_block *b = blocks; b; b = b->next)
+            n += b->type && strcmp(plans[k].from_layout, plans[k].to_layout) != 0 &&
+                 strcmp(b->type, plans[k].type) == 0 && in_old_layout(b, &plans[k]);
+    struct hooks_prepared *pre = n ? calloc(1, sizeof *pre + n * sizeof pre->items[0]) : NULL;
+    for (size_t k = 0; pre && k < nplans; k++)
+        for (struct state_block *b = blocks; b && pre->n < n; b = b->next)
+            if (b->type && strcmp(plans[k].from_layout, plans[k].to_layout) != 0 &&
+                strcmp(b->type, plans[k].type) == 0 && in_old_layout(b, &plans[k])) {
+                pre->items[pre->n].block = b;
+                pre->items[pre->n].plan = k;
+                pre->items[pre->n++].size = plans[k].new_size;
+            }
+    pthread_mutex_unlock(&lock);
+    for (size_t i = 0; pre && i < pre->n; i++) {
+        size_t size = pre->items[i].size ? pre->items[i].size : 1;
+        volatile char *data = calloc(1, size);
+        /* each page written once, so that it is faulted in here, not at the
+         * safe point (a memset of zeros would be folded into the calloc) */
+        for (size_t at = 0; data && at < size; at += 4096)
+            data[at] = 0;
+        pre->items[i].data = (void *)data;
+    }
+    return pre;
+}
+
+void hooks_prepared_free(struct hooks_prepared *pre)
+{
+    for (size_t i = 0; pre && i < pre->n; i++)
+        free(pre->items[i].data);
+    free(pre);
+}
+
+/* The prepared new data for block `b` of plan `k`, taken; NULL when none. */
+static void *take_prepared(struct hooks_prepared *pre, const struct state_block *b, size_t k, size_t size)
+{
+    for (size_t i = 0; pre && i < pre->n; i++)
+        if (pre->items[i].block == b && pre->items[i].plan == k && pre->items[i].size == size &&
+            pre->items[i].data) {
+            void *data = pre->items[i].data;
+            pre->items[i].data = NULL;
+            return data;
+        }
+    return NULL;
+}
+
 /* The blocks migrated at one reload: old data retired, new data in place. */
-size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migrated_cb report, void *user)
+size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, struct hooks_prepared *pre,
+                     hooks_migrated_cb report, void *user)
 {
     size_t done = 0;
     for (size_t k = 0; k < nplans; k++) {
@@ -300,7 +360,9 @@ size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migr
             hot_migrate_fn fn = b->migrate;
             char *name = strdup(b->name);
             pthread_mutex_unlock(&lock);
-            void *data = calloc(1, plan->new_size ? plan->new_size : 1);
+            void *data = take_prepared(pre, b, k, plan->new_size);
+            if (!data)
+                data = calloc(1, plan->new_size ? plan->new_size : 1);
             struct retired *r = malloc(sizeof *r);
             if (!data || !r || !name) {
                 free(data);

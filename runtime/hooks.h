@@ -19,6 +19,8 @@ void hooks_state_each(hooks_state_cb cb, void *user);
 
 #define HOOKS_MAX_DEFAULTED 8
 
+struct hooks_prepared;
+
 /* One block migrated: `how` is "plan" (migrate_run; `defaulted` names the
  * fields left zero because their value did not fit, at most
  * HOOKS_MAX_DEFAULTED), "function" (the block's HOT_STATE_MIGRATE
@@ -37,6 +39,17 @@ typedef void (*hooks_migrated_cb)(const char *name, const char *type, const char
  * `why`, else 0. */
 int hooks_migration_conflict(const struct migrate_plan *plans, size_t nplans, char *why, size_t whysz);
 
-size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, hooks_migrated_cb report, void *user);
+size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, struct hooks_prepared *pre,
+                     hooks_migrated_cb report, void *user);
+
+/* The new blocks of a migration allocated ahead, zeroed and touched (so
+ * that the safe point does not pay for the page faults), for the blocks
+ * that would be migrated now; hooks_migrate takes them (`pre`), a block
+ * created in between is allocated then. NULL when there are none. Any
+ * thread. */
+struct hooks_prepared *hooks_migrate_prepare(const struct migrate_plan *plans, size_t nplans);
+
+/* Frees what hooks_migrate did not take. NULL is fine. */
+void hooks_prepared_free(struct hooks_prepared *pre);
 
 #endif

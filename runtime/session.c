@@ -663,6 +663,7 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
 struct migrations {
     struct migrate_plan *plans;
     size_t n;
+    struct hooks_prepared *pre; /* the new blocks, allocated ahead (hooks_migrate_prepare) */
 };
 
 static void ops_free(struct migrate_op *ops, size_t n)
@@ -678,6 +679,7 @@ static void migrations_free(struct migrations *m)
 {
     if (!m)
         return;
+    hooks_prepared_free(m->pre);
     for (size_t i = 0; i < m->n; i++) {
         free((char *)m->plans[i].type);
         free((char *)m->plans[i].from_layout);
@@ -906,7 +908,7 @@ static json_t *apply_now(struct reload_plan *plan, struct migrations *mig, int *
     json_t *state = json_array();
     int64_t m0 = reload_now_us();
     if (mig)
-        hooks_migrate(mig->plans, mig->n, on_migrated, state);
+        hooks_migrate(mig->plans, mig->n, mig->pre, on_migrated, state);
     int64_t migrate_us = reload_now_us() - m0;
     migrations_free(mig);
     hooks_run(HOT_AFTER, version);
@@ -982,6 +984,8 @@ static void on_reload(json_t *id, json_t *params)
         respond(id, refused(err));
         goto done;
     }
+    if (mig)
+        mig->pre = hooks_migrate_prepare(mig->plans, mig->n);
     if (reload_prepare(&req, &plan, err, sizeof err) != 0) {
         migrations_free(mig);
         respond(id, refused(err));

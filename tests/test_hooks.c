@@ -150,7 +150,7 @@ Test(hooks, typed_blocks_are_migrated_by_a_plan)
     /* "typed-kept" gets its own function: it wins over the plan */
     cr_assert_eq(HOT_STATE_MIGRATE(struct t_old, "typed-kept", custom), k);
     n_reports = 0;
-    cr_assert_eq(hooks_migrate(&plan, 1, on_report, NULL), 2);
+    cr_assert_eq(hooks_migrate(&plan, 1, NULL, on_report, NULL), 2);
     cr_assert_eq(n_reports, 2);
 
     struct t_new *n = HOT_STATE(struct t_new, "typed-a");
@@ -166,7 +166,7 @@ Test(hooks, typed_blocks_are_migrated_by_a_plan)
     cr_assert_eq(kn->small, 1077, "the block's own migrate function ran");
 
     /* the same plan again finds no block in its old layout */
-    cr_assert_eq(hooks_migrate(&plan, 1, on_report, NULL), 0);
+    cr_assert_eq(hooks_migrate(&plan, 1, NULL, on_report, NULL), 0);
     cr_assert_eq(HOT_STATE(struct t_new, "typed-a"), n);
     /* a plan from a third layout is a conflict */
     struct migrate_plan other = plan;
@@ -177,7 +177,7 @@ Test(hooks, typed_blocks_are_migrated_by_a_plan)
     /* an unchanged layout keeps the block as it is */
     struct migrate_plan same = plan;
     same.from_layout = same.to_layout = "0000000000000002";
-    cr_assert_eq(hooks_migrate(&same, 1, on_report, NULL), 0);
+    cr_assert_eq(hooks_migrate(&same, 1, NULL, on_report, NULL), 0);
     cr_assert_eq(HOT_STATE(struct t_new, "typed-a"), n);
 }
 
@@ -193,7 +193,7 @@ Test(hooks, a_defaulted_field_is_named_and_bad_plans_are_refused)
     char why[200];
     cr_assert_eq(migrate_validate(&plan, why, sizeof why), 0, "%s", why);
     last_defaulted[0] = '\0';
-    cr_assert_eq(hooks_migrate(&plan, 1, on_report, NULL), 1);
+    cr_assert_eq(hooks_migrate(&plan, 1, NULL, on_report, NULL), 1);
     cr_assert_str_eq(last_how, "plan");
     cr_assert_str_eq(last_defaulted, "big", "4000000000 does not fit an int");
 
