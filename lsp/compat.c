@@ -321,8 +321,8 @@ static void append(char *buf, size_t size, int *parts, const char *f, ...)
 static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth, const char *alias)
 {
     struct member *ma = malloc(MAX_MEMBERS * sizeof *ma), *mb = malloc(MAX_MEMBERS * sizeof *mb);
-    char what[200], diff[480] = "";
-    int parts = 0;
+    char what[200], diff[480] = "", moves[480] = "";
+    int parts = 0, moved = 0;
     bool ok = true;
     Dwarf_Word sa = size_of(a), sb = size_of(b);
 
@@ -343,7 +343,7 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         }
         y->matched = true;
         if (x->offset != y->offset) {
-            append(diff, sizeof diff, &parts, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
+            append(moves, sizeof moves, &moved, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
                    (uint64_t)y->offset, (uint64_t)x->offset);
             ok = false;
         }
@@ -352,7 +352,7 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
                    x->bit_size);
             ok = false;
         } else if (x->bit_offset != y->bit_offset) {
-            append(diff, sizeof diff, &parts, "%s moved from bit %" PRId64 " to %" PRId64, field,
+            append(moves, sizeof moves, &moved, "%s moved from bit %" PRId64 " to %" PRId64, field,
                    y->bit_offset % 1000000, x->bit_offset % 1000000);
             ok = false;
         }
@@ -384,6 +384,10 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         }
     if (sa != sb)
         ok = false;
+    /* fields that only moved follow from what was added, removed or
+     * resized before them: said only when nothing else is (a reorder) */
+    if (!*diff)
+        snprintf(diff, sizeof diff, "%s", moves);
     if (!ok) {
         describe(a, what, sizeof what);
         if (!dwarf_diename(a) && alias)
@@ -574,7 +578,9 @@ static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const c
             return true;
         return same_enum(j, &pa, &pb);
     case DW_TAG_array_type: {
-        if (size_of(&pa) != size_of(&pb))
+        /* an array of unknown bound (`extern char name[];`) says nothing
+         * of the size: its elements still count */
+        if (size_of(&pa) != size_of(&pb) && size_of(&pa) != 0 && size_of(&pb) != 0)
             return false;
         if (!type_of(&pa, &ta) || !type_of(&pb, &tb))
             return true;
@@ -1086,7 +1092,10 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
         if (!name)
             continue;
         if (tag == DW_TAG_variable) {
-            if (!has_flag(&child, DW_AT_declaration))
+            Dwarf_Attribute own;
+            bool declaration = false;
+            if (!dwarf_attr(&child, DW_AT_declaration, &own) || dwarf_formflag(&own, &declaration) != 0 ||
+                !declaration)
                 continue; /* the patch's own (a kept const table, the build-id) */
             const struct compat_static *s = static_named(req, name, NULL, false);
             if (s) {

@@ -109,6 +109,7 @@ struct job {
     int write_errno;         /* why writing c_path failed, 0 when it did not */
     struct compile_probe probe;
     uint64_t check_us;       /* the layout check (lsp/compat.c), on a worker */
+    char *note;              /* what an earlier attempt of this save refused (job_retry_without), or NULL */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -717,6 +718,7 @@ static void job_free(struct job *job)
     free(job->targets);
     json_decref(job->programs);
     free(job->reason);
+    free(job->note);
     compile_probe_release(&job->probe);
     if (*job->c_path && !p->closing)
         remove_file(p, job->c_path);
@@ -782,6 +784,14 @@ static void job_finish(struct job *job)
                             job->state_said ? job->state_said : "");
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
+    if (job->note && message) {
+        /* the functions of the same save that the layout check kept back */
+        char *both = fmt("%s; %s", message, job->note);
+        if (both) {
+            free(message);
+            message = both;
+        }
+    }
     for (size_t i = 0; i < job->n_fns; i++)
         state_record(st, job->path, job->fns[i], job->applied ? job->version : 0, result,
                      job->applied ? "" : job->reason, total);
@@ -1517,7 +1527,7 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     next->req = job->req;
     job->req = NULL;
     first = record_layout_refusals(job, NULL, report, refused);
-    free(first);
+    next->note = first;
     job_free(job);
     if (next->n_targets == 0) {
         job_free(next);
