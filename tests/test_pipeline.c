@@ -1368,6 +1368,40 @@ Test(state, a_save_that_changes_state_types_migrates_the_blocks)
     cr_assert_eq(field(after, "version"), 1);
     p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
     json_decref(p);
+
+    /* a body change with the same new layout: the blocks are already in it */
+    char *again = edit(changed, (const char *const[]){ "printf(\"new score=", "printf(\"again score=", NULL });
+    save(&e, again);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    r = json_array_get(json_object_get(p, "programs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "applied", "%s",
+                     json_string_value(json_object_get(r, "reason")));
+    cr_assert_null(json_object_get(p, "state"), "nothing to migrate: %s",
+                   json_string_value(json_object_get(p, "state")));
+    json_decref(p);
+    char *third = wait_output(&e, "again score=", T);
+    cr_assert(third, "the program does not run the new code");
+    cr_assert(strstr(third, "speed=1.5 big=0 at1y=7 at2z=0 lives=0 ptr=42 plain=5/"), "%s", third);
+    cr_assert(strstr(third, "custom=9000 "), "%s", third);
+    cr_assert_gt(field(third, "score"), field(after, "score"), "%s", third);
+    free(third);
+
+    /* a third layout: the server plans from the executable's, which the
+     * blocks are no longer in: refused, nothing changed */
+    char *layout3 = edit(again, (const char *const[]){ "    int lives;\n", "    int lives;\n    int level;\n",
+                                                       "    g->score++;\n", "    g->score++;\n    g->level = 1;\n", NULL });
+    save(&e, layout3);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    r = json_array_get(json_object_get(p, "programs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "refused");
+    cr_assert(strstr(json_string_value(json_object_get(r, "reason")), "restart the program to apply"), "%s",
+              json_string_value(json_object_get(r, "reason")));
+    json_decref(p);
+    third = wait_output(&e, "again score=", T);
+    cr_assert(third && strstr(third, "lives=0 ptr=42"), "the program goes on: %s", third ? third : "");
+    free(third);
+    free(layout3);
+    free(again);
     teardown(&e);
     validate_traffic(&e, (const char *const[]){ "hot-attach", "hot-reload", "hot-reload.result", "hotc-reloaded",
                                                 NULL });
