@@ -736,9 +736,18 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
     job_finish(job);
 }
 
-/* Kills the running process of `job`, if it still runs. */
+/* Kills the running compiler of `job` and everything it started: it runs
+ * in its own process group (job_start), so that a wrapper's children (a
+ * script, ccache) die with it instead of holding its output pipes open. The
+ * group outlives its leader while a child still runs, so it is killed until
+ * the pipes are closed too. */
 static void job_kill(struct build_job *job)
 {
+    if (job->exited && job->eof)
+        return;
+    pid_t pid = job->fast[job->run] ? job->pid[job->run] : job->process[job->run].pid;
+    if (pid > 0)
+        kill(-pid, SIGKILL);
     if (job->exited)
         return;
     if (job->fast[job->run])
@@ -822,7 +831,9 @@ static int spawn_fast(struct build_job *job, char **argv)
     sigemptyset(&none);
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* its own process group: job_kill kills its children with it */
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -905,6 +916,7 @@ static int job_start(struct build_job *job, char **argv)
     opts.stdio = stdio;
     opts.stdio_count = 3;
     opts.exit_cb = on_exit_cb;
+    opts.flags = UV_PROCESS_DETACHED; /* its own process group, as in spawn_fast */
     process->data = job;
     log_trace("spawn");
     int rc = uv_spawn(loop, process, &opts);

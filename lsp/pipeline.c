@@ -1435,7 +1435,10 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
         free((char *)warn[i].message);
     free(warn);
     log_warn("%s", first ? first : "the layout check refused the patch");
-    show(p, 2, first ? first : "cannot reload: layouts changed");
+    /* a check that could not run (no debug information) was said once, at
+     * attach; the status and the diagnostics carry each refusal */
+    if (!error)
+        show(p, 2, first ? first : "cannot reload: layouts changed");
     return first;
 }
 

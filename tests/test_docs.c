@@ -329,7 +329,7 @@ static const char *const code_map_patterns[] = {
     "runtime/*.in",      "tests/support/*.[ch]", "demo/*.c",               "bench/*",
     "tools/*",           "mk/*.mk",            "editors/vscode/src/*.ts", "editors/vscode/package.json",
     "editors/nvim/lua/hotc/*.lua", "editors/nvim/plugin/*.lua", "editors/nvim/doc/*.txt",
-    "examples/*/*.c",    "examples/common.mk", ".ci/run",
+    "examples/*/*.c",    "examples/common.mk", ".ci/run",            "fuzz/*.c",
 };
 
 Test(docs, architecture_code_map_has_a_line_for_every_file)

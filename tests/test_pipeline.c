@@ -1302,6 +1302,42 @@ Test(pipeline, a_program_that_vanishes_mid_reload_is_reported_and_the_server_goe
     remove_project(&e);
 }
 
+/* The line a compile error lands on, on its own and fast: one program,
+ * one broken save, the error diagnostic at the user's line (not the
+ * generated patch's), and the program never runs the broken code. */
+Test(pipeline, a_compile_error_lands_on_the_users_line)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+
+    setup_project(&e);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    cr_assert(wait_output(&e, "value=101 step=1", T), "the program did not start");
+    char *broken = edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
+    save(&e, broken);
+    struct diag_match err = { e.uri, NULL, 1, 0 };
+    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
+    json_t *d = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+        if (json_integer_value(json_object_get(d, "severity")) == 1)
+            break;
+    cr_assert_not_null(d, "no error diagnostic");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
+                 line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
+    json_decref(p);
+    p = wait_for(&e, "hotc/status", last_result_is, "compileError", T);
+    json_decref(p);
+    free(broken);
+    teardown(&e);
+    remove_project(&e);
+}
+
 /* Typed state (issue 13): a save that changes the types of HOT_STATE
  * blocks is applied with the blocks migrated at the safe point: a field
  * added (zero), a float that became a double, an int that became a char
