@@ -1406,7 +1406,9 @@ Test(state, a_save_that_changes_state_types_migrates_the_blocks)
     json_decref(p);
 
     /* a body change with the same new layout: the blocks are already in it */
-    char *again = edit(changed, (const char *const[]){ "printf(\"new score=", "printf(\"again score=", NULL });
+    char *again = edit(changed, (const char *const[]){ "printf(\"new score=", "printf(\"again score=",
+                                                      "    p->b++;\n", "    p->b++;\n    HOT_STATE(struct plain, \"later\")->a++;\n",
+                                                      NULL });
     save(&e, again);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
     r = json_array_get(json_object_get(p, "programs"), 0);
@@ -1439,8 +1441,9 @@ Test(state, a_save_that_changes_state_types_migrates_the_blocks)
     free(layout3);
     free(again);
     teardown(&e);
-    validate_traffic(&e, (const char *const[]){ "hot-attach", "hot-reload", "hot-reload.result", "hotc-reloaded",
-                                                NULL });
+    /* the block made by the new code was reported (hot/state) */
+    validate_traffic(&e, (const char *const[]){ "hot-attach", "hot-state", "hot-reload", "hot-reload.result",
+                                                "hotc-reloaded", NULL });
     free(before);
     free(after);
     free(changed);
