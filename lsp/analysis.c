@@ -793,6 +793,8 @@ static void add_function(struct ctx *c, TSNode def)
 
     if (ts_node_is_null(fdecl) || ts_node_is_null(name) || ts_node_is_null(body))
         return;
+    if (!ts_node_is_null(grammar_misread_name(fdecl)))
+        name = grammar_misread_name(fdecl);
     memset(&f, 0, sizeof f);
     name_i = tok_at(c, ts_node_start_byte(name));
     head = name_i;
