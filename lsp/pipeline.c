@@ -118,6 +118,8 @@ struct job {
     size_t n_fns;
     struct patch patch;
     json_t *statics;         /* hot/reload statics[] */
+    json_t *migrations;      /* hot/reload migrations[] (typed state blocks; lsp/migrate.h), or NULL */
+    char *state_said;        /* what was migrated, in words, or NULL */
     char c_path[PATH_MAX], so_path[PATH_MAX];
     char *library_b64;       /* the library's bytes in base64, for programs attached over TCP */
     uv_work_t encode;        /* reads and encodes it off the loop */
@@ -186,6 +188,7 @@ struct program {
     long pid;
     char *executable, *build_id;
     json_t *functions;       /* the attach functions[], borrowed from link's params (incref'd) */
+    json_t *state;           /* typed state blocks: name -> C type (hot/attach state[], hot/state) */
     bool remote;             /* attached over TCP: gets the library's bytes */
     int version, issued;
     bool busy;
@@ -453,6 +456,7 @@ static void program_free(struct program *pg)
     }
     json_decref(pg->functions);
     json_decref(pg->ended);
+    json_decref(pg->state);
     free(pg->executable);
     free(pg->build_id);
     free(pg);
@@ -830,6 +834,8 @@ static void job_free(struct job *job)
     free(job->hashes);
     patch_release(&job->patch);
     json_decref(job->statics);
+    json_decref(job->migrations);
+    free(job->state_said);
     free(job->library_b64);
     free(job->progress);
     for (size_t i = 0; i < job->n_targets; i++)
@@ -908,7 +914,8 @@ static void job_finish(struct job *job)
         message = job->refused || job->errors
                       ? fmt("reloaded %s in %d of %zu programs; %s", names, job->applied, job->n_targets,
                             job->reason ? job->reason : "")
-                      : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
+                      : fmt("reloaded %s in %.1f ms%s%s", names, total / 1000.0, job->state_said ? "; " : "",
+                            job->state_said ? job->state_said : "");
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
     if (job->note && message) {
@@ -944,12 +951,16 @@ static void job_finish(struct job *job)
     json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
+    if (job->reloaded && job->state_said)
+        json_object_set_new(job->reloaded, "state", json_string(job->state_said));
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
              " us, load %" PRIu64 " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
              message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->check_us,
              job->load_us, job->apply_us, total);
     if (!job->applied || job->refused || job->errors)
         show(p, 2, message ? message : result);
+    else if (job->state_said)
+        show(p, 3, message ? message : result);
     if (job->req) {
         server_reply(p->server, job->req,
                      json_pack("{s:s, s:i, s:o, s:s}", "result", result, "version", job->version, "functions",
@@ -960,6 +971,45 @@ static void job_finish(struct job *job)
     free(message);
     log_trace("job.finished");
     job_free(job);
+}
+
+/* What the runtime's `state` (the blocks it migrated) means, in words:
+ * "state `game` migrated: field `lives` added (0), `speed` int → double"
+ * from the plan's notes, and the fields whose value did not fit. New
+ * string, or NULL when nothing was migrated. */
+static char *state_words(const struct job *job, json_t *state)
+{
+    char *out = NULL;
+    size_t size = 0, i, k;
+    json_t *b, *plan, *v;
+    FILE *f;
+
+    if (json_array_size(state) == 0 || !(f = open_memstream(&out, &size)))
+        return NULL;
+    json_array_foreach(state, i, b) {
+        const char *name = json_string_value(json_object_get(b, "name"));
+        const char *type = json_string_value(json_object_get(b, "type"));
+        const char *how = json_string_value(json_object_get(b, "how"));
+        json_t *notes = NULL;
+        json_array_foreach(job->migrations, k, plan)
+            if (type && json_string_value(json_object_get(plan, "type")) &&
+                strcmp(json_string_value(json_object_get(plan, "type")), type) == 0)
+                notes = json_object_get(plan, "notes");
+        fprintf(f, "%sstate `%s` ", i ? "; " : "", name ? name : "?");
+        if (how && strcmp(how, "function") == 0) {
+            fprintf(f, "migrated by its migrate function");
+        } else if (how && strcmp(how, "plan") != 0) {
+            fprintf(f, "not migrated: %s", how);
+        } else {
+            fprintf(f, "migrated");
+            json_array_foreach(notes, k, v)
+                fprintf(f, "%s %s", k ? "," : ":", json_string_value(v));
+            json_array_foreach(json_object_get(b, "defaulted"), k, v)
+                fprintf(f, "%s`%s` did not fit its new type, defaulted (0)", k ? ", " : "; ", json_string_value(v));
+        }
+    }
+    fclose(f);
+    return out;
 }
 
 /* Records one program's answer (result NULL: `error`). */
@@ -991,6 +1041,11 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                       "timings", tj);
     if (reason)
         json_object_set_new(entry, "reason", json_string(reason));
+    if (json_is_array(json_object_get(result, "state"))) {
+        json_object_set(entry, "state", json_object_get(result, "state"));
+        if (!job->state_said)
+            job->state_said = state_words(job, json_object_get(result, "state"));
+    }
     json_array_append_new(job->programs, entry);
     if (pg && result) {
         pg->version = (int)version;
@@ -1136,6 +1191,8 @@ static void program_pump(struct pipeline *p, struct program *pg)
                                        pg->remote ? (job->library_b64 ? job->library_b64 : "") : job->so_path,
                                        "targetBuildId", job->build_id, "functions",
                                        job->targets[s->target].functions, "statics", job->statics);
+            if (job->migrations)
+                json_object_set(params, "migrations", job->migrations);
             rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
             if (rc == 0) {
                 pg->sent_at = uv_hrtime();
@@ -1555,9 +1612,12 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
         } else if (issue && issue->message[0] == '`') {
             const char *decl = issue->file ? base_name(issue->file) : NULL;
             why = decl && issue->line > 0
-                      ? fmt("%s (declared at %s:%d); the running program still has the old layout", issue->message,
-                            decl, issue->line)
-                      : fmt("%s; the running program still has the old layout", issue->message);
+                      ? fmt("%s (declared at %s:%d); the running program still has the old layout (data kept in a "
+                            "state block, HOT_STATE, is migrated instead)",
+                            issue->message, decl, issue->line)
+                      : fmt("%s; the running program still has the old layout (data kept in a state block, "
+                            "HOT_STATE, is migrated instead)",
+                            issue->message);
         } else {
             why = fmt("%s", issue ? issue->message : "its layouts differ from the running program's");
         }
@@ -1805,6 +1865,8 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
         json_object_del(p->layout_uris, job->uri);
         server_set_diagnostics(p->server, job->uri, "layout", NULL, 0);
     }
+    if (r->rc == 0 && r->report->migrations)
+        job->migrations = json_incref(r->report->migrations);
     job_deliver(job);
 }
 
@@ -1839,7 +1901,26 @@ static void job_check(struct job *job)
     req.function_count = job->patch.function_count;
     req.statics = statics;
     req.static_count = job->patch.static_count;
+    /* the types the target programs keep in typed state blocks */
+    json_t *types = json_object();
+    for (size_t t = 0; t < job->n_targets; t++) {
+        struct program *pg = program_get(p, job->targets[t].program);
+        const char *name;
+        json_t *type;
+        if (pg && pg->state)
+            json_object_foreach(pg->state, name, type)
+                json_object_set(types, json_string_value(type), json_true());
+    }
+    const char **state_types = calloc(json_object_size(types) + 1, sizeof *state_types);
+    const char *type_name;
+    json_t *unused;
+    json_object_foreach(types, type_name, unused)
+        if (state_types)
+            state_types[req.state_type_count++] = type_name;
+    req.state_types = state_types;
     rc = layoutcheck_run(p->layout, job->build_id, job->so_path, &req, on_job_checked, job);
+    free(state_types);
+    json_decref(types);
     free(fns);
     free(statics);
     if (rc != 0) {
@@ -2980,6 +3061,20 @@ static void rebase_all(struct pipeline *p)
     log_info("a rebuilt program attached: the open files are what it runs");
 }
 
+/* Records typed state blocks ({name, type, size}[]) the program reported. */
+static void add_state_blocks(struct program *pg, json_t *blocks)
+{
+    size_t i;
+    json_t *b;
+
+    json_array_foreach(blocks, i, b) {
+        const char *name = json_string_value(json_object_get(b, "name"));
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (name && type && pg->state)
+            json_object_set_new(pg->state, name, json_string(type));
+    }
+}
+
 static void on_attached(struct link *link, const struct link_program *lp, void *user)
 {
     struct pipeline *p = user;
@@ -2995,6 +3090,8 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->executable = strdup(lp->executable ? lp->executable : "");
     pg->build_id = strdup(lp->build_id ? lp->build_id : "");
     pg->functions = json_is_array(functions) ? json_deep_copy(functions) : json_array();
+    pg->state = json_object();
+    add_state_blocks(pg, json_object_get(lp->attach, "state"));
     pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
     pg->issued = pg->version;
     pg->remote = lp->remote;
@@ -3228,6 +3325,11 @@ static void on_notified(struct link *link, const struct link_program *lp, const 
         }
     } else if (strcmp(method, "hot/crash") == 0) {
         on_crash(p, lp->id, lp->pid, params);
+    } else if (strcmp(method, "hot/state") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg)
+            add_state_blocks(pg, json_object_get(params, "blocks"));
+        log_info("program %ld: %zu typed state blocks", lp->pid, pg && pg->state ? json_object_size(pg->state) : 0);
     } else if (strcmp(method, "hot/log") == 0) {
         const char *level = json_string_value(json_object_get(params, "level"));
         const char *message = json_string_value(json_object_get(params, "message"));
