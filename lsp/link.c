@@ -330,7 +330,8 @@ static void handle_message(struct conn *c, json_t *msg)
             c->detach_reason = strdup(reason ? reason : "detached");
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
-        } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0)) {
+        } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0 ||
+                           strcmp(method, "hot/state") == 0)) {
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (id) {

@@ -68,10 +68,14 @@
 static int exit_status = NO_EXIT_STATUS; /* what the program passed to exit(), once it did */
 static pid_t started_pid;                 /* the process that started the runtime */
 
+struct migrations;
+static void migrations_free(struct migrations *m);
+
 /* What the background thread leaves for hot_poll. */
 struct pending {
     json_t *id;               /* the request's id (owned) */
     struct reload_plan *plan; /* NULL: a rollback */
+    struct migrations *mig;   /* the typed blocks' migrations of the reload (owned), or NULL */
     unsigned generation;      /* the connection the request came on */
 };
 
@@ -381,6 +385,14 @@ void session_log(const char *level, const char *message)
              __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
 
+void session_state(const char *name, const char *type, size_t size)
+{
+    if (__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
+        post(notification("hot/state", json_pack("{s:[{s:s, s:s, s:I}]}", "blocks", "name", name, "type", type,
+                                                 "size", (json_int_t)size)),
+             __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
+}
+
 const char *session_signal_name(int sig)
 {
     switch (sig) {
@@ -679,6 +691,11 @@ static int connect_endpoint(const char *ep)
 
 /* ---------------------------------------------------------------- attach */
 
+static void state_entry(const char *name, const char *type, size_t size, void *user)
+{
+    json_array_append_new(user, json_pack("{s:s, s:s, s:I}", "name", name, "type", type, "size", (json_int_t)size));
+}
+
 /* The params of hot/attach (new reference): what the server needs to
  * build patches for this process, its HOT functions above all. */
 static json_t *attach_params(void)
@@ -705,6 +722,9 @@ static json_t *attach_params(void)
                           "loadBase", base, "arch", ARCH_NAME, "runtimeVersion", HOTC_VERSION, "mode",
                           auto_mode ? "auto" : "poll", "version", reload_version(), "cwd", cwd,
                           "functions", functions);
+    json_t *state = json_array();
+    hooks_state_each(state_entry, state);
+    json_object_set_new(p, "state", state);
     const char *token = getenv(HOT_ENV_TOKEN);
     if (token && *token)
         json_object_set_new(p, "token", json_string(token));
@@ -814,6 +834,176 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
     return fd;
 }
 
+/* The typed blocks' migrations of one reload (hot/reload `migrations`),
+ * parsed: every string and array owned. */
+struct migrations {
+    struct migrate_plan *plans;
+    size_t n;
+    struct hooks_prepared *pre; /* the new blocks, allocated ahead (hooks_migrate_prepare) */
+};
+
+static void ops_free(struct migrate_op *ops, size_t n)
+{
+    for (size_t i = 0; ops && i < n; i++) {
+        ops_free(ops[i].ops, ops[i].nops);
+        free((char *)ops[i].field);
+    }
+    free(ops);
+}
+
+static void migrations_free(struct migrations *m)
+{
+    if (!m)
+        return;
+    hooks_prepared_free(m->pre);
+    for (size_t i = 0; i < m->n; i++) {
+        free((char *)m->plans[i].type);
+        free((char *)m->plans[i].from_layout);
+        free((char *)m->plans[i].to_layout);
+        ops_free(m->plans[i].ops, m->plans[i].nops);
+    }
+    free(m->plans);
+    free(m);
+}
+
+static int num_kind(const char *s, enum migrate_num *out)
+{
+    static const char *const names[] = { "signed", "unsigned", "float", "bool" };
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum migrate_num)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Parses an `ops` array into *out (*n entries). Returns 0, or -1 with the
+ * reason in `err`. */
+static int parse_ops(json_t *arr, struct migrate_op **out, size_t *n, int depth, char *err, size_t errsz)
+{
+    size_t count = json_array_size(arr);
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(arr) || depth > 16) {
+        snprintf(err, errsz, "invalid hot/reload migrations: ops must be an array (at most 16 deep)");
+        return -1;
+    }
+    *out = calloc(count ? count : 1, sizeof **out);
+    if (!*out) {
+        snprintf(err, errsz, "cannot read hot/reload migrations: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *o = json_array_get(arr, i), *sub = NULL;
+        struct migrate_op *op = &(*out)[i];
+        const char *kind = NULL, *field = NULL, *fk = "signed", *tk = "signed";
+        json_int_t from = 0, to = 0, size = 0, fs = 0, ts = 0, cnt = 0, fst = 0, tst = 0;
+        json_error_t e;
+        if (json_unpack_ex(o, &e, 0, "{s:s, s:I, s:I, s?I, s?s, s?s, s?I, s?I, s?s, s?I, s?I, s?I, s?o}", "op",
+                           &kind, "from", &from, "to", &to, "size", &size, "field", &field, "fromKind", &fk,
+                           "fromSize", &fs, "toSize", &ts, "toKind", &tk, "count", &cnt, "fromStride", &fst,
+                           "toStride", &tst, "ops", &sub) != 0 ||
+            from < 0 || to < 0 || size < 0 || fs < 0 || ts < 0 || cnt < 0 || fst < 0 || tst < 0) {
+            snprintf(err, errsz, "invalid hot/reload migrations op: %s", e.text);
+            *n = i;
+            return -1;
+        }
+        *n = i + 1;
+        op->from = (size_t)from;
+        op->to = (size_t)to;
+        op->size = (size_t)size;
+        op->field = field ? strdup(field) : NULL;
+        if (strcmp(kind, "copy") == 0) {
+            op->kind = MIGRATE_COPY;
+        } else if (strcmp(kind, "convert") == 0) {
+            op->kind = MIGRATE_CONVERT;
+            op->from_size = (unsigned)fs;
+            op->to_size = (unsigned)ts;
+            if (num_kind(fk, &op->from_num) != 0 || num_kind(tk, &op->to_num) != 0) {
+                snprintf(err, errsz, "invalid hot/reload migrations op: unknown number kind");
+                return -1;
+            }
+        } else if (strcmp(kind, "repeat") == 0) {
+            op->kind = MIGRATE_REPEAT;
+            op->count = (size_t)cnt;
+            op->from_stride = (size_t)fst;
+            op->to_stride = (size_t)tst;
+            if (parse_ops(sub, &op->ops, &op->nops, depth + 1, err, errsz) != 0)
+                return -1;
+        } else {
+            snprintf(err, errsz, "invalid hot/reload migrations op: unknown op \"%s\"", kind);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parses hot/reload `migrations` (may be NULL) into *out (NULL when there
+ * are none). Each plan is validated: one that would read or write outside
+ * its blocks is an error. Returns 0, or -1 with the reason in `err`. */
+static int parse_migrations(json_t *arr, struct migrations **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    if (!arr || json_array_size(arr) == 0)
+        return 0;
+    if (!json_is_array(arr)) {
+        snprintf(err, errsz, "invalid hot/reload params: migrations must be an array");
+        return -1;
+    }
+    struct migrations *m = calloc(1, sizeof *m);
+    size_t n = json_array_size(arr);
+    if (!m || !(m->plans = calloc(n, sizeof *m->plans))) {
+        free(m);
+        snprintf(err, errsz, "cannot read hot/reload migrations: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct migrate_plan *plan = &m->plans[i];
+        const char *type = NULL, *from = NULL, *to = NULL;
+        json_int_t old_size = 0, new_size = 0;
+        json_t *ops = NULL;
+        json_error_t e;
+        if (json_unpack_ex(json_array_get(arr, i), &e, 0, "{s:s, s:I, s:I, s:s, s:s, s:o}", "type", &type,
+                           "oldSize", &old_size, "newSize", &new_size, "fromLayout", &from, "toLayout", &to, "ops",
+                           &ops) != 0 ||
+            old_size < 0 || new_size < 0) {
+            snprintf(err, errsz, "invalid hot/reload migrations[%zu]: %s", i, e.text);
+            m->n = i;
+            migrations_free(m);
+            return -1;
+        }
+        m->n = i + 1;
+        plan->type = strdup(type);
+        plan->from_layout = strdup(from);
+        plan->to_layout = strdup(to);
+        plan->old_size = (size_t)old_size;
+        plan->new_size = (size_t)new_size;
+        char why[200];
+        if (!plan->type || !plan->from_layout || !plan->to_layout || parse_ops(ops, &plan->ops, &plan->nops, 0, err, errsz) != 0) {
+            migrations_free(m);
+            return -1;
+        }
+        if (migrate_validate(plan, why, sizeof why) != 0) {
+            snprintf(err, errsz, "invalid hot/reload migrations[%zu] (`%s`): %s", i, type, why);
+            migrations_free(m);
+            return -1;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+/* The "state" entries of a reload result, one per block migrated. */
+static void on_migrated(const char *name, const char *type, const char *how, const char *const *defaulted,
+                        size_t ndefaulted, void *user)
+{
+    json_t *d = json_array();
+    for (size_t i = 0; i < ndefaulted; i++)
+        json_array_append_new(d, json_string(defaulted[i]));
+    json_array_append_new(user, json_pack("{s:s, s:s, s:s, s:o}", "name", name, "type", type, "how", how,
+                                          "defaulted", d));
+}
+
 /* Parses a hot/reload request's params into `req` (strings borrowed from
  * `params`; arrays allocated into funcs and statics, which the caller frees
  * whether or not this succeeds). A library sent as bytes is written to an
@@ -883,20 +1073,36 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
 /* Applies `plan` (stolen) now, between the program's reload hooks, and
  * returns the result object (new reference): "applied", or "refused" with
  * the reason (then the hooks saw HOT_BEFORE only). */
-static json_t *apply_now(struct reload_plan *plan, int *redirected)
+static json_t *apply_now(struct reload_plan *plan, struct migrations *mig, int *redirected)
 {
     char reason[512];
     struct reload_timings t;
     int version = reload_plan_version(plan);
     hooks_run(HOT_BEFORE, version);
     int n = reload_apply(plan, session_thread_tid(), &t, reason, sizeof reason);
-    if (n < 0)
+    if (n < 0) {
+        migrations_free(mig);
         return refused(reason);
+    }
+    /* the typed blocks, before the program's code runs on (hooks.h) */
+    json_t *state = json_array();
+    int64_t m0 = reload_now_us();
+    if (mig)
+        hooks_migrate(mig->plans, mig->n, mig->pre, on_migrated, state);
+    int64_t migrate_us = reload_now_us() - m0;
+    migrations_free(mig);
     hooks_run(HOT_AFTER, version);
     if (redirected)
         *redirected = n;
-    return json_pack("{s:s, s:i, s:i, s:o}", "status", "applied", "version", version, "redirected",
-                     n, "timings", timings_json(&t));
+    json_t *result = json_pack("{s:s, s:i, s:i, s:o}", "status", "applied", "version", version, "redirected",
+                               n, "timings", timings_json(&t));
+    if (json_array_size(state) > 0) {
+        json_object_set_new(json_object_get(result, "timings"), "migrateUs", json_integer((json_int_t)migrate_us));
+        json_object_set_new(result, "state", state);
+    } else {
+        json_decref(state);
+    }
+    return result;
 }
 
 /* Rolls back the newest version now and returns the result object (new
@@ -914,7 +1120,7 @@ static json_t *rollback_now(void)
 /* Leaves the request `id` (borrowed) with `plan` (NULL: a rollback) for
  * hot_poll. Returns 0 with the plan taken, or -1 when a request is already
  * waiting or out of memory (then the caller still owns the plan). */
-static int leave_for_poll(json_t *id, struct reload_plan *plan)
+static int leave_for_poll(json_t *id, struct reload_plan *plan, struct migrations *mig)
 {
     struct pending *p = malloc(sizeof *p);
     if (!p)
@@ -927,6 +1133,7 @@ static int leave_for_poll(json_t *id, struct reload_plan *plan)
         return -1;
     }
     p->plan = plan;
+    p->mig = mig;
     p->generation = __atomic_load_n(&generation, __ATOMIC_RELAXED);
     struct pending *expected = NULL;
     if (__atomic_compare_exchange_n(&pending, &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -944,26 +1151,41 @@ static void on_reload(json_t *id, json_t *params)
     struct reload_request req;
     struct reload_func *funcs = NULL;
     struct reload_static *statics = NULL;
+    struct migrations *mig = NULL;
     char err[512], libpath[1024];
-    int memfd;
+    int memfd = -1;
     if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, &memfd, err,
-                     sizeof err) != 0) {
+                     sizeof err) != 0 ||
+        parse_migrations(json_object_get(params, "migrations"), &mig, err, sizeof err) != 0) {
+        if (memfd >= 0)
+            close(memfd);
         respond_error(id, -32602, err);
         goto done;
     }
     struct reload_plan *plan;
+    if (mig && hooks_migration_conflict(mig->plans, mig->n, err, sizeof err) != 0) {
+        if (memfd >= 0)
+            close(memfd);
+        migrations_free(mig);
+        respond(id, refused(err));
+        goto done;
+    }
+    if (mig)
+        mig->pre = hooks_migrate_prepare(mig->plans, mig->n);
     int prepared = reload_prepare(&req, &plan, err, sizeof err);
     if (memfd >= 0) /* loaded (the mapping holds it) or refused: not needed any more */
         close(memfd);
     if (prepared != 0) {
+        migrations_free(mig);
         respond(id, refused(err));
         goto done;
     }
     if (auto_mode) {
-        respond(id, apply_now(plan, NULL));
+        respond(id, apply_now(plan, mig, NULL));
         goto done;
     }
-    if (leave_for_poll(id, plan) != 0) {
+    if (leave_for_poll(id, plan, mig) != 0) {
+        migrations_free(mig);
         reload_plan_free(plan);
         respond(id, refused("cannot queue the reload: the previous one is still waiting for "
                             "hot_poll(); call hot_poll() in the program's loop, or use "
@@ -981,7 +1203,7 @@ static void on_rollback(json_t *id)
         respond(id, rollback_now());
         return;
     }
-    if (leave_for_poll(id, NULL) != 0)
+    if (leave_for_poll(id, NULL, NULL) != 0)
         respond(id, json_pack("{s:i, s:s, s:s}", "version", reload_version(), "status", "refused",
                               "reason", "cannot queue the rollback: the previous request is still "
                               "waiting for hot_poll(); call hot_poll() in the program's loop, "
@@ -998,7 +1220,7 @@ int session_poll(void)
     if (!p)
         return 0;
     int redirected = 0;
-    json_t *result = p->plan ? apply_now(p->plan, &redirected) : rollback_now();
+    json_t *result = p->plan ? apply_now(p->plan, p->mig, &redirected) : rollback_now();
     /* The answer takes the id: nothing of it stays on this thread. */
     post(json_pack("{s:s, s:o, s:o}", "jsonrpc", "2.0", "id", p->id, "result", result),
          p->generation, 0);
@@ -1216,6 +1438,7 @@ static int converse(int fd)
     struct pending *p = __atomic_exchange_n(&pending, NULL, __ATOMIC_ACQ_REL);
     if (p) {
         reload_plan_free(p->plan);
+        migrations_free(p->mig);
         json_decref(p->id);
         free(p);
     }

@@ -32,6 +32,10 @@ pid_t session_thread_tid(void);
  * full. */
 void session_log(const char *level, const char *message);
 
+/* Queues hot/state (when attached): a typed block was created. Any thread;
+ * like session_log. */
+void session_state(const char *name, const char *type, size_t size);
+
 /* Queues hot/crash (when attached), like session_log. From normal context.
  * `function` may be NULL; `module` (may be NULL) is the file the address
  * lies in (the executable or a patch library) and `module_base` where it is

@@ -1764,3 +1764,115 @@ Test(pipeline, stale_patch_folders_are_removed_and_patch_files_bounded)
     free(broken);
     remove_project(&e);
 }
+
+/* Typed state (issue 13): a save that changes the types of HOT_STATE
+ * blocks is applied with the blocks migrated at the safe point: a field
+ * added (zero), a float that became a double, an int that became a char
+ * (its value 300 does not fit: zero, named), a nested struct that grew
+ * inside an array that grew, a field removed, a pointer kept live; a block
+ * whose type did not change is kept as it is; a block with its own
+ * migrate function gets the function's (new) result, not the plan's. */
+Test(state, a_save_that_changes_state_types_migrates_the_blocks)
+{
+    struct env e;
+    int one = 1;
+    json_t *p, *r;
+    char *before, *after;
+
+    setup_files(&e, (const char *const[]){ "state.c", NULL });
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    before = wait_output(&e, "old score=", T);
+    cr_assert(before, "the program did not start");
+    cr_assert(strstr(before, "speed=1.5 big=300 at1y=7 ptr=42 plain=5/"), "%s", before);
+
+    char *changed = edit(e.text, (const char *const[]){
+        "    int x, y;\n", "    int x, y, z;\n",
+        "    float speed;\n    long frames;\n    int big;\n    struct pos at[2];\n    int *ptr;\n    short gone;\n",
+        "    double speed;\n    long frames;\n    int lives;\n    char big;\n    struct pos at[3];\n    int *ptr;\n",
+        "struct custom {\n    int v;\n};", "struct custom {\n    long v;\n    int extra;\n};\nstruct custom_v1 {\n    int v;\n};",
+        "((struct custom *)new_block)->v = ((const struct custom *)old_block)->v;",
+        "((struct custom *)new_block)->v = ((const struct custom_v1 *)old_block)->v * 1000L;",
+        "        g->gone = 3;\n", "",
+        "printf(\"old score=%d speed=%g big=%d at1y=%d ptr=%d plain=%d/%d custom=%d calls=%ld version=%d\\n\", g->score,\n"
+        "               (double)g->speed, g->big, g->at[1].y, *g->ptr, p->a, p->b, c->v, g->frames, hot_version());",
+        "printf(\"new score=%d speed=%g big=%d at1y=%d at2z=%d lives=%d ptr=%d plain=%d/%d custom=%ld calls=%ld \"\n"
+        "                   \"version=%d\\n\", g->score, g->speed, g->big, g->at[1].y, g->at[2].z, g->lives, *g->ptr, p->a,\n"
+        "                   p->b, c->v, g->frames, hot_version());",
+        NULL });
+    save(&e, changed);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    r = json_array_get(json_object_get(p, "programs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "applied", "%s",
+                     json_string_value(json_object_get(r, "reason")));
+    const char *said = json_string_value(json_object_get(p, "state"));
+    cr_assert(said, "hotc/reloaded says what was migrated");
+    cr_assert(strstr(said, "state `game` migrated:"), "%s", said);
+    cr_assert(strstr(said, "field `lives` added (0)"), "%s", said);
+    cr_assert(strstr(said, "`speed` float → double"), "%s", said);
+    cr_assert(strstr(said, "`big` int → char"), "%s", said);
+    cr_assert(strstr(said, "`big` did not fit its new type, defaulted (0)"), "%s", said);
+    cr_assert(strstr(said, "field `at[].z` added (0)"), "%s", said);
+    cr_assert(strstr(said, "field `gone` removed"), "%s", said);
+    cr_assert(strstr(said, "state `custom` migrated by its migrate function"), "%s", said);
+    cr_assert(!strstr(said, "`plain`"), "an unchanged block is not migrated: %s", said);
+    json_decref(p);
+    after = wait_output(&e, "new score=", T);
+    cr_assert(after, "the program does not run the new code");
+    cr_assert_gt(field(after, "calls"), field(before, "calls"), "the frame counter was reset: %s", after);
+    cr_assert_gt(field(after, "score"), field(before, "score"), "the score was reset: %s", after);
+    cr_assert(strstr(after, "speed=1.5 big=0 at1y=7 at2z=0 lives=0 ptr=42 plain=5/"), "%s", after);
+    cr_assert_gt(atol(strstr(after, "plain=5/") + 8), atol(strstr(before, "plain=5/") + 8),
+                 "the unchanged block was kept: %s", after);
+    cr_assert(strstr(after, "custom=9000 "), "the migrate function wins: %s", after);
+    cr_assert_eq(field(after, "version"), 1);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    json_decref(p);
+
+    /* a body change with the same new layout: the blocks are already in it */
+    char *again = edit(changed, (const char *const[]){ "printf(\"new score=", "printf(\"again score=",
+                                                      "    p->b++;\n", "    p->b++;\n    HOT_STATE(struct plain, \"later\")->a++;\n",
+                                                      NULL });
+    save(&e, again);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    r = json_array_get(json_object_get(p, "programs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "applied", "%s",
+                     json_string_value(json_object_get(r, "reason")));
+    cr_assert_null(json_object_get(p, "state"), "nothing to migrate: %s",
+                   json_string_value(json_object_get(p, "state")));
+    json_decref(p);
+    char *third = wait_output(&e, "again score=", T);
+    cr_assert(third, "the program does not run the new code");
+    cr_assert(strstr(third, "speed=1.5 big=0 at1y=7 at2z=0 lives=0 ptr=42 plain=5/"), "%s", third);
+    cr_assert(strstr(third, "custom=9000 "), "%s", third);
+    cr_assert_gt(field(third, "score"), field(after, "score"), "%s", third);
+    free(third);
+
+    /* a third layout: the server plans from the executable's, which the
+     * blocks are no longer in: refused, nothing changed */
+    char *layout3 = edit(again, (const char *const[]){ "    int lives;\n", "    int lives;\n    int level;\n",
+                                                       "    g->score++;\n", "    g->score++;\n    g->level = 1;\n", NULL });
+    save(&e, layout3);
+    p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
+    r = json_array_get(json_object_get(p, "programs"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "refused");
+    cr_assert(strstr(json_string_value(json_object_get(r, "reason")), "restart the program to apply"), "%s",
+              json_string_value(json_object_get(r, "reason")));
+    json_decref(p);
+    third = wait_output(&e, "again score=", T);
+    cr_assert(third && strstr(third, "lives=0 ptr=42"), "the program goes on: %s", third ? third : "");
+    free(third);
+    free(layout3);
+    free(again);
+    teardown(&e);
+    /* the block made by the new code was reported (hot/state) */
+    validate_traffic(&e, (const char *const[]){ "hot-attach", "hot-state", "hot-reload", "hot-reload.result",
+                                                "hotc-reloaded", NULL });
+    free(before);
+    free(after);
+    free(changed);
+    remove_project(&e);
+}
