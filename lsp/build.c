@@ -323,6 +323,11 @@ const struct build_command *build_db_lookup(const struct build_db *db, const cha
     return found;
 }
 
+const struct build_command *build_db_at(const struct build_db *db, size_t i)
+{
+    return db && i < db->count ? &db->entries[i] : NULL;
+}
+
 /* ------------------------------------------------------------ flags */
 
 enum build_family build_family_of(const char *compiler)
@@ -386,8 +391,9 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
             bool drop = strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0 || starts(a, "-o") ||
                         starts(a, "-M") || starts(a, "-Werror") || starts(a, "-flto") ||
                         strcmp(a, "-S") == 0 || strcmp(a, "-E") == 0 || strcmp(a, "-fsyntax-only") == 0 ||
-                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a) ||
-                        strcmp(a, "-gsplit-dwarf") == 0 || strcmp(a, "-g1") == 0 || strcmp(a, "-ggdb1") == 0;
+                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || starts(a, "-fvisibility=") ||
+                        is_source(entry, a) || strcmp(a, "-gsplit-dwarf") == 0 || strcmp(a, "-g1") == 0 ||
+                        strcmp(a, "-ggdb1") == 0;
             if (family == BUILD_TCC && !tcc_keeps(a))
                 drop = true;
             if (drop)
@@ -433,8 +439,26 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     if (family == BUILD_GCC) {
         vec_push(&v, "-fdiagnostics-color=never");
         vec_push(&v, "-fdiagnostics-column-unit=byte");
+        /* the patch's exported alias of a noreturn (cold, ...) function
+         * does not repeat its attributes */
+        vec_push(&v, "-Wno-missing-attributes");
     } else if (family == BUILD_CLANG) {
         vec_push(&v, "-fno-color-diagnostics");
+    }
+    /* what the patch's own rewriting causes (a prototype before each
+     * reloaded definition, block-scope externs for function-local statics)
+     * must not warn where the user's build does not */
+    if (family != BUILD_TCC) {
+        vec_push(&v, "-Wno-redundant-decls");
+        vec_push(&v, "-Wno-nested-externs");
+        /* the program's hidden and internal functions and variables are
+         * reached through the patch's GOT (the runtime binds them like
+         * statics): a reference the compiler believes local would be a
+         * direct one the linker refuses in a shared object, so every
+         * visibility the code spells is neutralised, and -fvisibility is
+         * dropped above (the patch's own symbols must be visible) */
+        vec_push(&v, "-Dvisibility(v)=__unused__");
+        vec_push(&v, "-D__visibility__(v)=__unused__");
     }
     vec_push(&v, "-fPIC");
     vec_push(&v, "-shared");
@@ -459,7 +483,39 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     return argv;
 }
 
+char **build_preprocess_argv(const struct build_command *entry, const struct build_options *opts,
+                             const char *source, const char *input_c, const char *out_i, char **cwd)
+{
+    char **argv = build_patch_argv(entry, opts, NULL, source, input_c, out_i, cwd);
+
+    for (size_t i = 0; argv && argv[i]; i++)
+        if (strcmp(argv[i], "-shared") == 0) {
+            char *e = strdup("-E");
+            if (!e) {
+                build_argv_free(argv);
+                if (cwd) {
+                    free(*cwd);
+                    *cwd = NULL;
+                }
+                return NULL;
+            }
+            free(argv[i]);
+            argv[i] = e;
+        }
+    return argv;
+}
+
 /* ------------------------------------------------------------ messages */
+
+bool build_patch_noise(const struct build_diag *d)
+{
+    return d->severity != BUILD_ERROR && d->message &&
+           (strstr(d->message, "declared 'static' but never defined") ||
+            strstr(d->message, "declared ‘static’ but never defined") ||
+            strstr(d->message, "has internal linkage but is not defined") ||
+            strstr(d->message, "defined but not used") || strstr(d->message, "declared but never defined") ||
+            strstr(d->message, "used but never defined"));
+}
 
 void build_diags_release(struct build_diags *d)
 {
@@ -597,6 +653,8 @@ struct build_job {
     struct build_job *next;
     char *key;
     char **argv, **fallback;
+    char *when;             /* run the fallback only when the output has it */
+    char *failed_first;     /* the first error line of the compiler that failed before the fallback */
     char *cwd;
     int timeout_ms;
     build_done_cb cb;
@@ -643,6 +701,8 @@ static void job_free(struct build_job *job)
     free(job->key);
     build_argv_free(job->argv);
     build_argv_free(job->fallback);
+    free(job->when);
+    free(job->failed_first);
     free(job->cwd);
     free(job->buf);
     free(job);
@@ -657,6 +717,30 @@ static void on_close(uv_handle_t *h)
 
 static int job_start(struct build_job *job, char **argv);
 
+/* The first line of `buf` that reads as an error message (else the first
+ * line), at most 300 bytes. New string, or NULL. */
+static char *first_error(const char *buf, size_t len)
+{
+    const char *line = NULL, *p = buf, *end = buf + len;
+
+    while (buf && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (!line && n > 0)
+            line = p;
+        if (memmem(p, n, "error", 5)) {
+            line = p;
+            break;
+        }
+        p += n + 1;
+    }
+    if (!line)
+        return strdup("");
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    return strndup(line, n > 300 ? 300 : n);
+}
+
 static void job_report(struct build_job *job, int status)
 {
     struct build_result r = { 0 };
@@ -665,6 +749,7 @@ static void job_report(struct build_job *job, int status)
     r.output = job->buf ? job->buf : "";
     r.output_len = job->len;
     r.used_fallback = job->used_fallback;
+    r.failed_first = job->failed_first ? job->failed_first : "";
     r.duration_us = (uv_hrtime() - job->started) / 1000;
     if (status == 0 || status == BUILD_ECOMPILE)
         build_parse_messages(&r.diags, r.output, r.output_len);
@@ -692,8 +777,10 @@ static void job_finish(struct build_job *job)
     uv_close((uv_handle_t *)&job->out[job->run][1], on_close);
     int status = job->canceled ? BUILD_ECANCELED : job->timed_out ? BUILD_ETIMEOUT
                  : job->exit_status == 0 ? 0 : BUILD_ECOMPILE;
-    if (status == BUILD_ECOMPILE && job->fallback && !job->used_fallback) {
+    if (status == BUILD_ECOMPILE && job->fallback && !job->used_fallback &&
+        (!job->when || (job->buf && strstr(job->buf, job->when)))) {
         job->used_fallback = true;
+        job->failed_first = first_error(job->buf, job->len);
         job->exited = job->eof = false;
         job->eofs = 0;
         job->len = 0;
@@ -948,15 +1035,23 @@ static char **copy_argv(char *const *argv)
 int build_run(struct build_runner *self, const char *key, char *const *argv, char *const *fallback,
               const char *cwd, int timeout_ms, build_done_cb cb, void *user)
 {
+    return build_run_when(self, key, argv, fallback, NULL, cwd, timeout_ms, cb, user);
+}
+
+int build_run_when(struct build_runner *self, const char *key, char *const *argv, char *const *fallback,
+                   const char *when, const char *cwd, int timeout_ms, build_done_cb cb, void *user)
+{
     struct build_job *job = calloc(1, sizeof *job);
     if (!job)
         return BUILD_ENOMEM;
     job->runner = self;
+    job->when = when ? strdup(when) : NULL;
     job->key = strdup(key ? key : "");
     job->argv = copy_argv(argv);
     job->fallback = fallback ? copy_argv(fallback) : NULL;
     job->cwd = cwd ? strdup(cwd) : NULL;
-    if (!job->key || !job->argv || (fallback && !job->fallback) || (cwd && !job->cwd) || !argv || !argv[0]) {
+    if (!job->key || !job->argv || (fallback && !job->fallback) || (cwd && !job->cwd) || (when && !job->when) ||
+        !argv || !argv[0]) {
         job_free(job);
         return argv && argv[0] ? BUILD_ENOMEM : BUILD_EINVAL;
     }

@@ -158,6 +158,35 @@ static void describe(Dwarf_Die *type, char *buf, size_t size)
     }
 }
 
+/* Spells `a` (the patch's) and `b` (the program's), quoted, for "changed
+ * from <b> to <a>": when the names are the same (a typedef whose target
+ * changed), each also says what it stands for: "`units_t` (`long int`)".
+ * Either may be NULL (void). */
+static void describe_pair(Dwarf_Die *a, Dwarf_Die *b, char *ta, char *tb, size_t size)
+{
+    char na[160], nb[160];
+
+    describe(a, na, sizeof na);
+    describe(b, nb, sizeof nb);
+    snprintf(ta, size, "`%.*s`", (int)(size > 3 ? size - 3 : 0), na);
+    snprintf(tb, size, "`%.*s`", (int)(size > 3 ? size - 3 : 0), nb);
+    if (a && b && strcmp(na, nb) == 0) {
+        Dwarf_Die pa, pb;
+        char ia[96], ib[96];
+        bool ha = peel(a, &pa), hb = peel(b, &pb);
+        describe(ha ? &pa : NULL, ia, sizeof ia);
+        describe(hb ? &pb : NULL, ib, sizeof ib);
+        if (strcmp(ia, na) != 0 || strcmp(ib, nb) != 0) {
+            cat(ta, size, " (`");
+            cat(ta, size, ia);
+            cat(ta, size, "`)");
+            cat(tb, size, " (`");
+            cat(tb, size, ib);
+            cat(tb, size, "`)");
+        }
+    }
+}
+
 static Dwarf_Word size_of(Dwarf_Die *t)
 {
     Dwarf_Word s = 0;
@@ -302,8 +331,8 @@ static void append(char *buf, size_t size, int *parts, const char *f, ...)
 static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth, const char *alias)
 {
     struct member *ma = malloc(MAX_MEMBERS * sizeof *ma), *mb = malloc(MAX_MEMBERS * sizeof *mb);
-    char what[200], diff[480] = "";
-    int parts = 0;
+    char what[200], diff[480] = "", moves[480] = "";
+    int parts = 0, moved = 0;
     bool ok = true;
     Dwarf_Word sa = size_of(a), sb = size_of(b);
 
@@ -324,7 +353,7 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         }
         y->matched = true;
         if (x->offset != y->offset) {
-            append(diff, sizeof diff, &parts, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
+            append(moves, sizeof moves, &moved, "%s moved from offset %" PRIu64 " to %" PRIu64, field,
                    (uint64_t)y->offset, (uint64_t)x->offset);
             ok = false;
         }
@@ -333,7 +362,7 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
                    x->bit_size);
             ok = false;
         } else if (x->bit_offset != y->bit_offset) {
-            append(diff, sizeof diff, &parts, "%s moved from bit %" PRId64 " to %" PRId64, field,
+            append(moves, sizeof moves, &moved, "%s moved from bit %" PRId64 " to %" PRId64, field,
                    y->bit_offset % 1000000, x->bit_offset % 1000000);
             ok = false;
         }
@@ -351,9 +380,8 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
                 continue;
             }
             char ta[160], tb[160];
-            describe(y->has_type ? &y->type : NULL, tb, sizeof tb);
-            describe(x->has_type ? &x->type : NULL, ta, sizeof ta);
-            append(diff, sizeof diff, &parts, "%s changed from `%s` to `%s`", field, tb, ta);
+            describe_pair(x->has_type ? &x->type : NULL, y->has_type ? &y->type : NULL, ta, tb, sizeof ta);
+            append(diff, sizeof diff, &parts, "%s changed from %s to %s", field, tb, ta);
             ok = false;
         }
     }
@@ -365,6 +393,10 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
         }
     if (sa != sb)
         ok = false;
+    /* fields that only moved follow from what was added, removed or
+     * resized before them: said only when nothing else is (a reorder) */
+    if (!*diff)
+        snprintf(diff, sizeof diff, "%s", moves);
     if (!ok) {
         describe(a, what, sizeof what);
         if (!dwarf_diename(a) && alias)
@@ -502,7 +534,9 @@ static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const c
             return true;
         return same_enum(j, &pa, &pb);
     case DW_TAG_array_type: {
-        if (size_of(&pa) != size_of(&pb))
+        /* an array of unknown bound (`extern char name[];`) says nothing
+         * of the size: its elements still count */
+        if (size_of(&pa) != size_of(&pb) && size_of(&pa) != 0 && size_of(&pb) != 0)
             return false;
         if (!type_of(&pa, &ta) || !type_of(&pb, &tb))
             return true;
@@ -546,9 +580,8 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
     char ta[160], tb[160];
 
     if (hra != hrb || (hra && !same(j, &ra, &rb, depth + 1))) {
-        describe(hra ? &ra : NULL, ta, sizeof ta);
-        describe(hrb ? &rb : NULL, tb, sizeof tb);
-        say(j, NULL, "return type changed from `%s` to `%s`", tb, ta);
+        describe_pair(hra ? &ra : NULL, hrb ? &rb : NULL, ta, tb, sizeof ta);
+        say(j, NULL, "return type changed from %s to %s", tb, ta);
         return false;
     }
     if (na != nb || vara != varb) {
@@ -563,13 +596,12 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
             continue;
         if (*j->msg)
             return false;
-        describe(hxa ? &xa : NULL, ta, sizeof ta);
-        describe(hxb ? &xb : NULL, tb, sizeof tb);
+        describe_pair(hxa ? &xa : NULL, hxb ? &xb : NULL, ta, tb, sizeof ta);
         const char *name = dwarf_diename(&pa[i]);
         if (name)
-            say(j, NULL, "parameter %zu (`%s`) changed from `%s` to `%s`", i + 1, name, tb, ta);
+            say(j, NULL, "parameter %zu (`%s`) changed from %s to %s", i + 1, name, tb, ta);
         else
-            say(j, NULL, "parameter %zu changed from `%s` to `%s`", i + 1, tb, ta);
+            say(j, NULL, "parameter %zu changed from %s to %s", i + 1, tb, ta);
         return false;
     }
     return true;
@@ -658,12 +690,11 @@ static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, c
         return;
     if (!*j->msg && !*j->anon) {
         char sa[160], sb[160];
-        describe(ha ? &ta : NULL, sa, sizeof sa);
-        describe(hb ? &tb : NULL, sb, sizeof sb);
+        describe_pair(ha ? &ta : NULL, hb ? &tb : NULL, sa, sb, sizeof sa);
         if (strcmp(sa, sb) == 0)
-            say(j, var, "`%s` changed: its type `%s` has another layout", shown, sa);
+            say(j, var, "`%s` changed: its type %s has another layout", shown, sa);
         else
-            say(j, var, "`%s` changed from `%s` to `%s`", shown, sb, sa);
+            say(j, var, "`%s` changed from %s to %s", shown, sb, sa);
     }
     if (!*j->msg && *j->anon)
         say(j, var, "the type of `%s` (an unnamed struct) changed: %s", shown, j->anon);
@@ -763,6 +794,16 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu)
     default: return;
     }
     snprintf(key, sizeof key, "%s%s", prefix, name);
+    if (dwarf_tag(type) == DW_TAG_typedef) {
+        /* a scalar typedef only the new code's locals use holds no old data */
+        Dwarf_Die target;
+        int tag;
+        if (!peel(type, &target))
+            return;
+        tag = dwarf_tag(&target);
+        if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type && tag != DW_TAG_enumeration_type)
+            return;
+    }
     entry = debuginfo_type(j->exe, cu, key);
     if (!entry || !debuginfo_die(j->exe, entry, &other))
         return;
@@ -773,8 +814,10 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu)
     if (!*j->msg)
         say(j, type, "`%s` changed", key);
     /* already said through a variable or a signature that leads to it */
+    char quoted[320];
+    snprintf(quoted, sizeof quoted, "`%s`", key);
     for (size_t i = 0; i < j->out->count; i++)
-        if (strcmp(j->out->issues[i].message, j->msg) == 0)
+        if (strcmp(j->out->issues[i].message, j->msg) == 0 || strstr(j->out->issues[i].message, quoted))
             return;
     add_issue(j, NULL, j->msg, NULL);
 }
@@ -959,7 +1002,10 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
         if (!name)
             continue;
         if (tag == DW_TAG_variable) {
-            if (!has_flag(&child, DW_AT_declaration))
+            Dwarf_Attribute own;
+            bool declaration = false;
+            if (!dwarf_attr(&child, DW_AT_declaration, &own) || dwarf_formflag(&own, &declaration) != 0 ||
+                !declaration)
                 continue; /* the patch's own (a kept const table, the build-id) */
             const struct compat_static *s = static_named(req, name, NULL, false);
             if (s) {

@@ -18,25 +18,41 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "analysis.h"
 #include "build.h"
+#include "expand.h"
 #include "launcher.h"
 #include "layoutcheck.h"
 #include "link.h"
 #include "log.h"
 #include "patch.h"
+#include "preamble.h"
 #include "protocol.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
+/* Each program's applied stack keeps the baseline text before each of its
+ * newest APPLIED_BASES reloads (rollback restores it), and at most
+ * APPLIED_MAX entries (their patch libraries stay on disk): the server's
+ * memory and files do not grow with the number of reloads. */
+#define APPLIED_BASES 8
+#define APPLIED_MAX 64
+/* after this long without an answer from a program in poll mode, the
+ * editor is told that it waits for hot_poll() */
+#define WAIT_TELL_MS 5000
+/* how long a save waits for its file's baseline to be preprocessed before
+ * it is decided from the text alone */
+#define BASE_WAIT_NS (5ull * 1000 * 1000 * 1000)
 
 struct job;
 struct program;
@@ -95,6 +111,7 @@ struct job {
     const char *text;        /* becomes the baseline as it is (one copy per save) */
     size_t len;
     bool full;               /* every change of the save is in: the text becomes the baseline */
+    json_t *expansion;       /* the text as the compiler sees it (unit_of), or NULL */
     char **fns;
     uint64_t *hashes;
     size_t n_fns;
@@ -106,7 +123,17 @@ struct job {
     uv_work_t prepare;       /* writes the patch source and finds the compile commands off the loop */
     int write_errno;         /* why writing c_path failed, 0 when it did not */
     struct compile_probe probe;
+    struct preamble_plan *pre;  /* the precompiled preamble's use by this save, or NULL */
+    char pre_path[PATH_MAX];    /* the patch source without its preamble */
+    uint64_t pre_hash;          /* hash of the file's preamble (tcc memo) */
+    bool tried_tcc;             /* the compile tries tcc first */
+    char *tcc_key;              /* then the key its failure is remembered under */
+    char *fast_note;            /* why tcc was not used, or NULL */
+    char *cc[2];                /* the compiler and its fallback, then */
+    const char *compiled_with;  /* the one that decided (cc[0] or cc[1]) */
+    bool so_written;            /* the compile succeeded: so_path exists */
     uint64_t check_us;       /* the layout check (lsp/compat.c), on a worker */
+    char *note;              /* what an earlier attempt of this save refused (job_retry_without), or NULL */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -123,12 +150,15 @@ struct job {
 
 /* One applied reload of one program, for rollback. */
 struct applied {
+    struct pipeline *p;
     struct applied *below;
+    char *so_path;           /* its patch library, kept on disk while an entry names it */
     int version;
     char *uri, *path;
     char **fns;
     size_t n_fns;
     json_t *prev_base;       /* the baseline before it (a string of p->bases, shared: never modified), or NULL */
+    bool base_dropped;       /* it had one, dropped by applied_trim() */
 };
 
 struct rollback {
@@ -158,6 +188,9 @@ struct program {
     bool remote;             /* attached over TCP: gets the library's bytes */
     int version, issued;
     bool busy;
+    bool poll;               /* applies reloads only in hot_poll() */
+    uint64_t sent_at;        /* uv_hrtime() when the reload it has not answered was sent, 0 when none */
+    bool waiting_told;       /* the editor was told it waits */
     struct send *queue;
     struct applied *applied;
 };
@@ -169,16 +202,23 @@ struct pipeline {
     struct build_runner runner;
     bool runner_ready, closing;
     uv_timer_t batch;
-    bool batch_ready;
+    uv_timer_t wait;         /* tells when a poll-mode program leaves a reload waiting (WAIT_TELL_MS) */
+    bool batch_ready;        /* both timers are initialized */
     json_t *pending;         /* uri -> save time (ns, integer) */
     json_t *bases;           /* uri -> the baseline text */
     json_t *hashes;          /* "path\nname" -> body hash applied since the baseline */
     json_t *compiler_uris;   /* path -> [uri] with compiler diagnostics from its last compile */
     json_t *base_serials;    /* uri -> serial of the job whose text is the baseline */
+    json_t *units;           /* path -> what the program runs of that file, as the compiler sees it (unit_of) */
+    json_t *units_failed;    /* path -> true: its baseline could not be preprocessed */
+    bool scanning_base;      /* a SCAN_BASE runs (one at a time, in the background) */
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
+    json_t *libraries;       /* patch library path -> applied entries naming it */
     json_t *layout_uris;     /* uri -> true: has layout-changed warnings from a check */
     struct job *jobs;
     struct program *programs;
+    struct preamble_cache *pre;  /* precompiled preambles (gcc, clang) */
+    json_t *tcc_failed;      /* path -> {key, reason}: tcc cannot compile it with that preamble and flags */
     unsigned next_serial;
     char tmpdir[512];
     /* settings */
@@ -202,7 +242,12 @@ struct pipeline {
 
 static void program_pump(struct pipeline *p, struct program *pg);
 static void batch_job_ended(struct batch *b, struct job *job);
+static void scan_next_base(struct pipeline *p);
+static void unit_rebase(struct pipeline *p, const char *path, json_t *expansion);
+static void unit_applied(struct pipeline *p, struct job *job);
 static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len);
+static json_t *build_details(const struct job *job);
+static void remove_file(struct pipeline *p, const char *path);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -346,13 +391,54 @@ static void mark_doc_running(struct pipeline *p, struct document *doc, struct pr
     }
 }
 
+/* The patch library `so_path` is named by one more (`delta` 1) or one less
+ * (-1) applied entry; at none, nothing can run its code any more (not on
+ * any program's applied stack) and the file is removed. */
+static void library_ref(struct pipeline *p, const char *so_path, int delta)
+{
+    json_t *n = json_object_get(p->libraries, so_path);
+    json_int_t refs = (n ? json_integer_value(n) : 0) + delta;
+
+    if (refs > 0) {
+        json_object_set_new(p->libraries, so_path, json_integer(refs));
+        return;
+    }
+    json_object_del(p->libraries, so_path);
+    if (!p->closing)
+        remove_file(p, so_path);
+}
+
 static void applied_free(struct applied *a)
 {
+    if (a->so_path)
+        library_ref(a->p, a->so_path, -1);
+    free(a->so_path);
     free(a->uri);
     free(a->path);
     free_strv(a->fns, a->n_fns);
     json_decref(a->prev_base);
     free(a);
+}
+
+/* Bounds `pg`'s applied stack (APPLIED_BASES, APPLIED_MAX). */
+static void applied_trim(struct program *pg)
+{
+    size_t depth = 0;
+
+    for (struct applied **a = &pg->applied; *a; depth++) {
+        if (depth >= APPLIED_MAX) {
+            struct applied *drop = *a;
+            *a = drop->below;
+            applied_free(drop);
+            continue;
+        }
+        if (depth >= APPLIED_BASES && (*a)->prev_base) {
+            json_decref((*a)->prev_base);
+            (*a)->prev_base = NULL;
+            (*a)->base_dropped = true;
+        }
+        a = &(*a)->below;
+    }
 }
 
 static void program_free(struct program *pg)
@@ -398,7 +484,8 @@ static void batch_free(struct batch *b)
  * reference, or NULL when no job ended with a result. */
 static json_t *batch_last(struct batch *b)
 {
-    static const char *const worst[] = { "compileError", "error", "refused", "applied" };
+    static const char *const worst[] = { "compileError", "error", "refused", "waiting",
+                                         "notApplied", "applied", "nothing" };
     size_t n = json_array_size(b->lasts), i;
     json_t *last, *l, *fns, *files;
     const char *result = NULL;
@@ -487,6 +574,7 @@ static void batch_finish(struct batch *b)
             continue; /* a later save's text is already the baseline */
         json_object_set_new(p->base_serials, uri, json_integer(serial));
         set_base_json(p, uri, json_string_value(json_object_get(v, "path")), json_incref(text));
+        unit_rebase(p, json_string_value(json_object_get(v, "path")), json_object_get(v, "expansion"));
     }
     /* one status with the batch's result; a batch whose every compile was
      * cancelled says only that compiling stopped, if it did */
@@ -495,6 +583,12 @@ static void batch_finish(struct batch *b)
         server_state_changed(p->server);
     log_trace("status.sent");
     batch_free(b);
+#ifdef __GLIBC__
+    /* the save's transient copies (texts, trees, the patch) are freed: give
+     * their pages back, so that the server's RSS follows what it keeps */
+    malloc_trim(0);
+    log_trace("trimmed");
+#endif
     log_trace_flush("save");
 }
 
@@ -516,9 +610,9 @@ static void batch_job_ended(struct batch *b, struct job *job)
     job->reloaded = NULL;
     if (job->rebase && job->text)
         json_array_append_new(b->rebases,
-                              json_pack("{s:s, s:s, s:O, s:I}", "uri", job->uri, "path", job->path, "text",
-                                        job->text_json, "serial",
-                                        (json_int_t)job->serial));
+                              json_pack("{s:s, s:s, s:O, s:I, s:O*}", "uri", job->uri, "path", job->path, "text",
+                                        job->text_json, "serial", (json_int_t)job->serial, "expansion",
+                                        job->expansion));
     if (--b->jobs == 0 && b->holds == 0)
         batch_finish(b);
 }
@@ -567,6 +661,33 @@ static int write_file(const char *path, const char *data, size_t len)
         done += (size_t)n;
     }
     return close(fd);
+}
+
+/* The whole file at `path` (NUL-terminated, its length in *len), or NULL
+ * with errno set. Blocking: for a worker thread. */
+static char *slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    char *data = NULL;
+    size_t got = 0;
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &sb) == 0 && (data = malloc((size_t)sb.st_size + 1)) != NULL) {
+        while (got < (size_t)sb.st_size) {
+            ssize_t n = read(fd, data + got, (size_t)sb.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        data[got] = '\0';
+    }
+    close(fd);
+    *len = got;
+    return data;
 }
 
 /* Whether `name` is an executable in a directory of PATH. Blocking (a
@@ -700,6 +821,7 @@ static void job_free(struct job *job)
     free(job->key);
     free(job->build_id);
     json_decref(job->text_json);
+    json_decref(job->expansion);
     free_strv(job->fns, job->n_fns);
     free(job->hashes);
     patch_release(&job->patch);
@@ -711,9 +833,19 @@ static void job_free(struct job *job)
     free(job->targets);
     json_decref(job->programs);
     free(job->reason);
+    free(job->note);
     compile_probe_release(&job->probe);
+    preamble_plan_free(job->pre);
+    free(job->fast_note);
+    free(job->tcc_key);
+    free(job->cc[0]);
+    free(job->cc[1]);
     if (*job->c_path && !p->closing)
         remove_file(p, job->c_path);
+    if (*job->pre_path && !p->closing)
+        remove_file(p, job->pre_path);
+    if (job->so_written && job->applied == 0 && !p->closing)
+        remove_file(p, job->so_path); /* no program runs it */
     free(job);
 }
 
@@ -775,6 +907,14 @@ static void job_finish(struct job *job)
                       : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
+    if (job->note && message) {
+        /* the functions of the same save that the layout check kept back */
+        char *both = fmt("%s; %s", message, job->note);
+        if (both) {
+            free(message);
+            message = both;
+        }
+    }
     for (size_t i = 0; i < job->n_fns; i++)
         state_record(st, job->path, job->fns[i], job->applied ? job->version : 0, result,
                      job->applied ? "" : job->reason, total);
@@ -787,6 +927,7 @@ static void job_finish(struct job *job)
             free(key);
         }
         job->rebase = job->full && job->applied == (int)job->n_targets;
+        unit_applied(p, job);
         server_set_diagnostics(p->server, job->uri, "crash", NULL, 0);
     }
     job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
@@ -796,6 +937,7 @@ static void job_finish(struct job *job)
                           "checkUs", (json_int_t)job->check_us, "loadUs",
                           (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
                           (json_int_t)total);
+    json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
@@ -864,6 +1006,10 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
             size_t k, n = json_array_size(tg->functions);
             json_t *f;
             if (a) {
+                a->p = job->p;
+                a->so_path = strdup(job->so_path);
+                if (a->so_path)
+                    library_ref(job->p, a->so_path, 1);
                 a->version = (int)version;
                 a->uri = strdup(job->uri);
                 a->path = strdup(job->path);
@@ -874,6 +1020,7 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                 a->prev_base = json_incref(base);
                 a->below = pg->applied;
                 pg->applied = a;
+                applied_trim(pg);
             }
         }
     } else {
@@ -901,8 +1048,10 @@ static void on_reload_result(struct link *link, const struct link_program *lp, j
 
     (void)link;
     (void)lp;
-    if (pg)
+    if (pg) {
         pg->busy = false;
+        pg->sent_at = 0;
+    }
     job_answer(s->job, s->target, result, error, rtt_us);
     free(s);
     if (pg && !p->closing)
@@ -936,6 +1085,38 @@ static void send_fail(struct pipeline *p, struct send *s, long pid, const char *
     free(s);
 }
 
+/* Every program in poll mode whose reload has waited WAIT_TELL_MS for
+ * hot_poll() gets one "waiting" status, with the way out; the timer runs
+ * again for the next one due. */
+static void on_wait(uv_timer_t *timer)
+{
+    struct pipeline *p = timer->data;
+    uint64_t now = uv_hrtime(), due = 0, tell_ns = (uint64_t)WAIT_TELL_MS * 1000000;
+
+    for (struct program *pg = p->programs; pg && !p->closing; pg = pg->next) {
+        char *message;
+        if (!pg->poll || !pg->sent_at || pg->waiting_told)
+            continue;
+        if (now - pg->sent_at < tell_ns) {
+            uint64_t left = tell_ns - (now - pg->sent_at);
+            due = !due || left < due ? left : due;
+            continue;
+        }
+        pg->waiting_told = true;
+        message = fmt("waiting: program %ld has not called hot_poll() for %d s; call it from a loop that runs, or "
+                      "use the automatic mode (HOTC_MODE=auto, or hot_init_mode(NULL, HOT_MODE_AUTO)) so that "
+                      "reloads apply without it",
+                      pg->pid, WAIT_TELL_MS / 1000);
+        log_warn("%s", message ? message : "waiting for hot_poll()");
+        state_set_last(server_state(p->server),
+                       json_pack("{s:s, s:s}", "result", "waiting", "message", message ? message : ""));
+        send_status(p);
+        free(message);
+    }
+    if (due)
+        uv_timer_start(&p->wait, on_wait, due / 1000000 + 1, 0);
+}
+
 /* Sends the program's next queued request when it is not waiting for one. */
 static void program_pump(struct pipeline *p, struct program *pg)
 {
@@ -952,6 +1133,12 @@ static void program_pump(struct pipeline *p, struct program *pg)
                                        "targetBuildId", job->build_id, "functions",
                                        job->targets[s->target].functions, "statics", job->statics);
             rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
+            if (rc == 0) {
+                pg->sent_at = uv_hrtime();
+                pg->waiting_told = false;
+                if (pg->poll && p->batch_ready && !uv_is_active((uv_handle_t *)&p->wait))
+                    uv_timer_start(&p->wait, on_wait, WAIT_TELL_MS, 0);
+            }
         } else {
             rc = link_request(p->link, pg->id, "hot/rollback", json_object(), on_rollback_result, s);
         }
@@ -1006,16 +1193,6 @@ static struct text_range diag_range(int line, int column)
     return r;
 }
 
-/* Messages the patch itself causes and the user's file does not. */
-static bool patch_noise(const struct build_diag *d)
-{
-    return d->severity != BUILD_ERROR && d->message &&
-           (strstr(d->message, "declared 'static' but never defined") ||
-            strstr(d->message, "declared ‘static’ but never defined") ||
-            strstr(d->message, "has internal linkage but is not defined") ||
-            strstr(d->message, "defined but not used"));
-}
-
 /* Publishes the compile's messages as "compiler" diagnostics, grouped by
  * file, and clears those of the previous compile of the same file. */
 static void publish_compiler(struct pipeline *p, struct job *job, const struct build_diags *diags,
@@ -1029,7 +1206,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
     json_object_set_new(uris, job->uri, json_true());
     for (i = 0; diags && i < diags->count; i++) {
         char *u = diag_uri(diags->items[i].file, cwd, job);
-        if (u && !patch_noise(&diags->items[i]))
+        if (u && !build_patch_noise(&diags->items[i]))
             json_object_set_new(uris, u, json_true());
         free(u);
     }
@@ -1048,7 +1225,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
         for (i = 0; out && notes_all && owned && diags && i < diags->count; i++) {
             const struct build_diag *d = &diags->items[i];
             char *u = diag_uri(d->file, cwd, job);
-            if (u && strcmp(u, uri) == 0 && !patch_noise(d)) {
+            if (u && strcmp(u, uri) == 0 && !build_patch_noise(d)) {
                 struct server_diagnostic *sd = &out[n++];
                 sd->range = diag_range(d->line, d->column);
                 sd->severity = d->severity == BUILD_ERROR ? 1 : d->severity == BUILD_WARNING ? 2 : 3;
@@ -1151,6 +1328,37 @@ static void on_library_encoded(uv_work_t *req, int status)
     job_dispatch(job);
 }
 
+/* tcc failed on `job`'s file where the project's compiler did not: tcc is
+ * not tried again on it until its preamble or its flags change. */
+static void tcc_failed(struct pipeline *p, struct job *job, const char *why)
+{
+    /* "<patch path>:<line>: error: <message>": the message says it */
+    const char *msg = why ? strstr(why, "error: ") : NULL;
+    if (msg)
+        why = msg + 7;
+    log_info("tcc cannot compile %s (%s); its patches use %s until its preamble or flags change",
+             base_name(job->path), why && *why ? why : "no message", job->cc[1] ? job->cc[1] : "the compiler");
+    json_object_set_new(p->tcc_failed, job->path,
+                        json_pack("{s:s, s:s}", "key", job->tcc_key, "reason", why && *why ? why : "tcc failed"));
+    free(job->fast_note);
+    job->fast_note = fmt("tcc failed: %s", why && *why ? why : "no message");
+}
+
+/* What compiled the patch, for hotc/status "last": the compiler, the
+ * precompiled preamble's state, why tcc was not used. New reference. */
+static json_t *build_details(const struct job *job)
+{
+    json_t *o = json_object();
+
+    if (job->compiled_with)
+        json_object_set_new(o, "compiler", json_string(job->compiled_with));
+    if (job->pre)
+        json_object_set_new(o, "preamble", json_string(preamble_plan_state(job->pre)));
+    if (job->fast_note)
+        json_object_set_new(o, "fastCompiler", json_string(job->fast_note));
+    return o;
+}
+
 static void on_compiled(const struct build_result *r, void *user)
 {
     struct job *job = user;
@@ -1162,6 +1370,10 @@ static void on_compiled(const struct build_result *r, void *user)
     job->compiling = false;
     st->compiling--;
     job->compile_us = r->duration_us;
+    job->compiled_with = job->cc[r->used_fallback && job->cc[1] ? 1 : 0];
+    job->so_written = r->status == 0;
+    if (job->tried_tcc && r->used_fallback && r->status == 0 && job->tcc_key && !p->closing)
+        tcc_failed(p, job, r->failed_first);
     progress(p, job, "end", r->status == 0 ? "compiled" : build_strerror(r->status));
     if (r->status == BUILD_ECANCELED || p->closing) {
         free(job->reason);
@@ -1196,6 +1408,7 @@ static void on_compiled(const struct build_result *r, void *user)
                               "analysisUs", (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us,
                               "compileUs", (json_int_t)job->compile_us, "totalUs",
                               (json_int_t)elapsed_us(job->t0));
+        json_object_set_new(job->last, "build", build_details(job));
         if (r->status != BUILD_ECOMPILE)
             show(p, 1, message ? message : "compile failed");
         log_info("%s", message ? message : "compile failed");
@@ -1365,7 +1578,10 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
         free((char *)warn[i].message);
     free(warn);
     log_warn("%s", first ? first : "the layout check refused the patch");
-    show(p, 2, first ? first : "cannot reload: layouts changed");
+    /* a check that could not run (no debug information) was said once, at
+     * attach; the status and the diagnostics carry each refusal */
+    if (!error)
+        show(p, 2, first ? first : "cannot reload: layouts changed");
     return first;
 }
 
@@ -1457,7 +1673,7 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     next->req = job->req;
     job->req = NULL;
     first = record_layout_refusals(job, NULL, report, refused);
-    free(first);
+    next->note = first;
     job_free(job);
     if (next->n_targets == 0) {
         job_free(next);
@@ -1569,6 +1785,7 @@ static void prepare_work(uv_work_t *req)
         return;
     }
     log_trace("worker.written");
+    preamble_plan_work(job->pre, job->patch.source, job->patch.length);
     compile_probe_run(&job->probe);
     log_trace("worker.probed");
 }
@@ -1613,7 +1830,8 @@ static void on_prepared(uv_work_t *req, int status)
 }
 
 /* Builds the patch source and has it written off the loop; on_prepared()
- * then starts the compiler. Takes `job` (freed on failure). */
+ * then starts the compiler. Takes `job` (freed on failure). `doc` (may be
+ * NULL): the open document, whose tree is used when its text is the job's. */
 static void job_start(struct pipeline *p, struct job *job, struct document *doc)
 {
     struct patch_input in = { 0 };
@@ -1625,7 +1843,8 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     in.functions = (const char *const *)job->fns;
     in.function_count = job->n_fns;
     in.build_id = job->build_id;
-    in.tree = doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree : NULL;
+    in.tree = doc && doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree
+                                                                                                   : NULL;
     job->patch_t0 = uv_hrtime();
     log_trace("patch.begin");
     rc = patch_build_indexed(&job->patch, &in, in.tree ? doc->patch_index : NULL);
@@ -1665,6 +1884,14 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     }
     snprintf(job->c_path, sizeof job->c_path, "%s/p%u-%s", p->tmpdir, job->serial, base_name(job->path));
     snprintf(job->so_path, sizeof job->so_path, "%s/p%u.so", p->tmpdir, job->serial);
+    snprintf(job->pre_path, sizeof job->pre_path, "%s/p%u-pre-%s", p->tmpdir, job->serial, base_name(job->path));
+    job->pre = preamble_plan_new(p->pre, job->path, job->text, job->len, job->patch.source, job->patch.length,
+                                 job->pre_path);
+    {
+        unsigned lines;
+        size_t n = preamble_scan(job->text, job->len, &lines, NULL);
+        job->pre_hash = preamble_hash(PREAMBLE_HASH_INIT, job->text, n);
+    }
     if (compile_probe_init(p, &job->probe, job->path) != 0) {
         job->reason = strdup("out of memory");
         *job->c_path = '\0';
@@ -1680,6 +1907,28 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
         *job->c_path = '\0';
         job_free(job);
     }
+}
+
+/* The key under which tcc's failure on a file is remembered: its preamble
+ * and the tcc flags. */
+static char *tcc_key(const struct job *job, char *const *tcc_argv)
+{
+    return fmt("%016" PRIx64 "%016" PRIx64, job->pre_hash,
+               preamble_flags_hash(tcc_argv, job->c_path, job->so_path));
+}
+
+/* Why tcc is not tried on `job` (it failed on the file with the same
+ * preamble and flags), or NULL. Borrowed from p->tcc_failed. */
+static const char *tcc_known_to_fail(struct pipeline *p, const struct job *job, char *const *tcc_argv)
+{
+    json_t *memo = json_object_get(p->tcc_failed, job->path);
+    char *key = memo ? tcc_key(job, tcc_argv) : NULL;
+    const char *why = NULL;
+
+    if (key && strcmp(key, json_string_value(json_object_get(memo, "key"))) == 0)
+        why = json_string_value(json_object_get(memo, "reason"));
+    free(key);
+    return why;
 }
 
 /* Starts the compiler on the written patch source. Takes `job` (freed on
@@ -1708,9 +1957,22 @@ static void job_compile(struct pipeline *p, struct job *job)
     if (fast) {
         argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
         fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
+        const char *why = argv ? tcc_known_to_fail(p, job, argv) : NULL;
+        if (why) {
+            /* no second failed try: straight to the project's compiler */
+            job->fast_note = fmt("tcc skipped: %s", why);
+            build_argv_free(argv);
+            argv = fallback;
+            fallback = NULL;
+        } else if (argv) {
+            job->tried_tcc = true;
+            job->tcc_key = tcc_key(job, argv);
+        }
     } else {
         argv = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
     }
+    if (argv && !job->tried_tcc)
+        preamble_plan_use(job->pre, &argv, &fallback, job->c_path, job->so_path, cwd, p->timeout_ms);
     if (!argv) {
         build_argv_free(fallback);
         free(cwd);
@@ -1731,7 +1993,11 @@ static void job_compile(struct pipeline *p, struct job *job)
     if (job->batch)
         job->batch->started = true;
     log_trace("compile.run");
-    rc = build_run(&p->runner, job->key, argv, fallback, cwd, p->timeout_ms, on_compiled, job);
+    job->cc[0] = strdup(base_name(argv[0]));
+    job->cc[1] = fallback ? strdup(base_name(fallback[0])) : NULL;
+    /* with a precompiled preamble, clang's fallback is for a stale one only */
+    rc = build_run_when(&p->runner, job->key, argv, fallback, job->tried_tcc ? NULL : "precompiled header", cwd,
+                        p->timeout_ms, on_compiled, job);
     log_trace("compile.started");
     build_argv_free(argv);
     build_argv_free(fallback);
@@ -1752,73 +2018,562 @@ enum reload_mode {
     RELOAD_ALL      /* every compatible HOT function (reload now, header saves) */
 };
 
-/* Starts the reload of `doc`'s HOT functions. `skip_types` (may be NULL):
- * type names whose layout changed in a saved header; functions using them
- * are left out. Returns the number of jobs started; answers `req` (when
- * given) now if nothing is started, else when the (first) job ends. */
-static int reload_document(struct pipeline *p, struct batch *batch, struct document *doc, enum reload_mode mode,
-                           uint64_t t0, struct server_request *req, json_t *skip_types)
+/* What a reload is built from: an open document, or a file of
+ * compile_commands.json that is not open (`doc` NULL, the text read from
+ * disk). Everything borrowed. */
+struct source {
+    const char *uri, *path, *text;
+    size_t len;
+    const struct analysis *running;   /* what the program runs, as tree-sitter reads it */
+    const struct analysis *analysis;  /* of `text` */
+    struct document *doc;             /* the open document, or NULL */
+    uint64_t since;                   /* uv_hrtime() when deciding began (the scan's start), 0: now */
+};
+
+/* ---------------------------------------------------------------- what the compiler sees */
+
+/* A translation unit preprocessed with its own flags (lsp/expand.h says
+ * why): SCAN_BASE records what the program runs (an open file's baseline
+ * text, or a file of compile_commands.json as it is on disk); SCAN_SAVE
+ * decides what a save changed and starts its reload. The steps: the text
+ * is written (or the file read) off the loop, the preprocessor runs like
+ * the compiler (build_run), its output is read and cut into functions off
+ * the loop, and the loop compares. */
+enum scan_kind { SCAN_BASE, SCAN_SAVE };
+
+struct scan {
+    struct pipeline *p;
+    enum scan_kind kind;
+    struct batch *batch;     /* SCAN_SAVE: held until the reload is started */
+    unsigned serial;
+    uint64_t t0, started;    /* the save's time, the scan's start (uv_hrtime) */
+    char *uri, *path, *marker, *cwd;
+    json_t *text_json;       /* the text to preprocess; NULL: the file on disk */
+    char *disk_text;         /* the file on disk, read by the worker */
+    size_t disk_len;
+    bool copy;               /* in_c is a copy of the text (with #line 1 "path") */
+    char in_c[PATH_MAX], out_i[PATH_MAX];
+    struct compile_probe probe;
+    int err;                 /* errno of the worker's file step, 0 when fine */
+    struct analysis *analysis;  /* of the text (worker) */
+    struct expand ex;
+    bool expanded;
+    bool cancelled;          /* a newer scan of the same file replaced it */
+    uv_work_t work;
+};
+
+static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
+                         uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion);
+
+static const char *scan_text(const struct scan *s, size_t *len)
 {
-    uint64_t t = uv_hrtime();
+    if (s->text_json) {
+        *len = json_string_length(s->text_json);
+        return json_string_value(s->text_json);
+    }
+    *len = s->disk_len;
+    return s->disk_text;
+}
+
+static void scan_free(struct scan *s)
+{
+    if (s->batch)
+        batch_release(s->batch);
+    free(s->uri);
+    free(s->path);
+    free(s->marker);
+    free(s->cwd);
+    json_decref(s->text_json);
+    free(s->disk_text);
+    compile_probe_release(&s->probe);
+    analysis_free(s->analysis);
+    expand_release(&s->ex);
+    free(s);
+}
+
+/* A unit's JSON (what p->units keeps per path): {fns: {name: hash},
+ * closures: {name: closure}, refs: {name: [names]}, statics: {name: true},
+ * includes: [paths]}.
+ * New reference. */
+static json_t *unit_of(const struct expand *ex)
+{
+    json_t *fns = json_object(), *closures = json_object(), *refs = json_object(), *includes = json_array();
+    json_t *statics = json_object();
+
+    for (size_t i = 0; i < ex->n_functions; i++) {
+        const struct expand_function *f = &ex->functions[i];
+        json_t *r = json_array();
+        json_object_set_new(fns, f->name, json_integer((json_int_t)f->hash));
+        json_object_set_new(closures, f->name, json_integer((json_int_t)f->closure));
+        for (size_t k = 0; k < f->n_refs; k++)
+            json_array_append_new(r, json_string(f->refs[k]));
+        json_object_set_new(refs, f->name, r);
+        if (f->is_static)
+            json_object_set_new(statics, f->name, json_true());
+    }
+    for (size_t i = 0; i < ex->n_includes; i++)
+        json_array_append_new(includes, json_string(ex->includes[i]));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "fns", fns, "closures", closures, "refs", refs, "statics",
+                     statics, "includes", includes);
+}
+
+/* On a worker: writes the text (behind `#line 1 "path"`, so that the
+ * markers and __FILE__ name the user's file) or reads the file, and finds
+ * the compile commands. */
+static void scan_prepare_work(uv_work_t *req)
+{
+    struct scan *s = req->data;
+
+    if (s->copy) {
+        FILE *f = fopen(s->in_c, "we");
+        size_t len;
+        const char *text = scan_text(s, &len);
+        bool ok = f && fputs("#line 1 \"", f) >= 0;
+        for (const char *c = s->path; ok && *c; c++)
+            ok = (*c != '"' && *c != '\\' ? 0 : fputc('\\', f)) != EOF && fputc(*c, f) != EOF;
+        if (!ok || fputs("\"\n", f) < 0 || fwrite(text, 1, len, f) != len) {
+            s->err = errno ? errno : EIO;
+            if (f)
+                fclose(f);
+            return;
+        }
+        if (fclose(f) != 0) {
+            s->err = errno ? errno : EIO;
+            return;
+        }
+    } else if (!(s->disk_text = slurp(s->path, &s->disk_len))) {
+        s->err = errno ? errno : EIO;
+        return;
+    }
+    compile_probe_run(&s->probe);
+}
+
+/* On a worker: the preprocessed output into functions; the includes made
+ * absolute (relative to the compile's directory) and canonical. Removes the
+ * scan's temporary files. */
+static void scan_read_work(uv_work_t *req)
+{
+    struct scan *s = req->data;
+    size_t pp_len = 0, len;
+    char *pp = slurp(s->out_i, &pp_len);
+    const char *text = scan_text(s, &len);
+
+    if (pp && text && (s->analysis = analysis_of_text(text, len, s->marker)) != NULL &&
+        expand_read(&s->ex, pp, pp_len, s->analysis, s->path, s->copy ? s->in_c : NULL) == 0) {
+        s->expanded = true;
+        for (size_t i = 0; i < s->ex.n_includes; i++) {
+            char *joined = s->ex.includes[i][0] == '/' || !s->cwd ? NULL : fmt("%s/%s", s->cwd, s->ex.includes[i]);
+            char *canon = realpath(joined ? joined : s->ex.includes[i], NULL);
+            if (canon) {
+                free(s->ex.includes[i]);
+                s->ex.includes[i] = canon;
+            }
+            free(joined);
+        }
+    }
+    free(pp);
+    unlink(s->out_i);
+    if (s->copy)
+        unlink(s->in_c);
+}
+
+/* On a worker, when the preprocessor failed: removes the scan's files. */
+static void scan_cleanup_work(uv_work_t *req)
+{
+    struct scan *s = req->data;
+
+    unlink(s->out_i);
+    if (s->copy)
+        unlink(s->in_c);
+}
+
+/* Back on the loop with the functions: records the baseline, or decides
+ * what the save changed and starts its reload. Frees the scan. */
+static void on_scan_read(uv_work_t *req, int status)
+{
+    struct scan *s = req->data;
+    struct pipeline *p = s->p;
+    json_t *unit = s->expanded ? unit_of(&s->ex) : NULL;
+
+    (void)status;
+    if (p->closing) {
+        json_decref(unit);
+        scan_free(s);
+        return;
+    }
+    if (s->kind == SCAN_BASE) {
+        if (unit && !json_object_get(p->units, s->path))
+            json_object_set(p->units, s->path, unit);
+        else if (!unit && !s->cancelled)
+            json_object_set_new(p->units_failed, s->path, json_true());
+        p->scanning_base = false;
+        scan_next_base(p);
+    } else if (!s->cancelled) {
+        struct document *doc = docstore_get(server_docs(p->server), s->uri);
+        size_t len;
+        const char *text = scan_text(s, &len);
+        struct source src = { 0 };
+        struct analysis *fallback = NULL;
+
+        src.uri = s->uri;
+        src.path = s->path;
+        src.text = text;
+        src.len = len;
+        src.doc = doc;
+        src.since = s->started;
+        src.analysis = s->analysis ? s->analysis : doc ? doc->analysis : NULL;
+        if (!src.analysis && text)
+            src.analysis = fallback = analysis_of_text(text, len, s->marker);
+        src.running = doc ? doc->running : src.analysis;
+        if (text && src.analysis)
+            reload_source(p, s->batch, &src, RELOAD_CHANGED, s->t0, NULL, NULL,
+                          json_object_get(p->units, s->path) ? unit : NULL);
+        analysis_free(fallback);
+    }
+    json_decref(unit);
+    scan_free(s);
+}
+
+static void on_scanned(const struct build_result *r, void *user)
+{
+    struct scan *s = user;
+
+    if (r->status != 0 && r->status != BUILD_ECANCELED)
+        log_debug("cannot preprocess %s: %s; deciding from the text alone", s->path, build_strerror(r->status));
+    s->cancelled = r->status == BUILD_ECANCELED;
+    s->work.data = s;
+    if (uv_queue_work(s->p->loop, &s->work, r->status == 0 ? scan_read_work : scan_cleanup_work, on_scan_read) !=
+        0) {
+        if (s->kind == SCAN_BASE)
+            s->p->scanning_base = false;
+        scan_free(s);
+    }
+}
+
+/* Back on the loop with the text written: starts the preprocessor. */
+static void on_scan_prepared(uv_work_t *req, int status)
+{
+    struct scan *s = req->data;
+    struct pipeline *p = s->p;
+    const struct build_command *entry;
+    struct build_options opts = { 0 };
+    char **argv, *key;
+    int rc;
+
+    (void)status;
+    if (p->closing) {
+        scan_free(s);
+        return;
+    }
+    compile_probe_apply(p, &s->probe);
+    if (s->err) {
+        log_debug("cannot preprocess %s: %s", s->path, strerror(s->err));
+        on_scanned(&(struct build_result){ .status = BUILD_EIO }, s);
+        return;
+    }
+    entry = p->db ? build_db_lookup(p->db, s->path) : NULL;
+    opts.compiler = p->compiler;
+    opts.flags = (const char *const *)p->flags;
+    argv = build_preprocess_argv(entry, &opts, s->path, s->in_c, s->out_i, &s->cwd);
+    key = fmt("%s#%s", s->kind == SCAN_BASE ? "base" : "save", s->path);
+    rc = argv && key ? build_run(&p->runner, key, argv, NULL, s->cwd, p->timeout_ms, on_scanned, s) : BUILD_ENOMEM;
+    build_argv_free(argv);
+    free(key);
+    if (rc != 0)
+        on_scanned(&(struct build_result){ .status = rc }, s);
+}
+
+/* Starts a scan of `path` (`uri` may be NULL: made from the path) with
+ * `text` (stolen; NULL: the file on disk). A SCAN_SAVE holds `batch` until
+ * its reload has started. */
+static void scan_start(struct pipeline *p, enum scan_kind kind, struct batch *batch, const char *uri,
+                       const char *path, json_t *text, uint64_t t0)
+{
+    struct scan *s = calloc(1, sizeof *s);
+
+    if (!s) {
+        json_decref(text);
+        return;
+    }
+    s->p = p;
+    s->kind = kind;
+    s->serial = ++p->next_serial;
+    s->t0 = t0;
+    s->started = uv_hrtime();
+    s->uri = uri ? strdup(uri) : protocol_path_to_uri(path);
+    s->path = strdup(path);
+    s->marker = strdup(docstore_marker(server_docs(p->server)));
+    s->text_json = text;
+    s->copy = text != NULL;
+    if (batch) {
+        s->batch = batch;
+        batch->holds++;
+    }
+    snprintf(s->out_i, sizeof s->out_i, "%s/e%u.i", p->tmpdir, s->serial);
+    snprintf(s->in_c, sizeof s->in_c, "%s", path);
+    if (s->copy)
+        snprintf(s->in_c, sizeof s->in_c, "%s/e%u-%s", p->tmpdir, s->serial, base_name(path));
+    if (kind == SCAN_BASE)
+        p->scanning_base = true;
+    s->work.data = s;
+    if (!s->uri || !s->path || !s->marker || compile_probe_init(p, &s->probe, path) != 0 ||
+        uv_queue_work(p->loop, &s->work, scan_prepare_work, on_scan_prepared) != 0) {
+        if (kind == SCAN_BASE)
+            p->scanning_base = false;
+        scan_free(s);
+    }
+}
+
+/* Records what the program runs, one file at a time in the background:
+ * first the open C files (their baseline text), then every file of
+ * compile_commands.json (as on disk), so that a header save finds every
+ * translation unit that includes it. */
+static void scan_next_base(struct pipeline *p)
+{
+    struct document *doc;
+    const struct build_command *entry;
+
+    if (p->scanning_base || p->closing || !p->server || !*p->tmpdir)
+        return;
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
+        json_t *base = json_object_get(p->bases, doc->uri);
+        if (!doc->path || is_header(doc->path) || json_object_get(p->units, doc->path) ||
+            json_object_get(p->units_failed, doc->path))
+            continue;
+        scan_start(p, SCAN_BASE, NULL, doc->uri, doc->path,
+                   base ? json_incref(base) : json_stringn_nocheck(doc->text, doc->len), uv_hrtime());
+        return;
+    }
+    for (size_t i = 0; (entry = build_db_at(p->db, i)) != NULL; i++) {
+        if (json_object_get(p->units, entry->file) || json_object_get(p->units_failed, entry->file) ||
+            is_header(entry->file))
+            continue;
+        scan_start(p, SCAN_BASE, NULL, NULL, entry->file, NULL, uv_hrtime());
+        return;
+    }
+}
+
+/* Whether `name`'s entry in `key` ("fns" or "closures") differs between
+ * the unit the program runs and `expansion`. */
+static bool unit_differs(json_t *unit, json_t *expansion, const char *key, const char *name)
+{
+    json_t *old = json_object_get(json_object_get(unit, key), name);
+    json_t *now = json_object_get(json_object_get(expansion, key), name);
+
+    return !old || !now || json_integer_value(old) != json_integer_value(now);
+}
+
+/* Adds to `reached` (name -> true) every static function that `name`
+ * reaches through the refs of `expansion`. */
+static void reach_statics(json_t *expansion, const char *name, json_t *reached)
+{
+    size_t i;
+    json_t *r;
+
+    json_array_foreach(json_object_get(json_object_get(expansion, "refs"), name), i, r) {
+        const char *callee = json_string_value(r);
+        if (!json_object_get(json_object_get(expansion, "statics"), callee) || json_object_get(reached, callee))
+            continue;
+        json_object_set_new(reached, callee, json_true());
+        reach_statics(expansion, callee, reached);
+    }
+}
+
+/* A job was applied: its functions, and the static functions they reach,
+ * now run as the compiler saw them in the job's text. */
+static void unit_applied(struct pipeline *p, struct job *job)
+{
+    json_t *unit = json_object_get(p->units, job->path), *reached, *v;
+    const char *name;
+
+    if (!unit || !job->expansion)
+        return;
+    reached = json_object();
+    for (size_t i = 0; i < job->n_fns; i++) {
+        json_object_set_new(reached, job->fns[i], json_true());
+        reach_statics(job->expansion, job->fns[i], reached);
+    }
+    json_object_foreach(reached, name, v) {
+        json_t *fn = json_object_get(json_object_get(job->expansion, "fns"), name);
+        if (fn)
+            json_object_set(json_object_get(unit, "fns"), name, fn);
+    }
+    for (size_t i = 0; i < job->n_fns; i++) {
+        json_t *closure = json_object_get(json_object_get(job->expansion, "closures"), job->fns[i]);
+        if (closure)
+            json_object_set(json_object_get(unit, "closures"), job->fns[i], closure);
+    }
+    json_decref(reached);
+}
+
+/* The unit of `path` becomes `expansion` (NULL: what the program runs is
+ * not known as the compiler sees it: it is scanned again from the
+ * baseline). */
+static void unit_rebase(struct pipeline *p, const char *path, json_t *expansion)
+{
+    if (!path || is_header(path))
+        return;
+    json_object_del(p->units_failed, path);
+    if (expansion) {
+        json_object_set(p->units, path, expansion);
+        return;
+    }
+    json_object_del(p->units, path);
+    scan_next_base(p);
+}
+
+/* A save that pushes nothing still gets an answer: compiler diagnostics of
+ * the file are stale (no HOT function differs from what runs), and so is
+ * every "stale" lens of a function that is back to what the program runs. */
+static void clear_compiler(struct pipeline *p, const char *path)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(p->compiler_uris, path), i, v)
+        server_set_diagnostics(p->server, json_string_value(v), "compiler", NULL, 0);
+    json_object_del(p->compiler_uris, path);
+}
+
+/* Starts the reload of the HOT functions of `src`. With `expansion` (the
+ * text's unit, see unit_of) and a unit for the file in p->units, what
+ * changed is what the compiler sees: a HOT function whose expansion, or
+ * that of a static function it reaches, differs from what the program
+ * runs; otherwise the tree-sitter diff against the baseline decides.
+ * `skip_types` (may be NULL): type names whose layout changed in a saved
+ * header; functions using them are left out. Returns the number of jobs
+ * started; answers `req` (when given) now if nothing is started, else when
+ * the (first) job ends. A save that starts nothing tells `batch` why. */
+static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
+                         uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion)
+{
+    uint64_t t = src->since ? src->since : uv_hrtime();
     int others_changed = 0;
-    struct analysis_diff *diff = analysis_diff_hot(doc->running, doc->analysis, &others_changed);
+    struct analysis_diff *diff = analysis_diff_hot(src->running, src->analysis, &others_changed);
+    json_t *unit = expansion ? json_object_get(p->units, src->path) : NULL;
+    struct state *st = server_state(p->server);
     char **fns = NULL;
     uint64_t *hashes = NULL;
     size_t n = 0, n_programs = program_count(p), started = 0;
     bool full = true;
-    json_t *build_ids = json_object();
+    json_t *build_ids = json_object(), *notes = json_array(), *reached = json_object();
     const char *bid;
     json_t *unused;
 
-    if (!diff || !doc->path) {
+    if (!diff || !src->path) {
         analysis_diff_free(diff);
         json_decref(build_ids);
+        json_decref(notes);
+        json_decref(reached);
         if (req)
             server_reply_error(p->server, req, -32803, "cannot analyse the file");
         return 0;
     }
-    fns = calloc(doc->analysis->n_functions + 1, sizeof *fns);
-    hashes = calloc(doc->analysis->n_functions + 1, sizeof *hashes);
-    full = !others_changed;
+    if (!unit)
+        expansion = NULL;
+    fns = calloc(src->analysis->n_functions + 1, sizeof *fns);
+    hashes = calloc(src->analysis->n_functions + 1, sizeof *hashes);
+    full = expansion || !others_changed;
     for (size_t i = 0; i < diff->n_changes; i++) {
         const struct analysis_change *ch = &diff->changes[i];
-        if (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT || (!ch->hot && ch->kind == ANALYSIS_BODY))
+        if (ch->hot && ch->kind == ANALYSIS_SIGNATURE) {
+            json_array_append_new(notes, json_sprintf("%s(): %s", ch->name, ch->message));
+            full = false;
+        }
+        if (!expansion && (ch->kind == ANALYSIS_LAYOUT || (!ch->hot && ch->kind == ANALYSIS_BODY)))
             full = false;
     }
-    for (size_t i = 0; fns && hashes && i < doc->analysis->n_functions; i++) {
-        const struct analysis_function *f = &doc->analysis->functions[i];
+    for (size_t i = 0; fns && hashes && i < src->analysis->n_functions; i++) {
+        const struct analysis_function *f = &src->analysis->functions[i];
         const struct analysis_change *ch = analysis_diff_find(diff, f->name);
-        bool skip = false;
+        char *key = hash_key(src->path, f->name);
+        json_t *h = json_object_get(p->hashes, key);
+        bool skip = false, changed;
 
+        free(key);
         /* a layout the text seems to change is no reason to skip: the
          * compiled patch is held against the running program (job_check) */
         if (!f->hot || (ch && ch->kind == ANALYSIS_SIGNATURE))
             continue;
         (void)skip_types;
-        if (skip)
-            continue;
-        if (mode == RELOAD_CHANGED) {
-            char *key = hash_key(doc->path, f->name);
-            json_t *h = json_object_get(p->hashes, key);
-            free(key);
-            if (!ch || (ch->kind != ANALYSIS_BODY && ch->kind != ANALYSIS_LAYOUT))
-                continue;
-            if (h && (uint64_t)json_integer_value(h) == f->body_hash)
-                continue;
+        if (expansion)
+            changed = unit_differs(unit, expansion, "closures", f->name);
+        else
+            changed = ch && (ch->kind == ANALYSIS_BODY || ch->kind == ANALYSIS_LAYOUT) &&
+                      !(h && (uint64_t)json_integer_value(h) == f->body_hash);
+        /* back to what the program runs: nothing about it is stale any more */
+        if (!changed && mode == RELOAD_CHANGED) {
+            struct state_function *sf = state_get(st, src->path, f->name);
+            if (sf && sf->stale)
+                state_set_stale(st, src->path, f->name, NULL);
         }
-        if (!any_program_has(p, doc->path, f->name))
+        if (skip || (mode == RELOAD_CHANGED && !changed))
+            continue;
+        if (!any_program_has(p, src->path, f->name))
             continue;
         fns[n] = strdup(f->name);
-        hashes[n++] = f->body_hash;
+        hashes[n++] = expansion ? (uint64_t)json_integer_value(
+                                      json_object_get(json_object_get(expansion, "closures"), f->name))
+                                : f->body_hash;
+        if (expansion)
+            reach_statics(expansion, f->name, reached);
     }
+    /* a function that is not HOT reaches the program only as a static
+     * helper of a function that is reloaded */
+    for (size_t i = 0; expansion && i < src->analysis->n_functions; i++) {
+        const struct analysis_function *f = &src->analysis->functions[i];
+        bool dup = false;
+        for (size_t k = 0; k < i; k++)
+            dup = dup || strcmp(src->analysis->functions[k].name, f->name) == 0;
+        if (dup || f->hot || !unit_differs(unit, expansion, "fns", f->name) ||
+            !json_object_get(json_object_get(unit, "fns"), f->name))
+            continue;
+        if (f->is_static && json_object_get(reached, f->name))
+            continue;
+        full = false;
+        if (n_programs > 0)
+            json_array_append_new(notes, f->is_static
+                                             ? json_sprintf("%s() is static and no HOT function that calls it "
+                                                            "changed; mark a caller %s or restart to apply",
+                                                            f->name, docstore_marker(server_docs(p->server)))
+                                             : json_sprintf("%s() is not %s; mark it %s to reload it live",
+                                                            f->name, docstore_marker(server_docs(p->server)),
+                                                            docstore_marker(server_docs(p->server))));
+    }
+    json_decref(reached);
     analysis_diff_free(diff);
     log_trace("diff");
     if ((n_programs == 0 && mode == RELOAD_CHANGED) || (n == 0 && mode == RELOAD_CHANGED && full)) {
         /* nothing runs it (the next program is built from this text), or
          * nothing in it needs pushing */
-        set_base(p, doc->uri, doc->path, doc->text, doc->len);
-        json_object_set_new(p->base_serials, doc->uri, json_integer((json_int_t)++p->next_serial));
+        set_base(p, src->uri, src->path, src->text, src->len);
+        json_object_set_new(p->base_serials, src->uri, json_integer((json_int_t)++p->next_serial));
+        unit_rebase(p, src->path, expansion);
     }
+    if (n == 0 && mode == RELOAD_CHANGED)
+        clear_compiler(p, src->path);
+    if (n == 0 && mode == RELOAD_CHANGED && n_programs > 0 && batch) {
+        char *list = NULL, *message;
+        size_t size = 0, i;
+        json_t *v;
+        FILE *out = open_memstream(&list, &size);
+        json_array_foreach(notes, i, v)
+            if (out)
+                fprintf(out, "%s%s", i ? "; " : "", json_string_value(v));
+        if (out)
+            fclose(out);
+        message = full ? fmt("nothing to reload: no %s function of %s changed as the compiler sees it",
+                             docstore_marker(server_docs(p->server)), base_name(src->path))
+                       : fmt("not applied: %s", list ? list : "");
+        json_array_append_new(batch->lasts, json_pack("{s:s, s:s, s:s, s:[]}", "result",
+                                                      full ? "nothing" : "notApplied", "message",
+                                                      message ? message : "", "file", src->path, "functions"));
+        if (!full)
+            show(p, 3, message ? message : "not applied");
+        free(message);
+        free(list);
+    }
+    json_decref(notes);
     if (n == 0) {
         free_strv(fns, n);
         free(hashes);
@@ -1844,16 +2599,17 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         if (batch)
             batch->jobs++;
         job->serial = ++p->next_serial;
-        job->uri = strdup(doc->uri);
-        job->path = strdup(doc->path);
+        job->uri = strdup(src->uri);
+        job->path = strdup(src->path);
         job->build_id = strdup(bid);
-        job->key = fmt("%s#%s", doc->path, bid);
-        job->text_json = json_stringn_nocheck(doc->text, doc->len);
+        job->key = fmt("%s#%s", src->path, bid);
+        job->text_json = json_stringn_nocheck(src->text, src->len);
         if (job->text_json) {
             job->text = json_string_value(job->text_json);
-            job->len = doc->len;
+            job->len = src->len;
         }
         job->full = full;
+        job->expansion = json_incref(expansion);
         job->t0 = t0;
         job->analysis_us = elapsed_us(t);
         job->programs = json_array();
@@ -1880,7 +2636,7 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
                 continue;
             list = json_array();
             for (size_t i = 0; i < n; i++) {
-                json_t *f = program_function(pg, doc->path, fns[i]);
+                json_t *f = program_function(pg, src->path, fns[i]);
                 if (f)
                     json_array_append_new(list, json_pack("{s:s, s:s}", "name", fns[i], "symbol", fns[i]));
             }
@@ -1904,7 +2660,7 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         }
         started++;
         log_trace("job.new");
-        job_start(p, job, doc);
+        job_start(p, job, src->doc);
     }
     free_strv(fns, n);
     free(hashes);
@@ -1914,14 +2670,50 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
     return (int)started;
 }
 
-/* A header was saved: reload the HOT functions of the open files that
- * include it. Whether each can run against the program's data is for the
+/* reload_source of an open document, decided by tree-sitter. */
+static int reload_document(struct pipeline *p, struct batch *batch, struct document *doc, enum reload_mode mode,
+                           uint64_t t0, struct server_request *req, json_t *skip_types)
+{
+    struct source src = { doc->uri, doc->path, doc->text, doc->len, doc->running, doc->analysis, doc, 0 };
+
+    return reload_source(p, batch, &src, mode, t0, req, skip_types, NULL);
+}
+
+/* The translation units whose include graph (as the compiler reported it
+ * when they were scanned) has `header`: each is preprocessed again (its
+ * open text, or the file on disk) and reloads what changed. Returns the
+ * paths started (a new object: path -> true). */
+static json_t *headers_includers(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
+{
+    json_t *handled = json_object(), *unit, *inc;
+    const char *path;
+    size_t i;
+
+    json_object_foreach(p->units, path, unit) {
+        json_array_foreach(json_object_get(unit, "includes"), i, inc) {
+            if (strcmp(json_string_value(inc), header->path) != 0)
+                continue;
+            struct document *doc = docstore_find_path(server_docs(p->server), path);
+            scan_start(p, SCAN_SAVE, batch, doc ? doc->uri : NULL, path,
+                       doc ? json_stringn_nocheck(doc->text, doc->len) : NULL, t0);
+            json_object_set_new(handled, path, json_true());
+            break;
+        }
+    }
+    return handled;
+}
+
+/* A header was saved: reload the HOT functions of every translation unit
+ * that includes it at any depth (headers_includers); open files whose
+ * include graph is not known yet fall back to the text: a direct include
+ * by basename. Whether each can run against the program's data is for the
  * layout check of each compiled patch to say (job_check), not for the
  * text: a changed struct refuses exactly the functions whose code reaches
- * it. Best effort: only open documents, only direct includes by basename. */
+ * it. */
 static void header_saved(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
 {
     struct analysis_diff *diff = analysis_diff(header->running, header->analysis);
+    json_t *handled = headers_includers(p, batch, header, t0);
     struct document *doc;
     char needle[PATH_MAX];
     bool layout = diff && diff->n_types > 0;
@@ -1930,9 +2722,17 @@ static void header_saved(struct pipeline *p, struct batch *batch, struct documen
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
         if (doc == header || !doc->path || is_header(doc->path) || !strstr(doc->text, needle))
             continue;
-        if (program_count(p) > 0)
+        if (program_count(p) > 0 && !json_object_get(handled, doc->path)) {
             reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, NULL);
+            json_object_set_new(handled, doc->path, json_true());
+        }
     }
+    if (json_object_size(handled) == 0 && program_count(p) > 0)
+        json_array_append_new(batch->lasts,
+                              json_pack("{s:s, s:s++, s:s, s:[]}", "result", "nothing", "message",
+                                        "nothing to reload: no file of compile_commands.json includes ",
+                                        base_name(header->path), "file", header->path, "functions"));
+    json_decref(handled);
     if (!layout || program_count(p) == 0)
         set_base(p, header->uri, header->path, header->text, header->len);
     analysis_diff_free(diff);
@@ -1948,6 +2748,18 @@ static void on_batch(uv_timer_t *timer)
     struct batch *batch;
 
     log_trace("batch.timer");
+    json_object_foreach(pending, uri, when) {
+        struct document *doc = docstore_get(server_docs(p->server), uri);
+        if (doc && doc->path && !is_header(doc->path) && !json_object_get(p->units, doc->path) &&
+            !json_object_get(p->units_failed, doc->path) &&
+            uv_hrtime() - (uint64_t)json_integer_value(when) < BASE_WAIT_NS) {
+            /* what the program runs of this file is being preprocessed: the
+             * batch is decided when it is known */
+            scan_next_base(p);
+            uv_timer_start(&p->batch, on_batch, 20, 0);
+            return;
+        }
+    }
     p->pending = json_object();
     json_object_foreach(pending, uri, when)
         if ((uint64_t)json_integer_value(when) < first)
@@ -1958,10 +2770,13 @@ static void on_batch(uv_timer_t *timer)
         uint64_t t0 = (uint64_t)json_integer_value(when);
         if (!doc || !doc->path)
             continue;
-        if (is_header(doc->path))
+        if (is_header(doc->path)) {
             header_saved(p, batch, doc, t0);
-        else
+        } else if (json_object_get(p->units, doc->path)) {
+            scan_start(p, SCAN_SAVE, batch, doc->uri, doc->path, json_stringn_nocheck(doc->text, doc->len), t0);
+        } else {
             reload_document(p, batch, doc, RELOAD_CHANGED, t0, NULL, NULL);
+        }
     }
     json_decref(pending);
     batch_release(batch);
@@ -1978,6 +2793,7 @@ static void hook_did_open(void *data, struct server *server, struct document *do
         json_object_set_new(p->bases, doc->uri, json_stringn_nocheck(doc->text, doc->len));
     for (struct program *pg = p->programs; pg; pg = pg->next)
         mark_doc_running(p, doc, pg);
+    scan_next_base(p);
 }
 
 /* Saves are collected and handled on the next turn of the loop, so that a
@@ -2026,6 +2842,8 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
     pg->issued = pg->version;
     pg->remote = lp->remote;
+    pg->poll = !json_is_string(json_object_get(lp->attach, "mode")) ||
+               strcmp(json_string_value(json_object_get(lp->attach, "mode")), "auto") != 0;
     pg->next = p->programs;
     p->programs = pg;
     layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
@@ -2034,6 +2852,7 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
         mark_doc_running(p, doc, pg);
     log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
              json_array_size(pg->functions), pg->version);
+    scan_next_base(p);
     server_state_changed(p->server);
 }
 
@@ -2090,7 +2909,9 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     int version = (int)json_integer_value(json_object_get(params, "version"));
     bool rolled = json_is_true(json_object_get(params, "rolledBack"));
     bool guarded = json_is_true(json_object_get(params, "guarded"));
-    const char *name = fn && strncmp(fn, "__hotc_f_", 9) == 0 ? fn + 9 : fn;
+    /* reloaded code: the patch's __hotc_f_<name>, or the definition it is
+     * an alias of, __hotc_d_<name> */
+    const char *name = fn && (strncmp(fn, "__hotc_f_", 9) == 0 || strncmp(fn, "__hotc_d_", 9) == 0) ? fn + 9 : fn;
     char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
                         name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
                         rolled ? "; rolled back to the previous version"
@@ -2169,6 +2990,10 @@ static void rollback_answer(struct rollback *rb, struct program *pg, long pid, j
                 set_base(p, a->uri, a->path, json_string_value(a->prev_base), json_string_length(a->prev_base));
             else
                 forget_hashes(p, a->path);
+            if (a->base_dropped)
+                log_info("rolled back v%d of %s, older than the %d newest reloads: the editor's view of what runs "
+                         "is not restored; save the file to reload it",
+                         a->version, base_name(a->path), APPLIED_BASES);
             free(why);
             applied_free(a);
         }
@@ -2344,6 +3169,124 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
     }
 }
 
+/* The sweep of the temp folders that servers killed before their exit
+ * left behind (`hotc-patches-<pid>-XXXXXX`), on a worker at start-up. */
+struct sweep {
+    uv_work_t req;
+    char parent[512], own[512];
+    int removed;
+};
+
+/* Whether process `pid` is a running hotc. Blocking: reads /proc. */
+static bool hotc_runs(long pid)
+{
+    char path[64], comm[32] = "";
+    FILE *f;
+
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    if (!(f = fopen(path, "r")))
+        return true; /* alive, and no way to tell */
+    if (!fgets(comm, sizeof comm, f))
+        *comm = '\0';
+    fclose(f);
+    return strcmp(comm, "hotc\n") == 0;
+}
+
+/* Whether a hotc other than this one runs as this user. Blocking. */
+static bool other_hotc_runs(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+
+    if (!d)
+        return true;
+    while (!found && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        struct stat st;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/%s", e->d_name);
+        if (*end || pid <= 0 || pid == (long)getpid() || stat(path, &st) != 0 || st.st_uid != getuid())
+            continue;
+        found = hotc_runs(pid);
+    }
+    closedir(d);
+    return found;
+}
+
+/* On a worker: removes the parent's `hotc-patches-*` folders owned by this
+ * user whose server no longer runs: the pid in the name is not a running
+ * hotc, or, for names without a pid (older servers), no other hotc runs. */
+static void sweep_work(uv_work_t *req)
+{
+    struct sweep *sw = req->data;
+    DIR *d = opendir(sw->parent);
+    struct dirent *e;
+    int others = -1;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char dir[1024], *end;
+        struct stat st;
+        if (strncmp(e->d_name, "hotc-patches-", 13) != 0 || strcmp(e->d_name, sw->own) == 0)
+            continue;
+        snprintf(dir, sizeof dir, "%s/%s", sw->parent, e->d_name);
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+            continue;
+        long pid = strtol(e->d_name + 13, &end, 10);
+        if (end != e->d_name + 13 && *end == '-') {
+            /* any live process keeps it (a reused pid only delays the removal;
+             * a server run under valgrind has another name) */
+            if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+                continue;
+        } else {
+            if (others < 0)
+                others = other_hotc_runs();
+            if (others)
+                continue;
+        }
+        DIR *sub = opendir(dir);
+        struct dirent *f;
+        while (sub && (f = readdir(sub)))
+            if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0)
+                unlinkat(dirfd(sub), f->d_name, 0);
+        if (sub)
+            closedir(sub);
+        if (rmdir(dir) == 0)
+            sw->removed++;
+    }
+    closedir(d);
+}
+
+static void on_swept(uv_work_t *req, int status)
+{
+    struct sweep *sw = req->data;
+
+    (void)status;
+    if (sw->removed)
+        log_info("removed %d patch folder%s of servers no longer running from %s", sw->removed,
+                 sw->removed == 1 ? "" : "s", sw->parent);
+    free(sw);
+}
+
+/* Starts the sweep of `tmp`, where this server's folder is p->tmpdir. */
+static void sweep_tmp(struct pipeline *p, const char *tmp)
+{
+    struct sweep *sw = calloc(1, sizeof *sw);
+
+    if (!sw)
+        return;
+    snprintf(sw->parent, sizeof sw->parent, "%s", tmp);
+    snprintf(sw->own, sizeof sw->own, "%s", base_name(p->tmpdir));
+    sw->req.data = sw;
+    if (uv_queue_work(p->loop, &sw->req, sweep_work, on_swept) != 0)
+        free(sw);
+}
+
 static void hook_initialized(void *data, struct server *server)
 {
     struct pipeline *p = data;
@@ -2352,16 +3295,21 @@ static void hook_initialized(void *data, struct server *server)
     const char *tmp = getenv("TMPDIR");
 
     p->server = server;
-    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    /* the pid in the name lets a later server remove it if this one is killed */
+    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp", (long)getpid());
     if (!mkdtemp(p->tmpdir)) {
         log_error("cannot create a directory for patches in %s: %s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
         *p->tmpdir = '\0';
         return;
     }
+    sweep_tmp(p, tmp && *tmp ? tmp : "/tmp");
     build_runner_init(&p->runner, p->loop);
     p->runner_ready = true;
+    p->pre = preamble_cache_new(p->loop, &p->runner, p->tmpdir);
     uv_timer_init(p->loop, &p->batch);
     p->batch.data = p;
+    uv_timer_init(p->loop, &p->wait);
+    p->wait.data = p;
     p->batch_ready = true;
     if (link_open(&p->link, p->loop, NULL, &cb, p, err, sizeof err) != 0) {
         log_error("%s; programs cannot attach", err);
@@ -2382,11 +3330,13 @@ static void hook_exit(void *data, struct server *server)
     if (p->batch_ready) {
         uv_timer_stop(&p->batch);
         uv_close((uv_handle_t *)&p->batch, NULL);
+        uv_close((uv_handle_t *)&p->wait, NULL);
         p->batch_ready = false;
     }
     if (p->link)
         link_close(p->link);
     p->link = NULL;
+    preamble_cache_close(p->pre);
     if (p->runner_ready)
         build_runner_close(&p->runner);
     launcher_close(p->launcher);
@@ -2420,6 +3370,10 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->compiler_uris = json_object();
     p->base_serials = json_object();
     p->compile_serials = json_object();
+    p->tcc_failed = json_object();
+    p->libraries = json_object();
+    p->units = json_object();
+    p->units_failed = json_object();
     p->layout_uris = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
@@ -2427,7 +3381,8 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->layout_check = true;
     p->layout = layoutcheck_new(loop, on_image_loaded, p);
     p->launcher = launcher_new(loop);
-    if (!p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast) {
+    if (!p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
+        !p->tcc_failed || !p->libraries || !p->units || !p->units_failed) {
         pipeline_free(p);
         return NULL;
     }
@@ -2476,6 +3431,11 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->compiler_uris);
     json_decref(self->base_serials);
     json_decref(self->compile_serials);
+    json_decref(self->libraries);
+    json_decref(self->tcc_failed);
+    preamble_cache_free(self->pre);
+    json_decref(self->units);
+    json_decref(self->units_failed);
     json_decref(self->layout_uris);
     free(self->compiler);
     free(self->compile_commands);

@@ -3,6 +3,9 @@
 # changed: the median time from didSave to the runtime's "applied", split
 # into analysis, patch, compile, load and apply, with gcc and with tcc; the
 # whole file compiled into a shared library; rebuild and restart.
+# "real": the real-looking case (bench/gen_real.py). Each row has its patch
+# compile over an empty file's with the same flags; then the server's RSS
+# over BENCH_RELOADS reloads (default 1,000) and with 100 open files.
 # BENCH_RUNS=N sets the number of reloads per case (default 11).
 BENCH_DIR := $(BUILD)/bench
 BENCH_SIZES := 200 2000 20000
@@ -14,7 +17,7 @@ $(BENCH_BIN): bench/bench.c tests/support/lspclient.c tests/support/run.c $(LSP_
 
 bench: all $(BENCH_BIN)
 	@mkdir -p $(BENCH_DIR)
-	$(BENCH_BIN) $(abspath $(BUILD)) $(abspath $(BENCH_DIR)) $(BENCH_SIZES)
+	$(BENCH_BIN) $(abspath $(BUILD)) $(abspath $(BENCH_DIR)) $(BENCH_SIZES) real
 
 # make bench-micro: analysis_run, a keystroke (edit + reparse + analysis) and
 # patch_build on generated files, in-process (bench/micro.c). MICRO_RUNS=N.
@@ -31,3 +34,19 @@ bench-micro: all $(MICRO_BIN)
 	@mkdir -p $(BENCH_DIR)/gen
 	for n in $(BENCH_SIZES); do /usr/bin/python3 bench/gen.py $$n $(BENCH_DIR)/gen/gen$$n.c || exit 1; done
 	$(MICRO_BIN) -n $(MICRO_RUNS) $(foreach n,$(BENCH_SIZES),$(BENCH_DIR)/gen/gen$(n).c)
+
+# make patchcheck DB=path/to/compile_commands.json: every function of every
+# file of a project taken as the one to reload; its patch built and compiled
+# with the file's own flags; fails when a patch does not compile where its
+# file does (bench/patchcheck.c). ONLY=substring limits the files.
+PATCHCHECK_BIN := $(BUILD)/bench/patchcheck
+
+.PHONY: patchcheck
+
+$(PATCHCHECK_BIN): bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(PKG_LIBS)
+
+patchcheck: all $(PATCHCHECK_BIN)
+	@test -n "$(DB)" || { echo "usage: make patchcheck DB=path/to/compile_commands.json [ONLY=substring]"; exit 2; }
+	$(PATCHCHECK_BIN) $(if $(ONLY),--only $(ONLY)) $(DB)

@@ -218,6 +218,8 @@ done:
 int reload_prepare(const struct reload_request *req, struct reload_plan **out, char *reason,
                    size_t reasonsz)
 {
+    struct statics_hidden hidden = { .fd = -1 };
+
     *out = NULL;
     if (reload_init(reason, reasonsz) != 0)
         return -1;
@@ -248,7 +250,11 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
                  "per reload", req->library);
         goto fail;
     }
-    plan->handle = dlopen(req->library, RTLD_NOW | RTLD_LOCAL);
+    /* references to the program's hidden functions and variables load as
+     * weak ones, bound below like statics */
+    if (statics_hidden_prepare(req->library, &self, &hidden, reason, reasonsz) != 0)
+        goto fail;
+    plan->handle = dlopen(*hidden.path ? hidden.path : req->library, RTLD_NOW | RTLD_LOCAL);
     if (!plan->handle) {
         const char *e = dlerror();
         snprintf(reason, reasonsz, "cannot load the patch: %s", e ? e : "dlopen failed");
@@ -316,11 +322,15 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
     }
     if (bind_statics(req, plan->handle, reason, reasonsz) != 0)
         goto fail;
+    if (hidden.n > 0 && statics_bind(plan->handle, hidden.bindings, hidden.n, NULL, reason, reasonsz) != 0)
+        goto fail;
+    statics_hidden_release(&hidden);
     plan->t.resolve_us = reload_now_us() - t_loaded;
     *out = plan;
     return 0;
 
 fail:
+    statics_hidden_release(&hidden);
     reload_plan_free(plan);
     return -1;
 }

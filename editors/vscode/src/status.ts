@@ -23,7 +23,15 @@ export type ProgramTimings = Record<string, number | undefined> & {
   rttUs?: number;
 };
 
-export type ResultKind = 'applied' | 'refused' | 'error' | 'compileError' | 'rolledBack';
+export type ResultKind =
+  | 'applied'
+  | 'refused'
+  | 'error'
+  | 'compileError'
+  | 'rolledBack'
+  | 'nothing'
+  | 'notApplied'
+  | 'waiting';
 
 export interface LastResult {
   result: ResultKind;
@@ -73,6 +81,9 @@ const resultWords: Record<ResultKind, string> = {
   error: 'error',
   compileError: 'compile error',
   rolledBack: 'rolled back',
+  nothing: 'nothing to reload',
+  notApplied: 'not applied',
+  waiting: 'waiting for hot_poll()',
 };
 
 const basename = (f: string) => f.replace(/^.*\//, '');
@@ -130,7 +141,7 @@ export function statusView(s: HotStatus): StatusView {
   if (s.last) {
     const l = s.last;
     text += ` · ${resultText(l)}`;
-    if (l.result === 'refused') severity = 'warning';
+    if (l.result === 'refused' || l.result === 'notApplied' || l.result === 'waiting') severity = 'warning';
     if (l.result === 'error' || l.result === 'compileError') severity = 'error';
     lines.push(`last: ${l.message}`);
     const files = lastFiles(l);

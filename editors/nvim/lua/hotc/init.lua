@@ -156,6 +156,9 @@ local result_words = {
   error = 'error',
   compileError = 'compile error',
   rolledBack = 'rolled back',
+  nothing = 'nothing to reload',
+  notApplied = 'not applied',
+  waiting = 'waiting for hot_poll()',
 }
 
 local function format_us(us)
