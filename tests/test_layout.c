@@ -871,6 +871,44 @@ Test(layout, a_parameter_type_change_of_a_hot_function_is_refused_then_applies_w
     remove_project(&e);
 }
 
+/* A static HOT function whose parameter changed cannot be redirected (the
+ * running callers pass an int); its reloaded caller would run its new code
+ * (compiled into the patch), so the caller is not reloaded either, and the
+ * status says why. */
+Test(layout, the_caller_of_a_static_hot_function_whose_parameter_changed_is_not_reloaded_either)
+{
+    struct env e;
+    char *line0 = start(&e), *line1, *line2;
+    char *orders = strdup(doc_of(&e, "orders.c")->text);
+    char *body = edit(orders, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
+    char *both = edit(body, (const char *const[]){ "static HOT units_t fill(units_t want)",
+                                                   "static HOT units_t fill(long want)", NULL });
+    size_t mark;
+    json_t *status;
+    const char *message;
+
+    open_doc(&e, "orders.c");
+    mark = json_array_size(e.history);
+    save(&e, "orders.c", both);
+    status = wait_for(&e, "hotc/status", status_done, NULL, T);
+    message = json_string_value(json_object_get(json_object_get(status, "last"), "message"));
+    cr_assert(message && strstr(message, "orders_tick") && strstr(message, "it calls fill()"),
+              "the status does not say why orders_tick() was left out: %s", json_dumps(status, JSON_COMPACT));
+    json_decref(status);
+    expect_not_applied(&e, mark, "fill");
+    expect_not_applied(&e, mark, "orders_tick");
+    line1 = expect_unchanged(&e, line0, "out=2 ", "out=1 ");
+    line2 = save_applied(&e, "orders.c", body, "out=1 ", line1, "the edit did not apply once the parameter was put back");
+    teardown(&e);
+    free(orders);
+    free(body);
+    free(both);
+    free(line0);
+    free(line1);
+    free(line2);
+    remove_project(&e);
+}
+
 Test(layout, a_parameter_type_changed_through_a_typedef_in_a_header_is_refused_then_applies_when_put_back)
 {
     struct env e;
