@@ -469,19 +469,30 @@ Test(docs, architecture_invariants_hold_in_the_code)
            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const pipeline_blocking[] = {
         "encode_library", "prepare_work",                    /* uv_queue_work entry points */
+        "sweep_work",                                         /* start-up: stale patch folders, on a worker */
         "write_file", "on_path", "compile_probe_run",         /* called only from those (checked below) */
+        "hotc_runs", "other_hotc_runs",
         "hook_initialized",                                   /* start-up: the private temporary directory */
         "remove_tmpdir",                                      /* exit: after the loop ended */
         NULL};
     confine(&r, "lsp/pipeline.c", pipeline_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const worker_callers[] = {"encode_library", "prepare_work", "write_file", "on_path",
-                                                 "compile_probe_run", NULL};
+                                                 "compile_probe_run", "sweep_work", "hotc_runs",
+                                                 "other_hotc_runs", NULL};
     confine(&r, "lsp/pipeline.c", worker_callers,
-            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work)"
+            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|sweep_work|"
+            "hotc_runs|other_hotc_runs)"
             "[ \t]*\\(",
             "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
             "a file");
+    static const char *const preamble_blocking[] = {
+        "write_header_work", "read_deps_work", /* uv_queue_work entry points */
+        "preamble_plan_work",                  /* called from the pipeline's prepare_work */
+        "write_all",                           /* called only from it */
+        NULL};
+    confine(&r, "lsp/preamble.c", preamble_blocking, BLOCKING_FS,
+            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const launcher_blocking[] = {"run_lookup_work", NULL}; /* its uv_queue_work entry point */
     confine(&r, "lsp/launcher.c", launcher_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
