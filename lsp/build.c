@@ -323,6 +323,11 @@ const struct build_command *build_db_lookup(const struct build_db *db, const cha
     return found;
 }
 
+const struct build_command *build_db_at(const struct build_db *db, size_t i)
+{
+    return db && i < db->count ? &db->entries[i] : NULL;
+}
+
 /* ------------------------------------------------------------ flags */
 
 enum build_family build_family_of(const char *compiler)
@@ -386,8 +391,9 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
             bool drop = strcmp(a, "-c") == 0 || strcmp(a, "-o") == 0 || starts(a, "-o") ||
                         starts(a, "-M") || starts(a, "-Werror") || starts(a, "-flto") ||
                         strcmp(a, "-S") == 0 || strcmp(a, "-E") == 0 || strcmp(a, "-fsyntax-only") == 0 ||
-                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || is_source(entry, a) ||
-                        strcmp(a, "-gsplit-dwarf") == 0 || strcmp(a, "-g1") == 0 || strcmp(a, "-ggdb1") == 0;
+                        strcmp(a, "-x") == 0 || starts(a, "-fdiagnostics-color") || starts(a, "-fvisibility=") ||
+                        is_source(entry, a) || strcmp(a, "-gsplit-dwarf") == 0 || strcmp(a, "-g1") == 0 ||
+                        strcmp(a, "-ggdb1") == 0;
             if (family == BUILD_TCC && !tcc_keeps(a))
                 drop = true;
             if (drop)
@@ -433,8 +439,26 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     if (family == BUILD_GCC) {
         vec_push(&v, "-fdiagnostics-color=never");
         vec_push(&v, "-fdiagnostics-column-unit=byte");
+        /* the patch's exported alias of a noreturn (cold, ...) function
+         * does not repeat its attributes */
+        vec_push(&v, "-Wno-missing-attributes");
     } else if (family == BUILD_CLANG) {
         vec_push(&v, "-fno-color-diagnostics");
+    }
+    /* what the patch's own rewriting causes (a prototype before each
+     * reloaded definition, block-scope externs for function-local statics)
+     * must not warn where the user's build does not */
+    if (family != BUILD_TCC) {
+        vec_push(&v, "-Wno-redundant-decls");
+        vec_push(&v, "-Wno-nested-externs");
+        /* the program's hidden and internal functions and variables are
+         * reached through the patch's GOT (the runtime binds them like
+         * statics): a reference the compiler believes local would be a
+         * direct one the linker refuses in a shared object, so every
+         * visibility the code spells is neutralised, and -fvisibility is
+         * dropped above (the patch's own symbols must be visible) */
+        vec_push(&v, "-Dvisibility(v)=__unused__");
+        vec_push(&v, "-D__visibility__(v)=__unused__");
     }
     vec_push(&v, "-fPIC");
     vec_push(&v, "-shared");
@@ -459,7 +483,39 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
     return argv;
 }
 
+char **build_preprocess_argv(const struct build_command *entry, const struct build_options *opts,
+                             const char *source, const char *input_c, const char *out_i, char **cwd)
+{
+    char **argv = build_patch_argv(entry, opts, NULL, source, input_c, out_i, cwd);
+
+    for (size_t i = 0; argv && argv[i]; i++)
+        if (strcmp(argv[i], "-shared") == 0) {
+            char *e = strdup("-E");
+            if (!e) {
+                build_argv_free(argv);
+                if (cwd) {
+                    free(*cwd);
+                    *cwd = NULL;
+                }
+                return NULL;
+            }
+            free(argv[i]);
+            argv[i] = e;
+        }
+    return argv;
+}
+
 /* ------------------------------------------------------------ messages */
+
+bool build_patch_noise(const struct build_diag *d)
+{
+    return d->severity != BUILD_ERROR && d->message &&
+           (strstr(d->message, "declared 'static' but never defined") ||
+            strstr(d->message, "declared ‘static’ but never defined") ||
+            strstr(d->message, "has internal linkage but is not defined") ||
+            strstr(d->message, "defined but not used") || strstr(d->message, "declared but never defined") ||
+            strstr(d->message, "used but never defined"));
+}
 
 void build_diags_release(struct build_diags *d)
 {

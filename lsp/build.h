@@ -60,6 +60,9 @@ int build_db_load(struct build_db **out, const char *path, char *err, size_t err
 /* The entry for `file` (absolute path), or NULL. Borrowed from `db`. */
 const struct build_command *build_db_lookup(const struct build_db *db, const char *file);
 
+/* The i-th entry, NULL past the end. Borrowed from `db`. */
+const struct build_command *build_db_at(const struct build_db *db, size_t i);
+
 void build_db_free(struct build_db *db);
 
 /* Splits a shell-like command line (quotes, backslashes) into words.
@@ -83,15 +86,30 @@ struct build_options {
 /* The argument vector that compiles `patch_c` into `out_so` for the user's
  * file `source` (absolute), and the directory to run it in (`*cwd`, new
  * string). From the entry when given: its flags minus -c, -o X, the
- * dependency-file flags (-M*), -Werror*, -flto*, the source; plus -fPIC
- * -shared, -iquote <dir of source> (the patch lives elsewhere but includes
- * what the source includes), byte columns in messages. Without an entry:
+ * dependency-file flags (-M*), -Werror*, -flto*, -fvisibility=*, the
+ * source; plus -fPIC -shared, -iquote <dir of source> (the patch lives
+ * elsewhere but includes what the source includes), byte columns in
+ * messages, no warnings about what the patch's own rewriting causes
+ * (-Wno-redundant-decls, -Wno-nested-externs; gcc: -Wno-missing-attributes
+ * for the exported alias), and every spelled
+ * visibility attribute made `__unused__` (gcc, clang: the program's hidden
+ * symbols are reached through the patch's GOT, which the runtime binds).
+ * Without an entry:
  * the configured flags, else `-g -O1`. With `family == BUILD_TCC` only the
  * flags tcc understands (-I -D -U -include -std) are kept.
  * Returns a new NULL-terminated vector (build_argv_free) or NULL. */
 char **build_patch_argv(const struct build_command *entry, const struct build_options *opts,
                         const char *compiler, const char *source, const char *patch_c,
                         const char *out_so, char **cwd);
+
+/* The argument vector that preprocesses `input_c` (a copy of the user's
+ * `source`, or the source itself) into `out_i` with the file's own flags,
+ * as build_patch_argv would compile it (same -D, -I, -std, -iquote), line
+ * markers included: what the compiler sees of each function (macros
+ * expanded, the live #if branch) and every file it includes, at any depth.
+ * Returns a new vector (build_argv_free) and `*cwd`, or NULL. */
+char **build_preprocess_argv(const struct build_command *entry, const struct build_options *opts,
+                             const char *source, const char *input_c, const char *out_i, char **cwd);
 
 /* ------------------------------------------------------------ messages */
 
@@ -118,6 +136,11 @@ struct build_diags {
  * skipped. Returns 0 or BUILD_ENOMEM. */
 int build_parse_messages(struct build_diags *out, const char *text, size_t len);
 void build_diags_release(struct build_diags *d);
+
+/* Whether `d` is a message a patch causes and the user's file does not (a
+ * static function the patch reduced to a prototype, one it keeps unused):
+ * never shown to the user. */
+bool build_patch_noise(const struct build_diag *d);
 
 /* ------------------------------------------------------------ running */
 

@@ -14,4 +14,12 @@ const TSLanguage *grammar_language(void);
  * on written to `err` (at most `size` bytes, NUL-terminated). */
 int grammar_check(char *err, size_t size);
 
+/* The real name of the function declared by `fdecl` (a
+ * function_declarator) when tree-sitter misread it: after two unknown
+ * names before it (`LUA_API lua_Unsigned lua_rawlen (...)`) it takes the
+ * second as the declarator and puts the name in an ERROR node just before
+ * the parameter list. Returns that identifier, or a null node when the
+ * declarator is read right. */
+TSNode grammar_misread_name(TSNode fdecl);
+
 #endif

@@ -442,6 +442,10 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
             } else if (strcmp(t, "function_declarator") == 0) {
                 r.is_function = true;
                 r.is_const = false;
+                if (!ts_node_is_null(grammar_misread_name(d))) {
+                    r.ident = grammar_misread_name(d);
+                    return r;
+                }
             } else if (strcmp(t, "array_declarator") == 0) {
                 if (!ts_node_is_null(next) && type_is(next, "identifier") &&
                     ts_node_is_null(ts_node_child_by_field_id(d, c->f_size)))
@@ -989,9 +993,9 @@ static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl
             struct sym *s = sym_find(c, name, len);
             if (s && s == reloaded_decl) {
                 struct sbuf b = { 0 };
-                sbuf_str(&b, " __asm__(\"__hotc_f_");
+                sbuf_str(&b, " __asm__(__hotc_def(");
                 sbuf_add(&b, name, len);
-                sbuf_str(&b, "\")");
+                sbuf_str(&b, "))");
                 if (!b.oom)
                     edit_insert_after(c, k, b.data, b.len);
                 free(b.data);
@@ -1130,18 +1134,30 @@ static void edit_function(struct ctx *c, TSNode def)
     if (!s)
         return;
     if (s->reloaded) {
-        /* prototype with the asm label, on its own line before the definition */
+        /* prototype with the asm label, on its own line before the
+         * definition; the definition keeps the visibility the user gave
+         * it (hidden, internal), so the symbol the runtime looks up is an
+         * alias with default visibility, on the definition's last line */
         TSNode decl = ts_node_child_by_field_id(def, c->f_declarator);
         struct sbuf b = { 0 };
         add_one_line(c, &b, ts_node_start_byte(def), ts_node_end_byte(decl), def, true);
-        sbuf_str(&b, " __asm__(\"__hotc_f_");
+        sbuf_str(&b, " __asm__(__hotc_def(");
         sbuf_add(&b, name, len);
-        sbuf_str(&b, "\") __attribute((visibility(\"default\")));\n");
+        sbuf_str(&b, "));\n");
         if (b.oom)
             c->oom = true;
         else
             edit_insert(c, def, b.data, b.len);
         free(b.data);
+        struct sbuf a = { 0 };
+        sbuf_str(&a, " __hotc_export(");
+        sbuf_add(&a, name, len);
+        sbuf_str(&a, ")");
+        if (a.oom)
+            c->oom = true;
+        else
+            edit_insert_after(c, def, a.data, a.len);
+        free(a.data);
         uint32_t n = ts_node_child_count(def);
         for (uint32_t i = 0; i < n; i++) {
             TSNode k = ts_node_child(def, i);
@@ -1402,6 +1418,13 @@ static void emit(struct ctx *c, struct sbuf *b)
         if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
             sbuf_char(b, *p);
     sbuf_str(b, "\";\n");
+    /* A reloaded definition keeps its own visibility (-fvisibility=hidden,
+     * an internal attribute) under the name __hotc_d_<f>; the runtime finds
+     * it through __hotc_f_<f>, an alias with default visibility. tcc has no
+     * aliases (and ignores visibility): there the definition is that name. */
+    sbuf_str(b, "#ifdef __TINYC__\n#define __hotc_def(f) \"__hotc_f_\" #f\n#define __hotc_export(f)\n#else\n"
+                "#define __hotc_def(f) \"__hotc_d_\" #f\n#define __hotc_export(f) extern __typeof__(f) __hotc_f_##f "
+                "__attribute((alias(\"__hotc_d_\" #f), visibility(\"default\")));\n#endif\n");
     struct sbuf quoted = { 0 };
     sbuf_str(&quoted, " \"");
     for (const char *p = c->in->path; *p; p++) {

@@ -31,6 +31,7 @@
 
 #include "analysis.h"
 #include "build.h"
+#include "expand.h"
 #include "launcher.h"
 #include "layoutcheck.h"
 #include "link.h"
@@ -38,6 +39,7 @@
 #include "patch.h"
 #include "preamble.h"
 #include "protocol.h"
+#include "symbolize.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 /* Each program's applied stack keeps the baseline text before each of its
@@ -46,6 +48,12 @@
  * memory and files do not grow with the number of reloads. */
 #define APPLIED_BASES 8
 #define APPLIED_MAX 64
+/* after this long without an answer from a program in poll mode, the
+ * editor is told that it waits for hot_poll() */
+#define WAIT_TELL_MS 5000
+/* how long a save waits for its file's baseline to be preprocessed before
+ * it is decided from the text alone */
+#define BASE_WAIT_NS (5ull * 1000 * 1000 * 1000)
 
 struct job;
 struct program;
@@ -104,11 +112,14 @@ struct job {
     const char *text;        /* becomes the baseline as it is (one copy per save) */
     size_t len;
     bool full;               /* every change of the save is in: the text becomes the baseline */
+    json_t *expansion;       /* the text as the compiler sees it (unit_of), or NULL */
     char **fns;
     uint64_t *hashes;
     size_t n_fns;
     struct patch patch;
     json_t *statics;         /* hot/reload statics[] */
+    json_t *migrations;      /* hot/reload migrations[] (typed state blocks; lsp/migrate.h), or NULL */
+    char *state_said;        /* what was migrated, in words, or NULL */
     char c_path[PATH_MAX], so_path[PATH_MAX];
     char *library_b64;       /* the library's bytes in base64, for programs attached over TCP */
     uv_work_t encode;        /* reads and encodes it off the loop */
@@ -177,11 +188,16 @@ struct program {
     long pid;
     char *executable, *build_id;
     json_t *functions;       /* the attach functions[], borrowed from link's params (incref'd) */
+    json_t *state;           /* typed state blocks: name -> C type (hot/attach state[], hot/state) */
     bool remote;             /* attached over TCP: gets the library's bytes */
     int version, issued;
     bool busy;
+    bool poll;               /* applies reloads only in hot_poll() */
+    uint64_t sent_at;        /* uv_hrtime() when the reload it has not answered was sent, 0 when none */
+    bool waiting_told;       /* the editor was told it waits */
     struct send *queue;
     struct applied *applied;
+    json_t *ended;           /* how it ended (hot/detach {reason, status?}), or NULL */
 };
 
 struct pipeline {
@@ -191,12 +207,16 @@ struct pipeline {
     struct build_runner runner;
     bool runner_ready, closing;
     uv_timer_t batch;
-    bool batch_ready;
+    uv_timer_t wait;         /* tells when a poll-mode program leaves a reload waiting (WAIT_TELL_MS) */
+    bool batch_ready;        /* both timers are initialized */
     json_t *pending;         /* uri -> save time (ns, integer) */
     json_t *bases;           /* uri -> the baseline text */
     json_t *hashes;          /* "path\nname" -> body hash applied since the baseline */
     json_t *compiler_uris;   /* path -> [uri] with compiler diagnostics from its last compile */
     json_t *base_serials;    /* uri -> serial of the job whose text is the baseline */
+    json_t *units;           /* path -> what the program runs of that file, as the compiler sees it (unit_of) */
+    json_t *units_failed;    /* path -> true: its baseline could not be preprocessed */
+    bool scanning_base;      /* a SCAN_BASE runs (one at a time, in the background) */
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
     json_t *libraries;       /* patch library path -> applied entries naming it */
     json_t *layout_uris;     /* uri -> true: has layout-changed warnings from a check */
@@ -223,10 +243,14 @@ struct pipeline {
     bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
     bool tcc_told;           /* the log said why tcc is not used */
     struct launcher *launcher; /* the program started by run */
+    char *last_build_id;     /* of the last program that attached */
 };
 
 static void program_pump(struct pipeline *p, struct program *pg);
 static void batch_job_ended(struct batch *b, struct job *job);
+static void scan_next_base(struct pipeline *p);
+static void unit_rebase(struct pipeline *p, const char *path, json_t *expansion);
+static void unit_applied(struct pipeline *p, struct job *job);
 static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len);
 static json_t *build_details(const struct job *job);
 static void remove_file(struct pipeline *p, const char *path);
@@ -431,6 +455,8 @@ static void program_free(struct program *pg)
         applied_free(a);
     }
     json_decref(pg->functions);
+    json_decref(pg->ended);
+    json_decref(pg->state);
     free(pg->executable);
     free(pg->build_id);
     free(pg);
@@ -466,7 +492,8 @@ static void batch_free(struct batch *b)
  * reference, or NULL when no job ended with a result. */
 static json_t *batch_last(struct batch *b)
 {
-    static const char *const worst[] = { "compileError", "error", "refused", "applied" };
+    static const char *const worst[] = { "compileError", "error", "refused", "waiting",
+                                         "notApplied", "applied", "nothing" };
     size_t n = json_array_size(b->lasts), i;
     json_t *last, *l, *fns, *files;
     const char *result = NULL;
@@ -555,6 +582,7 @@ static void batch_finish(struct batch *b)
             continue; /* a later save's text is already the baseline */
         json_object_set_new(p->base_serials, uri, json_integer(serial));
         set_base_json(p, uri, json_string_value(json_object_get(v, "path")), json_incref(text));
+        unit_rebase(p, json_string_value(json_object_get(v, "path")), json_object_get(v, "expansion"));
     }
     /* one status with the batch's result; a batch whose every compile was
      * cancelled says only that compiling stopped, if it did */
@@ -590,9 +618,9 @@ static void batch_job_ended(struct batch *b, struct job *job)
     job->reloaded = NULL;
     if (job->rebase && job->text)
         json_array_append_new(b->rebases,
-                              json_pack("{s:s, s:s, s:O, s:I}", "uri", job->uri, "path", job->path, "text",
-                                        job->text_json, "serial",
-                                        (json_int_t)job->serial));
+                              json_pack("{s:s, s:s, s:O, s:I, s:O*}", "uri", job->uri, "path", job->path, "text",
+                                        job->text_json, "serial", (json_int_t)job->serial, "expansion",
+                                        job->expansion));
     if (--b->jobs == 0 && b->holds == 0)
         batch_finish(b);
 }
@@ -641,6 +669,33 @@ static int write_file(const char *path, const char *data, size_t len)
         done += (size_t)n;
     }
     return close(fd);
+}
+
+/* The whole file at `path` (NUL-terminated, its length in *len), or NULL
+ * with errno set. Blocking: for a worker thread. */
+static char *slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat sb;
+    char *data = NULL;
+    size_t got = 0;
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &sb) == 0 && (data = malloc((size_t)sb.st_size + 1)) != NULL) {
+        while (got < (size_t)sb.st_size) {
+            ssize_t n = read(fd, data + got, (size_t)sb.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        data[got] = '\0';
+    }
+    close(fd);
+    *len = got;
+    return data;
 }
 
 /* Whether `name` is an executable in a directory of PATH. Blocking (a
@@ -774,10 +829,13 @@ static void job_free(struct job *job)
     free(job->key);
     free(job->build_id);
     json_decref(job->text_json);
+    json_decref(job->expansion);
     free_strv(job->fns, job->n_fns);
     free(job->hashes);
     patch_release(&job->patch);
     json_decref(job->statics);
+    json_decref(job->migrations);
+    free(job->state_said);
     free(job->library_b64);
     free(job->progress);
     for (size_t i = 0; i < job->n_targets; i++)
@@ -856,7 +914,8 @@ static void job_finish(struct job *job)
         message = job->refused || job->errors
                       ? fmt("reloaded %s in %d of %zu programs; %s", names, job->applied, job->n_targets,
                             job->reason ? job->reason : "")
-                      : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
+                      : fmt("reloaded %s in %.1f ms%s%s", names, total / 1000.0, job->state_said ? "; " : "",
+                            job->state_said ? job->state_said : "");
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
     if (job->note && message) {
@@ -879,6 +938,7 @@ static void job_finish(struct job *job)
             free(key);
         }
         job->rebase = job->full && job->applied == (int)job->n_targets;
+        unit_applied(p, job);
         server_set_diagnostics(p->server, job->uri, "crash", NULL, 0);
     }
     job->last = json_pack("{s:s, s:i, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "result", result,
@@ -891,12 +951,16 @@ static void job_finish(struct job *job)
     json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
+    if (job->reloaded && job->state_said)
+        json_object_set_new(job->reloaded, "state", json_string(job->state_said));
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
              " us, load %" PRIu64 " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
              message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->check_us,
              job->load_us, job->apply_us, total);
     if (!job->applied || job->refused || job->errors)
         show(p, 2, message ? message : result);
+    else if (job->state_said)
+        show(p, 3, message ? message : result);
     if (job->req) {
         server_reply(p->server, job->req,
                      json_pack("{s:s, s:i, s:o, s:s}", "result", result, "version", job->version, "functions",
@@ -907,6 +971,45 @@ static void job_finish(struct job *job)
     free(message);
     log_trace("job.finished");
     job_free(job);
+}
+
+/* What the runtime's `state` (the blocks it migrated) means, in words:
+ * "state `game` migrated: field `lives` added (0), `speed` int → double"
+ * from the plan's notes, and the fields whose value did not fit. New
+ * string, or NULL when nothing was migrated. */
+static char *state_words(const struct job *job, json_t *state)
+{
+    char *out = NULL;
+    size_t size = 0, i, k;
+    json_t *b, *plan, *v;
+    FILE *f;
+
+    if (json_array_size(state) == 0 || !(f = open_memstream(&out, &size)))
+        return NULL;
+    json_array_foreach(state, i, b) {
+        const char *name = json_string_value(json_object_get(b, "name"));
+        const char *type = json_string_value(json_object_get(b, "type"));
+        const char *how = json_string_value(json_object_get(b, "how"));
+        json_t *notes = NULL;
+        json_array_foreach(job->migrations, k, plan)
+            if (type && json_string_value(json_object_get(plan, "type")) &&
+                strcmp(json_string_value(json_object_get(plan, "type")), type) == 0)
+                notes = json_object_get(plan, "notes");
+        fprintf(f, "%sstate `%s` ", i ? "; " : "", name ? name : "?");
+        if (how && strcmp(how, "function") == 0) {
+            fprintf(f, "migrated by its migrate function");
+        } else if (how && strcmp(how, "plan") != 0) {
+            fprintf(f, "not migrated: %s", how);
+        } else {
+            fprintf(f, "migrated");
+            json_array_foreach(notes, k, v)
+                fprintf(f, "%s %s", k ? "," : ":", json_string_value(v));
+            json_array_foreach(json_object_get(b, "defaulted"), k, v)
+                fprintf(f, "%s`%s` did not fit its new type, defaulted (0)", k ? ", " : "; ", json_string_value(v));
+        }
+    }
+    fclose(f);
+    return out;
 }
 
 /* Records one program's answer (result NULL: `error`). */
@@ -938,6 +1041,11 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                       "timings", tj);
     if (reason)
         json_object_set_new(entry, "reason", json_string(reason));
+    if (json_is_array(json_object_get(result, "state"))) {
+        json_object_set(entry, "state", json_object_get(result, "state"));
+        if (!job->state_said)
+            job->state_said = state_words(job, json_object_get(result, "state"));
+    }
     json_array_append_new(job->programs, entry);
     if (pg && result) {
         pg->version = (int)version;
@@ -999,8 +1107,10 @@ static void on_reload_result(struct link *link, const struct link_program *lp, j
 
     (void)link;
     (void)lp;
-    if (pg)
+    if (pg) {
         pg->busy = false;
+        pg->sent_at = 0;
+    }
     job_answer(s->job, s->target, result, error, rtt_us);
     free(s);
     if (pg && !p->closing)
@@ -1034,6 +1144,38 @@ static void send_fail(struct pipeline *p, struct send *s, long pid, const char *
     free(s);
 }
 
+/* Every program in poll mode whose reload has waited WAIT_TELL_MS for
+ * hot_poll() gets one "waiting" status, with the way out; the timer runs
+ * again for the next one due. */
+static void on_wait(uv_timer_t *timer)
+{
+    struct pipeline *p = timer->data;
+    uint64_t now = uv_hrtime(), due = 0, tell_ns = (uint64_t)WAIT_TELL_MS * 1000000;
+
+    for (struct program *pg = p->programs; pg && !p->closing; pg = pg->next) {
+        char *message;
+        if (!pg->poll || !pg->sent_at || pg->waiting_told)
+            continue;
+        if (now - pg->sent_at < tell_ns) {
+            uint64_t left = tell_ns - (now - pg->sent_at);
+            due = !due || left < due ? left : due;
+            continue;
+        }
+        pg->waiting_told = true;
+        message = fmt("waiting: program %ld has not called hot_poll() for %d s; call it from a loop that runs, or "
+                      "use the automatic mode (HOTC_MODE=auto, or hot_init_mode(NULL, HOT_MODE_AUTO)) so that "
+                      "reloads apply without it",
+                      pg->pid, WAIT_TELL_MS / 1000);
+        log_warn("%s", message ? message : "waiting for hot_poll()");
+        state_set_last(server_state(p->server),
+                       json_pack("{s:s, s:s}", "result", "waiting", "message", message ? message : ""));
+        send_status(p);
+        free(message);
+    }
+    if (due)
+        uv_timer_start(&p->wait, on_wait, due / 1000000 + 1, 0);
+}
+
 /* Sends the program's next queued request when it is not waiting for one. */
 static void program_pump(struct pipeline *p, struct program *pg)
 {
@@ -1049,7 +1191,15 @@ static void program_pump(struct pipeline *p, struct program *pg)
                                        pg->remote ? (job->library_b64 ? job->library_b64 : "") : job->so_path,
                                        "targetBuildId", job->build_id, "functions",
                                        job->targets[s->target].functions, "statics", job->statics);
+            if (job->migrations)
+                json_object_set(params, "migrations", job->migrations);
             rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
+            if (rc == 0) {
+                pg->sent_at = uv_hrtime();
+                pg->waiting_told = false;
+                if (pg->poll && p->batch_ready && !uv_is_active((uv_handle_t *)&p->wait))
+                    uv_timer_start(&p->wait, on_wait, WAIT_TELL_MS, 0);
+            }
         } else {
             rc = link_request(p->link, pg->id, "hot/rollback", json_object(), on_rollback_result, s);
         }
@@ -1104,16 +1254,6 @@ static struct text_range diag_range(int line, int column)
     return r;
 }
 
-/* Messages the patch itself causes and the user's file does not. */
-static bool patch_noise(const struct build_diag *d)
-{
-    return d->severity != BUILD_ERROR && d->message &&
-           (strstr(d->message, "declared 'static' but never defined") ||
-            strstr(d->message, "declared ‘static’ but never defined") ||
-            strstr(d->message, "has internal linkage but is not defined") ||
-            strstr(d->message, "defined but not used"));
-}
-
 /* Publishes the compile's messages as "compiler" diagnostics, grouped by
  * file, and clears those of the previous compile of the same file. */
 static void publish_compiler(struct pipeline *p, struct job *job, const struct build_diags *diags,
@@ -1127,7 +1267,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
     json_object_set_new(uris, job->uri, json_true());
     for (i = 0; diags && i < diags->count; i++) {
         char *u = diag_uri(diags->items[i].file, cwd, job);
-        if (u && !patch_noise(&diags->items[i]))
+        if (u && !build_patch_noise(&diags->items[i]))
             json_object_set_new(uris, u, json_true());
         free(u);
     }
@@ -1146,7 +1286,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
         for (i = 0; out && notes_all && owned && diags && i < diags->count; i++) {
             const struct build_diag *d = &diags->items[i];
             char *u = diag_uri(d->file, cwd, job);
-            if (u && strcmp(u, uri) == 0 && !patch_noise(d)) {
+            if (u && strcmp(u, uri) == 0 && !build_patch_noise(d)) {
                 struct server_diagnostic *sd = &out[n++];
                 sd->range = diag_range(d->line, d->column);
                 sd->severity = d->severity == BUILD_ERROR ? 1 : d->severity == BUILD_WARNING ? 2 : 3;
@@ -1449,7 +1589,7 @@ static const struct compat_issue *issue_for(const struct compat_report *report, 
  * log and a message. `error` (when the check itself could not run) or
  * `report` says why. Returns the first message (new string, or NULL). */
 static char *record_layout_refusals(struct job *job, const char *error, const struct compat_report *report,
-                                    const bool *refused)
+                                    const bool *refused, char *const *calls)
 {
     struct pipeline *p = job->p;
     struct state *st = server_state(p->server);
@@ -1467,12 +1607,17 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
             continue;
         if (error) {
             why = fmt("%s; or set hotc.layoutCheck to \"off\" to reload without the check", error);
+        } else if (calls && calls[i]) {
+            why = fmt("it calls %s(), which cannot be reloaded", calls[i]);
         } else if (issue && issue->message[0] == '`') {
             const char *decl = issue->file ? base_name(issue->file) : NULL;
             why = decl && issue->line > 0
-                      ? fmt("%s (declared at %s:%d); the running program still has the old layout", issue->message,
-                            decl, issue->line)
-                      : fmt("%s; the running program still has the old layout", issue->message);
+                      ? fmt("%s (declared at %s:%d); the running program still has the old layout (data kept in a "
+                            "state block, HOT_STATE, is migrated instead)",
+                            issue->message, decl, issue->line)
+                      : fmt("%s; the running program still has the old layout (data kept in a state block, "
+                            "HOT_STATE, is migrated instead)",
+                            issue->message);
         } else {
             why = fmt("%s", issue ? issue->message : "its layouts differ from the running program's");
         }
@@ -1499,15 +1644,20 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
         free((char *)warn[i].message);
     free(warn);
     log_warn("%s", first ? first : "the layout check refused the patch");
-    show(p, 2, first ? first : "cannot reload: layouts changed");
+    /* a check that could not run (no debug information) was said once, at
+     * attach; the status and the diagnostics carry each refusal */
+    if (!error)
+        show(p, 2, first ? first : "cannot reload: layouts changed");
     return first;
 }
 
 /* The patch cannot run against the program's data: nothing is sent; the
- * editor hears why (record_layout_refusals). Frees `job`. */
-static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report)
+ * editor hears why (record_layout_refusals; `calls` as there, may be
+ * NULL). Frees `job`. */
+static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report,
+                              char *const *calls)
 {
-    char *first = record_layout_refusals(job, error, report, NULL);
+    char *first = record_layout_refusals(job, error, report, NULL, calls);
 
     job->last = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "result", "refused", "message",
                           first ? first : "", "file", job->path, "functions", fn_names(job), "timings",
@@ -1526,7 +1676,8 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
  * of the same batch, so that the patch calls the running versions of the
  * refused ones. Frees `job`. Returns false (and frees nothing) when the
  * document is gone and this cannot be done. */
-static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused)
+static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused,
+                              char *const *calls)
 {
     struct pipeline *p = job->p;
     struct document *doc = docstore_get(server_docs(p->server), job->uri);
@@ -1590,7 +1741,7 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     }
     next->req = job->req;
     job->req = NULL;
-    first = record_layout_refusals(job, NULL, report, refused);
+    first = record_layout_refusals(job, NULL, report, refused, calls);
     next->note = first;
     job_free(job);
     if (next->n_targets == 0) {
@@ -1600,6 +1751,68 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     log_trace("job.retry");
     job_start(p, next, doc);
     return true;
+}
+
+/* Whether `name` appears as a whole identifier in `text` (`len` bytes). */
+static bool names(const char *text, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = text; n && (at = memmem(at, len - (size_t)(at - text), name, n)) != NULL; at += n) {
+        bool before = at > text && (at[-1] == '_' || (at[-1] >= '0' && at[-1] <= '9') ||
+                                    ((at[-1] | 32) >= 'a' && (at[-1] | 32) <= 'z'));
+        char c = (size_t)(at - text) + n < len ? at[n] : ' ';
+        bool after = c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+        if (!before && !after)
+            return true;
+    }
+    return false;
+}
+
+/* Every function of `job` not refused that calls a refused one, directly
+ * or through other functions of the file, is refused too: the patch would
+ * compile the refused one's new code into it (a static one) or call the
+ * program's old one with the new declaration. Calls are found in what the
+ * compiler saw of the file when the program was built (the unit's refs)
+ * and in the saved text of each function (a call added by this save);
+ * calls[i] names the refused function that refuses function i. Returns how
+ * many functions are refused in all. */
+static size_t refuse_callers(struct job *job, bool *refused, char **calls)
+{
+    struct pipeline *p = job->p;
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    json_t *refs = json_object_get(json_object_get(p->units, job->path), "refs");
+    bool grew = true, same_text = doc && doc->text && doc->len == job->len &&
+                                   memcmp(doc->text, job->text, job->len) == 0;
+    size_t n = 0;
+
+    while (grew) {
+        grew = false;
+        for (size_t i = 0; i < job->n_fns; i++) {
+            const struct analysis_function *f =
+                same_text ? analysis_find_function(doc->analysis, job->fns[i]) : NULL;
+            json_t *named = json_object_get(refs, job->fns[i]);
+            if (refused[i])
+                continue;
+            for (size_t k = 0; k < job->n_fns && !refused[i]; k++) {
+                json_t *v;
+                size_t m;
+                bool calls_k = false;
+                if (!refused[k] || k == i)
+                    continue;
+                json_array_foreach(named, m, v)
+                    calls_k = calls_k || strcmp(json_string_value(v), job->fns[k]) == 0;
+                if (!calls_k && f && f->end_byte <= job->len)
+                    calls_k = names(job->text + f->start_byte, f->end_byte - f->start_byte, job->fns[k]);
+                if (calls_k) {
+                    refused[i] = grew = true;
+                    calls[i] = job->fns[k];
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < job->n_fns; i++)
+        n += refused[i];
+    return n;
 }
 
 /* Back on the loop with the verdict of the layout check. */
@@ -1617,7 +1830,7 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
         return;
     }
     if (r->rc != 0 && p->layout_check) {
-        job_refuse_layout(job, r->error, NULL);
+        job_refuse_layout(job, r->error, NULL, NULL);
         return;
     }
     for (size_t i = 0; r->rc == 0 && i < r->report->count; i++)
@@ -1626,13 +1839,20 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
                  r->report->issues[i].function ? "(): " : "the patch: ", r->report->issues[i].message);
     if (r->rc == 0 && r->report->count > 0) {
         bool *refused = calloc(job->n_fns + 1, sizeof *refused);
-        size_t n = refused ? refused_functions(job, r->report, refused) : job->n_fns;
-        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused)) {
+        char **calls = calloc(job->n_fns + 1, sizeof *calls);
+        size_t n = refused && calls && refused_functions(job, r->report, refused) > 0
+                       ? refuse_callers(job, refused, calls)
+                       : job->n_fns;
+        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused, calls)) {
             free(refused);
+            free(calls);
             return;
         }
+        /* every function: each says why (its own difference, or the
+         * refused function it calls) */
+        job_refuse_layout(job, NULL, r->report, calls);
         free(refused);
-        job_refuse_layout(job, NULL, r->report);
+        free(calls);
         return;
     }
     if (r->rc != 0)
@@ -1645,6 +1865,8 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
         json_object_del(p->layout_uris, job->uri);
         server_set_diagnostics(p->server, job->uri, "layout", NULL, 0);
     }
+    if (r->rc == 0 && r->report->migrations)
+        job->migrations = json_incref(r->report->migrations);
     job_deliver(job);
 }
 
@@ -1679,7 +1901,26 @@ static void job_check(struct job *job)
     req.function_count = job->patch.function_count;
     req.statics = statics;
     req.static_count = job->patch.static_count;
+    /* the types the target programs keep in typed state blocks */
+    json_t *types = json_object();
+    for (size_t t = 0; t < job->n_targets; t++) {
+        struct program *pg = program_get(p, job->targets[t].program);
+        const char *name;
+        json_t *type;
+        if (pg && pg->state)
+            json_object_foreach(pg->state, name, type)
+                json_object_set(types, json_string_value(type), json_true());
+    }
+    const char **state_types = calloc(json_object_size(types) + 1, sizeof *state_types);
+    const char *type_name;
+    json_t *unused;
+    json_object_foreach(types, type_name, unused)
+        if (state_types)
+            state_types[req.state_type_count++] = type_name;
+    req.state_types = state_types;
     rc = layoutcheck_run(p->layout, job->build_id, job->so_path, &req, on_job_checked, job);
+    free(state_types);
+    json_decref(types);
     free(fns);
     free(statics);
     if (rc != 0) {
@@ -1748,7 +1989,8 @@ static void on_prepared(uv_work_t *req, int status)
 }
 
 /* Builds the patch source and has it written off the loop; on_prepared()
- * then starts the compiler. Takes `job` (freed on failure). */
+ * then starts the compiler. Takes `job` (freed on failure). `doc` (may be
+ * NULL): the open document, whose tree is used when its text is the job's. */
 static void job_start(struct pipeline *p, struct job *job, struct document *doc)
 {
     struct patch_input in = { 0 };
@@ -1760,7 +2002,8 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     in.functions = (const char *const *)job->fns;
     in.function_count = job->n_fns;
     in.build_id = job->build_id;
-    in.tree = doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree : NULL;
+    in.tree = doc && doc->text && doc->len == job->len && memcmp(doc->text, job->text, job->len) == 0 ? doc->tree
+                                                                                                   : NULL;
     job->patch_t0 = uv_hrtime();
     log_trace("patch.begin");
     rc = patch_build_indexed(&job->patch, &in, in.tree ? doc->patch_index : NULL);
@@ -1934,73 +2177,627 @@ enum reload_mode {
     RELOAD_ALL      /* every compatible HOT function (reload now, header saves) */
 };
 
-/* Starts the reload of `doc`'s HOT functions. `skip_types` (may be NULL):
- * type names whose layout changed in a saved header; functions using them
- * are left out. Returns the number of jobs started; answers `req` (when
- * given) now if nothing is started, else when the (first) job ends. */
-static int reload_document(struct pipeline *p, struct batch *batch, struct document *doc, enum reload_mode mode,
-                           uint64_t t0, struct server_request *req, json_t *skip_types)
+/* What a reload is built from: an open document, or a file of
+ * compile_commands.json that is not open (`doc` NULL, the text read from
+ * disk). Everything borrowed. */
+struct source {
+    const char *uri, *path, *text;
+    size_t len;
+    const struct analysis *running;   /* what the program runs, as tree-sitter reads it */
+    const struct analysis *analysis;  /* of `text` */
+    struct document *doc;             /* the open document, or NULL */
+    uint64_t since;                   /* uv_hrtime() when deciding began (the scan's start), 0: now */
+};
+
+/* ---------------------------------------------------------------- what the compiler sees */
+
+/* A translation unit preprocessed with its own flags (lsp/expand.h says
+ * why): SCAN_BASE records what the program runs (an open file's baseline
+ * text, or a file of compile_commands.json as it is on disk); SCAN_SAVE
+ * decides what a save changed and starts its reload. The steps: the text
+ * is written (or the file read) off the loop, the preprocessor runs like
+ * the compiler (build_run), its output is read and cut into functions off
+ * the loop, and the loop compares. */
+enum scan_kind { SCAN_BASE, SCAN_SAVE };
+
+struct scan {
+    struct pipeline *p;
+    enum scan_kind kind;
+    struct batch *batch;     /* SCAN_SAVE: held until the reload is started */
+    unsigned serial;
+    uint64_t t0, started;    /* the save's time, the scan's start (uv_hrtime) */
+    char *uri, *path, *marker, *cwd;
+    json_t *text_json;       /* the text to preprocess; NULL: the file on disk */
+    char *disk_text;         /* the file on disk, read by the worker */
+    size_t disk_len;
+    bool copy;               /* in_c is a copy of the text (with #line 1 "path") */
+    char in_c[PATH_MAX], out_i[PATH_MAX];
+    struct compile_probe probe;
+    int err;                 /* errno of the worker's file step, 0 when fine */
+    struct analysis *analysis;  /* of the text (worker) */
+    struct expand ex;
+    bool expanded;
+    bool cancelled;          /* a newer scan of the same file replaced it */
+    uv_work_t work;
+};
+
+static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
+                         uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion);
+
+static const char *scan_text(const struct scan *s, size_t *len)
 {
-    uint64_t t = uv_hrtime();
+    if (s->text_json) {
+        *len = json_string_length(s->text_json);
+        return json_string_value(s->text_json);
+    }
+    *len = s->disk_len;
+    return s->disk_text;
+}
+
+static void scan_free(struct scan *s)
+{
+    if (s->batch)
+        batch_release(s->batch);
+    free(s->uri);
+    free(s->path);
+    free(s->marker);
+    free(s->cwd);
+    json_decref(s->text_json);
+    free(s->disk_text);
+    compile_probe_release(&s->probe);
+    analysis_free(s->analysis);
+    expand_release(&s->ex);
+    free(s);
+}
+
+/* A unit's JSON (what p->units keeps per path): {fns: {name: hash},
+ * closures: {name: closure}, refs: {name: [names]}, statics: {name: true},
+ * includes: [paths]}.
+ * New reference. */
+static json_t *unit_of(const struct expand *ex)
+{
+    json_t *fns = json_object(), *closures = json_object(), *refs = json_object(), *includes = json_array();
+    json_t *statics = json_object();
+
+    for (size_t i = 0; i < ex->n_functions; i++) {
+        const struct expand_function *f = &ex->functions[i];
+        json_t *r = json_array();
+        json_object_set_new(fns, f->name, json_integer((json_int_t)f->hash));
+        json_object_set_new(closures, f->name, json_integer((json_int_t)f->closure));
+        for (size_t k = 0; k < f->n_refs; k++)
+            json_array_append_new(r, json_string(f->refs[k]));
+        json_object_set_new(refs, f->name, r);
+        if (f->is_static)
+            json_object_set_new(statics, f->name, json_true());
+    }
+    for (size_t i = 0; i < ex->n_includes; i++)
+        json_array_append_new(includes, json_string(ex->includes[i]));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o}", "fns", fns, "closures", closures, "refs", refs, "statics",
+                     statics, "includes", includes);
+}
+
+/* On a worker: writes the text (behind `#line 1 "path"`, so that the
+ * markers and __FILE__ name the user's file) or reads the file, and finds
+ * the compile commands. */
+static void scan_prepare_work(uv_work_t *req)
+{
+    struct scan *s = req->data;
+
+    if (s->copy) {
+        FILE *f = fopen(s->in_c, "we");
+        size_t len;
+        const char *text = scan_text(s, &len);
+        bool ok = f && fputs("#line 1 \"", f) >= 0;
+        for (const char *c = s->path; ok && *c; c++)
+            ok = (*c != '"' && *c != '\\' ? 0 : fputc('\\', f)) != EOF && fputc(*c, f) != EOF;
+        if (!ok || fputs("\"\n", f) < 0 || fwrite(text, 1, len, f) != len) {
+            s->err = errno ? errno : EIO;
+            if (f)
+                fclose(f);
+            return;
+        }
+        if (fclose(f) != 0) {
+            s->err = errno ? errno : EIO;
+            return;
+        }
+    } else if (!(s->disk_text = slurp(s->path, &s->disk_len))) {
+        s->err = errno ? errno : EIO;
+        return;
+    }
+    compile_probe_run(&s->probe);
+}
+
+/* On a worker: the preprocessed output into functions; the includes made
+ * absolute (relative to the compile's directory) and canonical. Removes the
+ * scan's temporary files. */
+static void scan_read_work(uv_work_t *req)
+{
+    struct scan *s = req->data;
+    size_t pp_len = 0, len;
+    char *pp = slurp(s->out_i, &pp_len);
+    const char *text = scan_text(s, &len);
+
+    if (pp && text && (s->analysis = analysis_of_text(text, len, s->marker)) != NULL &&
+        expand_read(&s->ex, pp, pp_len, s->analysis, s->path, s->copy ? s->in_c : NULL) == 0) {
+        s->expanded = true;
+        for (size_t i = 0; i < s->ex.n_includes; i++) {
+            char *joined = s->ex.includes[i][0] == '/' || !s->cwd ? NULL : fmt("%s/%s", s->cwd, s->ex.includes[i]);
+            char *canon = realpath(joined ? joined : s->ex.includes[i], NULL);
+            if (canon) {
+                free(s->ex.includes[i]);
+                s->ex.includes[i] = canon;
+            }
+            free(joined);
+        }
+    }
+    free(pp);
+    unlink(s->out_i);
+    if (s->copy)
+        unlink(s->in_c);
+}
+
+/* On a worker, when the preprocessor failed: removes the scan's files. */
+static void scan_cleanup_work(uv_work_t *req)
+{
+    struct scan *s = req->data;
+
+    unlink(s->out_i);
+    if (s->copy)
+        unlink(s->in_c);
+}
+
+/* Back on the loop with the functions: records the baseline, or decides
+ * what the save changed and starts its reload. Frees the scan. */
+static void on_scan_read(uv_work_t *req, int status)
+{
+    struct scan *s = req->data;
+    struct pipeline *p = s->p;
+    json_t *unit = s->expanded ? unit_of(&s->ex) : NULL;
+
+    (void)status;
+    if (p->closing) {
+        json_decref(unit);
+        scan_free(s);
+        return;
+    }
+    if (s->kind == SCAN_BASE) {
+        if (unit && !json_object_get(p->units, s->path))
+            json_object_set(p->units, s->path, unit);
+        else if (!unit && !s->cancelled)
+            json_object_set_new(p->units_failed, s->path, json_true());
+        p->scanning_base = false;
+        scan_next_base(p);
+    } else if (!s->cancelled) {
+        struct document *doc = docstore_get(server_docs(p->server), s->uri);
+        size_t len;
+        const char *text = scan_text(s, &len);
+        struct source src = { 0 };
+        struct analysis *fallback = NULL;
+
+        src.uri = s->uri;
+        src.path = s->path;
+        src.text = text;
+        src.len = len;
+        src.doc = doc;
+        src.since = s->started;
+        src.analysis = s->analysis ? s->analysis : doc ? doc->analysis : NULL;
+        if (!src.analysis && text)
+            src.analysis = fallback = analysis_of_text(text, len, s->marker);
+        src.running = doc ? doc->running : src.analysis;
+        if (text && src.analysis)
+            reload_source(p, s->batch, &src, RELOAD_CHANGED, s->t0, NULL, NULL,
+                          json_object_get(p->units, s->path) ? unit : NULL);
+        analysis_free(fallback);
+    }
+    json_decref(unit);
+    scan_free(s);
+}
+
+static void on_scanned(const struct build_result *r, void *user)
+{
+    struct scan *s = user;
+
+    if (r->status != 0 && r->status != BUILD_ECANCELED)
+        log_debug("cannot preprocess %s: %s; deciding from the text alone", s->path, build_strerror(r->status));
+    s->cancelled = r->status == BUILD_ECANCELED;
+    s->work.data = s;
+    if (uv_queue_work(s->p->loop, &s->work, r->status == 0 ? scan_read_work : scan_cleanup_work, on_scan_read) !=
+        0) {
+        if (s->kind == SCAN_BASE)
+            s->p->scanning_base = false;
+        scan_free(s);
+    }
+}
+
+/* Back on the loop with the text written: starts the preprocessor. */
+static void on_scan_prepared(uv_work_t *req, int status)
+{
+    struct scan *s = req->data;
+    struct pipeline *p = s->p;
+    const struct build_command *entry;
+    struct build_options opts = { 0 };
+    char **argv, *key;
+    int rc;
+
+    (void)status;
+    if (p->closing) {
+        scan_free(s);
+        return;
+    }
+    compile_probe_apply(p, &s->probe);
+    if (s->err) {
+        log_debug("cannot preprocess %s: %s", s->path, strerror(s->err));
+        on_scanned(&(struct build_result){ .status = BUILD_EIO }, s);
+        return;
+    }
+    entry = p->db ? build_db_lookup(p->db, s->path) : NULL;
+    opts.compiler = p->compiler;
+    opts.flags = (const char *const *)p->flags;
+    argv = build_preprocess_argv(entry, &opts, s->path, s->in_c, s->out_i, &s->cwd);
+    key = fmt("%s#%s", s->kind == SCAN_BASE ? "base" : "save", s->path);
+    rc = argv && key ? build_run(&p->runner, key, argv, NULL, s->cwd, p->timeout_ms, on_scanned, s) : BUILD_ENOMEM;
+    build_argv_free(argv);
+    free(key);
+    if (rc != 0)
+        on_scanned(&(struct build_result){ .status = rc }, s);
+}
+
+/* Starts a scan of `path` (`uri` may be NULL: made from the path) with
+ * `text` (stolen; NULL: the file on disk). A SCAN_SAVE holds `batch` until
+ * its reload has started. */
+static void scan_start(struct pipeline *p, enum scan_kind kind, struct batch *batch, const char *uri,
+                       const char *path, json_t *text, uint64_t t0)
+{
+    struct scan *s = calloc(1, sizeof *s);
+
+    if (!s) {
+        json_decref(text);
+        return;
+    }
+    s->p = p;
+    s->kind = kind;
+    s->serial = ++p->next_serial;
+    s->t0 = t0;
+    s->started = uv_hrtime();
+    s->uri = uri ? strdup(uri) : protocol_path_to_uri(path);
+    s->path = strdup(path);
+    s->marker = strdup(docstore_marker(server_docs(p->server)));
+    s->text_json = text;
+    s->copy = text != NULL;
+    if (batch) {
+        s->batch = batch;
+        batch->holds++;
+    }
+    snprintf(s->out_i, sizeof s->out_i, "%s/e%u.i", p->tmpdir, s->serial);
+    snprintf(s->in_c, sizeof s->in_c, "%s", path);
+    if (s->copy)
+        snprintf(s->in_c, sizeof s->in_c, "%s/e%u-%s", p->tmpdir, s->serial, base_name(path));
+    if (kind == SCAN_BASE)
+        p->scanning_base = true;
+    s->work.data = s;
+    if (!s->uri || !s->path || !s->marker || compile_probe_init(p, &s->probe, path) != 0 ||
+        uv_queue_work(p->loop, &s->work, scan_prepare_work, on_scan_prepared) != 0) {
+        if (kind == SCAN_BASE)
+            p->scanning_base = false;
+        scan_free(s);
+    }
+}
+
+/* Records what the program runs, one file at a time in the background:
+ * first the open C files (their baseline text), then every file of
+ * compile_commands.json (as on disk), so that a header save finds every
+ * translation unit that includes it. */
+static void scan_next_base(struct pipeline *p)
+{
+    struct document *doc;
+    const struct build_command *entry;
+
+    if (p->scanning_base || p->closing || !p->server || !*p->tmpdir)
+        return;
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
+        json_t *base = json_object_get(p->bases, doc->uri);
+        if (!doc->path || is_header(doc->path) || json_object_get(p->units, doc->path) ||
+            json_object_get(p->units_failed, doc->path))
+            continue;
+        scan_start(p, SCAN_BASE, NULL, doc->uri, doc->path,
+                   base ? json_incref(base) : json_stringn_nocheck(doc->text, doc->len), uv_hrtime());
+        return;
+    }
+    for (size_t i = 0; (entry = build_db_at(p->db, i)) != NULL; i++) {
+        if (json_object_get(p->units, entry->file) || json_object_get(p->units_failed, entry->file) ||
+            is_header(entry->file))
+            continue;
+        scan_start(p, SCAN_BASE, NULL, NULL, entry->file, NULL, uv_hrtime());
+        return;
+    }
+}
+
+/* Whether `name`'s entry in `key` ("fns" or "closures") differs between
+ * the unit the program runs and `expansion`. */
+static bool unit_differs(json_t *unit, json_t *expansion, const char *key, const char *name)
+{
+    json_t *old = json_object_get(json_object_get(unit, key), name);
+    json_t *now = json_object_get(json_object_get(expansion, key), name);
+
+    return !old || !now || json_integer_value(old) != json_integer_value(now);
+}
+
+/* Adds to `reached` (name -> true) every static function that `name`
+ * reaches through the refs of `expansion`. */
+static void reach_statics(json_t *expansion, const char *name, json_t *reached)
+{
+    size_t i;
+    json_t *r;
+
+    json_array_foreach(json_object_get(json_object_get(expansion, "refs"), name), i, r) {
+        const char *callee = json_string_value(r);
+        if (!json_object_get(json_object_get(expansion, "statics"), callee) || json_object_get(reached, callee))
+            continue;
+        json_object_set_new(reached, callee, json_true());
+        reach_statics(expansion, callee, reached);
+    }
+}
+
+/* A job was applied: its functions, and the static functions they reach,
+ * now run as the compiler saw them in the job's text. */
+static void unit_applied(struct pipeline *p, struct job *job)
+{
+    json_t *unit = json_object_get(p->units, job->path), *reached, *v;
+    const char *name;
+
+    if (!unit || !job->expansion)
+        return;
+    reached = json_object();
+    for (size_t i = 0; i < job->n_fns; i++) {
+        json_object_set_new(reached, job->fns[i], json_true());
+        reach_statics(job->expansion, job->fns[i], reached);
+    }
+    json_object_foreach(reached, name, v) {
+        json_t *fn = json_object_get(json_object_get(job->expansion, "fns"), name);
+        if (fn)
+            json_object_set(json_object_get(unit, "fns"), name, fn);
+    }
+    for (size_t i = 0; i < job->n_fns; i++) {
+        json_t *closure = json_object_get(json_object_get(job->expansion, "closures"), job->fns[i]);
+        if (closure)
+            json_object_set(json_object_get(unit, "closures"), job->fns[i], closure);
+    }
+    json_decref(reached);
+}
+
+/* The unit of `path` becomes `expansion` (NULL: what the program runs is
+ * not known as the compiler sees it: it is scanned again from the
+ * baseline). */
+static void unit_rebase(struct pipeline *p, const char *path, json_t *expansion)
+{
+    if (!path || is_header(path))
+        return;
+    json_object_del(p->units_failed, path);
+    if (expansion) {
+        json_object_set(p->units, path, expansion);
+        return;
+    }
+    json_object_del(p->units, path);
+    scan_next_base(p);
+}
+
+/* A save that pushes nothing still gets an answer: compiler diagnostics of
+ * the file are stale (no HOT function differs from what runs), and so is
+ * every "stale" lens of a function that is back to what the program runs. */
+static void clear_compiler(struct pipeline *p, const char *path)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(json_object_get(p->compiler_uris, path), i, v)
+        server_set_diagnostics(p->server, json_string_value(v), "compiler", NULL, 0);
+    json_object_del(p->compiler_uris, path);
+}
+
+/* Starts the reload of the HOT functions of `src`. With `expansion` (the
+ * text's unit, see unit_of) and a unit for the file in p->units, what
+ * changed is what the compiler sees: a HOT function whose expansion, or
+ * that of a static function it reaches, differs from what the program
+ * runs; otherwise the tree-sitter diff against the baseline decides.
+ * `skip_types` (may be NULL): type names whose layout changed in a saved
+ * header; functions using them are left out. Returns the number of jobs
+ * started; answers `req` (when given) now if nothing is started, else when
+ * the (first) job ends. A save that starts nothing tells `batch` why. */
+/* Whether function `from` of the saved source reaches `target`: through
+ * the functions its expansion names (transitively), or, without an
+ * expansion, by naming it in its text. */
+static bool source_reaches(const struct source *src, json_t *expansion, const char *from, const char *target)
+{
+    if (expansion) {
+        json_t *refs = json_object_get(expansion, "refs"), *seen = json_object(), *todo = json_array(), *v;
+        bool hit = false;
+        json_array_append_new(todo, json_string(from));
+        json_object_set_new(seen, from, json_true());
+        while (!hit && json_array_size(todo) > 0) {
+            const char *f = json_string_value(json_array_get(todo, json_array_size(todo) - 1));
+            json_t *named = json_incref(json_object_get(refs, f));
+            size_t i;
+            json_array_remove(todo, json_array_size(todo) - 1);
+            json_array_foreach(named, i, v) {
+                const char *g = json_string_value(v);
+                if (!g || json_object_get(seen, g))
+                    continue;
+                if (strcmp(g, target) == 0) {
+                    hit = true;
+                    break;
+                }
+                json_object_set_new(seen, g, json_true());
+                json_array_append_new(todo, json_string(g));
+            }
+            json_decref(named);
+        }
+        json_decref(seen);
+        json_decref(todo);
+        return hit;
+    }
+    const struct analysis_function *f = analysis_find_function(src->analysis, from);
+    return f && f->end_byte <= src->len && names(src->text + f->start_byte, f->end_byte - f->start_byte, target);
+}
+
+/* Removes from `fns` (and `hashes`, *n of them) each function that reaches
+ * a HOT function whose signature changed in `diff`, with a note saying so. */
+static void drop_callers_of_refused(const struct source *src, const struct analysis_diff *diff, json_t *expansion,
+                                    char **fns, uint64_t *hashes, size_t *n, json_t *notes, bool *full)
+{
+    for (size_t i = 0; fns && i < *n;) {
+        const char *callee = NULL;
+        for (size_t k = 0; !callee && k < diff->n_changes; k++)
+            if (diff->changes[k].hot && diff->changes[k].kind == ANALYSIS_SIGNATURE &&
+                strcmp(diff->changes[k].name, fns[i]) != 0 &&
+                source_reaches(src, expansion, fns[i], diff->changes[k].name))
+                callee = diff->changes[k].name;
+        if (!callee) {
+            i++;
+            continue;
+        }
+        json_array_append_new(notes, json_sprintf("%s(): it calls %s(), which cannot be reloaded", fns[i], callee));
+        *full = false;
+        free(fns[i]);
+        memmove(&fns[i], &fns[i + 1], (*n - i - 1) * sizeof *fns);
+        memmove(&hashes[i], &hashes[i + 1], (*n - i - 1) * sizeof *hashes);
+        (*n)--;
+    }
+}
+
+static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
+                         uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion)
+{
+    uint64_t t = src->since ? src->since : uv_hrtime();
     int others_changed = 0;
-    struct analysis_diff *diff = analysis_diff_hot(doc->running, doc->analysis, &others_changed);
+    struct analysis_diff *diff = analysis_diff_hot(src->running, src->analysis, &others_changed);
+    json_t *unit = expansion ? json_object_get(p->units, src->path) : NULL;
+    struct state *st = server_state(p->server);
     char **fns = NULL;
     uint64_t *hashes = NULL;
     size_t n = 0, n_programs = program_count(p), started = 0;
     bool full = true;
-    json_t *build_ids = json_object();
+    json_t *build_ids = json_object(), *notes = json_array(), *reached = json_object();
     const char *bid;
     json_t *unused;
 
-    if (!diff || !doc->path) {
+    if (!diff || !src->path) {
         analysis_diff_free(diff);
         json_decref(build_ids);
+        json_decref(notes);
+        json_decref(reached);
         if (req)
             server_reply_error(p->server, req, -32803, "cannot analyse the file");
         return 0;
     }
-    fns = calloc(doc->analysis->n_functions + 1, sizeof *fns);
-    hashes = calloc(doc->analysis->n_functions + 1, sizeof *hashes);
-    full = !others_changed;
+    if (!unit)
+        expansion = NULL;
+    fns = calloc(src->analysis->n_functions + 1, sizeof *fns);
+    hashes = calloc(src->analysis->n_functions + 1, sizeof *hashes);
+    full = expansion || !others_changed;
     for (size_t i = 0; i < diff->n_changes; i++) {
         const struct analysis_change *ch = &diff->changes[i];
-        if (ch->kind == ANALYSIS_SIGNATURE || ch->kind == ANALYSIS_LAYOUT || (!ch->hot && ch->kind == ANALYSIS_BODY))
+        if (ch->hot && ch->kind == ANALYSIS_SIGNATURE) {
+            json_array_append_new(notes, json_sprintf("%s(): %s", ch->name, ch->message));
+            full = false;
+        }
+        if (!expansion && (ch->kind == ANALYSIS_LAYOUT || (!ch->hot && ch->kind == ANALYSIS_BODY)))
             full = false;
     }
-    for (size_t i = 0; fns && hashes && i < doc->analysis->n_functions; i++) {
-        const struct analysis_function *f = &doc->analysis->functions[i];
+    for (size_t i = 0; fns && hashes && i < src->analysis->n_functions; i++) {
+        const struct analysis_function *f = &src->analysis->functions[i];
         const struct analysis_change *ch = analysis_diff_find(diff, f->name);
-        bool skip = false;
+        char *key = hash_key(src->path, f->name);
+        json_t *h = json_object_get(p->hashes, key);
+        bool skip = false, changed;
 
+        free(key);
         /* a layout the text seems to change is no reason to skip: the
          * compiled patch is held against the running program (job_check) */
         if (!f->hot || (ch && ch->kind == ANALYSIS_SIGNATURE))
             continue;
         (void)skip_types;
-        if (skip)
-            continue;
-        if (mode == RELOAD_CHANGED) {
-            char *key = hash_key(doc->path, f->name);
-            json_t *h = json_object_get(p->hashes, key);
-            free(key);
-            if (!ch || (ch->kind != ANALYSIS_BODY && ch->kind != ANALYSIS_LAYOUT))
-                continue;
-            if (h && (uint64_t)json_integer_value(h) == f->body_hash)
-                continue;
+        if (expansion)
+            changed = unit_differs(unit, expansion, "closures", f->name);
+        else
+            changed = ch && (ch->kind == ANALYSIS_BODY || ch->kind == ANALYSIS_LAYOUT) &&
+                      !(h && (uint64_t)json_integer_value(h) == f->body_hash);
+        /* back to what the program runs: nothing about it is stale any more */
+        if (!changed && mode == RELOAD_CHANGED) {
+            struct state_function *sf = state_get(st, src->path, f->name);
+            if (sf && sf->stale)
+                state_set_stale(st, src->path, f->name, NULL);
         }
-        if (!any_program_has(p, doc->path, f->name))
+        if (skip || (mode == RELOAD_CHANGED && !changed))
+            continue;
+        if (!any_program_has(p, src->path, f->name))
             continue;
         fns[n] = strdup(f->name);
-        hashes[n++] = f->body_hash;
+        hashes[n++] = expansion ? (uint64_t)json_integer_value(
+                                      json_object_get(json_object_get(expansion, "closures"), f->name))
+                                : f->body_hash;
+        if (expansion)
+            reach_statics(expansion, f->name, reached);
     }
+    /* a function that calls one whose signature changed is not reloaded
+     * either: its patch would compile that one's new code in (a static
+     * one) or call the program's old one with the new declaration */
+    drop_callers_of_refused(src, diff, expansion, fns, hashes, &n, notes, &full);
+    /* a function that is not HOT reaches the program only as a static
+     * helper of a function that is reloaded */
+    for (size_t i = 0; expansion && i < src->analysis->n_functions; i++) {
+        const struct analysis_function *f = &src->analysis->functions[i];
+        bool dup = false;
+        for (size_t k = 0; k < i; k++)
+            dup = dup || strcmp(src->analysis->functions[k].name, f->name) == 0;
+        if (dup || f->hot || !unit_differs(unit, expansion, "fns", f->name) ||
+            !json_object_get(json_object_get(unit, "fns"), f->name))
+            continue;
+        if (f->is_static && json_object_get(reached, f->name))
+            continue;
+        full = false;
+        if (n_programs > 0)
+            json_array_append_new(notes, f->is_static
+                                             ? json_sprintf("%s() is static and no HOT function that calls it "
+                                                            "changed; mark a caller %s or restart to apply",
+                                                            f->name, docstore_marker(server_docs(p->server)))
+                                             : json_sprintf("%s() is not %s; mark it %s to reload it live",
+                                                            f->name, docstore_marker(server_docs(p->server)),
+                                                            docstore_marker(server_docs(p->server))));
+    }
+    json_decref(reached);
     analysis_diff_free(diff);
     log_trace("diff");
     if ((n_programs == 0 && mode == RELOAD_CHANGED) || (n == 0 && mode == RELOAD_CHANGED && full)) {
         /* nothing runs it (the next program is built from this text), or
          * nothing in it needs pushing */
-        set_base(p, doc->uri, doc->path, doc->text, doc->len);
-        json_object_set_new(p->base_serials, doc->uri, json_integer((json_int_t)++p->next_serial));
+        set_base(p, src->uri, src->path, src->text, src->len);
+        json_object_set_new(p->base_serials, src->uri, json_integer((json_int_t)++p->next_serial));
+        unit_rebase(p, src->path, expansion);
     }
+    if (n == 0 && mode == RELOAD_CHANGED)
+        clear_compiler(p, src->path);
+    if (n == 0 && mode == RELOAD_CHANGED && n_programs > 0 && batch) {
+        char *list = NULL, *message;
+        size_t size = 0, i;
+        json_t *v;
+        FILE *out = open_memstream(&list, &size);
+        json_array_foreach(notes, i, v)
+            if (out)
+                fprintf(out, "%s%s", i ? "; " : "", json_string_value(v));
+        if (out)
+            fclose(out);
+        message = full ? fmt("nothing to reload: no %s function of %s changed as the compiler sees it",
+                             docstore_marker(server_docs(p->server)), base_name(src->path))
+                       : fmt("not applied: %s", list ? list : "");
+        json_array_append_new(batch->lasts, json_pack("{s:s, s:s, s:s, s:[]}", "result",
+                                                      full ? "nothing" : "notApplied", "message",
+                                                      message ? message : "", "file", src->path, "functions"));
+        if (!full)
+            show(p, 3, message ? message : "not applied");
+        free(message);
+        free(list);
+    }
+    json_decref(notes);
     if (n == 0) {
         free_strv(fns, n);
         free(hashes);
@@ -2026,16 +2823,17 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         if (batch)
             batch->jobs++;
         job->serial = ++p->next_serial;
-        job->uri = strdup(doc->uri);
-        job->path = strdup(doc->path);
+        job->uri = strdup(src->uri);
+        job->path = strdup(src->path);
         job->build_id = strdup(bid);
-        job->key = fmt("%s#%s", doc->path, bid);
-        job->text_json = json_stringn_nocheck(doc->text, doc->len);
+        job->key = fmt("%s#%s", src->path, bid);
+        job->text_json = json_stringn_nocheck(src->text, src->len);
         if (job->text_json) {
             job->text = json_string_value(job->text_json);
-            job->len = doc->len;
+            job->len = src->len;
         }
         job->full = full;
+        job->expansion = json_incref(expansion);
         job->t0 = t0;
         job->analysis_us = elapsed_us(t);
         job->programs = json_array();
@@ -2062,7 +2860,7 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
                 continue;
             list = json_array();
             for (size_t i = 0; i < n; i++) {
-                json_t *f = program_function(pg, doc->path, fns[i]);
+                json_t *f = program_function(pg, src->path, fns[i]);
                 if (f)
                     json_array_append_new(list, json_pack("{s:s, s:s}", "name", fns[i], "symbol", fns[i]));
             }
@@ -2086,7 +2884,7 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
         }
         started++;
         log_trace("job.new");
-        job_start(p, job, doc);
+        job_start(p, job, src->doc);
     }
     free_strv(fns, n);
     free(hashes);
@@ -2096,14 +2894,50 @@ static int reload_document(struct pipeline *p, struct batch *batch, struct docum
     return (int)started;
 }
 
-/* A header was saved: reload the HOT functions of the open files that
- * include it. Whether each can run against the program's data is for the
+/* reload_source of an open document, decided by tree-sitter. */
+static int reload_document(struct pipeline *p, struct batch *batch, struct document *doc, enum reload_mode mode,
+                           uint64_t t0, struct server_request *req, json_t *skip_types)
+{
+    struct source src = { doc->uri, doc->path, doc->text, doc->len, doc->running, doc->analysis, doc, 0 };
+
+    return reload_source(p, batch, &src, mode, t0, req, skip_types, NULL);
+}
+
+/* The translation units whose include graph (as the compiler reported it
+ * when they were scanned) has `header`: each is preprocessed again (its
+ * open text, or the file on disk) and reloads what changed. Returns the
+ * paths started (a new object: path -> true). */
+static json_t *headers_includers(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
+{
+    json_t *handled = json_object(), *unit, *inc;
+    const char *path;
+    size_t i;
+
+    json_object_foreach(p->units, path, unit) {
+        json_array_foreach(json_object_get(unit, "includes"), i, inc) {
+            if (strcmp(json_string_value(inc), header->path) != 0)
+                continue;
+            struct document *doc = docstore_find_path(server_docs(p->server), path);
+            scan_start(p, SCAN_SAVE, batch, doc ? doc->uri : NULL, path,
+                       doc ? json_stringn_nocheck(doc->text, doc->len) : NULL, t0);
+            json_object_set_new(handled, path, json_true());
+            break;
+        }
+    }
+    return handled;
+}
+
+/* A header was saved: reload the HOT functions of every translation unit
+ * that includes it at any depth (headers_includers); open files whose
+ * include graph is not known yet fall back to the text: a direct include
+ * by basename. Whether each can run against the program's data is for the
  * layout check of each compiled patch to say (job_check), not for the
  * text: a changed struct refuses exactly the functions whose code reaches
- * it. Best effort: only open documents, only direct includes by basename. */
+ * it. */
 static void header_saved(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
 {
     struct analysis_diff *diff = analysis_diff(header->running, header->analysis);
+    json_t *handled = headers_includers(p, batch, header, t0);
     struct document *doc;
     char needle[PATH_MAX];
     bool layout = diff && diff->n_types > 0;
@@ -2112,9 +2946,17 @@ static void header_saved(struct pipeline *p, struct batch *batch, struct documen
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
         if (doc == header || !doc->path || is_header(doc->path) || !strstr(doc->text, needle))
             continue;
-        if (program_count(p) > 0)
+        if (program_count(p) > 0 && !json_object_get(handled, doc->path)) {
             reload_document(p, batch, doc, RELOAD_ALL, t0, NULL, NULL);
+            json_object_set_new(handled, doc->path, json_true());
+        }
     }
+    if (json_object_size(handled) == 0 && program_count(p) > 0)
+        json_array_append_new(batch->lasts,
+                              json_pack("{s:s, s:s++, s:s, s:[]}", "result", "nothing", "message",
+                                        "nothing to reload: no file of compile_commands.json includes ",
+                                        base_name(header->path), "file", header->path, "functions"));
+    json_decref(handled);
     if (!layout || program_count(p) == 0)
         set_base(p, header->uri, header->path, header->text, header->len);
     analysis_diff_free(diff);
@@ -2130,6 +2972,18 @@ static void on_batch(uv_timer_t *timer)
     struct batch *batch;
 
     log_trace("batch.timer");
+    json_object_foreach(pending, uri, when) {
+        struct document *doc = docstore_get(server_docs(p->server), uri);
+        if (doc && doc->path && !is_header(doc->path) && !json_object_get(p->units, doc->path) &&
+            !json_object_get(p->units_failed, doc->path) &&
+            uv_hrtime() - (uint64_t)json_integer_value(when) < BASE_WAIT_NS) {
+            /* what the program runs of this file is being preprocessed: the
+             * batch is decided when it is known */
+            scan_next_base(p);
+            uv_timer_start(&p->batch, on_batch, 20, 0);
+            return;
+        }
+    }
     p->pending = json_object();
     json_object_foreach(pending, uri, when)
         if ((uint64_t)json_integer_value(when) < first)
@@ -2140,10 +2994,13 @@ static void on_batch(uv_timer_t *timer)
         uint64_t t0 = (uint64_t)json_integer_value(when);
         if (!doc || !doc->path)
             continue;
-        if (is_header(doc->path))
+        if (is_header(doc->path)) {
             header_saved(p, batch, doc, t0);
-        else
+        } else if (json_object_get(p->units, doc->path)) {
+            scan_start(p, SCAN_SAVE, batch, doc->uri, doc->path, json_stringn_nocheck(doc->text, doc->len), t0);
+        } else {
             reload_document(p, batch, doc, RELOAD_CHANGED, t0, NULL, NULL);
+        }
     }
     json_decref(pending);
     batch_release(batch);
@@ -2160,6 +3017,7 @@ static void hook_did_open(void *data, struct server *server, struct document *do
         json_object_set_new(p->bases, doc->uri, json_stringn_nocheck(doc->text, doc->len));
     for (struct program *pg = p->programs; pg; pg = pg->next)
         mark_doc_running(p, doc, pg);
+    scan_next_base(p);
 }
 
 /* Saves are collected and handled on the next turn of the loop, so that a
@@ -2190,6 +3048,33 @@ static void hook_did_close(void *data, struct server *server, const char *uri)
 
 /* ---------------------------------------------------------------- hooks: link */
 
+/* A program built from the files as they are now attached (a restart
+ * rebuilt it): every open file's text becomes the baseline, so the
+ * warnings that asked for a restart (signature, layout, stale lenses) go. */
+static void rebase_all(struct pipeline *p)
+{
+    struct document *doc;
+
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
+        if (doc->path)
+            set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    log_info("a rebuilt program attached: the open files are what it runs");
+}
+
+/* Records typed state blocks ({name, type, size}[]) the program reported. */
+static void add_state_blocks(struct program *pg, json_t *blocks)
+{
+    size_t i;
+    json_t *b;
+
+    json_array_foreach(blocks, i, b) {
+        const char *name = json_string_value(json_object_get(b, "name"));
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (name && type && pg->state)
+            json_object_set_new(pg->state, name, json_string(type));
+    }
+}
+
 static void on_attached(struct link *link, const struct link_program *lp, void *user)
 {
     struct pipeline *p = user;
@@ -2205,18 +3090,49 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->executable = strdup(lp->executable ? lp->executable : "");
     pg->build_id = strdup(lp->build_id ? lp->build_id : "");
     pg->functions = json_is_array(functions) ? json_deep_copy(functions) : json_array();
+    pg->state = json_object();
+    add_state_blocks(pg, json_object_get(lp->attach, "state"));
     pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
     pg->issued = pg->version;
     pg->remote = lp->remote;
+    pg->poll = !json_is_string(json_object_get(lp->attach, "mode")) ||
+               strcmp(json_string_value(json_object_get(lp->attach, "mode")), "auto") != 0;
     pg->next = p->programs;
     p->programs = pg;
     layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
     server_state(p->server)->programs = (int)program_count(p);
+    if (p->last_build_id && *pg->build_id && strcmp(p->last_build_id, pg->build_id) != 0)
+        rebase_all(p); /* a rebuilt program (a restart): it runs the files as they are */
+    if (*pg->build_id) {
+        free(p->last_build_id);
+        p->last_build_id = strdup(pg->build_id);
+    }
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
+    state_set_run(server_state(p->server), json_pack("{s:s, s:I, s:s}", "state", "running", "pid", (json_int_t)pg->pid,
+                                                     "program", pg->executable));
     log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
              json_array_size(pg->functions), pg->version);
+    scan_next_base(p);
     server_state_changed(p->server);
+}
+
+/* The "run" member of hotc/status once `pg` is gone: "exited" with the
+ * status its runtime reported (hot/detach "exit"), unless it is the program
+ * a crash report already marked "crashed". Other programs still attached
+ * keep it "running". */
+static void set_run_ended(struct state *st, struct program *pg)
+{
+    const char *was = json_string_value(json_object_get(st->run, "state"));
+    json_t *status = json_object_get(pg->ended, "status");
+
+    if (json_integer_value(json_object_get(st->run, "pid")) != pg->pid)
+        return;
+    if (was && strcmp(was, "crashed") == 0)
+        return;
+    state_set_run(st, json_is_integer(status)
+                          ? json_pack("{s:s, s:I, s:O}", "state", "exited", "pid", (json_int_t)pg->pid, "status", status)
+                          : json_pack("{s:s, s:I}", "state", "exited", "pid", (json_int_t)pg->pid));
 }
 
 static void on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user)
@@ -2248,12 +3164,17 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     st->programs = (int)program_count(p);
     if (st->programs == 0)
         state_reset_running(st);
+    set_run_ended(st, pg);
     if (strcmp(reason, "shutdown") == 0) {
         log_info("program %ld detached (%s)", pg->pid, reason);
     } else {
-        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable),
-                            strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason,
+        json_t *status = json_object_get(pg->ended, "status");
+        char *how = strcmp(reason, "exit") == 0 && json_is_integer(status)
+                        ? fmt("exited with status %d", (int)json_integer_value(status))
+                        : strdup(strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason);
+        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable), how ? how : reason,
                             mid ? " during a reload" : "");
+        free(how);
         log_warn("%s", message ? message : "program detached");
         show(p, mid ? 2 : 3, message ? message : "program detached");
         if (mid)
@@ -2264,7 +3185,11 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     server_state_changed(p->server);
 }
 
-static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *params)
+/* Reports a crash: the log, a message, a diagnostic on the faulting line
+ * (`where`, from DWARF) or else on the function's name, the status's "run"
+ * when the program died; pops the version a guard rolled back. */
+static void crash_report(struct pipeline *p, struct program *pg, long pid, json_t *params,
+                         const struct symbolized *where)
 {
     const char *fn = json_string_value(json_object_get(params, "function"));
     const char *sig = json_string_value(json_object_get(params, "signalName"));
@@ -2272,21 +3197,41 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     int version = (int)json_integer_value(json_object_get(params, "version"));
     bool rolled = json_is_true(json_object_get(params, "rolledBack"));
     bool guarded = json_is_true(json_object_get(params, "guarded"));
-    const char *name = fn && strncmp(fn, "__hotc_f_", 9) == 0 ? fn + 9 : fn;
+    /* reloaded code: the patch's __hotc_f_<name>, or the definition it is
+     * an alias of, __hotc_d_<name> */
+    const char *name = fn && (strncmp(fn, "__hotc_f_", 9) == 0 || strncmp(fn, "__hotc_d_", 9) == 0) ? fn + 9 : fn;
+    char *at = where && where->line > 0 ? fmt("%s:%d", base_name(where->file), where->line) : NULL;
     char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
-                        name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
+                        name ? "()" : "", sig ? sig : "a signal", at ? at : addr ? addr : "?", version,
                         rolled ? "; rolled back to the previous version"
                                : guarded ? "" : "; the program died");
     struct document *doc;
 
     log_error("program %ld: %s", pid, message ? message : "crash");
     show(p, 1, message ? message : "crash");
+    if (!rolled && !guarded) {
+        state_set_run(server_state(p->server),
+                      json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:i, s:s?}", "state", "crashed", "pid", (json_int_t)pid,
+                                "signalName", sig, "function", name, "address", addr, "version", version, "message",
+                                message));
+        if (at) {
+            json_object_set_new(server_state(p->server)->run, "file", json_string(where->file));
+            json_object_set_new(server_state(p->server)->run, "line", json_integer(where->line));
+        }
+        server_state_changed(p->server);
+    }
     for (size_t i = 0; name && (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
         const struct analysis_function *f = analysis_find_function(doc->analysis, name);
         struct server_diagnostic d = { 0 };
         if (!f || (pg && !program_function(pg, doc->path, name)))
             continue;
         d.range = f->name_range;
+        if (at && doc->path && strcmp(base_name(doc->path), base_name(where->file)) == 0) {
+            /* the faulting line, from DWARF (the patch's #line lines are the file's) */
+            d.range.start.row = d.range.end.row = (uint32_t)(where->line - 1);
+            d.range.start.column = 0;
+            d.range.end.column = 0;
+        }
         d.severity = 1;
         d.code = "crash";
         d.message = message;
@@ -2303,6 +3248,67 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     if (rolled)
         server_state_changed(p->server);
     free(message);
+    free(at);
+}
+
+/* A crash report waiting for its address to be read from DWARF. */
+struct crash_lookup {
+    uv_work_t work;
+    struct pipeline *p;
+    int program;             /* the link's id: the program may be gone when the lookup ends */
+    long pid;
+    json_t *params;
+    uint64_t address, base;
+    char *module;
+    struct symbolized where;
+    int found;
+};
+
+static void crash_lookup_work(uv_work_t *req)
+{
+    struct crash_lookup *cl = req->data;
+
+    cl->found = symbolize(cl->module, cl->base, cl->address, &cl->where) == 0;
+}
+
+static void on_crash_looked_up(uv_work_t *req, int status)
+{
+    struct crash_lookup *cl = req->data;
+
+    (void)status;
+    if (!cl->p->closing)
+        crash_report(cl->p, program_get(cl->p, cl->program), cl->pid, cl->params, cl->found ? &cl->where : NULL);
+    json_decref(cl->params);
+    free(cl->module);
+    free(cl);
+}
+
+/* hot/crash: read the faulting address's line from the module's DWARF on a
+ * worker (the executable or a patch library, named by the runtime), then
+ * report; without a module, report at once. */
+static void on_crash(struct pipeline *p, int program, long pid, json_t *params)
+{
+    const char *module = json_string_value(json_object_get(params, "module"));
+    const char *addr = json_string_value(json_object_get(params, "address"));
+    const char *base = json_string_value(json_object_get(params, "moduleBase"));
+    struct crash_lookup *cl = module && addr && base ? calloc(1, sizeof *cl) : NULL;
+
+    if (cl) {
+        cl->p = p;
+        cl->program = program;
+        cl->pid = pid;
+        cl->params = json_incref(params);
+        cl->module = strdup(module);
+        cl->address = strtoull(addr, NULL, 16);
+        cl->base = strtoull(base, NULL, 16);
+        cl->work.data = cl;
+        if (cl->module && uv_queue_work(p->loop, &cl->work, crash_lookup_work, on_crash_looked_up) == 0)
+            return;
+        json_decref(cl->params);
+        free(cl->module);
+        free(cl);
+    }
+    crash_report(p, program_get(p, program), pid, params, NULL);
 }
 
 static void on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
@@ -2311,8 +3317,19 @@ static void on_notified(struct link *link, const struct link_program *lp, const 
     struct pipeline *p = user;
 
     (void)link;
-    if (strcmp(method, "hot/crash") == 0) {
-        on_crash(p, program_get(p, lp->id), lp->pid, params);
+    if (strcmp(method, "hot/detach") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg) {
+            json_decref(pg->ended);
+            pg->ended = json_incref(params);
+        }
+    } else if (strcmp(method, "hot/crash") == 0) {
+        on_crash(p, lp->id, lp->pid, params);
+    } else if (strcmp(method, "hot/state") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg)
+            add_state_blocks(pg, json_object_get(params, "blocks"));
+        log_info("program %ld: %zu typed state blocks", lp->pid, pg && pg->state ? json_object_size(pg->state) : 0);
     } else if (strcmp(method, "hot/log") == 0) {
         const char *level = json_string_value(json_object_get(params, "level"));
         const char *message = json_string_value(json_object_get(params, "message"));
@@ -2425,7 +3442,7 @@ static void hook_command(void *data, struct server *server, struct server_reques
     if (strcmp(command, SERVER_COMMAND_RUN) == 0) {
         launcher_run(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_RESTART) == 0) {
-        launcher_restart(p->launcher, server, p->link, req);
+        launcher_restart(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_ROLLBACK) == 0) {
         command_rollback(p, req);
     } else if (strcmp(command, SERVER_COMMAND_RELOAD) == 0) {
@@ -2669,6 +3686,8 @@ static void hook_initialized(void *data, struct server *server)
     p->pre = preamble_cache_new(p->loop, &p->runner, p->tmpdir);
     uv_timer_init(p->loop, &p->batch);
     p->batch.data = p;
+    uv_timer_init(p->loop, &p->wait);
+    p->wait.data = p;
     p->batch_ready = true;
     if (link_open(&p->link, p->loop, NULL, &cb, p, err, sizeof err) != 0) {
         log_error("%s; programs cannot attach", err);
@@ -2689,6 +3708,7 @@ static void hook_exit(void *data, struct server *server)
     if (p->batch_ready) {
         uv_timer_stop(&p->batch);
         uv_close((uv_handle_t *)&p->batch, NULL);
+        uv_close((uv_handle_t *)&p->wait, NULL);
         p->batch_ready = false;
     }
     if (p->link)
@@ -2730,6 +3750,8 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->compile_serials = json_object();
     p->tcc_failed = json_object();
     p->libraries = json_object();
+    p->units = json_object();
+    p->units_failed = json_object();
     p->layout_uris = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
@@ -2738,7 +3760,7 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->layout = layoutcheck_new(loop, on_image_loaded, p);
     p->launcher = launcher_new(loop);
     if (!p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
-        !p->tcc_failed || !p->libraries) {
+        !p->tcc_failed || !p->libraries || !p->units || !p->units_failed) {
         pipeline_free(p);
         return NULL;
     }
@@ -2790,6 +3812,8 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->libraries);
     json_decref(self->tcc_failed);
     preamble_cache_free(self->pre);
+    json_decref(self->units);
+    json_decref(self->units_failed);
     json_decref(self->layout_uris);
     free(self->compiler);
     free(self->compile_commands);
@@ -2798,6 +3822,7 @@ void pipeline_free(struct pipeline *self)
     free(self->tcp_host);
     build_db_free(self->db);
     launcher_free(self->launcher);
+    free(self->last_build_id);
     remove_tmpdir(self->tmpdir);
     free(self);
 }

@@ -235,10 +235,10 @@ json_t *protocol_initialize_result(enum protocol_encoding enc, const char *const
 }
 
 json_t *protocol_diagnostic(const struct document *doc, struct text_range r, enum protocol_encoding enc,
-                            int severity, const char *code, const char *message)
+                            const char *source, int severity, const char *code, const char *message)
 {
     json_t *d = json_pack("{s:o, s:i, s:s, s:s}", "range", protocol_range(doc, r, enc), "severity", severity,
-                          "source", "hotc", "message", message);
+                          "source", source, "message", message);
 
     if (code)
         json_object_set_new(d, "code", json_string(code));

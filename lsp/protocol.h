@@ -47,10 +47,11 @@ int protocol_text_edit(const struct document *doc, json_t *change, enum protocol
  * executeCommandProvider, and serverInfo. New reference. */
 json_t *protocol_initialize_result(enum protocol_encoding enc, const char *const *commands, size_t n);
 
-/* A Diagnostic (new reference). `severity`: 1 error, 2 warning, 3
+/* A Diagnostic (new reference). `source`: who says it ("hotc",
+ * "compiler", "crash"; docs/protocol.md). `severity`: 1 error, 2 warning, 3
  * information, 4 hint. `code` may be NULL. */
 json_t *protocol_diagnostic(const struct document *doc, struct text_range r, enum protocol_encoding enc,
-                            int severity, const char *code, const char *message);
+                            const char *source, int severity, const char *code, const char *message);
 
 /* Appends a DiagnosticRelatedInformation to `diagnostic` (borrowed). */
 void protocol_diagnostic_add_related(json_t *diagnostic, const char *uri, const struct document *doc,

@@ -38,6 +38,7 @@ struct server {
     json_t *settings;
     json_t *queue;                 /* incoming messages not yet handled */
     json_t *diags;                 /* uri -> source -> [Diagnostic] */
+    json_t *published;             /* uri -> the [Diagnostic] the editor last got */
     struct server_request *inflight;
     json_int_t next_out_id;
     struct server_hooks hooks;
@@ -145,17 +146,34 @@ void server_set_hooks(struct server *self, const struct server_hooks *hooks)
 
 /* ---------------------------------------------------------------- diagnostics */
 
+/* The `source` the editor sees for one of the server's diagnostic lists:
+ * the compiler's messages and crash reports keep theirs, the server's own
+ * warnings ("analysis", "header", ...) say "hotc" (docs/protocol.md). */
+static const char *editor_source(const char *source)
+{
+    return strcmp(source, "compiler") == 0 || strcmp(source, "crash") == 0 ? source : "hotc";
+}
+
+/* Publishes the union of `uri`'s lists when it differs from what the editor
+ * last got for it: a save recomputes every list of every open file, and
+ * only a file whose diagnostics changed is published again. */
 static void publish(struct server *self, const char *uri)
 {
     json_t *by_source = json_object_get(self->diags, uri);
     json_t *all = json_array();
     struct document *doc = docstore_get(self->docs, uri);
+    json_t *sent = json_object_get(self->published, uri);
     const char *source;
     json_t *list;
 
     json_object_foreach(by_source, source, list) {
         json_array_extend(all, list);
     }
+    if (sent && json_equal(sent, all)) {
+        json_decref(all);
+        return;
+    }
+    json_object_set(self->published, uri, all);
     server_notify(self, "textDocument/publishDiagnostics",
                   protocol_publish_diagnostics(uri, doc ? doc->version : -1, all));
 }
@@ -181,7 +199,8 @@ void server_set_diagnostics(struct server *self, const char *uri, const char *so
     json_t *list = json_array();
 
     for (size_t i = 0; i < n; i++) {
-        json_t *d = protocol_diagnostic(doc, diags[i].range, self->enc, diags[i].severity, diags[i].code,
+        json_t *d = protocol_diagnostic(doc, diags[i].range, self->enc, editor_source(source), diags[i].severity,
+                                        diags[i].code,
                                         diags[i].message);
         for (size_t k = 0; k < diags[i].n_notes; k++) {
             const struct server_note *note = &diags[i].notes[k];
@@ -217,7 +236,7 @@ static void analyse_and_publish(struct server *self, struct document *doc)
     const char *marker = docstore_marker(self->docs);
 
     for (size_t i = 0; i < doc->analysis->n_problems; i++)
-        json_array_append_new(list, protocol_diagnostic(doc, doc->analysis->problems[i].range, self->enc, 1,
+        json_array_append_new(list, protocol_diagnostic(doc, doc->analysis->problems[i].range, self->enc, "hotc", 1,
                                                         "hot-misplaced", doc->analysis->problems[i].message));
     for (size_t i = 0; diff && i < diff->n_changes; i++) {
         const struct analysis_change *ch = &diff->changes[i];
@@ -238,13 +257,18 @@ static void analyse_and_publish(struct server *self, struct document *doc)
                              ch->message);
             code = "layout-hint";
             severity = 3;
-        } else if (!ch->hot && ch->kind != ANALYSIS_ADDED && self->state.programs > 0) {
-            msg = printf_dup("%s() is not %s: the running program keeps its old code", ch->name, marker);
+        } else if (!ch->hot && !f->is_static && ch->kind != ANALYSIS_ADDED && self->state.programs > 0) {
+            /* a static one reaches the program through the HOT functions
+             * that call it (the pipeline says when none does) */
+            msg = printf_dup("%s() is not %s: the running program keeps its old code; mark it %s to reload it "
+                             "live",
+                             ch->name, marker, marker);
             code = "not-hot";
             severity = 3;
         }
         if (msg) {
-            json_array_append_new(list, protocol_diagnostic(doc, f->name_range, self->enc, severity, code, msg));
+            json_array_append_new(list, protocol_diagnostic(doc, f->name_range, self->enc, "hotc", severity, code,
+                                                                        msg));
             free(msg);
         }
     }
@@ -788,6 +812,7 @@ struct server *server_new(uv_loop_t *loop, const struct server_options *opt)
     self->settings = json_object();
     self->queue = json_array();
     self->diags = json_object();
+    self->published = json_object();
     self->docs = docstore_new("HOT");
     if (!self->docs)
         goto fail;
@@ -823,5 +848,6 @@ void server_free(struct server *self)
     json_decref(self->settings);
     json_decref(self->queue);
     json_decref(self->diags);
+    json_decref(self->published);
     free(self);
 }

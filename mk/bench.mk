@@ -34,3 +34,19 @@ bench-micro: all $(MICRO_BIN)
 	@mkdir -p $(BENCH_DIR)/gen
 	for n in $(BENCH_SIZES); do /usr/bin/python3 bench/gen.py $$n $(BENCH_DIR)/gen/gen$$n.c || exit 1; done
 	$(MICRO_BIN) -n $(MICRO_RUNS) $(foreach n,$(BENCH_SIZES),$(BENCH_DIR)/gen/gen$(n).c)
+
+# make patchcheck DB=path/to/compile_commands.json: every function of every
+# file of a project taken as the one to reload; its patch built and compiled
+# with the file's own flags; fails when a patch does not compile where its
+# file does (bench/patchcheck.c). ONLY=substring limits the files.
+PATCHCHECK_BIN := $(BUILD)/bench/patchcheck
+
+.PHONY: patchcheck
+
+$(PATCHCHECK_BIN): bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(FLAGS_STAMP) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(PKG_LIBS)
+
+patchcheck: all $(PATCHCHECK_BIN)
+	@test -n "$(DB)" || { echo "usage: make patchcheck DB=path/to/compile_commands.json [ONLY=substring]"; exit 2; }
+	$(PATCHCHECK_BIN) $(if $(ONLY),--only $(ONLY)) $(DB)

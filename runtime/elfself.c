@@ -130,12 +130,15 @@ int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz
         snprintf(err, errsz, "cannot read %s: out of memory", path);
         goto fail;
     }
-    int file = -1;
+    int file = -1, localized = 0;
     for (size_t i = 1; i < count; i++) {
         const Elf64_Sym *s = &st_syms[i];
         int type = ELF64_ST_TYPE(s->st_info), bind = ELF64_ST_BIND(s->st_info);
         if (type == STT_FILE) {
             self->files[self->nfiles] = elfself_basename(strtab + s->st_name);
+            /* the linker lists the globals it made local (hidden or
+             * internal visibility) after an STT_FILE without a name */
+            localized = strtab[s->st_name] == '\0';
             file = (int)self->nfiles++;
             continue;
         }
@@ -148,6 +151,11 @@ int elfself_load(struct elfself *self, const char *path, char *err, size_t errsz
         out->type = (unsigned char)type;
         out->bind = (unsigned char)bind;
         out->file = bind == STB_LOCAL ? file : -1;
+        if (bind == STB_LOCAL && localized) {
+            out->bind = STB_GLOBAL;
+            out->file = -1;
+            out->hidden = 1;
+        }
     }
 
     /* HOT functions: the section is allocated and relocated, so read it in

@@ -15,6 +15,9 @@ struct elfself_sym {
     unsigned char type; /* STT_FUNC, STT_OBJECT, ... */
     unsigned char bind; /* STB_LOCAL, STB_GLOBAL, STB_WEAK */
     int file;           /* index into files[] for locals, -1 otherwise */
+    int hidden;         /* a global the link made local (hidden or internal
+                         * visibility): listed as STB_GLOBAL here, but not in
+                         * the dynamic symbol table */
 };
 
 /* A HOT function: its padding (where __patchable_function_entries points)

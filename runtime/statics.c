@@ -2,13 +2,18 @@
 #include "statics.h"
 
 #include "arch.h"
+#include "elfself.h"
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct dyninfo {
@@ -145,4 +150,120 @@ int statics_bind(void *handle, const struct statics_binding *bindings, size_t n,
     if (d.relro_size)
         page_protect(d.relro, d.relro_size, PROT_READ);
     return 0;
+}
+
+/* Reads the whole file `path` into a new buffer. NULL on failure. */
+static unsigned char *read_all(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    unsigned char *data = NULL;
+    size_t got = 0;
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (data = malloc((size_t)st.st_size)) != NULL) {
+        while (got < (size_t)st.st_size) {
+            ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (got != (size_t)st.st_size) {
+            free(data);
+            data = NULL;
+        }
+    }
+    close(fd);
+    *len = got;
+    return data;
+}
+
+int statics_hidden_prepare(const char *library, const struct elfself *self, struct statics_hidden *out,
+                           char *err, size_t errsz)
+{
+    size_t len = 0;
+    unsigned char *data = read_all(library, &len);
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    out->fd = -1;
+    if (!data) {
+        snprintf(err, errsz, "cannot load the patch: cannot read %s", library);
+        return -1;
+    }
+    const Elf64_Ehdr *eh = (const Elf64_Ehdr *)(const void *)data;
+    if (len < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+        eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(Elf64_Shdr) > len) {
+        rc = 0; /* not for us to judge: dlopen says what is wrong with it */
+        goto done;
+    }
+    Elf64_Shdr *sh = (Elf64_Shdr *)(void *)(data + eh->e_shoff);
+    for (size_t i = 0; i < eh->e_shnum; i++) {
+        if (sh[i].sh_type != SHT_DYNSYM || sh[i].sh_link >= eh->e_shnum ||
+            sh[i].sh_offset + sh[i].sh_size > len || sh[sh[i].sh_link].sh_offset >= len)
+            continue;
+        Elf64_Sym *syms = (Elf64_Sym *)(void *)(data + sh[i].sh_offset);
+        size_t count = sh[i].sh_size / sizeof *syms;
+        const char *strtab = (const char *)data + sh[sh[i].sh_link].sh_offset;
+        size_t strsize = len - sh[sh[i].sh_link].sh_offset;
+        for (size_t k = 1; k < count; k++) {
+            Elf64_Sym *sym = &syms[k];
+            int type = ELF64_ST_TYPE(sym->st_info);
+            if (sym->st_shndx != SHN_UNDEF || ELF64_ST_BIND(sym->st_info) != STB_GLOBAL ||
+                sym->st_name >= strsize || (type != STT_FUNC && type != STT_OBJECT && type != STT_NOTYPE))
+                continue;
+            const char *name = strtab + sym->st_name;
+            if (!*name || dlsym(RTLD_DEFAULT, name))
+                continue;
+            const struct elfself_sym *host = elfself_global(self, name, 0);
+            if (!host || !host->hidden)
+                continue;
+            struct statics_binding *grown = realloc(out->bindings, (out->n + 1) * sizeof *grown);
+            if (!grown) {
+                snprintf(err, errsz, "cannot load the patch: out of memory");
+                goto done;
+            }
+            out->bindings = grown;
+            if (!(out->bindings[out->n].symbol = strdup(name))) {
+                snprintf(err, errsz, "cannot load the patch: out of memory");
+                goto done;
+            }
+            out->bindings[out->n++].addr = host->addr;
+            sym->st_info = (unsigned char)ELF64_ST_INFO(STB_WEAK, type);
+        }
+    }
+    rc = 0;
+    if (out->n > 0) {
+        int fd = memfd_create("hotc-patch", MFD_CLOEXEC);
+        if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
+            snprintf(err, errsz, "cannot load the patch: cannot copy it to bind the program's hidden symbols: %s",
+                     strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            rc = -1;
+            goto done;
+        }
+        out->fd = fd;
+        snprintf(out->path, sizeof out->path, "/proc/self/fd/%d", fd);
+    }
+done:
+    free(data);
+    if (rc != 0)
+        statics_hidden_release(out);
+    return rc;
+}
+
+void statics_hidden_release(struct statics_hidden *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free((char *)h->bindings[i].symbol);
+    free(h->bindings);
+    h->bindings = NULL;
+    h->n = 0;
+    if (h->fd >= 0)
+        close(h->fd);
+    h->fd = -1;
 }

@@ -20,4 +20,30 @@ struct statics_binding {
 int statics_bind(void *handle, const struct statics_binding *bindings, size_t n,
                  const char *prefix, char *err, size_t errsz);
 
+/* The references of a patch file that only a hidden (or internal)
+ * definition of the program satisfies: the dynamic linker cannot bind them
+ * (the program's dynamic symbol table does not have them), so the patch is
+ * loaded from a copy where they are weak, and statics_bind writes their
+ * addresses. */
+struct statics_hidden {
+    char path[64];                    /* the copy to load ("/proc/self/fd/N"), "" when none is needed */
+    int fd;                           /* its descriptor (-1: none); close it once loaded */
+    struct statics_binding *bindings; /* symbol (owned) -> the program's address */
+    size_t n;
+};
+
+struct elfself;
+
+/* Reads the patch file `library` and, for each undefined global symbol of
+ * its dynamic symbol table that nothing loaded defines (dlsym) and that
+ * `self` has as a hidden global, records a binding and makes it weak in an
+ * anonymous copy (`out->path`, open as `out->fd` until the caller loaded
+ * it: the mapping keeps it alive). Returns 0 (`out->n` may be 0: load `library` itself), or -1
+ * with the reason in `err`. */
+int statics_hidden_prepare(const char *library, const struct elfself *self, struct statics_hidden *out,
+                           char *err, size_t errsz);
+
+/* Frees the bindings and closes the copy's descriptor. */
+void statics_hidden_release(struct statics_hidden *h);
+
 #endif

@@ -440,10 +440,10 @@ Test(docs, architecture_invariants_hold_in_the_code)
     static const char *const protocol_only[] = {"lsp/protocol.c", NULL};
     static const char *const session_only[] = {"runtime/session.c", NULL};
 
-    forbid(&r, "lsp/{analysis,patch}.[ch]", NULL,
+    forbid(&r, "lsp/{analysis,expand,patch}.[ch]", NULL,
            "(^|[^A-Za-z0-9_])(f?open|f?read|f?write|f?printf|puts|fputs|putchar|f?close|stat|getenv|"
            "popen|system|uv_[a-z_]+|log_[a-z_]+|opendir|unlink|mkdir)[ \t]*\\(",
-           0, "is I/O; the invariant says analysis and patch do no I/O (pure: text in, text out)");
+           0, "is I/O; the invariant says analysis, expand and patch do no I/O (pure: text in, text out)");
     forbid(&r, "lsp/*.c", main_only,
            "(^|[^A-Za-z0-9_])(printf|puts|putchar|perror)[ \t]*\\(|[^A-Za-z0-9_](stdout|STDOUT_FILENO)[^A-Za-z0-9_]",
            0, "may write to stdout; the invariant says the stdout of hotc lsp carries protocol only");
@@ -465,12 +465,13 @@ Test(docs, architecture_invariants_hold_in_the_code)
            "reads or builds JSON shapes; the invariant says lsp/server.c deals in the C values of lsp/protocol.h");
     /* The loop never blocks on a file: only libuv workers, start-up, exit
      * and the opt-in trace do blocking file calls. */
-    forbid(&r, "lsp/{server,protocol,jsonrpc,state,docstore,analysis,patch,frame}.c", NULL, BLOCKING_FS, 0,
+    forbid(&r, "lsp/{server,protocol,jsonrpc,state,docstore,analysis,expand,patch,frame}.c", NULL, BLOCKING_FS, 0,
            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const pipeline_blocking[] = {
         "encode_library", "prepare_work",                    /* uv_queue_work entry points */
-        "sweep_work",                                         /* start-up: stale patch folders, on a worker */
-        "write_file", "on_path", "compile_probe_run",         /* called only from those (checked below) */
+        "scan_prepare_work", "scan_read_work", "scan_cleanup_work",
+        "sweep_work",                                        /* start-up: other servers' stale patch folders */
+        "write_file", "on_path", "compile_probe_run", "slurp", /* called only from those (checked below) */
         "hotc_runs", "other_hotc_runs",
         "hook_initialized",                                   /* start-up: the private temporary directory */
         "remove_tmpdir",                                      /* exit: after the loop ended */
@@ -478,10 +479,10 @@ Test(docs, architecture_invariants_hold_in_the_code)
     confine(&r, "lsp/pipeline.c", pipeline_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const worker_callers[] = {"encode_library", "prepare_work", "write_file", "on_path",
-                                                 "compile_probe_run", "sweep_work", "hotc_runs",
-                                                 "other_hotc_runs", NULL};
+                                                 "compile_probe_run", "scan_prepare_work", "scan_read_work",
+                                                 "slurp", "sweep_work", "hotc_runs", "other_hotc_runs", NULL};
     confine(&r, "lsp/pipeline.c", worker_callers,
-            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|sweep_work|"
+            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|slurp|"
             "hotc_runs|other_hotc_runs)"
             "[ \t]*\\(",
             "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
@@ -493,9 +494,17 @@ Test(docs, architecture_invariants_hold_in_the_code)
         NULL};
     confine(&r, "lsp/preamble.c", preamble_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
-    static const char *const launcher_blocking[] = {"run_lookup_work", NULL}; /* its uv_queue_work entry point */
+    static const char *const launcher_blocking[] = {"run_lookup_work", "rebuild_work", /* uv_queue_work entry points */
+                                                    "scan_dir", "hot_executable",  /* called only from those */
+                                                    NULL};
     confine(&r, "lsp/launcher.c", launcher_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
+    static const char *const scan_callers[] = {"run_lookup_work", "scan_dir", "hot_executable", NULL};
+    confine(&r, "lsp/launcher.c", scan_callers, "(^|[^A-Za-z0-9_])(scan_dir|hot_executable)[ \t]*\\(",
+            "reads files and is called outside a libuv worker; the invariant says the loop never blocks on a file");
+    static const char *const symbolize_callers[] = {"crash_lookup_work", NULL}; /* reads ELF and DWARF */
+    confine(&r, "lsp/pipeline.c", symbolize_callers, "(^|[^A-Za-z0-9_])symbolize[ \t]*\\(",
+            "reads a file and is called outside a libuv worker; the invariant says the loop never blocks on a file");
     static const char *const remove_tmpdir_callers[] = {"remove_tmpdir", "pipeline_free", NULL};
     confine(&r, "lsp/pipeline.c", remove_tmpdir_callers, "(^|[^A-Za-z0-9_])remove_tmpdir[ \t]*\\(",
             "removes files on the loop; the invariant allows it only after the loop ended (pipeline_free)");

@@ -861,13 +861,24 @@ Test(layout, a_header_changed_behind_the_editor_refuses_the_next_c_save_then_app
     line1 = save_refused(&e, "pricing.c", pricing2, "pricing.c",
                          (const char *const[]){ "struct lot", "batch", "16", "24", NULL }, "layout-changed",
                          "price_of", "price=374 ", "price=500 ", line0);
-    /* a second save is refused as well: the refusal holds */
+    /* a second save is refused as well: the refusal holds (its warning,
+     * unchanged, stays on the file: the status says the save was refused) */
     {
         char *pricing3 = edit(pricing2, (const char *const[]){ "list.cents + 50;", "list.cents + 60;", NULL });
+        size_t mark = json_array_size(e.history);
+        json_t *status;
+        const char *message;
+        char *line;
+        save(&e, "pricing.c", pricing3);
+        status = wait_for(&e, "hotc/status", status_done, NULL, T);
+        message = json_string_value(json_object_get(json_object_get(status, "last"), "message"));
+        cr_assert_str_eq(last_result(status), "refused", "%s", json_dumps(status, JSON_COMPACT));
+        cr_assert(message && strstr(message, "struct lot") && strstr(message, "batch"), "%s", message);
+        json_decref(status);
+        expect_not_applied(&e, mark, "price_of");
+        line = expect_unchanged(&e, line0, "price=374 ", "price=524 ");
         free(line1);
-        line1 = save_refused(&e, "pricing.c", pricing3, "pricing.c",
-                             (const char *const[]){ "struct lot", "batch", NULL }, "layout-changed", "price_of",
-                             "price=374 ", "price=524 ", line0);
+        line1 = line;
         free(pricing3);
     }
     write_behind(&e, "core.h", core);
@@ -1026,5 +1037,76 @@ Test(layout, code_moved_around_a_body_edit_applies_without_a_warning)
     free(orders);
     free(line);
     free(next);
+    remove_project(&e);
+}
+
+/* ------------------------------------------------------------ no debug information */
+
+static int message_has(json_t *params, const void *arg)
+{
+    const char *m = json_string_value(json_object_get(params, "message"));
+    return m && strstr(m, (const char *)arg) != NULL;
+}
+
+static int status_refused(json_t *params, const void *arg)
+{
+    (void)arg;
+    return status_done(params, NULL) && strcmp(last_result(params), "refused") == 0;
+}
+
+/* A program whose DWARF sections were removed (its .symtab kept): the editor is told
+ * once, a save is refused with why and what to do, and the program keeps
+ * its code; with layoutCheck "off" the same save applies. */
+Test(layout, a_program_without_debug_information_is_said_once_and_its_reloads_are_refused)
+{
+    struct env e;
+    char cmd[PATH_MAX * 2], *line0, *line1;
+    int one = 1;
+    json_t *p;
+
+    setup_project(&e);
+    snprintf(cmd, sizeof cmd, "objcopy --wildcard --remove-section='.debug*' '%s/ledger'", e.dir);
+    cr_assert_eq(sh(cmd, NULL, 0), 0, "cannot strip the program's DWARF");
+    start_server(&e);
+    start_program(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_is, &one, T));
+    line0 = expect_line(&e, "tag=a version=0", 0, "the program did not start");
+    p = wait_for(&e, "window/showMessage", message_has, "no debug information", T);
+    cr_assert(strstr(json_string_value(json_object_get(p, "message")), "-g"), "the message says how to fix it");
+    json_decref(p);
+
+    char *report = edit(doc_of(&e, "report.c")->text, (const char *const[]){ "tag=a", "tag=b", NULL });
+    open_doc(&e, "report.c");
+    size_t mark = json_array_size(e.history);
+    save(&e, "report.c", report);
+    p = wait_for(&e, "hotc/status", status_refused, NULL, T);
+    cr_assert(strstr(json_string_value(json_object_get(json_object_get(p, "last"), "message")),
+                     "no debug information"),
+              "%s", json_dumps(p, JSON_COMPACT));
+    json_decref(p);
+    expect_not_applied(&e, mark, "report_line");
+    line1 = expect_unchanged(&e, line0, "tag=a", "tag=b");
+    {
+        /* said once: no second message for the same program */
+        size_t said = 0, i;
+        json_t *msg;
+        json_array_foreach(e.history, i, msg) {
+            const char *m = json_string_value(json_object_get(msg, "method"));
+            if (m && !strcmp(m, "window/showMessage") &&
+                message_has(json_object_get(msg, "params"), "has no debug information"))
+                said++;
+        }
+        cr_assert_eq(said, 1, "the missing debug information was said %zu times", said);
+    }
+
+    /* the documented way out: reload without the check */
+    lspclient_notify(e.c, "workspace/didChangeConfiguration",
+                     json_pack("{s:{s:{s:s}}}", "settings", "hotc", "layoutCheck", "off"));
+    save(&e, "report.c", report);
+    free(expect_line(&e, "tag=b", field(line1, "tick"), "with layoutCheck off the save did not apply"));
+    teardown(&e);
+    free(report);
+    free(line0);
+    free(line1);
     remove_project(&e);
 }
