@@ -1,7 +1,7 @@
 /* Fuzz target: the runtime's side of the socket (runtime/session.c): the
  * message reader that cuts the server's bytes into messages, hot/reload's
- * parameters (functions, statics, a library sent as bytes, which is then
- * checked as an ELF file the way it is before dlopen), and the answers to
+ * parameters (functions, statics, a library sent as bytes, written to a
+ * file and checked as an ELF file the way it is before dlopen), and the answers to
  * everything else. Nothing is dlopened: a patch's code is the server's to
  * choose, so loading one is not fuzzed.
  *
@@ -30,6 +30,7 @@ static void handle(json_t *msg)
         memfd >= 0) {
         elfself_check_file(libpath, err, sizeof err);
         close(memfd);
+        unlink(libpath); /* a file per input: not kept */
     }
     free(funcs);
     free(statics);

@@ -89,6 +89,7 @@ struct batch {
     json_t *lasts;           /* each job's "last" result, in the order they ended */
     json_t *reloaded;        /* each job's hotc/reloaded params */
     json_t *rebases;         /* [{uri, path, text, serial}]: baselines to move once notified */
+    int not_applied;         /* saves of the batch with a "not applied" message (shown once, then counted) */
 };
 
 /* One program a job pushes to, with the functions it has. */
@@ -2792,8 +2793,12 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         json_array_append_new(batch->lasts, json_pack("{s:s, s:s, s:s, s:[]}", "result",
                                                       full ? "nothing" : "notApplied", "message",
                                                       message ? message : "", "file", src->path, "functions"));
-        if (!full)
+        /* a header save reaches many files: one message for the batch, the
+         * rest in the status, the diagnostics and the log */
+        if (!full && batch->not_applied++ == 0)
             show(p, 3, message ? message : "not applied");
+        else if (!full)
+            log_info("%s", message ? message : "not applied");
         free(message);
         free(list);
     }

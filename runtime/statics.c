@@ -237,17 +237,30 @@ int statics_hidden_prepare(const char *library, const struct elfself *self, stru
     }
     rc = 0;
     if (out->n > 0) {
-        int fd = memfd_create("hotc-patch", MFD_CLOEXEC);
+        /* A file of its own beside the library, never a /proc/self/fd path:
+         * dlopen knows libraries by their path, and a descriptor number
+         * (hence its path) comes back for the next patch, which would then
+         * get the old library; debuggers read it as well. */
+        int fd = -1;
+        for (unsigned k = 0; fd < 0 && k < 100; k++) {
+            if (snprintf(out->path, sizeof out->path, "%s.bound%u.so", library, k) >= (int)sizeof out->path)
+                break;
+            fd = open(out->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (fd < 0 && errno != EEXIST)
+                break;
+        }
         if (fd < 0 || write(fd, data, len) != (ssize_t)len) {
             snprintf(err, errsz, "cannot load the patch: cannot copy it to bind the program's hidden symbols: %s",
-                     strerror(errno));
-            if (fd >= 0)
+                     strerror(errno ? errno : EIO));
+            if (fd >= 0) {
                 close(fd);
+                unlink(out->path);
+            }
+            *out->path = '\0';
             rc = -1;
             goto done;
         }
-        out->fd = fd;
-        snprintf(out->path, sizeof out->path, "/proc/self/fd/%d", fd);
+        close(fd);
     }
 done:
     free(data);

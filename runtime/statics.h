@@ -26,8 +26,8 @@ int statics_bind(void *handle, const struct statics_binding *bindings, size_t n,
  * loaded from a copy where they are weak, and statics_bind writes their
  * addresses. */
 struct statics_hidden {
-    char path[64];                    /* the copy to load ("/proc/self/fd/N"), "" when none is needed */
-    int fd;                           /* its descriptor (-1: none); close it once loaded */
+    char path[4096];                  /* the copy to load (a file beside the library), "" when none is needed */
+    int fd;                           /* unused (-1): the copy is a file of its own, for dlopen and debuggers */
     struct statics_binding *bindings; /* symbol (owned) -> the program's address */
     size_t n;
 };

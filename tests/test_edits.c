@@ -585,10 +585,21 @@ Test(edits, hidden_and_internal_functions_reload_and_patches_reach_hidden_symbol
                   line0, line1);
     }
 
+    /* a second patch that binds hidden symbols loads as itself, not as the
+     * first one (dlopen knows libraries by path: the copy the runtime makes
+     * to bind them must not reuse a path) */
+    char *v3 = edit(v2, "HOT int shown(int x)\n{\n    return x + 2;", "HOT int shown(int x)\n{\n    return x + 3;");
+    save(&e, uri, v3);
+    json_decref(wait_for(&e, "hotc/reloaded", uri_is, uri));
+    char *line2 = wait_output(&e, "probe=9 shown=4");
+    cr_assert(line2, "the second patch binding hidden symbols did not run its own code");
+
     teardown(&e);
     free(text);
     free(v1);
     free(v2);
+    free(v3);
     free(line0);
     free(line1);
+    free(line2);
 }

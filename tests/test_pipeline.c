@@ -1521,7 +1521,9 @@ Test(pipeline, a_compile_error_lands_on_the_users_line)
     p = wait_for(&e, "hotc/status", programs_is, &one, T);
     json_decref(p);
     open_doc(&e);
-    cr_assert(wait_output(&e, "value=101 step=1", T), "the program did not start");
+    char *started = wait_output(&e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    free(started);
     char *broken = edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
     save(&e, broken);
     struct diag_match err = { e.uri, NULL, 1, 0 };
