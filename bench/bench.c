@@ -445,7 +445,7 @@ static int memory(int runs)
         lspclient_notify(c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", uri));
         for (;;) {
             p = wait_msg(c, "hotc/status", -1, NULL);
-            if (!p || json_object_get(p, "last"))
+            if (!p || (json_object_get(p, "last") && json_is_false(json_object_get(p, "compiling"))))
                 break;
             json_decref(p);
         }

@@ -855,8 +855,8 @@ static void job_free(struct job *job)
         remove_file(p, job->c_path);
     if (*job->pre_path && !p->closing)
         remove_file(p, job->pre_path);
-    if (job->so_written && job->applied == 0 && !p->closing)
-        remove_file(p, job->so_path); /* no program runs it */
+    if (*job->so_path && job->applied == 0 && !p->closing && (job->so_written || job->compiled_with))
+        remove_file(p, job->so_path); /* no program runs it (a canceled compile may have written it) */
     free(job);
 }
 

@@ -487,6 +487,13 @@ Test(docs, architecture_invariants_hold_in_the_code)
             "[ \t]*\\(",
             "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
             "a file");
+    static const char *const preamble_blocking[] = {
+        "write_header_work", "read_deps_work", /* uv_queue_work entry points */
+        "preamble_plan_work",                  /* called from the pipeline's prepare_work */
+        "write_all",                           /* called only from it */
+        NULL};
+    confine(&r, "lsp/preamble.c", preamble_blocking, BLOCKING_FS,
+            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const launcher_blocking[] = {"run_lookup_work", "rebuild_work", /* uv_queue_work entry points */
                                                     "scan_dir", "hot_executable",  /* called only from those */
                                                     NULL};
