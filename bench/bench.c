@@ -2,7 +2,13 @@
  * generated files of several sizes with one HOT function changed, split as
  * the server reports it (analysis, patch, compile, load, apply); compared
  * with compiling the whole file into a shared library and with rebuilding
- * and restarting the program.
+ * and restarting the program. SIZE "real" is the real-looking case
+ * (bench/gen_real.py: a 4,100-line header of macros and types included by
+ * a 1,500-line .c). Each row also gives the patch compile over the compile
+ * of an empty file with the same flags, measured in the same run.
+ *
+ * Then the server's memory: its RSS over BENCH_RELOADS reloads (default
+ * 1,000) of a 300 KB file, and with 100 open files of 20 KB.
  *
  *     bench HOTC_BUILD_DIR WORK_DIR SIZE...      (BENCH_RUNS=N, default 11)
  *
@@ -150,19 +156,27 @@ static json_t *incremental_change(const char *uri, int version, const char *old,
     return params;
 }
 
+/* tcc writes no DWARF, so its rows run with the layout check off (the
+ * server uses tcc only then); gcc rows keep it on, as users do. */
 static json_t *config(const char *fast)
 {
-    return json_pack("{s:i, s:s, s:{}, s:{s:{s:s}}}", "processId", (int)getpid(), "rootUri", "", "capabilities",
-                     "initializationOptions", "hotc", "fastCompiler", fast);
+    return json_pack("{s:i, s:s, s:{}, s:{s:{s:s, s:s}}}", "processId", (int)getpid(), "rootUri", "",
+                     "capabilities", "initializationOptions", "hotc", "fastCompiler", fast, "layoutCheck",
+                     strcmp(fast, "tcc") == 0 ? "off" : "on");
 }
 
+/* lines == 0: the real-looking case */
 static const char *variant(const char *dir, int lines, int k)
 {
     static char path[PATH_MAX + 32];
     char cmd[3 * PATH_MAX];
     snprintf(path, sizeof path, "%s/v%d.c", dir, k);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/gen.py' %d '%s' --variant %d", HOTC_SOURCE_DIR, lines,
-             path, k);
+    if (lines == 0)
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/gen_real.py' '%s' --c-out '%s' --variant %d",
+                 HOTC_SOURCE_DIR, dir, path, k);
+    else
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/gen.py' %d '%s' --variant %d", HOTC_SOURCE_DIR,
+                 lines, path, k);
     return sh(cmd) == 0 ? path : NULL;
 }
 
@@ -291,6 +305,203 @@ static int measure(const char *dir, int lines, const char *fast, int runs, struc
     return -1;
 }
 
+/* Median wall time of compiling an empty file into a shared library with
+ * the flags the server gives the patch (gcc -std=gnu11 -g -O1, the
+ * include directories, -fPIC -shared), spawned directly as the server
+ * does, in ms. */
+static double empty_compile(const char *dir, const char *cc, int runs)
+{
+    char src[PATH_MAX + 16], so[PATH_MAX + 16], inc[PATH_MAX], out[4096];
+    double v[64];
+    FILE *f;
+
+    snprintf(src, sizeof src, "%s/empty.c", dir);
+    snprintf(so, sizeof so, "%s/empty.so", dir);
+    snprintf(inc, sizeof inc, "%s/runtime", HOTC_SOURCE_DIR);
+    if (!(f = fopen(src, "w")))
+        return -1;
+    fputs("int hotc_bench_empty;\n", f);
+    fclose(f);
+    char *gcc[] = { "gcc", "-std=gnu11", "-g", "-O1", "-I", inc, "-iquote", (char *)dir,
+                    "-fdiagnostics-color=never", "-fdiagnostics-column-unit=byte", "-fPIC", "-shared", "-o", so,
+                    src, NULL };
+    char *tcc[] = { "tcc", "-I", inc, "-I", (char *)dir, "-fPIC", "-shared", "-o", so, src, NULL };
+    if (runs > 64)
+        runs = 64;
+    for (int i = 0; i < runs; i++) {
+        double t0 = now_us();
+        if (test_run(strcmp(cc, "tcc") == 0 ? tcc : gcc, out, sizeof out, 60000) != 0)
+            return -1;
+        v[i] = (now_us() - t0) / 1000;
+    }
+    return median(v, runs);
+}
+
+/* The resident set of process `pid`, in kB (VmRSS), or -1. */
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atol(line + 6);
+    fclose(f);
+    return kb;
+}
+
+/* `text` with the constant in update()'s `dt + K;` set to `k`. New string. */
+static char *with_constant(const char *text, int k)
+{
+    const char *at = strstr(text, "p->vy * dt + ");
+    const char *semi = at ? strchr(at, ';') : NULL;
+    size_t head = at ? (size_t)(at - text) + strlen("p->vy * dt + ") : 0;
+    char *out;
+
+    if (!semi)
+        return NULL;
+    out = malloc(strlen(text) + 32);
+    if (out)
+        sprintf(out, "%.*s%d%s", (int)head, text, k, semi);
+    return out;
+}
+
+/* The server's RSS over `reloads` reloads of a 300 KB file (tcc when
+ * installed, the reload itself is not what is measured here), and with
+ * 100 open files of 20 KB. Prints a table. 0, or -1 when it failed. */
+static int memory(int runs)
+{
+    int reloads = getenv("BENCH_RELOADS") ? atoi(getenv("BENCH_RELOADS")) : 1000;
+    char dir[PATH_MAX], cmd[8 * PATH_MAX], build_cmd[4 * PATH_MAX], uri[PATH_MAX + 16], root[PATH_MAX + 8];
+    char xdg[PATH_MAX + 32], endpoint[PATH_MAX + 64], path[PATH_MAX + 16];
+    const char *env[] = { xdg, NULL };
+    struct lspclient_options opt = { .env = env, .quiet_stderr = 1 };
+    const char *fast = access("/usr/bin/tcc", X_OK) == 0 ? "tcc" : "off";
+    long rss[4] = { 0 };
+    int version = 1, done = 0;
+    struct lspclient *c;
+    json_t *init, *p;
+    char *text, *prev;
+    pid_t pid;
+
+    (void)runs;
+    snprintf(dir, sizeof dir, "%s/memory", work);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && mkdir -p '%s/run' && chmod 700 '%s/run' && /usr/bin/python3 '%s/bench/gen.py' 16500 "
+             "'%s/gen.c' && /usr/bin/python3 '%s/bench/gen.py' 1130 '%s/small.c'",
+             dir, dir, dir, HOTC_SOURCE_DIR, dir, HOTC_SOURCE_DIR, dir);
+    if (sh(cmd) != 0)
+        return -1;
+    snprintf(build_cmd, sizeof build_cmd,
+             "cd '%s' && gcc -std=gnu11 -g -O1 -o gen gen.c $(PKG_CONFIG_PATH='%s/pkgconfig' pkg-config --cflags "
+             "--libs hotc)",
+             dir, build_dir);
+    if (sh(build_cmd) != 0)
+        return -1;
+    {
+        json_t *db = json_pack("[{s:s, s:s, s:s}]", "directory", dir, "file", "gen.c", "command", "");
+        snprintf(cmd, sizeof cmd, "gcc -std=gnu11 -g -O1 -I%s/runtime -c gen.c -o gen.o", HOTC_SOURCE_DIR);
+        json_object_set_new(json_array_get(db, 0), "command", json_string(cmd));
+        snprintf(cmd, sizeof cmd, "%s/compile_commands.json", dir);
+        json_dump_file(db, cmd, 0);
+        json_decref(db);
+    }
+    snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s/run", dir);
+    snprintf(root, sizeof root, "file://%s", dir);
+    snprintf(uri, sizeof uri, "file://%s/gen.c", dir);
+    if (getenv("HOTC_TRACE_TIMINGS")) {
+        static const char *args[3];
+        static char logpath[PATH_MAX + 32];
+        snprintf(logpath, sizeof logpath, "%s/hotc.log", dir);
+        args[0] = "--log";
+        args[1] = logpath;
+        opt.args = args;
+    }
+    opt.hotc = getenv("BENCH_HOTC"); /* e.g. a wrapper running it under valgrind --tool=massif */
+    if (!(c = lspclient_start(&opt)))
+        return -1;
+    opt.hotc = NULL;
+    init = config(fast);
+    json_object_set_new(init, "rootUri", json_string(root));
+    json_decref(lspclient_initialize(c, init, T));
+    snprintf(endpoint, sizeof endpoint, "unix:%s/run/hotc/%ld.sock", dir, (long)lspclient_pid(c));
+    pid = spawn_program(dir, endpoint);
+    json_decref(wait_msg(c, "hotc/status", 1, NULL));
+    snprintf(path, sizeof path, "%s/gen.c", dir);
+    text = test_slurp(path, NULL);
+    lspclient_notify(c, "textDocument/didOpen", json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri", uri,
+                                                          "languageId", "c", "version", version, "text", text));
+    prev = text;
+    for (int i = 1; i <= reloads; i++) {
+        if (!(text = with_constant(prev, i)))
+            break;
+        lspclient_notify(c, "textDocument/didChange", incremental_change(uri, ++version, prev, text));
+        free(prev);
+        prev = text;
+        lspclient_notify(c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", uri));
+        for (;;) {
+            p = wait_msg(c, "hotc/status", -1, NULL);
+            if (!p || json_object_get(p, "last"))
+                break;
+            json_decref(p);
+        }
+        const char *result = json_string_value(json_object_get(json_object_get(p, "last"), "result"));
+        if (!result || strcmp(result, "applied") != 0) {
+            fprintf(stderr, "bench: reload %d of the memory run: %s\n", i, result ? result : "no answer");
+            json_decref(p);
+            break;
+        }
+        json_decref(p);
+        done = i;
+        if (i == 10)
+            rss[0] = rss_kb(lspclient_pid(c));
+        if (i == 100)
+            rss[1] = rss_kb(lspclient_pid(c));
+    }
+    rss[2] = rss_kb(lspclient_pid(c));
+    free(prev);
+    stop_program(pid);
+    lspclient_shutdown(c, T);
+    lspclient_free(c);
+    printf("\n| server memory | RSS | growth |\n|---|---:|---:|\n");
+    printf("| after 10 reloads of a %zu KB file (%s) | %.1f MB | |\n", (size_t)300, fast, rss[0] / 1024.0);
+    printf("| after 100 | %.1f MB | %+.1f MB |\n", rss[1] / 1024.0, (rss[1] - rss[0]) / 1024.0);
+    printf("| after %d | %.1f MB | **%+.1f MB** |\n", done, rss[2] / 1024.0, (rss[2] - rss[0]) / 1024.0);
+    fflush(stdout);
+    if (done < reloads)
+        return -1;
+
+    /* 100 open files of 20 KB */
+    opt.hotc = getenv("BENCH_HOTC");
+    if (!(c = lspclient_start(&opt)))
+        return -1;
+    json_decref(lspclient_initialize(c, config("off"), T));
+    rss[0] = rss_kb(lspclient_pid(c));
+    snprintf(path, sizeof path, "%s/small.c", dir);
+    text = test_slurp(path, NULL);
+    for (int i = 0; i < 100; i++) {
+        char *t = malloc(strlen(text) + 64);
+        sprintf(t, "/* copy %d */\n%s", i, text);
+        snprintf(uri, sizeof uri, "file://%s/f%d.c", dir, i);
+        lspclient_notify(c, "textDocument/didOpen", json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri",
+                                                              uri, "languageId", "c", "version", 1, "text", t));
+        free(t);
+        json_decref(wait_msg(c, "textDocument/publishDiagnostics", -1, NULL));
+    }
+    rss[1] = rss_kb(lspclient_pid(c));
+    printf("| empty server | %.1f MB | |\n", rss[0] / 1024.0);
+    printf("| 100 open files of %zu KB | %.1f MB | **%+.1f MB** |\n", strlen(text) / 1024, rss[1] / 1024.0,
+           (rss[1] - rss[0]) / 1024.0);
+    free(text);
+    lspclient_shutdown(c, T);
+    lspclient_free(c);
+    return 0;
+}
+
 /* Median wall time of a shell command, in ms. */
 static double time_cmd(const char *cmd, int runs)
 {
@@ -360,18 +571,25 @@ int main(int argc, char **argv)
     setenv("HOTC_BUILD_DIR", build_dir, 1);
     signal(SIGPIPE, SIG_IGN);
     snprintf(flags, sizeof flags, "$(PKG_CONFIG_PATH='%s/pkgconfig' pkg-config --cflags --libs hotc)", build_dir);
-    printf("| lines | compiler | didSave→applied (client) | analysis | patch | compile | load | apply | "
+    printf("| lines | compiler | didSave→applied (client) | analysis | patch | compile | empty file | compile / empty | load | apply | "
            "server+runtime overhead | whole file .so | rebuild + restart | didChange (incremental edit) |\n");
-    printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int a = 3; a < argc; a++) {
-        int lines = atoi(argv[a]);
+        int lines = strcmp(argv[a], "real") == 0 ? 0 : atoi(argv[a]);
         char dir[PATH_MAX], cmd[4 * PATH_MAX], build_cmd[4 * PATH_MAX];
         const char *v0;
         double whole_gcc, whole_tcc, rs;
 
-        snprintf(dir, sizeof dir, "%s/n%d", work, lines);
+        snprintf(dir, sizeof dir, "%s/n%s", work, argv[a]);
         snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s/run' && chmod 700 '%s/run'", dir, dir, dir);
-        if (sh(cmd) != 0 || !(v0 = variant(dir, lines, 0)))
+        if (sh(cmd) != 0)
+            return 1;
+        if (lines == 0) {
+            snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/gen_real.py' '%s'", HOTC_SOURCE_DIR, dir);
+            if (sh(cmd) != 0)
+                return 1;
+        }
+        if (!(v0 = variant(dir, lines, 0)))
             return 1;
         snprintf(cmd, sizeof cmd, "cp '%s' '%s/gen.c'", v0, dir);
         sh(cmd);
@@ -396,12 +614,15 @@ int main(int argc, char **argv)
             if (k == 1 && whole_tcc < 0)
                 continue;
             if (measure(dir, lines, fast, runs, &r) != 0) {
-                fprintf(stderr, "bench: %d lines with %s failed\n", lines, fast);
+                fprintf(stderr, "bench: %s lines with %s failed\n", argv[a], fast);
                 return 1;
             }
-            printf("| %d | %s | %.1f ms | %.3f | %.3f | %.1f | %.3f | %.3f | **%.2f ms** | %.1f ms | %.1f ms | %.1f ms |\n",
-                   lines, k == 0 ? "gcc -O1" : "tcc", r.e2e, r.analysis, r.patch, r.compile, r.load, r.apply,
-                   r.overhead, k == 0 ? whole_gcc : whole_tcc, rs, r.change);
+            double empty = empty_compile(dir, k == 0 ? "gcc" : "tcc", runs);
+            printf("| %s | %s | %.1f ms | %.3f | %.3f | %.1f | %.1f | **%.2f×** | %.3f | %.3f | **%.2f ms** | %.1f ms | "
+                   "%.1f ms | %.1f ms |\n",
+                   lines ? argv[a] : "real (4,100-line header, 1,500-line .c)", k == 0 ? "gcc -O1" : "tcc", r.e2e,
+                   r.analysis, r.patch, r.compile, empty, r.compile / empty, r.load, r.apply, r.overhead,
+                   k == 0 ? whole_gcc : whole_tcc, rs, r.change);
             fflush(stdout);
         }
     }
@@ -409,5 +630,5 @@ int main(int argc, char **argv)
            "(didSave→applied measured by the client minus the compile column: the compiler process, from the "
            "server's spawn to its exit)\n",
            runs);
-    return 0;
+    return memory(runs) == 0 ? 0 : 1;
 }

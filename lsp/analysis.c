@@ -2409,6 +2409,45 @@ static size_t name_index_get(const struct name_index *x, const char *name)
     return lo < x->n && !strcmp(x->v[lo].name, name) ? x->v[lo].i : (size_t)-1;
 }
 
+/* Alternatives of one function (`#if A ... #else ...`, each branch
+ * defining it) pair up in order: the rank of definition `i` among those
+ * named `name` in `x`, and the index of the definition of that rank (the
+ * last one when there are fewer), or (size_t)-1. */
+static size_t name_index_rank(const struct name_index *x, const char *name, size_t i)
+{
+    size_t lo = 0, hi = x->n, rank = 0;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(x->v[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t p = lo; p < x->n && !strcmp(x->v[p].name, name) && x->v[p].i != i; p++)
+        rank++;
+    return rank;
+}
+
+static size_t name_index_get_nth(const struct name_index *x, const char *name, size_t nth)
+{
+    size_t lo = 0, hi = x->n, found = (size_t)-1;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(x->v[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t p = lo; p < x->n && !strcmp(x->v[p].name, name); p++) {
+        found = x->v[p].i;
+        if (p - lo == nth)
+            break;
+    }
+    return found;
+}
+
 /* Indexes the functions (or the types) of `a` by name. */
 static void name_index_functions(struct name_index *x, const struct analysis *a)
 {
@@ -2545,7 +2584,7 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
 {
     struct analysis_diff *d = calloc(1, sizeof *d);
     struct reach reach;
-    struct name_index old_fns, new_fns, new_types;
+    struct name_index old_fns, new_fns, old_types, new_types;
     size_t k;
 
     if (!d)
@@ -2553,9 +2592,11 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
     /* By name, sorted: a file has thousands of functions. */
     name_index_functions(&old_fns, old);
     name_index_functions(&new_fns, new_);
+    name_index_types(&old_types, old);
     name_index_types(&new_types, new_);
     for (size_t i = 0; i < old->n_types; i++) {
-        const struct analysis_type *b = (k = name_index_get(&new_types, old->types[i].name)) != (size_t)-1
+        size_t nth = name_index_rank(&old_types, old->types[i].name, i);
+        const struct analysis_type *b = (k = name_index_get_nth(&new_types, old->types[i].name, nth)) != (size_t)-1
                                             ? &new_->types[k]
                                             : NULL;
         char *msg;
@@ -2576,7 +2617,8 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
     reach_init(&reach, d, new_);
     for (size_t i = 0; i < new_->n_functions; i++) {
         const struct analysis_function *b = &new_->functions[i];
-        const struct analysis_function *a = (k = name_index_get(&old_fns, b->name)) != (size_t)-1
+        size_t nth = name_index_rank(&new_fns, b->name, i);
+        const struct analysis_function *a = (k = name_index_get_nth(&old_fns, b->name, nth)) != (size_t)-1
                                                 ? &old->functions[k]
                                                 : NULL;
         char *msg;
@@ -2602,6 +2644,7 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
             add_change(d, old->functions[i].name, old->functions[i].hot, ANALYSIS_REMOVED, NULL);
     free(old_fns.v);
     free(new_fns.v);
+    free(old_types.v);
     free(new_types.v);
     return d;
 }

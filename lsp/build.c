@@ -653,6 +653,8 @@ struct build_job {
     struct build_job *next;
     char *key;
     char **argv, **fallback;
+    char *when;             /* run the fallback only when the output has it */
+    char *failed_first;     /* the first error line of the compiler that failed before the fallback */
     char *cwd;
     int timeout_ms;
     build_done_cb cb;
@@ -699,6 +701,8 @@ static void job_free(struct build_job *job)
     free(job->key);
     build_argv_free(job->argv);
     build_argv_free(job->fallback);
+    free(job->when);
+    free(job->failed_first);
     free(job->cwd);
     free(job->buf);
     free(job);
@@ -713,6 +717,30 @@ static void on_close(uv_handle_t *h)
 
 static int job_start(struct build_job *job, char **argv);
 
+/* The first line of `buf` that reads as an error message (else the first
+ * line), at most 300 bytes. New string, or NULL. */
+static char *first_error(const char *buf, size_t len)
+{
+    const char *line = NULL, *p = buf, *end = buf + len;
+
+    while (buf && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (!line && n > 0)
+            line = p;
+        if (memmem(p, n, "error", 5)) {
+            line = p;
+            break;
+        }
+        p += n + 1;
+    }
+    if (!line)
+        return strdup("");
+    const char *nl = memchr(line, '\n', (size_t)(end - line));
+    size_t n = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    return strndup(line, n > 300 ? 300 : n);
+}
+
 static void job_report(struct build_job *job, int status)
 {
     struct build_result r = { 0 };
@@ -721,6 +749,7 @@ static void job_report(struct build_job *job, int status)
     r.output = job->buf ? job->buf : "";
     r.output_len = job->len;
     r.used_fallback = job->used_fallback;
+    r.failed_first = job->failed_first ? job->failed_first : "";
     r.duration_us = (uv_hrtime() - job->started) / 1000;
     if (status == 0 || status == BUILD_ECOMPILE)
         build_parse_messages(&r.diags, r.output, r.output_len);
@@ -748,8 +777,10 @@ static void job_finish(struct build_job *job)
     uv_close((uv_handle_t *)&job->out[job->run][1], on_close);
     int status = job->canceled ? BUILD_ECANCELED : job->timed_out ? BUILD_ETIMEOUT
                  : job->exit_status == 0 ? 0 : BUILD_ECOMPILE;
-    if (status == BUILD_ECOMPILE && job->fallback && !job->used_fallback) {
+    if (status == BUILD_ECOMPILE && job->fallback && !job->used_fallback &&
+        (!job->when || (job->buf && strstr(job->buf, job->when)))) {
         job->used_fallback = true;
+        job->failed_first = first_error(job->buf, job->len);
         job->exited = job->eof = false;
         job->eofs = 0;
         job->len = 0;
@@ -792,9 +823,18 @@ static void on_exit_poll(uv_poll_t *h, int status, int events)
     job_finish(job);
 }
 
-/* Kills the running process of `job`, if it still runs. */
+/* Kills the running compiler of `job` and everything it started: it runs
+ * in its own process group (job_start), so that a wrapper's children (a
+ * script, ccache) die with it instead of holding its output pipes open. The
+ * group outlives its leader while a child still runs, so it is killed until
+ * the pipes are closed too. */
 static void job_kill(struct build_job *job)
 {
+    if (job->exited && job->eof)
+        return;
+    pid_t pid = job->fast[job->run] ? job->pid[job->run] : job->process[job->run].pid;
+    if (pid > 0)
+        kill(-pid, SIGKILL);
     if (job->exited)
         return;
     if (job->fast[job->run])
@@ -878,7 +918,9 @@ static int spawn_fast(struct build_job *job, char **argv)
     sigemptyset(&none);
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* its own process group: job_kill kills its children with it */
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&at, 0);
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setsigdefault(&at, &all);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -961,6 +1003,7 @@ static int job_start(struct build_job *job, char **argv)
     opts.stdio = stdio;
     opts.stdio_count = 3;
     opts.exit_cb = on_exit_cb;
+    opts.flags = UV_PROCESS_DETACHED; /* its own process group, as in spawn_fast */
     process->data = job;
     log_trace("spawn");
     int rc = uv_spawn(loop, process, &opts);
@@ -992,15 +1035,23 @@ static char **copy_argv(char *const *argv)
 int build_run(struct build_runner *self, const char *key, char *const *argv, char *const *fallback,
               const char *cwd, int timeout_ms, build_done_cb cb, void *user)
 {
+    return build_run_when(self, key, argv, fallback, NULL, cwd, timeout_ms, cb, user);
+}
+
+int build_run_when(struct build_runner *self, const char *key, char *const *argv, char *const *fallback,
+                   const char *when, const char *cwd, int timeout_ms, build_done_cb cb, void *user)
+{
     struct build_job *job = calloc(1, sizeof *job);
     if (!job)
         return BUILD_ENOMEM;
     job->runner = self;
+    job->when = when ? strdup(when) : NULL;
     job->key = strdup(key ? key : "");
     job->argv = copy_argv(argv);
     job->fallback = fallback ? copy_argv(fallback) : NULL;
     job->cwd = cwd ? strdup(cwd) : NULL;
-    if (!job->key || !job->argv || (fallback && !job->fallback) || (cwd && !job->cwd) || !argv || !argv[0]) {
+    if (!job->key || !job->argv || (fallback && !job->fallback) || (cwd && !job->cwd) || (when && !job->when) ||
+        !argv || !argv[0]) {
         job_free(job);
         return argv && argv[0] ? BUILD_ENOMEM : BUILD_EINVAL;
     }

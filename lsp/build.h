@@ -151,6 +151,7 @@ struct build_result {
     size_t output_len;
     struct build_diags diags;
     bool used_fallback;     /* the fast compiler failed and the fallback ran */
+    const char *failed_first; /* then its first error line ("" when it printed none) */
     uint64_t duration_us;   /* of the whole job */
 };
 
@@ -176,6 +177,11 @@ void build_runner_close(struct build_runner *self);
  * BUILD_ENOMEM / BUILD_EINVAL without calling `cb`. */
 int build_run(struct build_runner *self, const char *key, char *const *argv, char *const *fallback,
               const char *cwd, int timeout_ms, build_done_cb cb, void *user);
+
+/* build_run, but the fallback runs only when the failed compiler's output
+ * contains `when` (NULL: whenever it fails). */
+int build_run_when(struct build_runner *self, const char *key, char *const *argv, char *const *fallback,
+                   const char *when, const char *cwd, int timeout_ms, build_done_cb cb, void *user);
 
 /* Cancels the compile with `key`, if any. Returns whether there was one. */
 bool build_cancel(struct build_runner *self, const char *key);

@@ -158,6 +158,35 @@ static void describe(Dwarf_Die *type, char *buf, size_t size)
     }
 }
 
+/* Spells `a` (the patch's) and `b` (the program's), quoted, for "changed
+ * from <b> to <a>": when the names are the same (a typedef whose target
+ * changed), each also says what it stands for: "`units_t` (`long int`)".
+ * Either may be NULL (void). */
+static void describe_pair(Dwarf_Die *a, Dwarf_Die *b, char *ta, char *tb, size_t size)
+{
+    char na[160], nb[160];
+
+    describe(a, na, sizeof na);
+    describe(b, nb, sizeof nb);
+    snprintf(ta, size, "`%.*s`", (int)(size > 3 ? size - 3 : 0), na);
+    snprintf(tb, size, "`%.*s`", (int)(size > 3 ? size - 3 : 0), nb);
+    if (a && b && strcmp(na, nb) == 0) {
+        Dwarf_Die pa, pb;
+        char ia[96], ib[96];
+        bool ha = peel(a, &pa), hb = peel(b, &pb);
+        describe(ha ? &pa : NULL, ia, sizeof ia);
+        describe(hb ? &pb : NULL, ib, sizeof ib);
+        if (strcmp(ia, na) != 0 || strcmp(ib, nb) != 0) {
+            cat(ta, size, " (`");
+            cat(ta, size, ia);
+            cat(ta, size, "`)");
+            cat(tb, size, " (`");
+            cat(tb, size, ib);
+            cat(tb, size, "`)");
+        }
+    }
+}
+
 static Dwarf_Word size_of(Dwarf_Die *t)
 {
     Dwarf_Word s = 0;
@@ -351,9 +380,8 @@ static bool same_aggregate(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dept
                 continue;
             }
             char ta[160], tb[160];
-            describe(y->has_type ? &y->type : NULL, tb, sizeof tb);
-            describe(x->has_type ? &x->type : NULL, ta, sizeof ta);
-            append(diff, sizeof diff, &parts, "%s changed from `%s` to `%s`", field, tb, ta);
+            describe_pair(x->has_type ? &x->type : NULL, y->has_type ? &y->type : NULL, ta, tb, sizeof ta);
+            append(diff, sizeof diff, &parts, "%s changed from %s to %s", field, tb, ta);
             ok = false;
         }
     }
@@ -552,9 +580,8 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
     char ta[160], tb[160];
 
     if (hra != hrb || (hra && !same(j, &ra, &rb, depth + 1))) {
-        describe(hra ? &ra : NULL, ta, sizeof ta);
-        describe(hrb ? &rb : NULL, tb, sizeof tb);
-        say(j, NULL, "return type changed from `%s` to `%s`", tb, ta);
+        describe_pair(hra ? &ra : NULL, hrb ? &rb : NULL, ta, tb, sizeof ta);
+        say(j, NULL, "return type changed from %s to %s", tb, ta);
         return false;
     }
     if (na != nb || vara != varb) {
@@ -569,13 +596,12 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
             continue;
         if (*j->msg)
             return false;
-        describe(hxa ? &xa : NULL, ta, sizeof ta);
-        describe(hxb ? &xb : NULL, tb, sizeof tb);
+        describe_pair(hxa ? &xa : NULL, hxb ? &xb : NULL, ta, tb, sizeof ta);
         const char *name = dwarf_diename(&pa[i]);
         if (name)
-            say(j, NULL, "parameter %zu (`%s`) changed from `%s` to `%s`", i + 1, name, tb, ta);
+            say(j, NULL, "parameter %zu (`%s`) changed from %s to %s", i + 1, name, tb, ta);
         else
-            say(j, NULL, "parameter %zu changed from `%s` to `%s`", i + 1, tb, ta);
+            say(j, NULL, "parameter %zu changed from %s to %s", i + 1, tb, ta);
         return false;
     }
     return true;
@@ -664,12 +690,11 @@ static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, c
         return;
     if (!*j->msg && !*j->anon) {
         char sa[160], sb[160];
-        describe(ha ? &ta : NULL, sa, sizeof sa);
-        describe(hb ? &tb : NULL, sb, sizeof sb);
+        describe_pair(ha ? &ta : NULL, hb ? &tb : NULL, sa, sb, sizeof sa);
         if (strcmp(sa, sb) == 0)
-            say(j, var, "`%s` changed: its type `%s` has another layout", shown, sa);
+            say(j, var, "`%s` changed: its type %s has another layout", shown, sa);
         else
-            say(j, var, "`%s` changed from `%s` to `%s`", shown, sb, sa);
+            say(j, var, "`%s` changed from %s to %s", shown, sb, sa);
     }
     if (!*j->msg && *j->anon)
         say(j, var, "the type of `%s` (an unnamed struct) changed: %s", shown, j->anon);
@@ -769,6 +794,16 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu)
     default: return;
     }
     snprintf(key, sizeof key, "%s%s", prefix, name);
+    if (dwarf_tag(type) == DW_TAG_typedef) {
+        /* a scalar typedef only the new code's locals use holds no old data */
+        Dwarf_Die target;
+        int tag;
+        if (!peel(type, &target))
+            return;
+        tag = dwarf_tag(&target);
+        if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type && tag != DW_TAG_enumeration_type)
+            return;
+    }
     entry = debuginfo_type(j->exe, cu, key);
     if (!entry || !debuginfo_die(j->exe, entry, &other))
         return;
@@ -779,8 +814,10 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu)
     if (!*j->msg)
         say(j, type, "`%s` changed", key);
     /* already said through a variable or a signature that leads to it */
+    char quoted[320];
+    snprintf(quoted, sizeof quoted, "`%s`", key);
     for (size_t i = 0; i < j->out->count; i++)
-        if (strcmp(j->out->issues[i].message, j->msg) == 0)
+        if (strcmp(j->out->issues[i].message, j->msg) == 0 || strstr(j->out->issues[i].message, quoted))
             return;
     add_issue(j, NULL, j->msg, NULL);
 }

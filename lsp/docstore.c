@@ -1,5 +1,10 @@
 /* Implements lsp/docstore.h: a small array of documents (an editor has a
- * handful open), one parser shared by all. */
+ * handful open), one parser shared by all.
+ *
+ * A tree-sitter tree takes about 40 times the size of its text, so only the
+ * DOCSTORE_TREES documents edited last keep theirs (with the patch index
+ * and the analysis cache built on it): the others keep their text and
+ * analysis, and are parsed again from scratch at their next edit. */
 #include "docstore.h"
 
 #include <stdlib.h>
@@ -7,9 +12,12 @@
 
 #include "grammar.h"
 
+#define DOCSTORE_TREES 4
+
 struct docstore {
     struct document **docs;
     size_t n;
+    uint64_t clock;              /* counts docstore_update calls, for doc->touched */
     TSParser *parser;
     char *marker;
 };
@@ -97,6 +105,32 @@ static TSPoint point_at(const struct document *doc, uint32_t byte)
     return p;
 }
 
+/* Frees the tree (and what is built on it) of the documents beyond the
+ * DOCSTORE_TREES updated last. */
+static void drop_cold_trees(struct docstore *self)
+{
+    for (;;) {
+        size_t with_tree = 0;
+        struct document *coldest = NULL;
+        for (size_t i = 0; i < self->n; i++) {
+            struct document *d = self->docs[i];
+            if (!d->tree)
+                continue;
+            with_tree++;
+            if (!coldest || d->touched < coldest->touched)
+                coldest = d;
+        }
+        if (with_tree <= DOCSTORE_TREES || !coldest)
+            return;
+        ts_tree_delete(coldest->tree);
+        coldest->tree = NULL;
+        patch_index_free(coldest->patch_index);
+        coldest->patch_index = NULL;
+        analysis_cache_free(coldest->bodies);
+        coldest->bodies = NULL;
+    }
+}
+
 void docstore_update(struct docstore *self, struct document *doc)
 {
     TSTree *tree = ts_parser_parse_string(self->parser, doc->tree, doc->text, (uint32_t)doc->len);
@@ -116,6 +150,8 @@ void docstore_update(struct docstore *self, struct document *doc)
      * memory: patch_build then indexes for itself) */
     patch_index_free(doc->patch_index);
     doc->patch_index = doc->tree ? patch_index_new(doc->text, doc->len, doc->tree) : NULL;
+    doc->touched = ++self->clock;
+    drop_cold_trees(self);
 }
 
 struct document *docstore_get(struct docstore *self, const char *uri)
@@ -159,12 +195,12 @@ struct document *docstore_open(struct docstore *self, const char *uri, const cha
     doc->text[len] = '\0';
     doc->len = len;
     doc->version = version;
-    docstore_update(self, doc);
-    doc->running = doc->analysis ? analysis_copy(doc->analysis) : NULL;
-    if (!doc->running && doc->tree)
-        doc->running = analysis_run(doc->text, doc->len, doc->tree, self->marker);
     self->docs = realloc(self->docs, (self->n + 1) * sizeof *self->docs);
     self->docs[self->n++] = doc;
+    docstore_update(self, doc);
+    doc->running = doc->analysis ? analysis_copy(doc->analysis) : NULL;
+    if (!doc->running)
+        doc->running = analysis_of_text(doc->text, doc->len, self->marker);
     return doc;
 }
 
@@ -249,10 +285,10 @@ void docstore_set_running(struct docstore *self, struct document *doc, const cha
      * a large file take tens of ms, the loop's time after every reload). */
     const char *t = text ? text : doc->text;
     size_t n = text ? len : doc->len;
-    int current = n == doc->len && !memcmp(t, doc->text, n) && doc->tree && !doc->dirty && doc->analysis;
+    int current = n == doc->len && !memcmp(t, doc->text, n) && !doc->dirty && doc->analysis;
     struct analysis *a = current ? analysis_copy(doc->analysis) : NULL;
 
-    if (!a && current)
+    if (!a && current && doc->tree)
         a = analysis_run(doc->text, doc->len, doc->tree, self->marker);
     else if (!a)
         a = analysis_of_text(t, n, self->marker);

@@ -1,5 +1,7 @@
 /* Open documents: text, version, line index, tree-sitter tree (reparsed
- * incrementally on each edit), the analysis of the current text, and the
+ * incrementally on each edit; only the few documents edited last keep one,
+ * the others are parsed again at their next edit, so `tree` may be NULL),
+ * the analysis of the current text, and the
  * "running" analysis: what the running program was built from (or last
  * reloaded with); before any program attached, the text at didOpen.
  * Positions here are bytes; lsp/protocol.c converts editor positions. */
@@ -27,6 +29,7 @@ struct document {
     struct analysis *running;    /* the baseline for diffs; never NULL after open */
     struct patch_index *patch_index; /* of `text` and `tree`, for patch_build (patch_input.index); may be NULL */
     struct analysis_cache *bodies;   /* what docstore_update's analysis reuses at the next one; may be NULL */
+    uint64_t touched;            /* when it was last updated (the store's clock) */
 };
 
 /* One edit in bytes: replace [start, end) by `new_text`. */

@@ -43,6 +43,8 @@ enum jsonrpc_kind jsonrpc_classify(json_t *msg, struct jsonrpc_message *out)
     }
     method = json_object_get(msg, "method");
     out->params = json_object_get(msg, "params");
+    if (json_is_null(out->params)) /* "params": null, as some clients send it, is no params */
+        out->params = NULL;
     if (method) {
         if (!json_is_string(method)) {
             out->why = "\"method\" must be a string";

@@ -18,6 +18,14 @@
 #include "frame.h"
 
 #define LINK_MAX_MESSAGE (64u * 1024 * 1024)
+/* Before a TCP program has shown the token, anyone who can reach the port
+ * may be at the other end: its messages stay under LINK_PREAUTH_MESSAGE (a
+ * hot/attach listing ten thousand HOT functions is about 1 MB), it has
+ * LINK_AUTH_TIMEOUT_MS to attach, and at most LINK_MAX_PREAUTH such
+ * connections are kept at once (see link_set_limits). */
+#define LINK_PREAUTH_MESSAGE (1024u * 1024)
+#define LINK_AUTH_TIMEOUT_MS 10000
+#define LINK_MAX_PREAUTH 16
 
 const char *link_strerror(int err)
 {
@@ -48,6 +56,8 @@ struct conn {
         uv_tcp_t tcp;         /* a remote one: it must show the token */
     } h;
     uv_shutdown_t shutdown;   /* after refusing an attach */
+    uv_timer_t auth_timer;    /* a remote program's time to attach */
+    int handles;              /* open libuv handles (stream, timer): freed at 0 */
     bool refused;
     struct frame_decoder dec;
     struct link_program program;
@@ -70,6 +80,7 @@ struct link {
     char sock[600];
     char endpoint[640];
     struct conn *conns;
+    struct link_limits limits;
     FILE *trace;          /* $HOTC_LINK_TRACE: every message, one JSON line each */
     int next_session;
     int open_handles;
@@ -158,6 +169,8 @@ static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     struct link *link = c->link;
+    if (--c->handles > 0)
+        return;
     frame_decoder_release(&c->dec);
     json_decref(c->program.attach);
     free(c->detach_reason);
@@ -188,7 +201,27 @@ static void conn_drop(struct conn *c, const char *reason)
     }
     if (c->attached && link->cb.detached)
         link->cb.detached(link, &c->program, c->detach_reason ? c->detach_reason : reason, link->user);
+    if (c->program.remote)
+        uv_close((uv_handle_t *)&c->auth_timer, on_conn_closed);
     uv_close((uv_handle_t *)&c->h, on_conn_closed);
+}
+
+/* Remote connections that have not attached yet. */
+static int preauth_count(const struct link *link)
+{
+    int n = 0;
+    for (const struct conn *c = link->conns; c; c = c->next)
+        n += c->program.remote && !c->attached && !c->closing;
+    return n;
+}
+
+static void on_auth_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    if (!c->attached) {
+        log_warn("closed a TCP connection that did not attach within %d ms", c->link->limits.auth_timeout_ms);
+        conn_drop(c, "no hot/attach in time");
+    }
 }
 
 static void on_refused_shutdown(uv_shutdown_t *req, int status)
@@ -262,6 +295,10 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
     c->program.build_id = build_id;
     c->program.arch = arch;
     c->attached = true;
+    if (c->program.remote) { /* shown the token: the full limits now */
+        uv_timer_stop(&c->auth_timer);
+        c->dec.max_body = LINK_MAX_MESSAGE;
+    }
     json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "result", "session",
                             c->program.id, "serverVersion", HOTC_VERSION);
     trace(link, "hot/attach", true, msg);
@@ -357,6 +394,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             break;
         if (rc < 0) {
             reply_error(c, NULL, -32700, ferr.text);
+            if (c->program.remote && !c->attached) { /* a stranger: no second chance */
+                conn_refuse(c);
+                break;
+            }
             continue;
         }
         json_error_t jerr;
@@ -397,6 +438,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     c->link = link;
     c->program.remote = remote;
+    bool full = remote && preauth_count(link) >= link->limits.max_preauth;
     if (remote)
         uv_tcp_init(link->loop, &c->h.tcp);
     else
@@ -405,16 +447,29 @@ static void on_connection(uv_stream_t *server, int status)
         c->h.tcp.data = c;
     else
         c->h.pipe.data = c;
+    c->handles = 1;
     link->open_handles++;
-    frame_decoder_init(&c->dec, LINK_MAX_MESSAGE);
+    frame_decoder_init(&c->dec, remote ? link->limits.preauth_message : LINK_MAX_MESSAGE);
     c->next = link->conns;
     link->conns = c;
+    if (remote) {
+        uv_timer_init(link->loop, &c->auth_timer);
+        c->auth_timer.data = c;
+        c->handles++;
+    }
     if (uv_accept(server, (uv_stream_t *)&c->h) != 0 || (!remote && !peer_is_us(&c->h.pipe))) {
         conn_drop(c, "refused");
         return;
     }
-    if (remote)
+    if (full) {
+        log_warn("closed a TCP connection: %d others have not attached yet", link->limits.max_preauth);
+        conn_drop(c, "refused");
+        return;
+    }
+    if (remote) {
         uv_tcp_nodelay(&c->h.tcp, 1);
+        uv_timer_start(&c->auth_timer, on_auth_timeout, (uint64_t)link->limits.auth_timeout_ms, 0);
+    }
     uv_read_start((uv_stream_t *)&c->h, on_alloc, on_read);
 }
 
@@ -473,6 +528,7 @@ int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct 
     if (!self)
         return LINK_ENOMEM;
     self->loop = loop;
+    self->limits = (struct link_limits){ LINK_PREAUTH_MESSAGE, LINK_AUTH_TIMEOUT_MS, LINK_MAX_PREAUTH };
     if (cb)
         self->cb = *cb;
     self->user = user;
@@ -513,6 +569,11 @@ int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct 
     }
     *out = self;
     return 0;
+}
+
+void link_set_limits(struct link *self, const struct link_limits *limits)
+{
+    self->limits = *limits;
 }
 
 const char *link_endpoint(const struct link *self)

@@ -68,6 +68,19 @@ struct link_callbacks {
 int link_open(struct link **out, uv_loop_t *loop, const char *dir, const struct link_callbacks *cb,
               void *user, char *err, size_t errsize);
 
+/* What a TCP connection may do before it has shown the token: its longest
+ * message (a longer one, or any malformed one, closes it), its time to
+ * send hot/attach, and how many such connections are kept at once (more
+ * are closed as they arrive). link_open sets 1 MiB, 10 s and 16. */
+struct link_limits {
+    size_t preauth_message;
+    int auth_timeout_ms;
+    int max_preauth;
+};
+
+/* Replaces the limits for connections accepted from now on. */
+void link_set_limits(struct link *self, const struct link_limits *limits);
+
 /* "unix:/abs/path.sock". Borrowed. */
 const char *link_endpoint(const struct link *self);
 

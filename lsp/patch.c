@@ -190,6 +190,7 @@ struct ctx {
 
     int next_slot;
     bool oom;
+    char refused[256]; /* why the patch cannot be built (set once), else "" */
     TSTreeCursor cursor;
     /* field ids, looked up once: ts_node_child_by_field_name looks the
      * name up among the language's fields on every call */
@@ -422,7 +423,10 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
     for (int depth = 0; depth < 64 && !ts_node_is_null(d); depth++) {
         const char *t = ts_node_type(d);
         if (strcmp(t, "identifier") == 0) {
-            r.ident = d;
+            /* A name tree-sitter made up to recover (`static v[2];` reads
+             * as type `v` and a missing name) declares nothing. */
+            if (!ts_node_is_missing(d) && ts_node_end_byte(d) > ts_node_start_byte(d))
+                r.ident = d;
             return r;
         }
         TSNode next;
@@ -880,7 +884,7 @@ static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct decla
     for (uint32_t i = a; i < e;) {
         if (i == size_at)
             sbuf_fmt(b, "%lu", (unsigned long)count);
-        if (rename && i == id_a) {
+        if (rename && i == id_a && id_b > id_a) {
             sbuf_str(b, rename);
             i = id_b;
             continue;
@@ -889,6 +893,23 @@ static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct decla
     }
     if (size_at == e)
         sbuf_fmt(b, "%lu", (unsigned long)count);
+}
+
+/* Records why a static declaration cannot be bound: tree-sitter found no
+ * name in it (`static v[2];`, implicit int, reads as type `v` and no name),
+ * so the patch would get a fresh copy instead of the program's variable.
+ * The first such declaration wins. */
+static void refuse_nameless(struct ctx *c, TSNode decl)
+{
+    if (*c->refused)
+        return;
+    struct sbuf text = { 0 };
+    add_one_line(c, &text, ts_node_start_byte(decl), ts_node_end_byte(decl), decl, false);
+    snprintf(c->refused, sizeof c->refused,
+             "cannot build a patch: the static declaration `%.80s` at line %u declares no name "
+             "the compiler and hotc agree on (a type is missing?); write its type, e.g. `static int v[2];`",
+             text.data ? text.data : "", ts_node_start_point(decl).row + 1);
+    free(text.data);
 }
 
 /* Rewrites one static declaration (file scope or local) as weak extern
@@ -911,6 +932,8 @@ static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, s
     for (size_t i = 0; i < ndecl; i++) {
         TSNode k = decls[i];
         struct declared info = declarator_info(c, k, spec_const);
+        if (ts_node_is_null(info.ident) && !info.is_function)
+            refuse_nameless(c, decl);
         if (ts_node_is_null(info.ident) || info.is_function)
             continue;
         int slot;
@@ -1640,7 +1663,8 @@ int patch_build_indexed(struct patch *self, const struct patch_input *in, const 
     c.syms = malloc((ix->nsyms ? ix->nsyms : 1) * sizeof *c.syms);
     if (!c.syms)
         goto oom;
-    memcpy(c.syms, ix->syms, ix->nsyms * sizeof *c.syms);
+    if (ix->nsyms) /* a file with no file-scope names has no array to copy */
+        memcpy(c.syms, ix->syms, ix->nsyms * sizeof *c.syms);
     c.nsyms = c.symcap = ix->nsyms;
     c.table = ix->table;
     c.tablecap = ix->tablecap;
@@ -1672,6 +1696,11 @@ int patch_build_indexed(struct patch *self, const struct patch_input *in, const 
     edit_items(&c);
     if (c.oom || c.arena.oom)
         goto oom;
+    if (*c.refused) {
+        err = PATCH_EPARSE;
+        snprintf(self->error, sizeof self->error, "%s", c.refused);
+        goto done;
+    }
 
     struct sbuf b = { 0 };
     sbuf_grow(&b, in->length + in->length / 8 + 256);

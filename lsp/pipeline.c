@@ -18,12 +18,14 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,9 +37,16 @@
 #include "link.h"
 #include "log.h"
 #include "patch.h"
+#include "preamble.h"
 #include "protocol.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
+/* Each program's applied stack keeps the baseline text before each of its
+ * newest APPLIED_BASES reloads (rollback restores it), and at most
+ * APPLIED_MAX entries (their patch libraries stay on disk): the server's
+ * memory and files do not grow with the number of reloads. */
+#define APPLIED_BASES 8
+#define APPLIED_MAX 64
 /* after this long without an answer from a program in poll mode, the
  * editor is told that it waits for hot_poll() */
 #define WAIT_TELL_MS 5000
@@ -114,7 +123,17 @@ struct job {
     uv_work_t prepare;       /* writes the patch source and finds the compile commands off the loop */
     int write_errno;         /* why writing c_path failed, 0 when it did not */
     struct compile_probe probe;
+    struct preamble_plan *pre;  /* the precompiled preamble's use by this save, or NULL */
+    char pre_path[PATH_MAX];    /* the patch source without its preamble */
+    uint64_t pre_hash;          /* hash of the file's preamble (tcc memo) */
+    bool tried_tcc;             /* the compile tries tcc first */
+    char *tcc_key;              /* then the key its failure is remembered under */
+    char *fast_note;            /* why tcc was not used, or NULL */
+    char *cc[2];                /* the compiler and its fallback, then */
+    const char *compiled_with;  /* the one that decided (cc[0] or cc[1]) */
+    bool so_written;            /* the compile succeeded: so_path exists */
     uint64_t check_us;       /* the layout check (lsp/compat.c), on a worker */
+    char *note;              /* what an earlier attempt of this save refused (job_retry_without), or NULL */
     uint64_t patch_t0;       /* uv_hrtime() when the patch build began */
     char *progress;          /* $/progress token, or NULL */
     uint64_t t0;             /* uv_hrtime() of the save */
@@ -131,12 +150,15 @@ struct job {
 
 /* One applied reload of one program, for rollback. */
 struct applied {
+    struct pipeline *p;
     struct applied *below;
+    char *so_path;           /* its patch library, kept on disk while an entry names it */
     int version;
     char *uri, *path;
     char **fns;
     size_t n_fns;
     json_t *prev_base;       /* the baseline before it (a string of p->bases, shared: never modified), or NULL */
+    bool base_dropped;       /* it had one, dropped by applied_trim() */
 };
 
 struct rollback {
@@ -191,9 +213,12 @@ struct pipeline {
     json_t *units_failed;    /* path -> true: its baseline could not be preprocessed */
     bool scanning_base;      /* a SCAN_BASE runs (one at a time, in the background) */
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
+    json_t *libraries;       /* patch library path -> applied entries naming it */
     json_t *layout_uris;     /* uri -> true: has layout-changed warnings from a check */
     struct job *jobs;
     struct program *programs;
+    struct preamble_cache *pre;  /* precompiled preambles (gcc, clang) */
+    json_t *tcc_failed;      /* path -> {key, reason}: tcc cannot compile it with that preamble and flags */
     unsigned next_serial;
     char tmpdir[512];
     /* settings */
@@ -221,6 +246,8 @@ static void scan_next_base(struct pipeline *p);
 static void unit_rebase(struct pipeline *p, const char *path, json_t *expansion);
 static void unit_applied(struct pipeline *p, struct job *job);
 static void set_base(struct pipeline *p, const char *uri, const char *path, const char *text, size_t len);
+static json_t *build_details(const struct job *job);
+static void remove_file(struct pipeline *p, const char *path);
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -364,13 +391,54 @@ static void mark_doc_running(struct pipeline *p, struct document *doc, struct pr
     }
 }
 
+/* The patch library `so_path` is named by one more (`delta` 1) or one less
+ * (-1) applied entry; at none, nothing can run its code any more (not on
+ * any program's applied stack) and the file is removed. */
+static void library_ref(struct pipeline *p, const char *so_path, int delta)
+{
+    json_t *n = json_object_get(p->libraries, so_path);
+    json_int_t refs = (n ? json_integer_value(n) : 0) + delta;
+
+    if (refs > 0) {
+        json_object_set_new(p->libraries, so_path, json_integer(refs));
+        return;
+    }
+    json_object_del(p->libraries, so_path);
+    if (!p->closing)
+        remove_file(p, so_path);
+}
+
 static void applied_free(struct applied *a)
 {
+    if (a->so_path)
+        library_ref(a->p, a->so_path, -1);
+    free(a->so_path);
     free(a->uri);
     free(a->path);
     free_strv(a->fns, a->n_fns);
     json_decref(a->prev_base);
     free(a);
+}
+
+/* Bounds `pg`'s applied stack (APPLIED_BASES, APPLIED_MAX). */
+static void applied_trim(struct program *pg)
+{
+    size_t depth = 0;
+
+    for (struct applied **a = &pg->applied; *a; depth++) {
+        if (depth >= APPLIED_MAX) {
+            struct applied *drop = *a;
+            *a = drop->below;
+            applied_free(drop);
+            continue;
+        }
+        if (depth >= APPLIED_BASES && (*a)->prev_base) {
+            json_decref((*a)->prev_base);
+            (*a)->prev_base = NULL;
+            (*a)->base_dropped = true;
+        }
+        a = &(*a)->below;
+    }
 }
 
 static void program_free(struct program *pg)
@@ -515,6 +583,12 @@ static void batch_finish(struct batch *b)
         server_state_changed(p->server);
     log_trace("status.sent");
     batch_free(b);
+#ifdef __GLIBC__
+    /* the save's transient copies (texts, trees, the patch) are freed: give
+     * their pages back, so that the server's RSS follows what it keeps */
+    malloc_trim(0);
+    log_trace("trimmed");
+#endif
     log_trace_flush("save");
 }
 
@@ -759,9 +833,19 @@ static void job_free(struct job *job)
     free(job->targets);
     json_decref(job->programs);
     free(job->reason);
+    free(job->note);
     compile_probe_release(&job->probe);
+    preamble_plan_free(job->pre);
+    free(job->fast_note);
+    free(job->tcc_key);
+    free(job->cc[0]);
+    free(job->cc[1]);
     if (*job->c_path && !p->closing)
         remove_file(p, job->c_path);
+    if (*job->pre_path && !p->closing)
+        remove_file(p, job->pre_path);
+    if (job->so_written && job->applied == 0 && !p->closing)
+        remove_file(p, job->so_path); /* no program runs it */
     free(job);
 }
 
@@ -823,6 +907,14 @@ static void job_finish(struct job *job)
                       : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
+    if (job->note && message) {
+        /* the functions of the same save that the layout check kept back */
+        char *both = fmt("%s; %s", message, job->note);
+        if (both) {
+            free(message);
+            message = both;
+        }
+    }
     for (size_t i = 0; i < job->n_fns; i++)
         state_record(st, job->path, job->fns[i], job->applied ? job->version : 0, result,
                      job->applied ? "" : job->reason, total);
@@ -845,6 +937,7 @@ static void job_finish(struct job *job)
                           "checkUs", (json_int_t)job->check_us, "loadUs",
                           (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
                           (json_int_t)total);
+    json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
@@ -913,6 +1006,10 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
             size_t k, n = json_array_size(tg->functions);
             json_t *f;
             if (a) {
+                a->p = job->p;
+                a->so_path = strdup(job->so_path);
+                if (a->so_path)
+                    library_ref(job->p, a->so_path, 1);
                 a->version = (int)version;
                 a->uri = strdup(job->uri);
                 a->path = strdup(job->path);
@@ -923,6 +1020,7 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                 a->prev_base = json_incref(base);
                 a->below = pg->applied;
                 pg->applied = a;
+                applied_trim(pg);
             }
         }
     } else {
@@ -1230,6 +1328,37 @@ static void on_library_encoded(uv_work_t *req, int status)
     job_dispatch(job);
 }
 
+/* tcc failed on `job`'s file where the project's compiler did not: tcc is
+ * not tried again on it until its preamble or its flags change. */
+static void tcc_failed(struct pipeline *p, struct job *job, const char *why)
+{
+    /* "<patch path>:<line>: error: <message>": the message says it */
+    const char *msg = why ? strstr(why, "error: ") : NULL;
+    if (msg)
+        why = msg + 7;
+    log_info("tcc cannot compile %s (%s); its patches use %s until its preamble or flags change",
+             base_name(job->path), why && *why ? why : "no message", job->cc[1] ? job->cc[1] : "the compiler");
+    json_object_set_new(p->tcc_failed, job->path,
+                        json_pack("{s:s, s:s}", "key", job->tcc_key, "reason", why && *why ? why : "tcc failed"));
+    free(job->fast_note);
+    job->fast_note = fmt("tcc failed: %s", why && *why ? why : "no message");
+}
+
+/* What compiled the patch, for hotc/status "last": the compiler, the
+ * precompiled preamble's state, why tcc was not used. New reference. */
+static json_t *build_details(const struct job *job)
+{
+    json_t *o = json_object();
+
+    if (job->compiled_with)
+        json_object_set_new(o, "compiler", json_string(job->compiled_with));
+    if (job->pre)
+        json_object_set_new(o, "preamble", json_string(preamble_plan_state(job->pre)));
+    if (job->fast_note)
+        json_object_set_new(o, "fastCompiler", json_string(job->fast_note));
+    return o;
+}
+
 static void on_compiled(const struct build_result *r, void *user)
 {
     struct job *job = user;
@@ -1241,6 +1370,10 @@ static void on_compiled(const struct build_result *r, void *user)
     job->compiling = false;
     st->compiling--;
     job->compile_us = r->duration_us;
+    job->compiled_with = job->cc[r->used_fallback && job->cc[1] ? 1 : 0];
+    job->so_written = r->status == 0;
+    if (job->tried_tcc && r->used_fallback && r->status == 0 && job->tcc_key && !p->closing)
+        tcc_failed(p, job, r->failed_first);
     progress(p, job, "end", r->status == 0 ? "compiled" : build_strerror(r->status));
     if (r->status == BUILD_ECANCELED || p->closing) {
         free(job->reason);
@@ -1275,6 +1408,7 @@ static void on_compiled(const struct build_result *r, void *user)
                               "analysisUs", (json_int_t)job->analysis_us, "patchUs", (json_int_t)job->patch_us,
                               "compileUs", (json_int_t)job->compile_us, "totalUs",
                               (json_int_t)elapsed_us(job->t0));
+        json_object_set_new(job->last, "build", build_details(job));
         if (r->status != BUILD_ECOMPILE)
             show(p, 1, message ? message : "compile failed");
         log_info("%s", message ? message : "compile failed");
@@ -1444,7 +1578,10 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
         free((char *)warn[i].message);
     free(warn);
     log_warn("%s", first ? first : "the layout check refused the patch");
-    show(p, 2, first ? first : "cannot reload: layouts changed");
+    /* a check that could not run (no debug information) was said once, at
+     * attach; the status and the diagnostics carry each refusal */
+    if (!error)
+        show(p, 2, first ? first : "cannot reload: layouts changed");
     return first;
 }
 
@@ -1536,7 +1673,7 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     next->req = job->req;
     job->req = NULL;
     first = record_layout_refusals(job, NULL, report, refused);
-    free(first);
+    next->note = first;
     job_free(job);
     if (next->n_targets == 0) {
         job_free(next);
@@ -1648,6 +1785,7 @@ static void prepare_work(uv_work_t *req)
         return;
     }
     log_trace("worker.written");
+    preamble_plan_work(job->pre, job->patch.source, job->patch.length);
     compile_probe_run(&job->probe);
     log_trace("worker.probed");
 }
@@ -1746,6 +1884,14 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
     }
     snprintf(job->c_path, sizeof job->c_path, "%s/p%u-%s", p->tmpdir, job->serial, base_name(job->path));
     snprintf(job->so_path, sizeof job->so_path, "%s/p%u.so", p->tmpdir, job->serial);
+    snprintf(job->pre_path, sizeof job->pre_path, "%s/p%u-pre-%s", p->tmpdir, job->serial, base_name(job->path));
+    job->pre = preamble_plan_new(p->pre, job->path, job->text, job->len, job->patch.source, job->patch.length,
+                                 job->pre_path);
+    {
+        unsigned lines;
+        size_t n = preamble_scan(job->text, job->len, &lines, NULL);
+        job->pre_hash = preamble_hash(PREAMBLE_HASH_INIT, job->text, n);
+    }
     if (compile_probe_init(p, &job->probe, job->path) != 0) {
         job->reason = strdup("out of memory");
         *job->c_path = '\0';
@@ -1761,6 +1907,28 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
         *job->c_path = '\0';
         job_free(job);
     }
+}
+
+/* The key under which tcc's failure on a file is remembered: its preamble
+ * and the tcc flags. */
+static char *tcc_key(const struct job *job, char *const *tcc_argv)
+{
+    return fmt("%016" PRIx64 "%016" PRIx64, job->pre_hash,
+               preamble_flags_hash(tcc_argv, job->c_path, job->so_path));
+}
+
+/* Why tcc is not tried on `job` (it failed on the file with the same
+ * preamble and flags), or NULL. Borrowed from p->tcc_failed. */
+static const char *tcc_known_to_fail(struct pipeline *p, const struct job *job, char *const *tcc_argv)
+{
+    json_t *memo = json_object_get(p->tcc_failed, job->path);
+    char *key = memo ? tcc_key(job, tcc_argv) : NULL;
+    const char *why = NULL;
+
+    if (key && strcmp(key, json_string_value(json_object_get(memo, "key"))) == 0)
+        why = json_string_value(json_object_get(memo, "reason"));
+    free(key);
+    return why;
 }
 
 /* Starts the compiler on the written patch source. Takes `job` (freed on
@@ -1789,9 +1957,22 @@ static void job_compile(struct pipeline *p, struct job *job)
     if (fast) {
         argv = build_patch_argv(entry, &opts, "tcc", job->path, job->c_path, job->so_path, NULL);
         fallback = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
+        const char *why = argv ? tcc_known_to_fail(p, job, argv) : NULL;
+        if (why) {
+            /* no second failed try: straight to the project's compiler */
+            job->fast_note = fmt("tcc skipped: %s", why);
+            build_argv_free(argv);
+            argv = fallback;
+            fallback = NULL;
+        } else if (argv) {
+            job->tried_tcc = true;
+            job->tcc_key = tcc_key(job, argv);
+        }
     } else {
         argv = build_patch_argv(entry, &opts, NULL, job->path, job->c_path, job->so_path, &cwd);
     }
+    if (argv && !job->tried_tcc)
+        preamble_plan_use(job->pre, &argv, &fallback, job->c_path, job->so_path, cwd, p->timeout_ms);
     if (!argv) {
         build_argv_free(fallback);
         free(cwd);
@@ -1812,7 +1993,11 @@ static void job_compile(struct pipeline *p, struct job *job)
     if (job->batch)
         job->batch->started = true;
     log_trace("compile.run");
-    rc = build_run(&p->runner, job->key, argv, fallback, cwd, p->timeout_ms, on_compiled, job);
+    job->cc[0] = strdup(base_name(argv[0]));
+    job->cc[1] = fallback ? strdup(base_name(fallback[0])) : NULL;
+    /* with a precompiled preamble, clang's fallback is for a stale one only */
+    rc = build_run_when(&p->runner, job->key, argv, fallback, job->tried_tcc ? NULL : "precompiled header", cwd,
+                        p->timeout_ms, on_compiled, job);
     log_trace("compile.started");
     build_argv_free(argv);
     build_argv_free(fallback);
@@ -2805,6 +2990,10 @@ static void rollback_answer(struct rollback *rb, struct program *pg, long pid, j
                 set_base(p, a->uri, a->path, json_string_value(a->prev_base), json_string_length(a->prev_base));
             else
                 forget_hashes(p, a->path);
+            if (a->base_dropped)
+                log_info("rolled back v%d of %s, older than the %d newest reloads: the editor's view of what runs "
+                         "is not restored; save the file to reload it",
+                         a->version, base_name(a->path), APPLIED_BASES);
             free(why);
             applied_free(a);
         }
@@ -2980,6 +3169,124 @@ static void hook_configuration(void *data, struct server *server, json_t *settin
     }
 }
 
+/* The sweep of the temp folders that servers killed before their exit
+ * left behind (`hotc-patches-<pid>-XXXXXX`), on a worker at start-up. */
+struct sweep {
+    uv_work_t req;
+    char parent[512], own[512];
+    int removed;
+};
+
+/* Whether process `pid` is a running hotc. Blocking: reads /proc. */
+static bool hotc_runs(long pid)
+{
+    char path[64], comm[32] = "";
+    FILE *f;
+
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return false;
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    if (!(f = fopen(path, "r")))
+        return true; /* alive, and no way to tell */
+    if (!fgets(comm, sizeof comm, f))
+        *comm = '\0';
+    fclose(f);
+    return strcmp(comm, "hotc\n") == 0;
+}
+
+/* Whether a hotc other than this one runs as this user. Blocking. */
+static bool other_hotc_runs(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+
+    if (!d)
+        return true;
+    while (!found && (e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        struct stat st;
+        char path[300];
+        snprintf(path, sizeof path, "/proc/%s", e->d_name);
+        if (*end || pid <= 0 || pid == (long)getpid() || stat(path, &st) != 0 || st.st_uid != getuid())
+            continue;
+        found = hotc_runs(pid);
+    }
+    closedir(d);
+    return found;
+}
+
+/* On a worker: removes the parent's `hotc-patches-*` folders owned by this
+ * user whose server no longer runs: the pid in the name is not a running
+ * hotc, or, for names without a pid (older servers), no other hotc runs. */
+static void sweep_work(uv_work_t *req)
+{
+    struct sweep *sw = req->data;
+    DIR *d = opendir(sw->parent);
+    struct dirent *e;
+    int others = -1;
+
+    if (!d)
+        return;
+    while ((e = readdir(d))) {
+        char dir[1024], *end;
+        struct stat st;
+        if (strncmp(e->d_name, "hotc-patches-", 13) != 0 || strcmp(e->d_name, sw->own) == 0)
+            continue;
+        snprintf(dir, sizeof dir, "%s/%s", sw->parent, e->d_name);
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+            continue;
+        long pid = strtol(e->d_name + 13, &end, 10);
+        if (end != e->d_name + 13 && *end == '-') {
+            /* any live process keeps it (a reused pid only delays the removal;
+             * a server run under valgrind has another name) */
+            if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+                continue;
+        } else {
+            if (others < 0)
+                others = other_hotc_runs();
+            if (others)
+                continue;
+        }
+        DIR *sub = opendir(dir);
+        struct dirent *f;
+        while (sub && (f = readdir(sub)))
+            if (strcmp(f->d_name, ".") != 0 && strcmp(f->d_name, "..") != 0)
+                unlinkat(dirfd(sub), f->d_name, 0);
+        if (sub)
+            closedir(sub);
+        if (rmdir(dir) == 0)
+            sw->removed++;
+    }
+    closedir(d);
+}
+
+static void on_swept(uv_work_t *req, int status)
+{
+    struct sweep *sw = req->data;
+
+    (void)status;
+    if (sw->removed)
+        log_info("removed %d patch folder%s of servers no longer running from %s", sw->removed,
+                 sw->removed == 1 ? "" : "s", sw->parent);
+    free(sw);
+}
+
+/* Starts the sweep of `tmp`, where this server's folder is p->tmpdir. */
+static void sweep_tmp(struct pipeline *p, const char *tmp)
+{
+    struct sweep *sw = calloc(1, sizeof *sw);
+
+    if (!sw)
+        return;
+    snprintf(sw->parent, sizeof sw->parent, "%s", tmp);
+    snprintf(sw->own, sizeof sw->own, "%s", base_name(p->tmpdir));
+    sw->req.data = sw;
+    if (uv_queue_work(p->loop, &sw->req, sweep_work, on_swept) != 0)
+        free(sw);
+}
+
 static void hook_initialized(void *data, struct server *server)
 {
     struct pipeline *p = data;
@@ -2988,14 +3295,17 @@ static void hook_initialized(void *data, struct server *server)
     const char *tmp = getenv("TMPDIR");
 
     p->server = server;
-    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    /* the pid in the name lets a later server remove it if this one is killed */
+    snprintf(p->tmpdir, sizeof p->tmpdir, "%s/hotc-patches-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp", (long)getpid());
     if (!mkdtemp(p->tmpdir)) {
         log_error("cannot create a directory for patches in %s: %s", tmp && *tmp ? tmp : "/tmp", strerror(errno));
         *p->tmpdir = '\0';
         return;
     }
+    sweep_tmp(p, tmp && *tmp ? tmp : "/tmp");
     build_runner_init(&p->runner, p->loop);
     p->runner_ready = true;
+    p->pre = preamble_cache_new(p->loop, &p->runner, p->tmpdir);
     uv_timer_init(p->loop, &p->batch);
     p->batch.data = p;
     uv_timer_init(p->loop, &p->wait);
@@ -3026,6 +3336,7 @@ static void hook_exit(void *data, struct server *server)
     if (p->link)
         link_close(p->link);
     p->link = NULL;
+    preamble_cache_close(p->pre);
     if (p->runner_ready)
         build_runner_close(&p->runner);
     launcher_close(p->launcher);
@@ -3059,6 +3370,8 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->compiler_uris = json_object();
     p->base_serials = json_object();
     p->compile_serials = json_object();
+    p->tcc_failed = json_object();
+    p->libraries = json_object();
     p->units = json_object();
     p->units_failed = json_object();
     p->layout_uris = json_object();
@@ -3069,7 +3382,7 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->layout = layoutcheck_new(loop, on_image_loaded, p);
     p->launcher = launcher_new(loop);
     if (!p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
-        !p->units || !p->units_failed) {
+        !p->tcc_failed || !p->libraries || !p->units || !p->units_failed) {
         pipeline_free(p);
         return NULL;
     }
@@ -3118,6 +3431,9 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->compiler_uris);
     json_decref(self->base_serials);
     json_decref(self->compile_serials);
+    json_decref(self->libraries);
+    json_decref(self->tcc_failed);
+    preamble_cache_free(self->pre);
     json_decref(self->units);
     json_decref(self->units_failed);
     json_decref(self->layout_uris);

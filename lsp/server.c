@@ -30,6 +30,7 @@ struct server {
     struct state state;
     enum phase phase;
     int shutdown_requested;
+    int initialized;          /* `initialized` was handled: the set-up runs once */
     int exit_code;
     enum protocol_encoding enc;
     struct protocol_client client;
@@ -347,6 +348,11 @@ static void on_initialized(struct server *self, struct server_request *req, json
 {
     (void)req;
     (void)params;
+    if (self->initialized) {
+        log_warn("ignored a second initialized notification: the server is set up already");
+        return;
+    }
+    self->initialized = 1;
     if (self->hooks.configuration)
         self->hooks.configuration(self->hooks.data, self, self->settings);
     if (self->hooks.initialized)

@@ -8,7 +8,8 @@
 #   make check-demo        the demo's short mode (particles, echo): every step asserted
 #   make check-demo-sdl    the SDL2 example under Xvfb (skipped without it);
 #                          its screenshots in tests/out/sdl-shot-v*.png
-#   make check-examples    build the examples with -Werror, run them briefly
+#   make check-examples    build the examples with -Werror, run them briefly;
+#                          examples/ledger also with CMake
 
 DEMO ?= particles
 DEMO_BIN := $(BUILD)/demo/hotc-demo
@@ -18,7 +19,7 @@ DEMO_ARGS = --hotc $(abspath $(HOTC)) --build $(abspath $(BUILD)) \
 	--examples $(CURDIR)/examples --work $(abspath $(DEMO_WORK))
 # The example Makefiles read EXTRA_CFLAGS from the environment.
 EXAMPLE_ENV = EXTRA_CFLAGS="$(if $(filter 1,$(WERROR)),-Werror)"
-EXAMPLES := particles echo sdl
+EXAMPLES := particles echo sdl ledger
 HAVE_SDL = $(shell pkg-config --exists sdl2 && command -v xvfb-run >/dev/null && echo yes)
 
 .PHONY: demo-run examples check-demo check-demo-sdl check-examples
@@ -80,7 +81,7 @@ endif
 check-examples: all
 	@set -e; for e in $(EXAMPLES); do \
 	  if [ $$e = sdl ] && [ "$(HAVE_SDL)" != yes ]; then echo "check-examples: sdl skipped (needs libsdl2-dev and xvfb)"; continue; fi; \
-	  d=$(abspath $(BUILD))/examples/$$e; mkdir -p $$d; cp examples/$$e/*.c $$d/; \
+	  d=$(abspath $(BUILD))/examples/$$e; mkdir -p $$d; cp examples/$$e/*.[ch] $$d/; \
 	  EXTRA_CFLAGS=-Werror $(MAKE) -s --no-print-directory -C $$d -f $(CURDIR)/examples/$$e/Makefile \
 	    HOTC_BUILD=$(abspath $(BUILD)); \
 	done
@@ -90,6 +91,14 @@ check-examples: all
 	@out=$$(printf 'one\ntwo\n' | HOTC_ENDPOINT=unix:/nonexistent timeout 60 $(BUILD)/examples/echo/echo 2>&1); \
 	  echo "$$out" | grep -q '^#2 v0 echo: two$$' \
 	  || { echo "check-examples: echo printed: $$out"; exit 1; }
+	@out=$$(HOTC_ENDPOINT=unix:/nonexistent timeout 60 $(BUILD)/examples/ledger/ledger --period 1 --ticks 30); \
+	  echo "$$out" | grep -q '^tick=30 units=30 in=3 out=2 filled=60 audit=25 price=374 trend=8 last=receive tag=a version=0$$' \
+	  || { echo "check-examples: ledger printed: $$out"; exit 1; }
+	@d=$(abspath $(BUILD))/examples/ledger-cmake; rm -rf $$d; \
+	  PKG_CONFIG_PATH=$(abspath $(BUILD))/pkgconfig cmake -S examples/ledger -B $$d -DCMAKE_C_FLAGS=-Werror >$$d.log 2>&1 \
+	  && cmake --build $$d >>$$d.log 2>&1 && grep -q 'LEDGER_WIDE_MONEY=1' $$d/compile_commands.json \
+	  && HOTC_ENDPOINT=unix:/nonexistent timeout 60 $$d/ledger --period 1 --ticks 3 | grep -q '^tick=3 ' \
+	  || { echo "check-examples: ledger with cmake failed:"; cat $$d.log; exit 1; }
 ifeq ($(HAVE_SDL),yes)
 	@out=$$(HOTC_ENDPOINT=unix:/nonexistent timeout 60 xvfb-run -a $(BUILD)/examples/sdl/sdl --frames 30 --max-frames 30); \
 	  echo "$$out" | grep -q '^frame=30 version=0 .*pixel=203040' \

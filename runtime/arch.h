@@ -8,6 +8,7 @@
 
 #if defined(__x86_64__)
 #define ARCH_NAME "x86_64"
+#define ARCH_ELF_MACHINE EM_X86_64
 #define ARCH_PAD_BEFORE 14 /* bytes of padding before the entry (hot.h) */
 #define ARCH_R_ABS64 R_X86_64_64
 #define ARCH_R_GLOB_DAT R_X86_64_GLOB_DAT
@@ -15,6 +16,7 @@
 #define ARCH_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.gregs[REG_RIP])
 #elif defined(__aarch64__)
 #define ARCH_NAME "aarch64"
+#define ARCH_ELF_MACHINE EM_AARCH64
 #define ARCH_PAD_BEFORE 16 /* 4 instructions */
 #define ARCH_R_ABS64 R_AARCH64_ABS64
 #define ARCH_R_GLOB_DAT R_AARCH64_GLOB_DAT
@@ -22,6 +24,7 @@
 #define ARCH_UCONTEXT_PC(uc) ((uintptr_t)(uc)->uc_mcontext.pc)
 #else
 #define ARCH_NAME "unsupported"
+#define ARCH_ELF_MACHINE EM_NONE
 #define ARCH_UNSUPPORTED 1
 #define ARCH_PAD_BEFORE 0
 #define ARCH_R_ABS64 0

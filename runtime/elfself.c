@@ -258,3 +258,84 @@ const struct elfself_hot *elfself_hot_at(const struct elfself *self, uintptr_t e
     struct elfself_hot key = {.pad = entry - ARCH_PAD_BEFORE};
     return bsearch(&key, self->hot, self->nhot, sizeof key, cmp_hot);
 }
+
+/* pread of exactly `n` bytes at `off`. Returns 0 or -1. */
+static int read_at(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+/* Whether [off, off + len) lies inside a file of `size` bytes. */
+static int inside(uint64_t off, uint64_t len, uint64_t size)
+{
+    return off <= size && len <= size - off;
+}
+
+int elfself_check_file(const char *path, char *err, size_t errsz)
+{
+    ElfW(Ehdr) eh;
+    struct stat st;
+    int rc = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errsz, "cannot open the patch %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errsz, "cannot load the patch %s: not a regular file", path);
+        goto done;
+    }
+    uint64_t size = (uint64_t)st.st_size;
+    if (read_at(fd, &eh, sizeof eh, 0) != 0 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+        snprintf(err, errsz, "cannot load the patch %s: not an ELF file (%llu bytes); rebuild it",
+                 path, (unsigned long long)size);
+        goto done;
+    }
+    if (eh.e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32) ||
+        eh.e_machine != ARCH_ELF_MACHINE || eh.e_type != ET_DYN) {
+        snprintf(err, errsz, "cannot load the patch %s: not a shared library for this machine; "
+                 "rebuild it", path);
+        goto done;
+    }
+    if ((eh.e_phnum && eh.e_phentsize != sizeof(ElfW(Phdr))) ||
+        (eh.e_shnum && eh.e_shentsize != sizeof(ElfW(Shdr))) ||
+        !inside(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(ElfW(Phdr)), size) ||
+        !inside(eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(ElfW(Shdr)), size)) {
+        snprintf(err, errsz, "cannot load the patch %s: truncated or corrupt (%llu bytes, its "
+                 "headers end past that); rebuild it", path, (unsigned long long)size);
+        goto done;
+    }
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        ElfW(Phdr) ph;
+        if (read_at(fd, &ph, sizeof ph, eh.e_phoff + (uint64_t)i * sizeof ph) != 0 ||
+            (ph.p_type == PT_LOAD && !inside(ph.p_offset, ph.p_filesz, size))) {
+            snprintf(err, errsz, "cannot load the patch %s: truncated (%llu bytes, segment %u ends "
+                     "at %llu); rebuild it", path, (unsigned long long)size, i,
+                     (unsigned long long)(ph.p_offset + ph.p_filesz));
+            goto done;
+        }
+    }
+    for (unsigned i = 0; i < eh.e_shnum; i++) {
+        ElfW(Shdr) sh;
+        if (read_at(fd, &sh, sizeof sh, eh.e_shoff + (uint64_t)i * sizeof sh) != 0 ||
+            (sh.sh_type != SHT_NOBITS && !inside(sh.sh_offset, sh.sh_size, size))) {
+            snprintf(err, errsz, "cannot load the patch %s: truncated (%llu bytes, section %u ends "
+                     "at %llu); rebuild it", path, (unsigned long long)size, i,
+                     (unsigned long long)(sh.sh_offset + sh.sh_size));
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    close(fd);
+    return rc;
+}

@@ -64,6 +64,14 @@ size_t elfself_locals(const struct elfself *self, const char *file, const char *
 /* The HOT function whose entry is `entry` (borrowed), or NULL. */
 const struct elfself_hot *elfself_hot_at(const struct elfself *self, uintptr_t entry);
 
+/* Checks, before dlopen, that the shared library at `path` is whole: an
+ * ELF file of this process's class and machine whose program headers,
+ * section headers, segments and sections all lie inside the file. dlopen
+ * maps segments past the end of a truncated file and the process dies of
+ * SIGBUS when it touches them; this refuses such a file instead. Reads
+ * only the headers. Returns 0, or -1 with a reason in `err`. */
+int elfself_check_file(const char *path, char *err, size_t errsz);
+
 /* Basename of a path (borrowed, points into `path`). */
 const char *elfself_basename(const char *path);
 

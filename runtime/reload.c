@@ -241,6 +241,8 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
                  "this one is %s); rebuild it", req->target_build_id, *self.build_id ? self.build_id : "none");
         goto fail;
     }
+    if (elfself_check_file(req->library, reason, reasonsz) != 0)
+        goto fail;
     void *loaded = dlopen(req->library, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
     if (loaded) {
         dlclose(loaded);
@@ -398,6 +400,34 @@ void reload_plan_free(struct reload_plan *plan)
  * ALONE: stop_world is off (a caller that knows it is alone). */
 enum write_mode { WRITE_ALONE, WRITE_LIVE, WRITE_STOPPED };
 
+/* Fault injection for the runtime's own tests, through the environment of
+ * the program under test (never part of the API): HOTC_TEST_WRITE_FAIL=N
+ * makes the Nth site write of the process fail, once, as a refused
+ * mprotect would, so that the undo of the writes before it can be seen;
+ * HOTC_TEST_WRITE_PAUSE_US=U sleeps between two writes of one apply, so
+ * that a thread left running would see a change half done. Read once. */
+static long test_fail_at = -1, test_pause_us;
+static long test_writes;
+
+static void test_hooks_read(void)
+{
+    const char *fail = getenv("HOTC_TEST_WRITE_FAIL"), *pause = getenv("HOTC_TEST_WRITE_PAUSE_US");
+    test_fail_at = fail && *fail ? atol(fail) : 0;
+    test_pause_us = pause && *pause ? atol(pause) : 0;
+}
+
+/* redirect_set, with the test hooks above. */
+static int write_site(struct redirect_site *site, uintptr_t target, size_t index)
+{
+    static pthread_once_t read_once = PTHREAD_ONCE_INIT;
+    pthread_once(&read_once, test_hooks_read);
+    if (index > 0 && test_pause_us > 0)
+        usleep((useconds_t)test_pause_us);
+    if (++test_writes == test_fail_at)
+        return -1;
+    return redirect_set(site, target);
+}
+
 static int all_concurrent(const struct change *changes, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -528,7 +558,7 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
     for (; done < plan->n; done++) {
         struct change *c = &plan->changes[done];
         c->prev = sites[c->site].target;
-        if (redirect_set(&sites[c->site], c->target) != 0)
+        if (write_site(&sites[c->site], c->target, done) != 0)
             break;
     }
     if (done < plan->n) { /* undo: all or nothing */

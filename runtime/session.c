@@ -44,7 +44,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <stdarg.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -476,38 +478,150 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
 
 /* ---------------------------------------------------------------- endpoint */
 
-/* The endpoint to try now (a new string the caller frees), or NULL when
- * none is configured or the endpoint file is unreadable: the caller retries
- * later, so a server started after the program is found. */
-static char *find_endpoint(void)
+/* Why the last endpoint was not trusted ("" when it was): told to the
+ * next server we do trust, once, as a hot/log warning. Runtime thread only. */
+static char distrust[320];
+static char distrust_told[320];
+
+static void distrusted(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void distrusted(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(distrust, sizeof distrust, fmt, ap);
+    va_end(ap);
+}
+
+/* Whether `st` (of `path`, a directory when `dir`) is ours and private
+ * enough to take an endpoint from: owned by our uid (or root), and nobody
+ * else may write it (a directory: nobody else may enter it either, 0700).
+ * Records why not. Another local user who can plant the file, or swap it
+ * in a folder they can write, chooses the library we load. */
+static int trusted_stat(const char *path, const struct stat *st, int dir)
+{
+    uid_t me = geteuid();
+    if (dir ? !S_ISDIR(st->st_mode) : !S_ISREG(st->st_mode)) {
+        distrusted("refused endpoint %s: not a %s; remove it and restart the hotc server", path,
+                   dir ? "directory" : "regular file");
+        return 0;
+    }
+    if (st->st_uid != me && st->st_uid != 0) {
+        distrusted("refused endpoint %s: it belongs to uid %u, not to this program's uid %u; "
+                   "remove it, or set HOTC_ENDPOINT", path, (unsigned)st->st_uid, (unsigned)me);
+        return 0;
+    }
+    if ((st->st_mode & (dir ? 077 : 022)) != 0) {
+        distrusted("refused endpoint %s: mode %03o lets other users %s it; chmod %s %s", path,
+                   (unsigned)(st->st_mode & 0777), dir ? "into" : "write", dir ? "700" : "600", path);
+        return 0;
+    }
+    return 1;
+}
+
+/* The endpoint named by the file `<dir>/endpoint` (a new string the
+ * caller frees), or NULL when it is missing, unreadable or not trusted
+ * (trusted_stat: the folder and the file). */
+static char *read_endpoint_file(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/endpoint", dir);
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return NULL;
+    if (!trusted_stat(dir, &st, 1))
+        return NULL;
+    /* The file as opened (no symbolic link) is the one checked. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == ELOOP)
+            distrusted("refused endpoint %s: it is a symbolic link; remove it", path);
+        return NULL;
+    }
+    char line[600] = "";
+    ssize_t n = -1;
+    if (fstat(fd, &st) == 0 && trusted_stat(path, &st, 0))
+        n = read(fd, line, sizeof line - 1);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    line[n] = 0;
+    line[strcspn(line, "\r\n")] = 0;
+    return *line ? strdup(line) : NULL;
+}
+
+/* The endpoint to try now (a new string the caller frees), or NULL when
+ * none is configured or the endpoint file is unreadable or not trusted:
+ * the caller retries later, so a server started after the program is
+ * found. `*named` tells whether it was named (hot_init's argument or
+ * $HOTC_ENDPOINT) rather than read from the endpoint file. */
+static char *find_endpoint(int *named)
+{
+    *named = 1;
     if (fixed_endpoint)
         return strdup(fixed_endpoint);
     const char *env = getenv(HOT_ENV_ENDPOINT);
     if (env && *env)
         return strdup(env);
-    char path[512];
+    *named = 0;
+    char dir[512];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
     if (xdg && *xdg)
-        snprintf(path, sizeof path, "%s/hotc/endpoint", xdg);
+        snprintf(dir, sizeof dir, "%s/hotc", xdg);
     else
-        snprintf(path, sizeof path, "/tmp/hotc-%u/endpoint", (unsigned)getuid());
-    FILE *f = fopen(path, "re");
-    if (!f)
+        snprintf(dir, sizeof dir, "/tmp/hotc-%u", (unsigned)getuid());
+    return read_endpoint_file(dir);
+}
+
+/* For a named Unix endpoint that no longer answers: the endpoint in the
+ * file next to its socket (a new string, or NULL). A server names its
+ * socket after its pid, so the one a program was started with dies with
+ * that server; the server that replaced it wrote its own into the same
+ * folder's endpoint file. */
+static char *endpoint_beside(const char *ep)
+{
+    if (strncmp(ep, "unix:", 5) != 0)
         return NULL;
-    char line[600] = "";
-    char *got = fgets(line, sizeof line, f);
-    fclose(f);
-    if (!got)
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", ep + 5);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
         return NULL;
-    line[strcspn(line, "\r\n")] = 0;
-    return *line ? strdup(line) : NULL;
+    *slash = 0;
+    char *found = read_endpoint_file(dir);
+    if (found && strcmp(found, ep) == 0) { /* the same dead socket */
+        free(found);
+        return NULL;
+    }
+    return found;
+}
+
+/* Whether the process at the other end of Unix socket `fd` runs as our uid
+ * (or root), from the kernel's SO_PEERCRED: anyone else could serve us a
+ * library whose constructor runs on dlopen, before any other check.
+ * Records why not. */
+static int trusted_peer(int fd, const char *ep)
+{
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    uid_t me = geteuid();
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        distrusted("refused endpoint %s: cannot tell who serves it (%s)", ep, strerror(errno));
+        return 0;
+    }
+    if (cred.uid != me && cred.uid != 0) {
+        distrusted("refused endpoint %s: its server (pid %ld) runs as uid %u, not as this "
+                   "program's uid %u; start hotc as this user", ep, (long)cred.pid,
+                   (unsigned)cred.uid, (unsigned)me);
+        return 0;
+    }
+    return 1;
 }
 
 /* Connects to `ep` ("unix:PATH" or "tcp:HOST:PORT"), blocking until the
- * connection is made or refused. Returns the connected socket (the caller
- * owns it), or -1 for any failure, including an endpoint of another form:
- * the caller retries quietly. */
+ * connection is made or refused. A Unix socket must be served by our own
+ * uid (trusted_peer) before anything is sent on it. Returns the connected
+ * socket (the caller owns it), or -1 for any failure, including an
+ * endpoint of another form: the caller retries quietly. */
 static int connect_endpoint(const char *ep)
 {
     if (strncmp(ep, "unix:", 5) == 0) {
@@ -516,7 +630,7 @@ static int connect_endpoint(const char *ep)
             return -1;
         strcpy(a.sun_path, ep + 5);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && trusted_peer(fd, ep))
             return fd;
         if (fd >= 0)
             close(fd);
@@ -597,10 +711,28 @@ static json_t *refused(const char *reason)
                      reason);
 }
 
-/* Writes base64 `text` into an anonymous file and returns its /proc path in
- * `path` (the descriptor stays open: the library will live there). Returns
- * 0, or -1 when the text is not base64 or the file cannot be written (then
- * nothing stays open). */
+/* The path dlopen gets for anonymous file `fd`, a spelling of
+ * /proc/self/fd/<fd> never used before in this process. dlopen finds a
+ * library already loaded by its path string, and descriptor numbers come
+ * back after close: a second patch at "/proc/self/fd/7" would get the
+ * first one's code. So the path starts with this load's sequence number in
+ * binary, a "./" for each 0 and a ".//" for each 1 (any mix of them names
+ * the root folder, and no two numbers give the same string). */
+static void memfd_path(int fd, char *path, size_t pathsz)
+{
+    static unsigned loads; /* runtime thread only */
+    unsigned seq = ++loads;
+    size_t n = (size_t)snprintf(path, pathsz, "/");
+    for (int bit = 31; bit >= 0 && n + 4 < pathsz; bit--)
+        n += (size_t)snprintf(path + n, pathsz - n, "%s", (seq >> bit) & 1 ? ".//" : "./");
+    snprintf(path + n, pathsz - n, "proc/self/fd/%d", fd);
+}
+
+/* Writes base64 `text` into an anonymous file, sealed against any further
+ * change, and returns its descriptor (the caller closes it once dlopen has
+ * mapped it: the mapping keeps the file alive) with the path to load it by
+ * (memfd_path) in `path`. Returns -1 when the text is not base64 or the
+ * file cannot be written (then nothing stays open). */
 static int library_from_base64(const char *text, char *path, size_t pathsz)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -626,26 +758,31 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
             bytes[n++] = (unsigned char)(acc >> bits);
         }
     }
-    int fd = memfd_create("hotc-patch", MFD_CLOEXEC);
-    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n;
+    int fd = memfd_create("hotc-patch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n &&
+             fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
     free(bytes);
     if (!ok) {
         if (fd >= 0)
             close(fd);
         return -1;
     }
-    snprintf(path, pathsz, "/proc/self/fd/%d", fd);
-    return 0;
+    memfd_path(fd, path, pathsz);
+    return fd;
 }
 
 /* Parses a hot/reload request's params into `req` (strings borrowed from
  * `params`; arrays allocated into funcs and statics, which the caller frees
- * whether or not this succeeds). Returns 0, or -1 with the message of a
- * JSON-RPC invalid-params error in `err`. */
+ * whether or not this succeeds). A library sent as bytes is written to an
+ * anonymous file whose descriptor goes to `*memfd` (else -1), for the
+ * caller to close once the reload is prepared. Returns 0, or -1 with the
+ * message of a JSON-RPC invalid-params error in `err` (then no file is
+ * open). */
 static int parse_reload(json_t *params, struct reload_request *req, struct reload_func **funcs,
                         struct reload_static **statics, char *libpath, size_t libpathsz,
-                        char *err, size_t errsz)
+                        int *memfd, char *err, size_t errsz)
 {
+    *memfd = -1;
     json_t *jf = NULL, *js = NULL;
     const char *library = NULL, *b64 = NULL, *bid = NULL;
     json_error_t e;
@@ -686,7 +823,7 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
     }
     /* Last, so that no later failure leaves the anonymous file open. */
     if (!library && b64) {
-        if (library_from_base64(b64, libpath, libpathsz) != 0) {
+        if ((*memfd = library_from_base64(b64, libpath, libpathsz)) < 0) {
             snprintf(err, errsz, "invalid hot/reload params: bad libraryBase64");
             return -1;
         }
@@ -764,13 +901,18 @@ static void on_reload(json_t *id, json_t *params)
     struct reload_request req;
     struct reload_func *funcs = NULL;
     struct reload_static *statics = NULL;
-    char err[512], libpath[64];
-    if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, err, sizeof err) != 0) {
+    char err[512], libpath[160];
+    int memfd;
+    if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, &memfd, err,
+                     sizeof err) != 0) {
         respond_error(id, -32602, err);
         goto done;
     }
     struct reload_plan *plan;
-    if (reload_prepare(&req, &plan, err, sizeof err) != 0) {
+    int prepared = reload_prepare(&req, &plan, err, sizeof err);
+    if (memfd >= 0) /* loaded (the mapping holds it) or refused: not needed any more */
+        close(memfd);
+    if (prepared != 0) {
         respond(id, refused(err));
         goto done;
     }
@@ -873,8 +1015,20 @@ static int next_message(struct reader *r, json_t **out)
     int have = 0;
     for (char *line = r->buf; line < end;) {
         char *eol = memchr(line, '\r', (size_t)(end - line) + 1);
-        if (strncasecmp(line, "Content-Length:", 15) == 0) {
-            length = strtoul(line + 15, NULL, 10);
+        if (eol - line >= 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+            /* digits within this line only (strtoul would read on into the
+             * body, and past the bytes received) */
+            const char *p = line + 15;
+            while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+            if (p == eol)
+                return -1;
+            for (length = 0; p < eol && *p >= '0' && *p <= '9' && length <= MAX_MESSAGE; p++)
+                length = length * 10 + (size_t)(*p - '0');
+            while (p < eol && (*p == ' ' || *p == '\t'))
+                p++;
+            if (p != eol)
+                return -1;
             have = 1;
         }
         line = eol + 2;
@@ -927,6 +1081,11 @@ static int converse(int fd)
     append(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", next_id++, "method",
                      "hot/attach", "params", attach_params()),
            0);
+    if (*distrust && strcmp(distrust, distrust_told) != 0) {
+        append(notification("hot/log", json_pack("{s:s, s:s}", "level", "warning", "message", distrust)), 1);
+        snprintf(distrust_told, sizeof distrust_told, "%s", distrust);
+    }
+    *distrust = 0;
     struct reader r = {0};
     int stopped = 0;
     for (;;) {
@@ -1030,8 +1189,14 @@ static void *run(void *arg)
     char err[256];
     reload_init(err, sizeof err);
     for (;;) {
-        char *ep = find_endpoint();
+        int named;
+        char *ep = find_endpoint(&named);
         int fd = ep ? connect_endpoint(ep) : -1;
+        if (fd < 0 && ep && named) {
+            char *beside = endpoint_beside(ep);
+            fd = beside ? connect_endpoint(beside) : -1;
+            free(beside);
+        }
         free(ep);
         if (fd >= 0 && converse(fd))
             break;

@@ -373,6 +373,85 @@ Test(build, a_hanging_compiler_is_killed_after_the_timeout, .timeout = 60)
     uv_loop_close(&loop);
 }
 
+/* A "compiler" that is a wrapper: it starts a child that keeps its output
+ * open and sleeps (as a script or ccache would), writes the child's pid to
+ * `pidfile`, then sleeps itself. */
+static char *wrapper_script(const char *name, char *pidfile, size_t size)
+{
+    static char path[1200];
+    char text[1600];
+    scratch(name);
+    snprintf(path, sizeof path, "%s/wrapper.sh", dir);
+    snprintf(pidfile, size, "%s/child.pid", dir);
+    unlink(pidfile);
+    snprintf(text, sizeof text, "#!/bin/sh\necho compiling\nsleep 300 &\necho $! > '%s'\nexec sleep 300\n",
+             pidfile);
+    write_file(path, text);
+    chmod(path, 0755);
+    return path;
+}
+
+/* Whether `pid` (read from `pidfile`) is still a live process (a zombie
+ * waiting for its reaper counts as gone). */
+static bool child_alive(const char *pidfile)
+{
+    char stat[64], buf[256] = "";
+    FILE *f = fopen(pidfile, "r");
+    int pid = 0;
+    cr_assert_not_null(f, "the wrapper wrote no %s", pidfile);
+    cr_assert_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    snprintf(stat, sizeof stat, "/proc/%d/stat", pid);
+    f = fopen(stat, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] != 'Z';
+}
+
+/* Timeout and cancel kill the compiler's whole process group: its child,
+ * holding the output pipe, would otherwise keep the job (and the editor's
+ * status) waiting for minutes, then stay behind as an orphan. */
+Test(build, timeout_and_cancel_kill_the_compilers_children, .timeout = 90)
+{
+    uv_loop_t loop;
+    struct build_runner runner;
+    struct outcome timed = { 0 }, older = { 0 }, newer = { 0 };
+    char pid_timed[1200], pid_older[1200];
+    char *argv1[] = { strdup(wrapper_script("pg-timeout", pid_timed, sizeof pid_timed)), NULL };
+    char *argv2[] = { strdup(wrapper_script("pg-cancel", pid_older, sizeof pid_older)), NULL };
+    char *ok[] = { "true", NULL };
+
+    uv_loop_init(&loop);
+    build_runner_init(&runner, &loop);
+    cr_assert_eq(build_run(&runner, "t.c", argv1, NULL, NULL, 500, on_done, &timed), 0);
+    cr_assert_eq(build_run(&runner, "c.c", argv2, NULL, NULL, 60000, on_done, &older), 0);
+    /* cancel once the wrapper has started its child */
+    for (int i = 0; i < 1000 && access(pid_older, R_OK) != 0; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    usleep(50000);
+    cr_assert_eq(build_run(&runner, "c.c", ok, NULL, NULL, 60000, on_done, &newer), 0);
+    run_loop(&loop);
+    cr_expect_eq(timed.calls, 1);
+    cr_expect_eq(timed.status, BUILD_ETIMEOUT);
+    cr_expect_eq(older.calls, 1);
+    cr_expect_eq(older.status, BUILD_ECANCELED);
+    cr_expect_eq(newer.status, 0);
+    for (int i = 0; i < 200 && (child_alive(pid_timed) || child_alive(pid_older)); i++)
+        usleep(10000);
+    cr_expect_not(child_alive(pid_timed), "the timed-out compiler's child still runs");
+    cr_expect_not(child_alive(pid_older), "the cancelled compiler's child still runs");
+    build_runner_close(&runner);
+    uv_loop_close(&loop);
+    free(argv1[0]);
+    free(argv2[0]);
+}
+
 Test(build, a_newer_compile_of_the_same_file_cancels_the_older, .timeout = 60)
 {
     uv_loop_t loop;

@@ -147,6 +147,7 @@ Test(compat, only_the_function_reaching_the_change_through_a_helper_is_refused) 
 Test(compat, if_alternatives_chosen_by_the_same_flags_agree) { check_case("ifdef"); }
 Test(compat, a_change_deep_behind_a_pointer_and_an_unnamed_union) { check_case("pointer_deep"); }
 Test(compat, fields_reordered_in_a_struct_of_the_same_size) { check_case("reorder"); }
+Test(compat, a_typedef_whose_target_changed_says_both) { check_case("typedef_param"); }
 
 Test(compat, a_program_without_debug_information_is_said_so)
 {

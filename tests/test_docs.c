@@ -329,7 +329,7 @@ static const char *const code_map_patterns[] = {
     "runtime/*.in",      "tests/support/*.[ch]", "demo/*.c",               "bench/*",
     "tools/*",           "mk/*.mk",            "editors/vscode/src/*.ts", "editors/vscode/package.json",
     "editors/nvim/lua/hotc/*.lua", "editors/nvim/plugin/*.lua", "editors/nvim/doc/*.txt",
-    "examples/*/*.c",    "examples/common.mk", ".ci/run",
+    "examples/*/*.c",    "examples/common.mk", ".ci/run",            "fuzz/*.c",
 };
 
 Test(docs, architecture_code_map_has_a_line_for_every_file)
@@ -470,7 +470,9 @@ Test(docs, architecture_invariants_hold_in_the_code)
     static const char *const pipeline_blocking[] = {
         "encode_library", "prepare_work",                    /* uv_queue_work entry points */
         "scan_prepare_work", "scan_read_work", "scan_cleanup_work",
+        "sweep_work",                                        /* start-up: other servers' stale patch folders */
         "write_file", "on_path", "compile_probe_run", "slurp", /* called only from those (checked below) */
+        "hotc_runs", "other_hotc_runs",
         "hook_initialized",                                   /* start-up: the private temporary directory */
         "remove_tmpdir",                                      /* exit: after the loop ended */
         NULL};
@@ -478,9 +480,10 @@ Test(docs, architecture_invariants_hold_in_the_code)
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const worker_callers[] = {"encode_library", "prepare_work", "write_file", "on_path",
                                                  "compile_probe_run", "scan_prepare_work", "scan_read_work",
-                                                 "slurp", NULL};
+                                                 "slurp", "sweep_work", "hotc_runs", "other_hotc_runs", NULL};
     confine(&r, "lsp/pipeline.c", worker_callers,
-            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|slurp)"
+            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|slurp|"
+            "hotc_runs|other_hotc_runs)"
             "[ \t]*\\(",
             "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
             "a file");

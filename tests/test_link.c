@@ -4,7 +4,10 @@
  * once, malformed input, and TCP with its token. The "runtime" here is a raw socket client in a
  * thread speaking docs/protocol.md; the end-to-end tests use the real one. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <jansson.h>
+#include <grp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <netdb.h>
 #include <unistd.h>
 #include <uv.h>
@@ -428,4 +432,232 @@ Test(link, tcp_needs_the_token)
     cr_expect_eq(seen.detached, 1);
     json_decref(seen.result);
     cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+/* ------------------------------------------------------------ peer uid */
+
+#define NOBODY 65534
+
+/* The child's side: as uid NOBODY, connects to `path`, sends hot/attach and
+ * exits 0 when the server hangs up without a byte, 1 when it answers, 2
+ * when it cannot even connect or drop privileges. */
+static void foreign_client(const char *path)
+{
+    char ep[600];
+    if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+        setresuid(NOBODY, NOBODY, NOBODY) != 0)
+        _exit(2);
+    snprintf(ep, sizeof ep, "unix:%.590s", path);
+    int fd = client_connect(ep);
+    if (fd < 0)
+        _exit(2);
+    client_send(fd, attach_msg(4242, NULL));
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    char byte;
+    if (poll(&p, 1, 10000) != 1)
+        _exit(1); /* neither answered nor dropped: the check is not there */
+    /* a hang-up, or a reset (the server closed with our attach unread) */
+    _exit(read(fd, &byte, 1) <= 0 ? 0 : 1);
+}
+
+struct uid_watch {
+    pid_t child;
+    int status;
+    struct link *link;
+};
+
+static void on_uid_tick(uv_timer_t *t)
+{
+    struct uid_watch *w = t->data;
+    if (waitpid(w->child, &w->status, WNOHANG) != w->child)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    link_close(w->link);
+}
+
+Test(link, refuses_a_program_of_another_uid, .timeout = 60)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root, to act as another user (uid %d)", NOBODY);
+    uv_loop_t loop;
+    uv_timer_t tick;
+    struct link *link;
+    char err[256], base[64], sock[600];
+    struct seen seen = { .expect_programs = 1 };
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    snprintf(base, sizeof base, "/tmp/hotc-linkuid-XXXXXX");
+    cr_assert_not_null(mkdtemp(base));
+    chmod(base, 0711);
+    char hdir[128];
+    snprintf(hdir, sizeof hdir, "%s/hotc", base);
+    cr_assert_eq(link_open(&link, &loop, hdir, &callbacks, &seen, err, sizeof err), 0, "%s", err);
+    snprintf(sock, sizeof sock, "%s", link_endpoint(link) + 5);
+    /* Open the folder and the socket to everyone: the uid check alone must
+     * keep the other user out. */
+    cr_assert_eq(chmod(hdir, 0711), 0);
+    cr_assert_eq(chmod(sock, 0666), 0);
+
+    struct uid_watch w = { .link = link };
+    w.child = fork();
+    cr_assert_geq(w.child, 0);
+    if (w.child == 0)
+        foreign_client(sock);
+    uv_timer_init(&loop, &tick);
+    tick.data = &w;
+    uv_timer_start(&tick, on_uid_tick, 20, 20);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert(WIFEXITED(w.status), "child status %d", w.status);
+    cr_expect_neq(WEXITSTATUS(w.status), 2, "the other uid could not even connect: the test proves nothing");
+    cr_expect_eq(WEXITSTATUS(w.status), 0, "the server answered a program of uid %d", NOBODY);
+    cr_expect_eq(seen.attached, 0, "a program of uid %d attached", NOBODY);
+    cr_expect_eq(uv_loop_close(&loop), 0);
+    rmdir(hdir);
+    rmdir(base);
+}
+
+/* ------------------------------------------------------------ TCP limits */
+
+/* Whether the server closes `fd` within `ms` (what it sends first, an
+ * error, is read and dropped). */
+static bool closed_within(int fd, int ms)
+{
+    char buf[4096];
+    for (;;) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, ms) != 1)
+            return false;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            return true;
+    }
+}
+
+struct strangers {
+    char endpoint[320];
+    char token[64];
+    int phase; /* 0: message and timeout limits, 1: the cap */
+    bool done;
+    char fail[400];
+};
+
+/* Connects and attaches with the token; returns whether the server answered
+ * with a session. */
+static bool attach_with_token(const char *endpoint, const char *token)
+{
+    int fd = client_connect(endpoint);
+    if (fd < 0)
+        return false;
+    client_send(fd, attach_msg(99, token));
+    json_t *m = client_read(fd);
+    bool ok = json_integer_value(json_object_get(json_object_get(m, "result"), "session")) > 0;
+    json_decref(m);
+    close(fd);
+    return ok;
+}
+
+static void *strangers_main(void *arg)
+{
+    struct strangers *st = arg;
+    int fds[4] = { -1, -1, -1, -1 };
+    if (st->phase == 0) {
+        /* a big message before attaching: closed at once, not buffered */
+        fds[0] = client_connect(st->endpoint);
+        static char big[65536];
+        memset(big, 'x', sizeof big);
+        const char head[] = "Content-Length: 10000000\r\n\r\n";
+        CHECK(st, fds[0] >= 0 && write(fds[0], head, strlen(head)) > 0, "cannot connect");
+        CHECK(st, write(fds[0], big, sizeof big) > 0 || errno == EPIPE || errno == ECONNRESET, "write");
+        CHECK(st, closed_within(fds[0], 5000), "a 10 MB message before hot/attach did not close the connection");
+        /* silence: closed after the authentication timeout */
+        fds[1] = client_connect(st->endpoint);
+        CHECK(st, fds[1] >= 0, "cannot connect");
+        CHECK(st, closed_within(fds[1], 5000), "an idle connection was not closed after the authentication timeout");
+    } else {
+        /* three strangers fill the places; the fourth is closed at once */
+        for (int i = 0; i < 3; i++) {
+            fds[i] = client_connect(st->endpoint);
+            CHECK(st, fds[i] >= 0, "cannot connect");
+        }
+        usleep(100 * 1000);
+        fds[3] = client_connect(st->endpoint);
+        CHECK(st, fds[3] >= 0, "cannot connect");
+        CHECK(st, closed_within(fds[3], 5000), "a connection past the cap was kept");
+        for (int i = 0; i < 3; i++)
+            CHECK(st, !closed_within(fds[i], 100), "connection %d within the cap was closed", i);
+        close(fds[0]);
+        fds[0] = -1;
+        usleep(100 * 1000);
+    }
+    /* and a program with the token still gets in */
+    CHECK(st, attach_with_token(st->endpoint, st->token), "the program with the token could not attach");
+out:
+    for (int i = 0; i < 4; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    __atomic_store_n(&st->done, true, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+struct strangers_watch {
+    struct strangers *st;
+    struct link *link;
+};
+
+static void on_watch(uv_timer_t *t)
+{
+    struct strangers_watch *w = t->data;
+    if (!__atomic_load_n(&w->st->done, __ATOMIC_ACQUIRE))
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    link_close(w->link);
+}
+
+static void run_strangers(int phase, const struct link_limits *limits)
+{
+    uv_loop_t loop;
+    uv_timer_t tick;
+    struct link *link;
+    char err[256];
+    struct seen seen = { .expect_programs = 99 };
+    struct strangers st = { .phase = phase };
+    pthread_t th;
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    cr_assert_eq(link_open(&link, &loop, scratch(phase ? "cap" : "limits"), &callbacks, &seen, err, sizeof err), 0,
+                 "%s", err);
+    link_set_limits(link, limits);
+    cr_assert_eq(link_listen_tcp(link, "127.0.0.1", 0, err, sizeof err), 0, "%s", err);
+    snprintf(st.endpoint, sizeof st.endpoint, "%s", link_tcp_endpoint(link));
+    snprintf(st.token, sizeof st.token, "%s", link_token(link));
+    struct strangers_watch w = { &st, link };
+    uv_timer_init(&loop, &tick);
+    tick.data = &w;
+    uv_timer_start(&tick, on_watch, 20, 20);
+    pthread_create(&th, NULL, strangers_main, &st);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    pthread_join(th, NULL);
+    cr_expect_str_eq(st.fail, "", "%s", st.fail);
+    cr_expect_eq(seen.attached, 1, "only the program with the token attached");
+    cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+/* Before the token: a small message limit and an authentication timeout
+ * (300 ms here), so that strangers cannot make the server buffer or keep
+ * their connections. */
+Test(link, tcp_strangers_are_limited_before_the_token, .timeout = 60)
+{
+    struct link_limits limits = { 4096, 300, 16 };
+    run_strangers(0, &limits);
+}
+
+/* At most max_preauth connections wait for their hot/attach; more are
+ * closed as they arrive, so idle connections cannot use up the server's
+ * descriptors. */
+Test(link, tcp_connections_without_the_token_are_capped, .timeout = 60)
+{
+    struct link_limits limits = { 1u << 20, 20000, 3 };
+    run_strangers(1, &limits);
 }

@@ -183,6 +183,56 @@ Test(lsp, second_initialize_and_requests_after_shutdown_are_invalid)
     lspclient_free(c);
 }
 
+/* A second `initialized` must not set up a second socket and patch folder
+ * (after which the server never exited): the log says the socket opened
+ * once, and shutdown + exit end the server with code 0. */
+Test(lsp, a_second_initialized_is_ignored, .timeout = 60)
+{
+    char log[] = "/tmp/hotc-test-log-XXXXXX";
+    int fd = mkstemp(log);
+    const char *args[] = { "--log", log, NULL };
+    struct lspclient_options opt = { .args = args, .quiet_stderr = 1 };
+    struct lspclient *c = lspclient_start(&opt);
+    char buf[16384] = "";
+
+    cr_assert(c);
+    json_decref(lspclient_initialize(c, NULL, T));
+    lspclient_notify(c, "initialized", json_object());
+    assert_alive(c);
+    cr_assert_eq(lspclient_shutdown(c, T), 0);
+    lspclient_notify(c, "exit", NULL);
+    cr_assert_eq(lspclient_wait_exit(c, T), 0, "the server did not exit after a second initialized");
+    lspclient_free(c);
+    cr_assert(read(fd, buf, sizeof buf - 1) > 0);
+    const char *first = strstr(buf, "runtimes attach at");
+    cr_assert(first, "%s", buf);
+    cr_assert_null(strstr(first + 1, "runtimes attach at"), "set up twice:\n%s", buf);
+    cr_assert(strstr(buf, "ignored a second initialized"), "%s", buf);
+    close(fd);
+    unlink(log);
+}
+
+/* `"params": null` on shutdown and exit is no params (other servers accept
+ * it): shutdown is answered with a result, and exit ends the server. */
+Test(lsp, null_params_on_shutdown_and_exit)
+{
+    struct lspclient *c = start_initialized(NULL);
+    static const char shutdown[] = "{\"jsonrpc\":\"2.0\",\"id\":900,\"method\":\"shutdown\",\"params\":null}";
+    static const char bye[] = "{\"jsonrpc\":\"2.0\",\"method\":\"exit\",\"params\":null}";
+    char framed[256];
+    int n = snprintf(framed, sizeof framed, "Content-Length: %zu\r\n\r\n%s", strlen(shutdown), shutdown);
+
+    lspclient_send_raw(c, framed, (size_t)n);
+    json_t *r = lspclient_wait_response(c, 900, T);
+    cr_assert(r && json_object_get(r, "result") && !json_object_get(r, "error"), "%s",
+              r ? json_dumps(r, 0) : "no answer");
+    json_decref(r);
+    n = snprintf(framed, sizeof framed, "Content-Length: %zu\r\n\r\n%s", strlen(bye), bye);
+    lspclient_send_raw(c, framed, (size_t)n);
+    cr_assert_eq(lspclient_wait_exit(c, T), 0);
+    lspclient_free(c);
+}
+
 Test(lsp, unknown_methods)
 {
     struct lspclient *c = start_initialized(NULL);

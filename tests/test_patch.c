@@ -35,12 +35,12 @@ struct fcase {
     size_t nfunctions;
 };
 
-static void fcase_load(struct fcase *fc, const char *name)
+static void fcase_load_in(struct fcase *fc, const char *root, const char *name)
 {
     char path[1200];
     json_error_t jerr;
 
-    snprintf(fc->dir, sizeof fc->dir, "%s/%s", test_source_path("tests/fixtures/patch"), name);
+    snprintf(fc->dir, sizeof fc->dir, "%s/%s", test_source_path(root), name);
     snprintf(path, sizeof path, "%s/input.c", fc->dir);
     fc->input = test_slurp(path, &fc->length);
     cr_assert_not_null(fc->input, "%s", path);
@@ -51,6 +51,11 @@ static void fcase_load(struct fcase *fc, const char *name)
     fc->nfunctions = 0;
     for (size_t i = 0; i < json_array_size(fns) && i < 16; i++)
         fc->functions[fc->nfunctions++] = json_string_value(json_array_get(fns, i));
+}
+
+static void fcase_load(struct fcase *fc, const char *name)
+{
+    fcase_load_in(fc, "tests/fixtures/patch", name);
 }
 
 static void fcase_release(struct fcase *fc)
@@ -286,6 +291,27 @@ Test(patch, compiler_messages_point_at_the_users_lines, .timeout = 120)
             cr_expect(strstr(out, "main.c:17:21:"), "clang column:\n%s", out);
     }
     patch_release(&p);
+}
+
+/* Source the builder must refuse with a reason, never loop on or patch
+ * wrongly (tests/fixtures/patch_refused/<case>: input.c, request.json with
+ * `expectError`). The timeout catches a builder that never returns. */
+Test(patch, refused_fixtures_say_why, .timeout = 30)
+{
+    static const char *const cases[] = {"typeless_static"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct fcase fc;
+        struct patch p;
+        fcase_load_in(&fc, "tests/fixtures/patch_refused", cases[i]);
+        const char *want = json_string_value(json_object_get(fc.request, "expectError"));
+        cr_assert_not_null(want, "%s: request.json needs expectError", cases[i]);
+        int rc = fcase_build(&fc, &p, NULL);
+        cr_expect_lt(rc, 0, "%s: built a patch:\n%s", cases[i], rc == 0 ? p.source : "");
+        cr_expect(rc == 0 || strstr(p.error, want), "%s: error \"%s\", expected \"%s\"", cases[i],
+                  p.error, want);
+        patch_release(&p);
+        fcase_release(&fc);
+    }
 }
 
 Test(patch, a_missing_function_is_an_error_naming_it)

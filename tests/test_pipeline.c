@@ -50,6 +50,7 @@ struct env {
     json_t *editor;          /* kind -> [params] of hotc/ notifications */
     json_t *history;         /* every message read, in order */
     int version;             /* of the document */
+    char tmp[PATH_MAX];      /* the server's TMPDIR, when not empty */
 };
 
 static long long now_ms(void)
@@ -358,8 +359,8 @@ static void setup_files(struct env *e, const char *const *names)
 
 static void start_server(struct env *e, json_t *settings)
 {
-    char xdg[PATH_MAX + 32], trace[PATH_MAX + 32], log[PATH_MAX];
-    const char *env[] = { xdg, trace, NULL };
+    char xdg[PATH_MAX + 32], trace[PATH_MAX + 32], log[PATH_MAX], tmpdir[PATH_MAX + 16];
+    const char *env[] = { xdg, trace, *e->tmp ? tmpdir : NULL, NULL };
     const char *args[] = { "--log", log, NULL };
     struct lspclient_options opt = { .env = env, .args = args, .quiet_stderr = 1 };
     char root[PATH_MAX + 8];
@@ -368,6 +369,7 @@ static void start_server(struct env *e, json_t *settings)
     snprintf(xdg, sizeof xdg, "XDG_RUNTIME_DIR=%s/run", e->dir);
     snprintf(trace, sizeof trace, "HOTC_LINK_TRACE=%s/link.jsonl", e->dir);
     snprintf(log, sizeof log, "%s/server.log", e->dir);
+    snprintf(tmpdir, sizeof tmpdir, "TMPDIR=%s", e->tmp);
     snprintf(root, sizeof root, "file://%s", e->dir);
     e->c = lspclient_start(&opt);
     cr_assert(e->c, "cannot start hotc lsp");
@@ -1299,5 +1301,264 @@ Test(pipeline, a_program_that_vanishes_mid_reload_is_reported_and_the_server_goe
     free(v200);
     teardown(&e);
     validate_traffic(&e, (const char *const[]){ "hot-reload", "hotc-status", "hotc-reloaded", NULL });
+    remove_project(&e);
+}
+
+/* The line a compile error lands on, on its own and fast: one program,
+ * one broken save, the error diagnostic at the user's line (not the
+ * generated patch's), and the program never runs the broken code. */
+Test(pipeline, a_compile_error_lands_on_the_users_line)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+
+    setup_project(&e);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    cr_assert(wait_output(&e, "value=101 step=1", T), "the program did not start");
+    char *broken = edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
+    save(&e, broken);
+    struct diag_match err = { e.uri, NULL, 1, 0 };
+    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
+    json_t *d = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+        if (json_integer_value(json_object_get(d, "severity")) == 1)
+            break;
+    cr_assert_not_null(d, "no error diagnostic");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
+                 line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
+    json_decref(p);
+    p = wait_for(&e, "hotc/status", last_result_is, "compileError", T);
+    json_decref(p);
+    free(broken);
+    teardown(&e);
+    remove_project(&e);
+}
+
+/* A status that ends a save (compiling:false) with the result `arg`. */
+static int ended_with(json_t *params, const void *arg)
+{
+    return json_is_false(json_object_get(params, "compiling")) && last_result_is(params, arg);
+}
+
+static int build_preamble_is(json_t *params, const void *arg)
+{
+    json_t *last = json_object_get(params, "last");
+    const char *pre = json_string_value(json_object_get(json_object_get(last, "build"), "preamble"));
+    return json_object_get(last, "result") && pre && strncmp(pre, arg, strlen(arg)) == 0;
+}
+
+/* The number of files in `dir` whose name ends with `suffix`. */
+static int count_files(const char *dir, const char *suffix)
+{
+    char cmd[PATH_MAX + 128], out[64];
+    snprintf(cmd, sizeof cmd, "ls -1 '%s' | grep -c -- '%s$'", dir, suffix);
+    sh(cmd, out, sizeof out);
+    return atoi(out);
+}
+
+/* gcc patches (fastCompiler off) use a precompiled preamble from the second
+ * save on; messages stay on the user's lines; a header changed on disk
+ * makes it stale (the patch sees the new header), and a new one is built. */
+Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+    char path[PATH_MAX + 16];
+
+    setup_project(&e);
+    snprintf(path, sizeof path, "%s/extra.h", e.dir);
+    spit(path, "#define BONUS 0\n");
+    start_server(&e, json_pack("{s:s}", "fastCompiler", "off"));
+    start_program(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_is, &one, T));
+    open_doc(&e);
+    free(wait_output(&e, "value=101 step=1", T));
+
+    /* 1. the first save of this #include block builds it in the background */
+    char *v200 = edit(e.text, (const char *const[]){ "#include <unistd.h>\n", "#include <unistd.h>\n#include \"extra.h\"\n",
+                                                     "return x + 100;", "return x + 200 + BONUS;", NULL });
+    save(&e, v200);
+    p = wait_for(&e, "hotc/status", ended_with, "applied", T);
+    cr_assert(build_preamble_is(p, "building"), "%s", json_dumps(p, 0));
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "last"), "result")), "applied");
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(json_object_get(p, "last"), "build"),
+                                                       "compiler")),
+                     "gcc");
+    json_decref(p);
+    free(wait_output(&e, "value=201 step=1", T));
+    json_decref(wait_seen(&e, "window/logMessage", log_contains, "precompiled the preamble", T));
+
+    /* 2. the next save uses it */
+    char *v300 = edit(v200, (const char *const[]){ "return x + 200 + BONUS;", "return x + 300 + BONUS;", NULL });
+    save(&e, v300);
+    p = wait_for(&e, "hotc/status", ended_with, "applied", T);
+    cr_assert(build_preamble_is(p, "precompiled"), "%s", json_dumps(p, 0));
+    json_decref(p);
+    free(wait_output(&e, "value=301 step=1", T));
+
+    /* 3. an error after the block lands on the user's line, in the user's file */
+    char *broken = edit(v300, (const char *const[]){ "return x + 300 + BONUS;", "return x + ;", NULL });
+    save(&e, broken);
+    struct diag_match err = { e.uri, NULL, 1, 0 };
+    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
+    {
+        json_t *d;
+        size_t i;
+        int found = 0;
+        json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+            if (json_integer_value(json_object_get(d, "severity")) == 1 &&
+                json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")) ==
+                    line_of(broken, "return x + ;"))
+                found = 1;
+        cr_assert(found, "no error at the user's line: %s", json_dumps(p, 0));
+    }
+    json_decref(p);
+    p = wait_seen(&e, "hotc/status", ended_with, "compileError", T);
+    cr_assert(build_preamble_is(p, "precompiled"), "%s", json_dumps(p, 0));
+    json_decref(p);
+
+    /* 4. the header changes on disk: not used stale, the patch sees the new value */
+    usleep(100000);
+    spit(path, "#define BONUS 5\n");
+    char *v400 = edit(v300, (const char *const[]){ "return x + 300 + BONUS;", "return x + 400 + BONUS;", NULL });
+    save(&e, v400);
+    p = wait_for(&e, "hotc/status", ended_with, "applied", T);
+    cr_assert(build_preamble_is(p, "stale"), "%s", json_dumps(p, 0));
+    json_decref(p);
+    free(wait_output(&e, "value=406 step=1", T));
+    free(v400);
+
+    teardown(&e);
+    validate_traffic(&e, (const char *const[]){ "hotc-status", NULL });
+    free(v200);
+    free(v300);
+    free(broken);
+    remove_project(&e);
+}
+
+/* A file tcc cannot compile: the first save falls back to gcc and says
+ * why; the next saves go straight to gcc (no second failed try). */
+Test(pipeline, tcc_failing_on_a_file_is_remembered)
+{
+    struct env e;
+    int one = 1;
+    json_t *p, *build;
+    char cmd[PATH_MAX + 64];
+
+    snprintf(cmd, sizeof cmd, "command -v tcc >/dev/null");
+    if (sh(cmd, NULL, 0) != 0)
+        cr_skip_test("tcc is not installed");
+    setup_project(&e);
+    start_server(&e, json_pack("{s:s, s:s}", "fastCompiler", "tcc", "layoutCheck", "off"));
+    start_program(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_is, &one, T));
+    open_doc(&e);
+    free(wait_output(&e, "value=101 step=1", T));
+
+    char *v200 = edit(e.text, (const char *const[]){ "#include <unistd.h>\n",
+                                                     "#include <unistd.h>\n#ifdef __TINYC__\n#error this project "
+                                                     "needs gcc\n#endif\n",
+                                                     "return x + 100;", "return x + 200;", NULL });
+    save(&e, v200);
+    p = wait_for(&e, "hotc/status", ended_with, "applied", T);
+    build = json_object_get(json_object_get(p, "last"), "build");
+    cr_assert_str_eq(json_string_value(json_object_get(build, "compiler")), "gcc", "%s", json_dumps(p, 0));
+    cr_assert(strstr(json_string_value(json_object_get(build, "fastCompiler")), "tcc failed:") &&
+                  strstr(json_string_value(json_object_get(build, "fastCompiler")), "needs gcc"),
+              "%s", json_dumps(p, 0));
+    json_decref(p);
+    json_decref(wait_seen(&e, "window/logMessage", log_contains, "tcc cannot compile prog.c", T));
+    free(wait_output(&e, "value=201 step=1", T));
+
+    char *v300 = edit(v200, (const char *const[]){ "return x + 200;", "return x + 300;", NULL });
+    save(&e, v300);
+    p = wait_for(&e, "hotc/status", ended_with, "applied", T);
+    build = json_object_get(json_object_get(p, "last"), "build");
+    cr_assert_str_eq(json_string_value(json_object_get(build, "compiler")), "gcc", "%s", json_dumps(p, 0));
+    cr_assert(strstr(json_string_value(json_object_get(build, "fastCompiler")), "tcc skipped:"), "%s",
+              json_dumps(p, 0));
+    json_decref(p);
+    free(wait_output(&e, "value=301 step=1", T));
+
+    teardown(&e);
+    free(v200);
+    free(v300);
+    remove_project(&e);
+}
+
+/* At start-up the server removes the patch folders of servers that no
+ * longer run, and keeps those of live ones; while it runs, the patch
+ * libraries on disk are those of the programs' applied stacks. */
+Test(pipeline, stale_patch_folders_are_removed_and_patch_files_bounded)
+{
+    struct env e;
+    int one = 1;
+    json_t *p, *r;
+    char dead[PATH_MAX + 64], live[PATH_MAX + 64], own[PATH_MAX + 64], cmd[2 * PATH_MAX], out[PATH_MAX];
+    pid_t gone = fork();
+
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    setup_project(&e);
+    snprintf(e.tmp, sizeof e.tmp, "%s/tmp", e.dir);
+    cr_assert_eq(mkdir(e.tmp, 0700), 0);
+    snprintf(dead, sizeof dead, "%s/hotc-patches-%ld-abcdef", e.tmp, (long)gone);
+    snprintf(live, sizeof live, "%s/hotc-patches-%ld-ghijkl", e.tmp, (long)getpid());
+    cr_assert_eq(mkdir(dead, 0700), 0);
+    cr_assert_eq(mkdir(live, 0700), 0);
+    snprintf(cmd, sizeof cmd, "%s/p1.so", dead);
+    spit(cmd, "x");
+    start_server(&e, json_pack("{s:s}", "fastCompiler", "off"));
+    json_decref(wait_seen(&e, "window/logMessage", log_contains, "removed 1 patch folder", T));
+    cr_assert_neq(access(dead, F_OK), 0, "the folder of a dead server stays");
+    cr_assert_eq(access(live, F_OK), 0, "the folder of a live process was removed");
+    snprintf(cmd, sizeof cmd, "ls -d '%s'/hotc-patches-%ld-*", e.tmp, (long)lspclient_pid(e.c));
+    cr_assert_eq(sh(cmd, out, sizeof out), 0, "the server's folder has no pid in its name");
+    snprintf(own, sizeof own, "%.*s", (int)strcspn(out, "\n"), out);
+
+    start_program(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_is, &one, T));
+    open_doc(&e);
+    free(wait_output(&e, "value=101 step=1", T));
+    char *v[3];
+    const char *from = "return x + 100;";
+    char *prev = e.text;
+    for (int i = 0; i < 3; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "return x + %d;", 200 + 100 * i);
+        v[i] = edit(prev, (const char *const[]){ from, to, NULL });
+        save(&e, v[i]);
+        json_decref(wait_for(&e, "hotc/status", ended_with, "applied", T));
+        prev = v[i];
+        from = i == 0 ? "return x + 200;" : i == 1 ? "return x + 300;" : from;
+    }
+    cr_assert_eq(count_files(own, ".so"), 3, "three applied versions, three libraries");
+    /* a compile error leaves no library */
+    char *broken = edit(v[2], (const char *const[]){ "return x + 400;", "return x + ;", NULL });
+    save(&e, broken);
+    json_decref(wait_seen(&e, "hotc/status", ended_with, "compileError", T));
+    cr_assert_eq(count_files(own, ".so"), 3);
+    /* a rolled back version no longer runs: its library goes */
+    r = command(&e, "hotc.server.rollback", NULL);
+    json_decref(r);
+    p = wait_for(&e, "hotc/status", ended_with, "rolledBack", T);
+    json_decref(p);
+    for (int i = 0; i < 100 && count_files(own, ".so") != 2; i++)
+        usleep(20000);
+    cr_assert_eq(count_files(own, ".so"), 2, "the rolled back library stays");
+
+    teardown(&e);
+    cr_assert_neq(access(own, F_OK), 0, "the server's folder stays after its exit");
+    for (int i = 0; i < 3; i++)
+        free(v[i]);
+    free(broken);
     remove_project(&e);
 }

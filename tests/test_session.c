@@ -6,11 +6,16 @@
  * exported; without a server the program runs undisturbed. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rt_fixture.h"
@@ -231,6 +236,182 @@ Test(session, reattaches_to_a_restarted_server_keeping_its_version)
     cr_assert(strstr(line, "direct=300 ptr=300 other=300"), "%s", line);
     rt_terminate(pid);
     free(bid);
+    rt_driver_free(d2);
+    rt_driver_free(d1);
+}
+
+/* ------------------------------------------------------------ trust
+ *
+ * Nothing the runtime loads may come from another user. The tests run as
+ * root, so "another user" is real: files chowned to nobody (65534), and a
+ * server process that has dropped to nobody. */
+
+#define NOBODY 65534
+
+/* Waits up to `ms` for the driver to see an attach; the attach params
+ * (borrowed) or NULL. */
+static json_t *attach_within(struct rt_driver *d, int ms)
+{
+    return rt_driver_accept(d, ms);
+}
+
+Test(session, refuses_an_endpoint_file_another_user_could_have_planted, .timeout = 90)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root, to act as another user (uid %d)", NOBODY);
+    struct rt_driver *d = rt_new();
+    rt_build(d, "rt_basic");
+    static char xdg[256], xdg_env[300], dir[300], file[320];
+    snprintf(xdg, sizeof xdg, "%s/xdg", rt_driver_dir(d));
+    cr_assert_eq(mkdir(xdg, 0700), 0);
+    snprintf(xdg_env, sizeof xdg_env, "XDG_RUNTIME_DIR=%s", xdg);
+    snprintf(dir, sizeof dir, "%s/hotc", xdg);
+    snprintf(file, sizeof file, "%s/endpoint", dir);
+    write_endpoint_file(xdg, rt_driver_endpoint(d));
+    chmod(file, 0600);
+
+    /* 1. the file belongs to another user */
+    cr_assert_eq(chown(file, NOBODY, NOBODY), 0);
+    const char *const env[] = {"HOTC_ENDPOINT=", xdg_env, NULL};
+    pid_t pid = rt_spawn(d, "rt_basic", NULL, env);
+    cr_assert_null(attach_within(d, 1500), "attached through an endpoint file owned by uid %d", NOBODY);
+    /* 2. ours, but in a folder others may enter and write */
+    cr_assert_eq(chown(file, 0, 0), 0);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    cr_assert_null(attach_within(d, 1500), "attached through a folder of mode 0777");
+    /* 3. ours, private folder, but a file anyone may write */
+    cr_assert_eq(chmod(dir, 0700), 0);
+    cr_assert_eq(chmod(file, 0666), 0);
+    cr_assert_null(attach_within(d, 1500), "attached through an endpoint file of mode 0666");
+    /* 4. set right: it attaches, and the server learns why it did not before */
+    cr_assert_eq(chmod(file, 0600), 0);
+    json_t *attach = attach_within(d, 20000);
+    cr_assert_not_null(attach, "%s", rt_output(d, "rt_basic"));
+    json_t *log = rt_driver_notification(d, "hot/log", 10000);
+    cr_assert_not_null(log, "no hot/log about the refused endpoint");
+    const char *message = json_string_value(json_object_get(log, "message"));
+    cr_assert(message && strstr(message, "refused endpoint") && strstr(message, "mode 666"), "%s",
+              message ? message : "(none)");
+    json_decref(log);
+    rt_terminate(pid);
+    rt_driver_free(d);
+}
+
+/* A server run by another user: listens on `path` (in a folder that user
+ * owns) as uid NOBODY, accepts one connection and writes to `report` how
+ * many bytes came before the client hung up ("-1" when nobody connected
+ * within 20 s). Never returns. */
+static void foreign_server(const char *path, int report)
+{
+    char line[32];
+    int got = -1;
+    if (setgroups(0, NULL) != 0 || setresgid(NOBODY, NOBODY, NOBODY) != 0 ||
+        setresuid(NOBODY, NOBODY, NOBODY) != 0)
+        _exit(2);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 4) != 0)
+        _exit(3);
+    chmod(path, 0666);
+    struct pollfd pl = {.fd = l, .events = POLLIN};
+    if (poll(&pl, 1, 20000) == 1) {
+        int c = accept(l, NULL, NULL);
+        char buf[4096];
+        got = 0;
+        struct pollfd pc = {.fd = c, .events = POLLIN};
+        /* the first read tells: 0 is a hang-up without a byte */
+        if (poll(&pc, 1, 10000) == 1) {
+            ssize_t n = read(c, buf, sizeof buf);
+            got = n > 0 ? (int)n : 0;
+        }
+    }
+    int n = snprintf(line, sizeof line, "%d\n", got);
+    ssize_t w = write(report, line, (size_t)n);
+    (void)w;
+    _exit(0);
+}
+
+Test(session, sends_nothing_to_a_server_run_by_another_user, .timeout = 90)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root, to act as another user (uid %d)", NOBODY);
+    struct rt_driver *d = rt_new();
+    rt_build(d, "rt_basic");
+    static char xdg[256], xdg_env[300], evil_dir[64], evil_sock[96], evil_ep[110];
+    snprintf(xdg, sizeof xdg, "%s/xdg", rt_driver_dir(d));
+    cr_assert_eq(mkdir(xdg, 0700), 0);
+    snprintf(xdg_env, sizeof xdg_env, "XDG_RUNTIME_DIR=%s", xdg);
+    snprintf(evil_dir, sizeof evil_dir, "/tmp/hotc-nobody-XXXXXX");
+    cr_assert_not_null(mkdtemp(evil_dir));
+    cr_assert_eq(chown(evil_dir, NOBODY, NOBODY), 0);
+    snprintf(evil_sock, sizeof evil_sock, "%s/hotc.sock", evil_dir);
+    snprintf(evil_ep, sizeof evil_ep, "unix:%s", evil_sock);
+
+    int report[2];
+    cr_assert_eq(pipe(report), 0);
+    pid_t server = fork();
+    cr_assert_geq(server, 0);
+    if (server == 0) {
+        close(report[0]);
+        foreign_server(evil_sock, report[1]);
+    }
+    close(report[1]);
+    for (int i = 0; i < 200 && access(evil_sock, F_OK) != 0; i++)
+        usleep(10 * 1000);
+    cr_assert_eq(access(evil_sock, F_OK), 0, "the foreign server did not start");
+
+    /* our own endpoint file, correctly private, names the foreign socket */
+    write_endpoint_file(xdg, evil_ep);
+    const char *const env[] = {"HOTC_ENDPOINT=", xdg_env, NULL};
+    pid_t pid = rt_spawn(d, "rt_basic", NULL, env);
+    char line[32] = "";
+    struct pollfd pr = {.fd = report[0], .events = POLLIN};
+    cr_assert_eq(poll(&pr, 1, 40000), 1, "no report from the foreign server");
+    ssize_t n = read(report[0], line, sizeof line - 1);
+    line[n > 0 ? n : 0] = 0;
+    close(report[0]);
+    rt_wait_exit(server, 10000);
+    cr_assert_eq(atoi(line), 0, "the program sent %s bytes to a server run by uid %d (-1: never connected)",
+                 line, NOBODY);
+
+    /* then our own server: the program attaches and says why it refused */
+    write_endpoint_file(xdg, rt_driver_endpoint(d));
+    cr_assert_not_null(attach_within(d, 20000), "%s", rt_output(d, "rt_basic"));
+    json_t *log = rt_driver_notification(d, "hot/log", 10000);
+    cr_assert_not_null(log);
+    const char *message = json_string_value(json_object_get(log, "message"));
+    cr_assert(message && strstr(message, "runs as uid 65534"), "%s", message ? message : "(none)");
+    json_decref(log);
+    rt_terminate(pid);
+    unlink(evil_sock);
+    rmdir(evil_dir);
+    rt_driver_free(d);
+}
+
+/* A program started by hand with HOTC_ENDPOINT naming the server's socket
+ * (<dir>/<pid>.sock, gone with that server) reattaches to the server that
+ * replaced it, through the endpoint file in the same folder. */
+Test(session, a_named_endpoint_follows_the_restarted_server, .timeout = 90)
+{
+    struct rt_driver *d1 = rt_new();
+    struct rt_prog p = rt_start(d1, "rt_basic", NULL, NULL); /* HOTC_ENDPOINT=unix:<d1>/hotc.sock */
+    rt_driver_close(d1);
+    usleep(200 * 1000);
+
+    struct rt_driver *d2 = rt_new();
+    char path[600];
+    snprintf(path, sizeof path, "%s/endpoint", rt_driver_dir(d1));
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "%s\n", rt_driver_endpoint(d2));
+    fclose(f);
+    chmod(path, 0600);
+    json_t *attach = rt_driver_accept(d2, 20000);
+    cr_assert_not_null(attach, "the program did not follow the endpoint file beside its dead socket: %s",
+                       rt_output(d1, "rt_basic"));
+    cr_assert_eq(json_integer_value(json_object_get(attach, "pid")), p.pid);
+    rt_terminate(p.pid);
     rt_driver_free(d2);
     rt_driver_free(d1);
 }

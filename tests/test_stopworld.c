@@ -47,3 +47,37 @@ Test(stopworld, blocked_system_calls_are_not_interrupted_by_reloads)
     cr_assert(strstr(out, want), "%s", out);
     rt_driver_free(d);
 }
+
+/* A change of two functions stops the threads that run code: three
+ * workers call first() then second() in a tight loop while 20 reloads of
+ * both are applied, with 3 ms between the two writes of each
+ * (HOTC_TEST_WRITE_PAUSE_US, a test hook in runtime/reload.c). A worker
+ * left running would get the new first() and the old second() in one
+ * iteration during those pauses; a stopped one never can. */
+Test(stopworld, a_two_function_change_stops_the_running_threads, .timeout = 120)
+{
+    struct rt_driver *d = rt_new();
+    static const char *const env[] = {"HOTC_MODE=auto", "HOTC_TEST_WRITE_PAUSE_US=3000", NULL};
+    static const char *const args[] = {"20", NULL};
+    struct rt_prog p = rt_start(d, "rt_pair", args, env);
+    cr_assert_str_eq(json_string_value(json_object_get(p.attach, "mode")), "auto");
+    rt_patch(d, "pair.so", "rt_pair_patch.c", p.build_id, NULL);
+    static const char *const both[] = {"first", "second", NULL};
+    for (int v = 1; v <= 20; v++) {
+        char lib[32];
+        snprintf(lib, sizeof lib, "p%d.so", v);
+        cr_assert_eq(rt_copy_tagged(d, "pair.so", lib, v), 0);
+        json_decref(rt_reload_applied(d, rt_reload_params(d, v, lib, p.build_id, both)));
+        usleep(5000); /* the workers run between reloads */
+    }
+    const char *out = rt_finished(d, p.pid);
+    cr_assert(strstr(out, "first=20 second=20 v=20"), "%s", out);
+    const char *line = strstr(out, "torn=");
+    cr_assert_not_null(line, "%s", out);
+    long torn = -1, calls = 0;
+    cr_assert_eq(sscanf(line, "torn=%ld calls=%ld", &torn, &calls), 2);
+    cr_assert_gt(calls, 0);
+    cr_assert_eq(torn, 0, "%ld times a worker ran between the writes of one reload: threads were not stopped",
+                 torn);
+    rt_driver_free(d);
+}

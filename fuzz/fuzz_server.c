@@ -1,0 +1,85 @@
+/* Fuzz target: the language server's input, the whole method table
+ * (lsp/server.c over lsp/transport.c, lsp/jsonrpc.c, lsp/protocol.c,
+ * lsp/docstore.c and lsp/analysis.c), without the reload pipeline (no
+ * compiler, no socket). The input is the editor's byte stream: as is when
+ * it starts with "Content-Length", else one JSON message per line, each
+ * framed here, so that the fuzzer mutates messages rather than headers.
+ * The server reads it all, then sees the end of its input and must exit
+ * cleanly (ASan checks for leaks after each input). */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "server.h"
+
+#define FUZZ_MAX_INPUT (256u * 1024)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The stream to feed: `data` itself, or its lines framed (new buffer). */
+static char *stream_of(const uint8_t *data, size_t size, size_t *len)
+{
+    char *out = malloc(size * 2 + 64 * (size + 1) + 1);
+    if (!out)
+        return NULL;
+    if (size >= 14 && memcmp(data, "Content-Length", 14) == 0) {
+        memcpy(out, data, size);
+        *len = size;
+        return out;
+    }
+    size_t n = 0;
+    for (size_t at = 0; at < size;) {
+        const uint8_t *nl = memchr(data + at, '\n', size - at);
+        size_t line = nl ? (size_t)(nl - (data + at)) : size - at;
+        n += (size_t)sprintf(out + n, "Content-Length: %zu\r\n\r\n", line);
+        memcpy(out + n, data + at, line);
+        n += line;
+        at += line + 1;
+    }
+    *len = n;
+    return out;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int sv[2];
+    size_t len;
+    if (size > FUZZ_MAX_INPUT)
+        return 0;
+    char *stream = stream_of(data, size, &len);
+    if (!stream || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        free(stream);
+        return 0;
+    }
+    int buf = (int)(len + 4096) * 2;
+    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t k = write(sv[1], stream + sent, len - sent);
+        if (k <= 0)
+            break;
+        sent += (size_t)k;
+    }
+    shutdown(sv[1], SHUT_WR);
+    free(stream);
+    int out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct server_options opt = { .in_fd = sv[0], .out_fd = out };
+    struct server *server = server_new(&loop, &opt);
+    if (server && server_start(server) == 0)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    server_free(server);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    close(sv[1]);
+    close(out);
+    return 0;
+}
