@@ -523,7 +523,8 @@ static bool depend_on_declarations(struct reader *r)
     uint32_t *queue = calloc(r->n_idents + 1, sizeof *queue);
     bool ok = seen_decl && seen_id && queue;
 
-    qsort(r->declared, r->n_declared, sizeof *r->declared, declared_cmp);
+    if (r->n_declared > 0)
+        qsort(r->declared, r->n_declared, sizeof *r->declared, declared_cmp);
     for (size_t f = 0; ok && f < e->n_functions; f++) {
         size_t head = 0, tail = 0;
         memset(seen_decl, 0, (r->n_decls + 1) * sizeof *seen_decl);
