@@ -489,11 +489,11 @@ static bool index_functions(struct reader *r, const struct analysis *a)
             if (!(e->functions[k].name = strdup(f->name)))
                 return false;
             e->functions[k].hash = FNV_OFFSET;
-            e->functions[k].is_static = f->is_static;
+            e->functions[k].is_static = f->is_static && !f->hot;
             r->names[r->n_names++] = e->functions[k].name;
             e->n_functions++;
         }
-        e->functions[k].is_static |= f->is_static;
+        e->functions[k].is_static |= f->is_static && !f->hot;
         r->spans[r->n_spans].first = f->range.start.row;
         r->spans[r->n_spans].last = f->range.end.row;
         r->spans[r->n_spans++].entry = k;
