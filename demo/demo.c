@@ -136,6 +136,38 @@ static const struct scenario scenarios[] = {
         },
     },
     {
+        /* Typed state: the game's state is a HOT_STATE block; the first
+         * save adds a field to its struct, and the block is migrated while
+         * the frame counter and the score go on. */
+        .name = "game",
+        .file = "game.c",
+        .prog = "game",
+        .args = {"--frames", "30", NULL},
+        .counters = {"frame=", "score=", NULL},
+        .before = "state=\"score only\"",
+        .version_key = "version=",
+        .hook = 1,
+        .steps = {
+            {STEP_RELOAD,
+             "struct game gets a field `lives` (the block is migrated: frame and score kept), tick() uses it",
+             {{"    long score;\n};", "    long score;\n    int lives;\n};"},
+              {"    g->score += 2;\n", "    g->score += 2;\n    if (g->lives == 0)\n        g->lives = 3;\n"},
+              {"state=\\\"score only\\\"\\n\", g->frame, g->score, hot_version());",
+               "state=\\\"lives %d\\\"\\n\", g->frame, g->score, hot_version(), g->lives);"}},
+             "state=\"lives 3\""},
+            {STEP_COMPILE_ERROR,
+             "tick() uses an undeclared name: a compile error",
+             {{"g->lives = 3;", "g->lives = max_lives;"}, {NULL, NULL}},
+             NULL},
+            {STEP_RELOAD,
+             "the error is fixed; the lives kept their value through the reload",
+             {{"g->lives = max_lives;", "g->lives = 5;"},
+              {"state=\\\"lives %d\\\"", "state=\\\"lives %d, still\\\""},
+              {NULL, NULL}},
+             "state=\"lives 3, still\""},
+        },
+    },
+    {
         /* Automatic mode: the program is blocked in poll()/read() on its
          * stdin when each reload arrives; the demo writes a request now and
          * then, and every reply is a status line. */

@@ -10,8 +10,16 @@
  *
  * The first difference found deepest in a type is the one reported, since
  * it names what the user changed ("`struct inner` changed: field `b`
- * changed from 3 to 4 bits") rather than everything that contains it. */
+ * changed from 3 to 4 bits") rather than everything that contains it.
+ *
+ * Typed state (issue 13): a type the program keeps in HOT_STATE blocks may
+ * change when the runtime can migrate its blocks: its pair is noted (with a
+ * plan from lsp/migrate.c) and taken as equal, where the new code reaches
+ * it as a named type (check_type) or through a pointer of a redirected
+ * function's signature. Through a variable or a function that is not
+ * redirected it is judged as any type. See same() and check_type(). */
 #include "compat.h"
+#include "migrate.h"
 
 #include <dwarf.h>
 #include <inttypes.h>
@@ -39,6 +47,17 @@ struct judge {
     struct pair *equal;      /* open addressing: pairs proven equal, kept across the whole check */
     size_t equal_cap, equal_n;
     struct compat_report *out;
+    /* typed state: where the walk is, and the state types' pairs met */
+    const struct compat_request *req;
+    enum { AT_VARIABLE, AT_REDIRECTED, AT_CALLED, AT_TYPE } context;
+    int pointers;            /* pointer types entered on the way down */
+    struct state_pair {
+        Dwarf_Off a, b;
+        const char *type;
+        bool changed;
+    } states[32];
+    size_t nstates;
+    size_t accepted;         /* changed state pairs taken as equal so far: what contains them is not proven */
 };
 
 static void say(struct judge *j, Dwarf_Die *where, const char *f, ...) __attribute__((format(printf, 3, 4)));
@@ -464,6 +483,36 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
  * what; for scalars the caller phrases it. */
 static bool same_peeled(struct judge *j, Dwarf_Die *pa, Dwarf_Die *pb, const char *alias, int depth);
 
+/* The state type (as the request spells it) that the peeled aggregate `t`,
+ * reached through typedef `alias`, is; NULL when none. */
+static const char *state_type(const struct judge *j, Dwarf_Die *t, const char *alias)
+{
+    const char *name = dwarf_diename(t);
+    int tag = dwarf_tag(t);
+    char key[300];
+
+    if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type)
+        return NULL;
+    snprintf(key, sizeof key, "%s %s", tag == DW_TAG_structure_type ? "struct" : "union", name ? name : "");
+    for (size_t i = 0; j->req && i < j->req->state_type_count; i++) {
+        const char *st = j->req->state_types[i];
+        if ((alias && strcmp(alias, st) == 0) || (name && strcmp(key, st) == 0))
+            return st;
+    }
+    return NULL;
+}
+
+static void note_state(struct judge *j, Dwarf_Off a, Dwarf_Off b, const char *type, bool changed)
+{
+    for (size_t i = 0; i < j->nstates; i++)
+        if (j->states[i].a == a && j->states[i].b == b) {
+            j->states[i].changed |= changed;
+            return;
+        }
+    if (j->nstates < sizeof j->states / sizeof j->states[0])
+        j->states[j->nstates++] = (struct state_pair){ a, b, type, changed };
+}
+
 static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
 {
     Dwarf_Die pa, pb, cur = *a;
@@ -484,12 +533,32 @@ static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
     ob = dwarf_dieoffset(&pb);
     if (depth > MAX_DEPTH || j->depth >= MAX_DEPTH + 1 || proven(j, oa, ob) || in_progress(j, oa, ob))
         return true;
+    const char *st = state_type(j, &pa, alias);
+    char saved[sizeof j->msg + sizeof j->anon + sizeof j->file];
+    int saved_line = j->line;
+    if (st) {
+        memcpy(saved, j->msg, sizeof j->msg);
+        memcpy(saved + sizeof j->msg, j->anon, sizeof j->anon);
+        memcpy(saved + sizeof j->msg + sizeof j->anon, j->file, sizeof j->file);
+    }
+    size_t accepted = j->accepted;
     j->stack[j->depth].a = oa;
     j->stack[j->depth++].b = ob;
     equal = same_peeled(j, &pa, &pb, alias, depth);
     j->depth--;
-    if (equal)
+    if (equal && j->accepted == accepted)
         prove(j, oa, ob);
+    if (st && (equal || j->context == AT_TYPE || (j->context == AT_REDIRECTED && j->pointers > 0))) {
+        /* a typed block's type: migrated at the reload (not proven equal,
+         * so that a variable of it is still judged) */
+        note_state(j, oa, ob, st, !equal);
+        j->accepted += !equal;
+        memcpy(j->msg, saved, sizeof j->msg);
+        memcpy(j->anon, saved + sizeof j->msg, sizeof j->anon);
+        memcpy(j->file, saved + sizeof j->msg + sizeof j->anon, sizeof j->file);
+        j->line = saved_line;
+        return true;
+    }
     return equal;
 }
 
@@ -517,10 +586,13 @@ static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const c
     }
     case DW_TAG_pointer_type:
     case DW_TAG_reference_type: {
-        bool ha = type_of(&pa, &ta), hb = type_of(&pb, &tb);
+        bool ha = type_of(&pa, &ta), hb = type_of(&pb, &tb), eq;
         if (!ha || !hb)
             return ha == hb;
-        return same(j, &ta, &tb, depth + 1);
+        j->pointers++;
+        eq = same(j, &ta, &tb, depth + 1);
+        j->pointers--;
+        return eq;
     }
     case DW_TAG_structure_type:
     case DW_TAG_union_type:
@@ -684,6 +756,7 @@ static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, c
         return;
     j->out->compared++;
     reset(j);
+    j->context = AT_VARIABLE;
     ha = type_of(var, &ta);
     hb = type_of(&other, &tb);
     if (ha == hb && (!ha || same(j, &ta, &tb, 0)))
@@ -710,6 +783,7 @@ static void check_function(struct judge *j, Dwarf_Die *fn, const char *name, con
         return;
     j->out->compared++;
     reset(j);
+    j->context = redirected ? AT_REDIRECTED : AT_CALLED;
     if (same_subroutine(j, fn, &other, 0))
         return;
     char message[800];
@@ -774,9 +848,46 @@ static void check_locals(struct judge *j, const struct compat_request *req, Dwar
     } while (dwarf_siblingof(&child, &child) == 0);
 }
 
+/* Whether the patch's aggregate at `target` (peeled) is `outer` or lies
+ * inside it by value (members, arrays). */
+static bool holds(Dwarf_Die *outer, Dwarf_Off target, int depth)
+{
+    Dwarf_Die t, child, mt;
+    if (depth > MAX_DEPTH || !peel(outer, &t))
+        return false;
+    if (dwarf_dieoffset(&t) == target)
+        return true;
+    if (dwarf_tag(&t) == DW_TAG_array_type)
+        return type_of(&t, &mt) && holds(&mt, target, depth + 1);
+    if ((dwarf_tag(&t) != DW_TAG_structure_type && dwarf_tag(&t) != DW_TAG_union_type) || dwarf_child(&t, &child) != 0)
+        return false;
+    do
+        if (dwarf_tag(&child) == DW_TAG_member && type_of(&child, &mt) && holds(&mt, target, depth + 1))
+            return true;
+    while (dwarf_siblingof(&child, &child) == 0);
+    return false;
+}
+
+/* Whether the patch's type `type` is, or lies by value inside, a state
+ * type found changed (its blocks are migrated whole). */
+static bool in_changed_state(struct judge *j, Dwarf_Die *type, Dwarf *patch)
+{
+    Dwarf_Die t, st;
+    if (!peel(type, &t))
+        return false;
+    for (size_t i = 0; i < j->nstates; i++)
+        if (j->states[i].changed && dwarf_offdie(patch, j->states[i].a, &st) &&
+            holds(&st, dwarf_dieoffset(&t), 0))
+            return true;
+    return false;
+}
+
 /* The named types of the patch's unit that the program's unit for the same
- * file also has: the new code may share their data with the old. */
-static void check_type(struct judge *j, Dwarf_Die *type, int cu)
+ * file also has: the new code may share their data with the old. The state
+ * types go first (`states_only`), so that the types inside a migrated one
+ * are known when the others are judged; a state type the unit lacks is
+ * looked up in the whole program. */
+static void check_type(struct judge *j, Dwarf_Die *type, int cu, bool states_only, Dwarf *patch)
 {
     const char *name = dwarf_diename(type);
     const char *prefix = "";
@@ -794,6 +905,11 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu)
     default: return;
     }
     snprintf(key, sizeof key, "%s%s", prefix, name);
+    bool is_state = false;
+    for (size_t i = 0; j->req && i < j->req->state_type_count; i++)
+        is_state |= strcmp(j->req->state_types[i], key) == 0;
+    if (is_state != states_only)
+        return;
     if (dwarf_tag(type) == DW_TAG_typedef) {
         /* a scalar typedef only the new code's locals use holds no old data */
         Dwarf_Die target;
@@ -805,11 +921,22 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu)
             return;
     }
     entry = debuginfo_type(j->exe, cu, key);
+    if (!entry && is_state) {
+        size_t more = 0;
+        for (entry = debuginfo_find(j->exe, DEBUGINFO_TYPE, key, &more); entry && entry->declaration && more > 1;
+             entry++, more--)
+            ;
+        if (entry && entry->declaration)
+            entry = NULL;
+    }
     if (!entry || !debuginfo_die(j->exe, entry, &other))
         return;
     j->out->compared++;
     reset(j);
+    j->context = AT_TYPE;
     if (same(j, type, &other, 0))
+        return;
+    if (!is_state && in_changed_state(j, type, patch))
         return;
     if (!*j->msg)
         say(j, type, "`%s` changed", key);
@@ -828,9 +955,22 @@ struct edges {
     size_t n, cap;
 };
 
+/* The C name of a patch symbol: the redirected function `f` is defined as
+ * `__hotc_d_f` and exported as `__hotc_f_f` (lsp/patch.c); the program's
+ * statics keep their `__hotc_s_N` names, which the issues list. */
+static const char *c_name(const char *symbol)
+{
+    if (strncmp(symbol, "__hotc_f_", 9) == 0 || strncmp(symbol, "__hotc_d_", 9) == 0)
+        return symbol + 9;
+    return symbol;
+}
+
 static void on_reference(const char *from, const char *to, void *user)
 {
     struct edges *e = user;
+
+    from = c_name(from);
+    to = c_name(to);
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 64;
         char **f = realloc(e->from, cap * sizeof *f), **t;
@@ -889,16 +1029,71 @@ static bool reaches(const struct edges *e, const char *start, const char *symbol
     return hit;
 }
 
+/* The calls the DWARF of function `fn` records under `die`: functions
+ * inlined into it (their code is in it, with no relocation left) and call
+ * sites, as edges from `fn`. */
+static void dwarf_calls(struct edges *e, const char *fn, Dwarf_Die *die, int depth)
+{
+    Dwarf_Die child, origin;
+    Dwarf_Attribute attr;
+
+    if (depth > 32 || dwarf_child(die, &child) != 0)
+        return;
+    do {
+        int tag = dwarf_tag(&child);
+        unsigned at = tag == DW_TAG_inlined_subroutine ? DW_AT_abstract_origin
+                      : tag == DW_TAG_call_site || tag == DW_TAG_GNU_call_site ? DW_AT_call_origin
+                                                                               : 0;
+        if (at && dwarf_attr(&child, at, &attr) && dwarf_formref_die(&attr, &origin)) {
+            Dwarf_Attribute name;
+            const char *callee = dwarf_attr_integrate(&origin, DW_AT_name, &name) ? dwarf_formstring(&name) : NULL;
+            if (callee)
+                on_reference(fn, callee, e);
+        }
+        if (tag == DW_TAG_lexical_block || tag == DW_TAG_inlined_subroutine)
+            dwarf_calls(e, fn, &child, depth + 1);
+    } while (dwarf_siblingof(&child, &child) == 0);
+}
+
 /* Charges each patch-wide issue that names what the new code refers to to
- * the redirected functions whose code reaches it. */
-static void attribute(struct judge *j, struct debuginfo *patch, const struct compat_request *req)
+ * the redirected functions whose code reaches it, and refuses with a
+ * function that cannot be reloaded every other one that calls it (the call
+ * would run its new code). `cudie` is the patch's unit. */
+static void attribute(struct judge *j, struct debuginfo *patch, Dwarf_Die *cudie, const struct compat_request *req)
 {
     struct compat_report *r = j->out;
     struct edges e = { 0 };
     size_t n = r->count;
+    Dwarf_Die child;
 
     long nrefs = debuginfo_references(patch, on_reference, &e);
 
+    if (dwarf_child(cudie, &child) == 0)
+        do {
+            Dwarf_Attribute name;
+            const char *fn;
+            if (dwarf_tag(&child) != DW_TAG_subprogram || has_flag(&child, DW_AT_declaration))
+                continue;
+            fn = dwarf_attr_integrate(&child, DW_AT_name, &name) ? dwarf_formstring(&name) : NULL;
+            if (fn)
+                dwarf_calls(&e, fn, &child, 0);
+        } while (dwarf_siblingof(&child, &child) == 0);
+    /* the callers of a function that cannot be reloaded */
+    for (size_t i = 0; i < n; i++) {
+        char target[300], message[800];
+        if (!r->issues[i].function)
+            continue;
+        snprintf(target, sizeof target, "\n%s\n", r->issues[i].function);
+        snprintf(message, sizeof message, "it calls %s(), which cannot be reloaded (%s)", r->issues[i].function,
+                 r->issues[i].message);
+        for (size_t k = 0; k < req->function_count; k++)
+            if (strcmp(req->functions[k].name, r->issues[i].function) != 0 &&
+                reaches(&e, req->functions[k].name, target)) {
+                *j->file = '\0';
+                j->line = 0;
+                add_issue(j, req->functions[k].name, message, NULL);
+            }
+    }
     if (nrefs < 0)
         goto done;
     for (size_t i = 0; i < n; i++) {
@@ -906,8 +1101,7 @@ static void attribute(struct judge *j, struct debuginfo *patch, const struct com
         if (r->issues[i].function || !j->symbols[i])
             continue;
         for (size_t k = 0; k < req->function_count; k++) {
-            const char *start = req->functions[k].symbol ? req->functions[k].symbol : req->functions[k].name;
-            if (!reaches(&e, start, j->symbols[i]))
+            if (!reaches(&e, req->functions[k].name, j->symbols[i]))
                 continue;
             int line = r->issues[i].line;
             char file[sizeof j->file];
@@ -953,7 +1147,7 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
                  struct compat_report *out, char *err, size_t errsize)
 {
     struct debuginfo *pf = NULL;
-    struct judge j = { .exe = exe, .out = out };
+    struct judge j = { .exe = exe, .out = out, .req = req };
     int rc, cu, pcu;
     Dwarf_Die cudie, child;
     const char *base;
@@ -1025,15 +1219,30 @@ int compat_check(struct debuginfo *exe, const char *patch, const struct compat_r
             check_locals(&j, req, &child, cu);
         }
     } while (dwarf_siblingof(&child, &child) == 0);
-    /* then the named types no variable or signature led to */
-    if (dwarf_child(&cudie, &child) == 0)
-        do
-            check_type(&j, &child, cu);
-        while (dwarf_siblingof(&child, &child) == 0);
+    /* then the named types no variable or signature led to: state types first */
+    for (int pass = 0; pass < 2; pass++)
+        if (dwarf_child(&cudie, &child) == 0)
+            do
+                check_type(&j, &child, cu, pass == 0, debuginfo_dwarf(pf));
+            while (dwarf_siblingof(&child, &child) == 0);
+    /* a plan for each state type met (lsp/migrate.c) */
+    for (size_t i = 0; i < j.nstates; i++) {
+        Dwarf_Die olddie, newdie;
+        json_t *plan;
+        if (!dwarf_offdie(debuginfo_dwarf(exe), j.states[i].b, &olddie) ||
+            !dwarf_offdie(debuginfo_dwarf(pf), j.states[i].a, &newdie))
+            continue;
+        plan = migrate_plan(&olddie, &newdie, j.states[i].type);
+        if (!plan)
+            continue;
+        if (!out->migrations)
+            out->migrations = json_array();
+        json_array_append_new(out->migrations, plan);
+    }
 done:
     debuginfo_unlock(exe);
     if (rc == 0 && out->count > 0)
-        attribute(&j, pf, req);
+        attribute(&j, pf, &cudie, req);
     for (size_t i = 0; i < out->count; i++)
         free(j.symbols[i]);
     free(j.symbols);
@@ -1050,5 +1259,6 @@ void compat_report_release(struct compat_report *self)
         free(self->issues[i].file);
     }
     free(self->issues);
+    json_decref(self->migrations);
     memset(self, 0, sizeof *self);
 }

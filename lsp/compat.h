@@ -11,6 +11,7 @@
 #ifndef HOTC_COMPAT_H
 #define HOTC_COMPAT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -37,6 +38,14 @@ struct compat_request {
     size_t function_count;
     const struct compat_static *statics;
     size_t static_count;
+    /* The C types the program keeps in typed state blocks (HOT_STATE), as
+     * the runtime spells them ("struct game", "game_t"). A layout change of
+     * one of them is planned for migration (lsp/migrate.h) instead of
+     * refused where the new code reaches it only as a named type or behind
+     * a pointer of a redirected function's signature; through a variable,
+     * or a function that is not redirected, it stays a refusal. */
+    const char *const *state_types;
+    size_t state_type_count;
 };
 
 /* One disagreement. `function` is the redirected function it concerns, or
@@ -60,6 +69,8 @@ struct compat_report {
     struct compat_issue *issues;
     size_t count;
     size_t compared;   /* variables, functions and types compared */
+    json_t *migrations; /* hot/reload migrations[]: a plan per state type the patch uses, changed or
+                         * not (lsp/migrate.h); NULL when it uses none */
 };
 
 /* Compares the patch library at `patch` with `exe` (which must stay open;

@@ -20,21 +20,33 @@ struct link;
 /* A new launcher on `loop`, or NULL when out of memory. */
 struct launcher *launcher_new(uv_loop_t *loop);
 
-/* Takes the settings it uses (`program`, `compileCommands`) from the whole
+/* Takes the settings it uses (`program`, `compileCommands`, `build`) from the whole
  * "hotc" configuration `settings` (borrowed). */
 void launcher_configure(struct launcher *self, json_t *settings);
 
-/* hotc.server.run: starts the program `arguments` (borrowed) or the
- * settings name, or the one built from the file URI in `arguments[0]`,
- * with its runtime pointed at `link` (NULL: no socket, an error). Answers
- * `req` once, {pid} or an error. */
+/* hotc.server.run: `arguments` (borrowed) is [uri] or [{program?, args?,
+ * cwd?, file?, terminal?}]. The program is the command's, else the
+ * settings', else the output of the file's link entry in
+ * compile_commands.json, else the one executable of the workspace that
+ * carries hotc's runtime (found on a worker). Its runtime is pointed at
+ * `link` (NULL: no socket, an error). Answers `req` once: {pid} when the
+ * server started it, {launch: {program, args, cwd, env}} when the editor
+ * starts it in its terminal (`terminal`), {candidates: [path]} when the
+ * workspace has several for the user to pick (run again with {program}),
+ * or an error. */
 void launcher_run(struct launcher *self, struct server *server, struct link *link, struct server_request *req,
                   json_t *arguments);
 
-/* hotc.server.restart: stops the program (SIGTERM) and starts it again
- * with the same command line; answers `req` once it started, {pid}. */
+/* hotc.server.restart: runs the project's build (the `build` setting,
+ * else make, ninja or cmake --build as the root shows; its messages become
+ * diagnostics of source "build"), then stops the program the server
+ * started (SIGTERM) and starts it again, or hands the editor {launch}
+ * (`terminal`). `arguments` (borrowed) may be [{program, args?, cwd?,
+ * terminal?}] for a program the editor started in an earlier session.
+ * Answers `req` once; a failed build answers an error and keeps the
+ * program running. */
 void launcher_restart(struct launcher *self, struct server *server, struct link *link,
-                      struct server_request *req);
+                      struct server_request *req, json_t *arguments);
 
 /* On `exit`: answers a pending restart, stops the program and closes its
  * handles; the launcher starts nothing afterwards. */

@@ -45,6 +45,7 @@ struct work {
     struct compat_request req_copy;
     struct compat_function *functions;
     struct compat_static *statics;
+    char **state_types;
     struct compat_report report;
     int rc;
     char error[768];
@@ -176,6 +177,9 @@ static void work_free(struct work *w)
         free((char *)w->statics[i].name);
         free((char *)w->statics[i].function);
     }
+    for (size_t i = 0; i < w->req_copy.state_type_count; i++)
+        free(w->state_types[i]);
+    free(w->state_types);
     free(w->functions);
     free(w->statics);
     free((char *)w->req_copy.source);
@@ -327,8 +331,13 @@ int layoutcheck_run(struct layoutcheck *self, const char *build_id, const char *
         w->statics[i].function = dup_or_null(req->statics[i].function);
         w->req_copy.static_count++;
     }
+    w->state_types = calloc(req->state_type_count + 1, sizeof *w->state_types);
+    for (size_t i = 0; w->state_types && i < req->state_type_count; i++)
+        if ((w->state_types[i] = strdup(req->state_types[i])) != NULL)
+            w->req_copy.state_type_count++;
     w->req_copy.functions = w->functions;
     w->req_copy.statics = w->statics;
+    w->req_copy.state_types = (const char *const *)w->state_types;
     im->users++;
     rc = uv_queue_work(self->loop, &w->req, check_work, on_checked);
     if (rc != 0) {

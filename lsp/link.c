@@ -328,7 +328,10 @@ static void handle_message(struct conn *c, json_t *msg)
             const char *reason = json_string_value(json_object_get(params, "reason"));
             free(c->detach_reason);
             c->detach_reason = strdup(reason ? reason : "detached");
-        } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0)) {
+            if (link->cb.notified)
+                link->cb.notified(link, &c->program, method, params, link->user);
+        } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0 ||
+                           strcmp(method, "hot/state") == 0)) {
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (id) {

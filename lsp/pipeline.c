@@ -39,6 +39,7 @@
 #include "patch.h"
 #include "preamble.h"
 #include "protocol.h"
+#include "symbolize.h"
 
 #define DEFAULT_TIMEOUT_MS 30000
 /* Each program's applied stack keeps the baseline text before each of its
@@ -117,6 +118,8 @@ struct job {
     size_t n_fns;
     struct patch patch;
     json_t *statics;         /* hot/reload statics[] */
+    json_t *migrations;      /* hot/reload migrations[] (typed state blocks; lsp/migrate.h), or NULL */
+    char *state_said;        /* what was migrated, in words, or NULL */
     char c_path[PATH_MAX], so_path[PATH_MAX];
     char *library_b64;       /* the library's bytes in base64, for programs attached over TCP */
     uv_work_t encode;        /* reads and encodes it off the loop */
@@ -185,6 +188,7 @@ struct program {
     long pid;
     char *executable, *build_id;
     json_t *functions;       /* the attach functions[], borrowed from link's params (incref'd) */
+    json_t *state;           /* typed state blocks: name -> C type (hot/attach state[], hot/state) */
     bool remote;             /* attached over TCP: gets the library's bytes */
     int version, issued;
     bool busy;
@@ -193,6 +197,7 @@ struct program {
     bool waiting_told;       /* the editor was told it waits */
     struct send *queue;
     struct applied *applied;
+    json_t *ended;           /* how it ended (hot/detach {reason, status?}), or NULL */
 };
 
 struct pipeline {
@@ -238,6 +243,7 @@ struct pipeline {
     bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
     bool tcc_told;           /* the log said why tcc is not used */
     struct launcher *launcher; /* the program started by run */
+    char *last_build_id;     /* of the last program that attached */
 };
 
 static void program_pump(struct pipeline *p, struct program *pg);
@@ -449,6 +455,8 @@ static void program_free(struct program *pg)
         applied_free(a);
     }
     json_decref(pg->functions);
+    json_decref(pg->ended);
+    json_decref(pg->state);
     free(pg->executable);
     free(pg->build_id);
     free(pg);
@@ -826,6 +834,8 @@ static void job_free(struct job *job)
     free(job->hashes);
     patch_release(&job->patch);
     json_decref(job->statics);
+    json_decref(job->migrations);
+    free(job->state_said);
     free(job->library_b64);
     free(job->progress);
     for (size_t i = 0; i < job->n_targets; i++)
@@ -904,7 +914,8 @@ static void job_finish(struct job *job)
         message = job->refused || job->errors
                       ? fmt("reloaded %s in %d of %zu programs; %s", names, job->applied, job->n_targets,
                             job->reason ? job->reason : "")
-                      : fmt("reloaded %s in %.1f ms", names, total / 1000.0);
+                      : fmt("reloaded %s in %.1f ms%s%s", names, total / 1000.0, job->state_said ? "; " : "",
+                            job->state_said ? job->state_said : "");
     else
         message = fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
     if (job->note && message) {
@@ -940,12 +951,16 @@ static void job_finish(struct job *job)
     json_object_set_new(job->last, "build", build_details(job));
     job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
                               fn_names(job), "programs", job->programs);
+    if (job->reloaded && job->state_said)
+        json_object_set_new(job->reloaded, "state", json_string(job->state_said));
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64
              " us, load %" PRIu64 " us, apply %" PRIu64 " us, total %" PRIu64 " us)",
              message ? message : result, job->analysis_us, job->patch_us, job->compile_us, job->check_us,
              job->load_us, job->apply_us, total);
     if (!job->applied || job->refused || job->errors)
         show(p, 2, message ? message : result);
+    else if (job->state_said)
+        show(p, 3, message ? message : result);
     if (job->req) {
         server_reply(p->server, job->req,
                      json_pack("{s:s, s:i, s:o, s:s}", "result", result, "version", job->version, "functions",
@@ -956,6 +971,45 @@ static void job_finish(struct job *job)
     free(message);
     log_trace("job.finished");
     job_free(job);
+}
+
+/* What the runtime's `state` (the blocks it migrated) means, in words:
+ * "state `game` migrated: field `lives` added (0), `speed` int → double"
+ * from the plan's notes, and the fields whose value did not fit. New
+ * string, or NULL when nothing was migrated. */
+static char *state_words(const struct job *job, json_t *state)
+{
+    char *out = NULL;
+    size_t size = 0, i, k;
+    json_t *b, *plan, *v;
+    FILE *f;
+
+    if (json_array_size(state) == 0 || !(f = open_memstream(&out, &size)))
+        return NULL;
+    json_array_foreach(state, i, b) {
+        const char *name = json_string_value(json_object_get(b, "name"));
+        const char *type = json_string_value(json_object_get(b, "type"));
+        const char *how = json_string_value(json_object_get(b, "how"));
+        json_t *notes = NULL;
+        json_array_foreach(job->migrations, k, plan)
+            if (type && json_string_value(json_object_get(plan, "type")) &&
+                strcmp(json_string_value(json_object_get(plan, "type")), type) == 0)
+                notes = json_object_get(plan, "notes");
+        fprintf(f, "%sstate `%s` ", i ? "; " : "", name ? name : "?");
+        if (how && strcmp(how, "function") == 0) {
+            fprintf(f, "migrated by its migrate function");
+        } else if (how && strcmp(how, "plan") != 0) {
+            fprintf(f, "not migrated: %s", how);
+        } else {
+            fprintf(f, "migrated");
+            json_array_foreach(notes, k, v)
+                fprintf(f, "%s %s", k ? "," : ":", json_string_value(v));
+            json_array_foreach(json_object_get(b, "defaulted"), k, v)
+                fprintf(f, "%s`%s` did not fit its new type, defaulted (0)", k ? ", " : "; ", json_string_value(v));
+        }
+    }
+    fclose(f);
+    return out;
 }
 
 /* Records one program's answer (result NULL: `error`). */
@@ -987,6 +1041,11 @@ static void job_answer(struct job *job, size_t t, json_t *result, const char *er
                       "timings", tj);
     if (reason)
         json_object_set_new(entry, "reason", json_string(reason));
+    if (json_is_array(json_object_get(result, "state"))) {
+        json_object_set(entry, "state", json_object_get(result, "state"));
+        if (!job->state_said)
+            job->state_said = state_words(job, json_object_get(result, "state"));
+    }
     json_array_append_new(job->programs, entry);
     if (pg && result) {
         pg->version = (int)version;
@@ -1132,6 +1191,8 @@ static void program_pump(struct pipeline *p, struct program *pg)
                                        pg->remote ? (job->library_b64 ? job->library_b64 : "") : job->so_path,
                                        "targetBuildId", job->build_id, "functions",
                                        job->targets[s->target].functions, "statics", job->statics);
+            if (job->migrations)
+                json_object_set(params, "migrations", job->migrations);
             rc = link_request(p->link, pg->id, "hot/reload", params, on_reload_result, s);
             if (rc == 0) {
                 pg->sent_at = uv_hrtime();
@@ -1528,7 +1589,7 @@ static const struct compat_issue *issue_for(const struct compat_report *report, 
  * log and a message. `error` (when the check itself could not run) or
  * `report` says why. Returns the first message (new string, or NULL). */
 static char *record_layout_refusals(struct job *job, const char *error, const struct compat_report *report,
-                                    const bool *refused)
+                                    const bool *refused, char *const *calls)
 {
     struct pipeline *p = job->p;
     struct state *st = server_state(p->server);
@@ -1546,12 +1607,17 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
             continue;
         if (error) {
             why = fmt("%s; or set hotc.layoutCheck to \"off\" to reload without the check", error);
+        } else if (calls && calls[i]) {
+            why = fmt("it calls %s(), which cannot be reloaded", calls[i]);
         } else if (issue && issue->message[0] == '`') {
             const char *decl = issue->file ? base_name(issue->file) : NULL;
             why = decl && issue->line > 0
-                      ? fmt("%s (declared at %s:%d); the running program still has the old layout", issue->message,
-                            decl, issue->line)
-                      : fmt("%s; the running program still has the old layout", issue->message);
+                      ? fmt("%s (declared at %s:%d); the running program still has the old layout (data kept in a "
+                            "state block, HOT_STATE, is migrated instead)",
+                            issue->message, decl, issue->line)
+                      : fmt("%s; the running program still has the old layout (data kept in a state block, "
+                            "HOT_STATE, is migrated instead)",
+                            issue->message);
         } else {
             why = fmt("%s", issue ? issue->message : "its layouts differ from the running program's");
         }
@@ -1586,10 +1652,12 @@ static char *record_layout_refusals(struct job *job, const char *error, const st
 }
 
 /* The patch cannot run against the program's data: nothing is sent; the
- * editor hears why (record_layout_refusals). Frees `job`. */
-static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report)
+ * editor hears why (record_layout_refusals; `calls` as there, may be
+ * NULL). Frees `job`. */
+static void job_refuse_layout(struct job *job, const char *error, const struct compat_report *report,
+                              char *const *calls)
 {
-    char *first = record_layout_refusals(job, error, report, NULL);
+    char *first = record_layout_refusals(job, error, report, NULL, calls);
 
     job->last = json_pack("{s:s, s:s, s:s, s:o, s:{s:I, s:I, s:I, s:I, s:I}}", "result", "refused", "message",
                           first ? first : "", "file", job->path, "functions", fn_names(job), "timings",
@@ -1608,7 +1676,8 @@ static void job_start(struct pipeline *p, struct job *job, struct document *doc)
  * of the same batch, so that the patch calls the running versions of the
  * refused ones. Frees `job`. Returns false (and frees nothing) when the
  * document is gone and this cannot be done. */
-static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused)
+static bool job_retry_without(struct job *job, const struct compat_report *report, const bool *refused,
+                              char *const *calls)
 {
     struct pipeline *p = job->p;
     struct document *doc = docstore_get(server_docs(p->server), job->uri);
@@ -1672,7 +1741,7 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     }
     next->req = job->req;
     job->req = NULL;
-    first = record_layout_refusals(job, NULL, report, refused);
+    first = record_layout_refusals(job, NULL, report, refused, calls);
     next->note = first;
     job_free(job);
     if (next->n_targets == 0) {
@@ -1682,6 +1751,68 @@ static bool job_retry_without(struct job *job, const struct compat_report *repor
     log_trace("job.retry");
     job_start(p, next, doc);
     return true;
+}
+
+/* Whether `name` appears as a whole identifier in `text` (`len` bytes). */
+static bool names(const char *text, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *at = text; n && (at = memmem(at, len - (size_t)(at - text), name, n)) != NULL; at += n) {
+        bool before = at > text && (at[-1] == '_' || (at[-1] >= '0' && at[-1] <= '9') ||
+                                    ((at[-1] | 32) >= 'a' && (at[-1] | 32) <= 'z'));
+        char c = (size_t)(at - text) + n < len ? at[n] : ' ';
+        bool after = c == '_' || (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
+        if (!before && !after)
+            return true;
+    }
+    return false;
+}
+
+/* Every function of `job` not refused that calls a refused one, directly
+ * or through other functions of the file, is refused too: the patch would
+ * compile the refused one's new code into it (a static one) or call the
+ * program's old one with the new declaration. Calls are found in what the
+ * compiler saw of the file when the program was built (the unit's refs)
+ * and in the saved text of each function (a call added by this save);
+ * calls[i] names the refused function that refuses function i. Returns how
+ * many functions are refused in all. */
+static size_t refuse_callers(struct job *job, bool *refused, char **calls)
+{
+    struct pipeline *p = job->p;
+    struct document *doc = docstore_get(server_docs(p->server), job->uri);
+    json_t *refs = json_object_get(json_object_get(p->units, job->path), "refs");
+    bool grew = true, same_text = doc && doc->text && doc->len == job->len &&
+                                   memcmp(doc->text, job->text, job->len) == 0;
+    size_t n = 0;
+
+    while (grew) {
+        grew = false;
+        for (size_t i = 0; i < job->n_fns; i++) {
+            const struct analysis_function *f =
+                same_text ? analysis_find_function(doc->analysis, job->fns[i]) : NULL;
+            json_t *named = json_object_get(refs, job->fns[i]);
+            if (refused[i])
+                continue;
+            for (size_t k = 0; k < job->n_fns && !refused[i]; k++) {
+                json_t *v;
+                size_t m;
+                bool calls_k = false;
+                if (!refused[k] || k == i)
+                    continue;
+                json_array_foreach(named, m, v)
+                    calls_k = calls_k || strcmp(json_string_value(v), job->fns[k]) == 0;
+                if (!calls_k && f && f->end_byte <= job->len)
+                    calls_k = names(job->text + f->start_byte, f->end_byte - f->start_byte, job->fns[k]);
+                if (calls_k) {
+                    refused[i] = grew = true;
+                    calls[i] = job->fns[k];
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < job->n_fns; i++)
+        n += refused[i];
+    return n;
 }
 
 /* Back on the loop with the verdict of the layout check. */
@@ -1699,7 +1830,7 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
         return;
     }
     if (r->rc != 0 && p->layout_check) {
-        job_refuse_layout(job, r->error, NULL);
+        job_refuse_layout(job, r->error, NULL, NULL);
         return;
     }
     for (size_t i = 0; r->rc == 0 && i < r->report->count; i++)
@@ -1708,13 +1839,20 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
                  r->report->issues[i].function ? "(): " : "the patch: ", r->report->issues[i].message);
     if (r->rc == 0 && r->report->count > 0) {
         bool *refused = calloc(job->n_fns + 1, sizeof *refused);
-        size_t n = refused ? refused_functions(job, r->report, refused) : job->n_fns;
-        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused)) {
+        char **calls = calloc(job->n_fns + 1, sizeof *calls);
+        size_t n = refused && calls && refused_functions(job, r->report, refused) > 0
+                       ? refuse_callers(job, refused, calls)
+                       : job->n_fns;
+        if (n > 0 && n < job->n_fns && job_retry_without(job, r->report, refused, calls)) {
             free(refused);
+            free(calls);
             return;
         }
+        /* every function: each says why (its own difference, or the
+         * refused function it calls) */
+        job_refuse_layout(job, NULL, r->report, calls);
         free(refused);
-        job_refuse_layout(job, NULL, r->report);
+        free(calls);
         return;
     }
     if (r->rc != 0)
@@ -1727,6 +1865,8 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
         json_object_del(p->layout_uris, job->uri);
         server_set_diagnostics(p->server, job->uri, "layout", NULL, 0);
     }
+    if (r->rc == 0 && r->report->migrations)
+        job->migrations = json_incref(r->report->migrations);
     job_deliver(job);
 }
 
@@ -1761,7 +1901,26 @@ static void job_check(struct job *job)
     req.function_count = job->patch.function_count;
     req.statics = statics;
     req.static_count = job->patch.static_count;
+    /* the types the target programs keep in typed state blocks */
+    json_t *types = json_object();
+    for (size_t t = 0; t < job->n_targets; t++) {
+        struct program *pg = program_get(p, job->targets[t].program);
+        const char *name;
+        json_t *type;
+        if (pg && pg->state)
+            json_object_foreach(pg->state, name, type)
+                json_object_set(types, json_string_value(type), json_true());
+    }
+    const char **state_types = calloc(json_object_size(types) + 1, sizeof *state_types);
+    const char *type_name;
+    json_t *unused;
+    json_object_foreach(types, type_name, unused)
+        if (state_types)
+            state_types[req.state_type_count++] = type_name;
+    req.state_types = state_types;
     rc = layoutcheck_run(p->layout, job->build_id, job->so_path, &req, on_job_checked, job);
+    free(state_types);
+    json_decref(types);
     free(fns);
     free(statics);
     if (rc != 0) {
@@ -2444,6 +2603,67 @@ static void clear_compiler(struct pipeline *p, const char *path)
  * header; functions using them are left out. Returns the number of jobs
  * started; answers `req` (when given) now if nothing is started, else when
  * the (first) job ends. A save that starts nothing tells `batch` why. */
+/* Whether function `from` of the saved source reaches `target`: through
+ * the functions its expansion names (transitively), or, without an
+ * expansion, by naming it in its text. */
+static bool source_reaches(const struct source *src, json_t *expansion, const char *from, const char *target)
+{
+    if (expansion) {
+        json_t *refs = json_object_get(expansion, "refs"), *seen = json_object(), *todo = json_array(), *v;
+        bool hit = false;
+        json_array_append_new(todo, json_string(from));
+        json_object_set_new(seen, from, json_true());
+        while (!hit && json_array_size(todo) > 0) {
+            const char *f = json_string_value(json_array_get(todo, json_array_size(todo) - 1));
+            json_t *named = json_incref(json_object_get(refs, f));
+            size_t i;
+            json_array_remove(todo, json_array_size(todo) - 1);
+            json_array_foreach(named, i, v) {
+                const char *g = json_string_value(v);
+                if (!g || json_object_get(seen, g))
+                    continue;
+                if (strcmp(g, target) == 0) {
+                    hit = true;
+                    break;
+                }
+                json_object_set_new(seen, g, json_true());
+                json_array_append_new(todo, json_string(g));
+            }
+            json_decref(named);
+        }
+        json_decref(seen);
+        json_decref(todo);
+        return hit;
+    }
+    const struct analysis_function *f = analysis_find_function(src->analysis, from);
+    return f && f->end_byte <= src->len && names(src->text + f->start_byte, f->end_byte - f->start_byte, target);
+}
+
+/* Removes from `fns` (and `hashes`, *n of them) each function that reaches
+ * a HOT function whose signature changed in `diff`, with a note saying so. */
+static void drop_callers_of_refused(const struct source *src, const struct analysis_diff *diff, json_t *expansion,
+                                    char **fns, uint64_t *hashes, size_t *n, json_t *notes, bool *full)
+{
+    for (size_t i = 0; fns && i < *n;) {
+        const char *callee = NULL;
+        for (size_t k = 0; !callee && k < diff->n_changes; k++)
+            if (diff->changes[k].hot && diff->changes[k].kind == ANALYSIS_SIGNATURE &&
+                strcmp(diff->changes[k].name, fns[i]) != 0 &&
+                source_reaches(src, expansion, fns[i], diff->changes[k].name))
+                callee = diff->changes[k].name;
+        if (!callee) {
+            i++;
+            continue;
+        }
+        json_array_append_new(notes, json_sprintf("%s(): it calls %s(), which cannot be reloaded", fns[i], callee));
+        *full = false;
+        free(fns[i]);
+        memmove(&fns[i], &fns[i + 1], (*n - i - 1) * sizeof *fns);
+        memmove(&hashes[i], &hashes[i + 1], (*n - i - 1) * sizeof *hashes);
+        (*n)--;
+    }
+}
+
 static int reload_source(struct pipeline *p, struct batch *batch, const struct source *src, enum reload_mode mode,
                          uint64_t t0, struct server_request *req, json_t *skip_types, json_t *expansion)
 {
@@ -2518,6 +2738,10 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         if (expansion)
             reach_statics(expansion, f->name, reached);
     }
+    /* a function that calls one whose signature changed is not reloaded
+     * either: its patch would compile that one's new code in (a static
+     * one) or call the program's old one with the new declaration */
+    drop_callers_of_refused(src, diff, expansion, fns, hashes, &n, notes, &full);
     /* a function that is not HOT reaches the program only as a static
      * helper of a function that is reloaded */
     for (size_t i = 0; expansion && i < src->analysis->n_functions; i++) {
@@ -2824,6 +3048,33 @@ static void hook_did_close(void *data, struct server *server, const char *uri)
 
 /* ---------------------------------------------------------------- hooks: link */
 
+/* A program built from the files as they are now attached (a restart
+ * rebuilt it): every open file's text becomes the baseline, so the
+ * warnings that asked for a restart (signature, layout, stale lenses) go. */
+static void rebase_all(struct pipeline *p)
+{
+    struct document *doc;
+
+    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
+        if (doc->path)
+            set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    log_info("a rebuilt program attached: the open files are what it runs");
+}
+
+/* Records typed state blocks ({name, type, size}[]) the program reported. */
+static void add_state_blocks(struct program *pg, json_t *blocks)
+{
+    size_t i;
+    json_t *b;
+
+    json_array_foreach(blocks, i, b) {
+        const char *name = json_string_value(json_object_get(b, "name"));
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (name && type && pg->state)
+            json_object_set_new(pg->state, name, json_string(type));
+    }
+}
+
 static void on_attached(struct link *link, const struct link_program *lp, void *user)
 {
     struct pipeline *p = user;
@@ -2839,6 +3090,8 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     pg->executable = strdup(lp->executable ? lp->executable : "");
     pg->build_id = strdup(lp->build_id ? lp->build_id : "");
     pg->functions = json_is_array(functions) ? json_deep_copy(functions) : json_array();
+    pg->state = json_object();
+    add_state_blocks(pg, json_object_get(lp->attach, "state"));
     pg->version = (int)json_integer_value(json_object_get(lp->attach, "version"));
     pg->issued = pg->version;
     pg->remote = lp->remote;
@@ -2848,12 +3101,38 @@ static void on_attached(struct link *link, const struct link_program *lp, void *
     p->programs = pg;
     layoutcheck_attach(p->layout, pg->build_id, pg->remote ? 0 : pg->pid, pg->executable);
     server_state(p->server)->programs = (int)program_count(p);
+    if (p->last_build_id && *pg->build_id && strcmp(p->last_build_id, pg->build_id) != 0)
+        rebase_all(p); /* a rebuilt program (a restart): it runs the files as they are */
+    if (*pg->build_id) {
+        free(p->last_build_id);
+        p->last_build_id = strdup(pg->build_id);
+    }
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         mark_doc_running(p, doc, pg);
+    state_set_run(server_state(p->server), json_pack("{s:s, s:I, s:s}", "state", "running", "pid", (json_int_t)pg->pid,
+                                                     "program", pg->executable));
     log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
              json_array_size(pg->functions), pg->version);
     scan_next_base(p);
     server_state_changed(p->server);
+}
+
+/* The "run" member of hotc/status once `pg` is gone: "exited" with the
+ * status its runtime reported (hot/detach "exit"), unless it is the program
+ * a crash report already marked "crashed". Other programs still attached
+ * keep it "running". */
+static void set_run_ended(struct state *st, struct program *pg)
+{
+    const char *was = json_string_value(json_object_get(st->run, "state"));
+    json_t *status = json_object_get(pg->ended, "status");
+
+    if (json_integer_value(json_object_get(st->run, "pid")) != pg->pid)
+        return;
+    if (was && strcmp(was, "crashed") == 0)
+        return;
+    state_set_run(st, json_is_integer(status)
+                          ? json_pack("{s:s, s:I, s:O}", "state", "exited", "pid", (json_int_t)pg->pid, "status", status)
+                          : json_pack("{s:s, s:I}", "state", "exited", "pid", (json_int_t)pg->pid));
 }
 
 static void on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user)
@@ -2885,12 +3164,17 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     st->programs = (int)program_count(p);
     if (st->programs == 0)
         state_reset_running(st);
+    set_run_ended(st, pg);
     if (strcmp(reason, "shutdown") == 0) {
         log_info("program %ld detached (%s)", pg->pid, reason);
     } else {
-        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable),
-                            strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason,
+        json_t *status = json_object_get(pg->ended, "status");
+        char *how = strcmp(reason, "exit") == 0 && json_is_integer(status)
+                        ? fmt("exited with status %d", (int)json_integer_value(status))
+                        : strdup(strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason);
+        char *message = fmt("program %ld (%s) %s%s", pg->pid, base_name(pg->executable), how ? how : reason,
                             mid ? " during a reload" : "");
+        free(how);
         log_warn("%s", message ? message : "program detached");
         show(p, mid ? 2 : 3, message ? message : "program detached");
         if (mid)
@@ -2901,7 +3185,11 @@ static void on_detached(struct link *link, const struct link_program *lp, const 
     server_state_changed(p->server);
 }
 
-static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *params)
+/* Reports a crash: the log, a message, a diagnostic on the faulting line
+ * (`where`, from DWARF) or else on the function's name, the status's "run"
+ * when the program died; pops the version a guard rolled back. */
+static void crash_report(struct pipeline *p, struct program *pg, long pid, json_t *params,
+                         const struct symbolized *where)
 {
     const char *fn = json_string_value(json_object_get(params, "function"));
     const char *sig = json_string_value(json_object_get(params, "signalName"));
@@ -2912,20 +3200,38 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     /* reloaded code: the patch's __hotc_f_<name>, or the definition it is
      * an alias of, __hotc_d_<name> */
     const char *name = fn && (strncmp(fn, "__hotc_f_", 9) == 0 || strncmp(fn, "__hotc_d_", 9) == 0) ? fn + 9 : fn;
+    char *at = where && where->line > 0 ? fmt("%s:%d", base_name(where->file), where->line) : NULL;
     char *message = fmt("%s%s crashed with %s at %s (running v%d)%s", name ? name : "the program",
-                        name ? "()" : "", sig ? sig : "a signal", addr ? addr : "?", version,
+                        name ? "()" : "", sig ? sig : "a signal", at ? at : addr ? addr : "?", version,
                         rolled ? "; rolled back to the previous version"
                                : guarded ? "" : "; the program died");
     struct document *doc;
 
     log_error("program %ld: %s", pid, message ? message : "crash");
     show(p, 1, message ? message : "crash");
+    if (!rolled && !guarded) {
+        state_set_run(server_state(p->server),
+                      json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:i, s:s?}", "state", "crashed", "pid", (json_int_t)pid,
+                                "signalName", sig, "function", name, "address", addr, "version", version, "message",
+                                message));
+        if (at) {
+            json_object_set_new(server_state(p->server)->run, "file", json_string(where->file));
+            json_object_set_new(server_state(p->server)->run, "line", json_integer(where->line));
+        }
+        server_state_changed(p->server);
+    }
     for (size_t i = 0; name && (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
         const struct analysis_function *f = analysis_find_function(doc->analysis, name);
         struct server_diagnostic d = { 0 };
         if (!f || (pg && !program_function(pg, doc->path, name)))
             continue;
         d.range = f->name_range;
+        if (at && doc->path && strcmp(base_name(doc->path), base_name(where->file)) == 0) {
+            /* the faulting line, from DWARF (the patch's #line lines are the file's) */
+            d.range.start.row = d.range.end.row = (uint32_t)(where->line - 1);
+            d.range.start.column = 0;
+            d.range.end.column = 0;
+        }
         d.severity = 1;
         d.code = "crash";
         d.message = message;
@@ -2942,6 +3248,67 @@ static void on_crash(struct pipeline *p, struct program *pg, long pid, json_t *p
     if (rolled)
         server_state_changed(p->server);
     free(message);
+    free(at);
+}
+
+/* A crash report waiting for its address to be read from DWARF. */
+struct crash_lookup {
+    uv_work_t work;
+    struct pipeline *p;
+    int program;             /* the link's id: the program may be gone when the lookup ends */
+    long pid;
+    json_t *params;
+    uint64_t address, base;
+    char *module;
+    struct symbolized where;
+    int found;
+};
+
+static void crash_lookup_work(uv_work_t *req)
+{
+    struct crash_lookup *cl = req->data;
+
+    cl->found = symbolize(cl->module, cl->base, cl->address, &cl->where) == 0;
+}
+
+static void on_crash_looked_up(uv_work_t *req, int status)
+{
+    struct crash_lookup *cl = req->data;
+
+    (void)status;
+    if (!cl->p->closing)
+        crash_report(cl->p, program_get(cl->p, cl->program), cl->pid, cl->params, cl->found ? &cl->where : NULL);
+    json_decref(cl->params);
+    free(cl->module);
+    free(cl);
+}
+
+/* hot/crash: read the faulting address's line from the module's DWARF on a
+ * worker (the executable or a patch library, named by the runtime), then
+ * report; without a module, report at once. */
+static void on_crash(struct pipeline *p, int program, long pid, json_t *params)
+{
+    const char *module = json_string_value(json_object_get(params, "module"));
+    const char *addr = json_string_value(json_object_get(params, "address"));
+    const char *base = json_string_value(json_object_get(params, "moduleBase"));
+    struct crash_lookup *cl = module && addr && base ? calloc(1, sizeof *cl) : NULL;
+
+    if (cl) {
+        cl->p = p;
+        cl->program = program;
+        cl->pid = pid;
+        cl->params = json_incref(params);
+        cl->module = strdup(module);
+        cl->address = strtoull(addr, NULL, 16);
+        cl->base = strtoull(base, NULL, 16);
+        cl->work.data = cl;
+        if (cl->module && uv_queue_work(p->loop, &cl->work, crash_lookup_work, on_crash_looked_up) == 0)
+            return;
+        json_decref(cl->params);
+        free(cl->module);
+        free(cl);
+    }
+    crash_report(p, program_get(p, program), pid, params, NULL);
 }
 
 static void on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
@@ -2950,8 +3317,19 @@ static void on_notified(struct link *link, const struct link_program *lp, const 
     struct pipeline *p = user;
 
     (void)link;
-    if (strcmp(method, "hot/crash") == 0) {
-        on_crash(p, program_get(p, lp->id), lp->pid, params);
+    if (strcmp(method, "hot/detach") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg) {
+            json_decref(pg->ended);
+            pg->ended = json_incref(params);
+        }
+    } else if (strcmp(method, "hot/crash") == 0) {
+        on_crash(p, lp->id, lp->pid, params);
+    } else if (strcmp(method, "hot/state") == 0) {
+        struct program *pg = program_get(p, lp->id);
+        if (pg)
+            add_state_blocks(pg, json_object_get(params, "blocks"));
+        log_info("program %ld: %zu typed state blocks", lp->pid, pg && pg->state ? json_object_size(pg->state) : 0);
     } else if (strcmp(method, "hot/log") == 0) {
         const char *level = json_string_value(json_object_get(params, "level"));
         const char *message = json_string_value(json_object_get(params, "message"));
@@ -3064,7 +3442,7 @@ static void hook_command(void *data, struct server *server, struct server_reques
     if (strcmp(command, SERVER_COMMAND_RUN) == 0) {
         launcher_run(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_RESTART) == 0) {
-        launcher_restart(p->launcher, server, p->link, req);
+        launcher_restart(p->launcher, server, p->link, req, arguments);
     } else if (strcmp(command, SERVER_COMMAND_ROLLBACK) == 0) {
         command_rollback(p, req);
     } else if (strcmp(command, SERVER_COMMAND_RELOAD) == 0) {
@@ -3444,6 +3822,7 @@ void pipeline_free(struct pipeline *self)
     free(self->tcp_host);
     build_db_free(self->db);
     launcher_free(self->launcher);
+    free(self->last_build_id);
     remove_tmpdir(self->tmpdir);
     free(self);
 }

@@ -29,6 +29,7 @@ void state_release(struct state *self)
     }
     free(self->fns);
     json_decref(self->last);
+    json_decref(self->run);
     memset(self, 0, sizeof *self);
 }
 
@@ -144,6 +145,12 @@ void state_set_last(struct state *self, json_t *last)
     self->last = last;
 }
 
+void state_set_run(struct state *self, json_t *run)
+{
+    json_decref(self->run);
+    self->run = run;
+}
+
 json_t *state_status(const struct state *self)
 {
     json_t *s = json_pack("{s:i, s:i, s:b}", "reloads", self->reloads, "programs", self->programs, "compiling",
@@ -151,5 +158,7 @@ json_t *state_status(const struct state *self)
 
     if (self->last)
         json_object_set(s, "last", self->last);
+    if (self->run)
+        json_object_set(s, "run", self->run);
     return s;
 }

@@ -41,6 +41,7 @@ struct state {
     int programs;             /* attached programs */
     int compiling;            /* compiles in progress */
     json_t *last;             /* the "last" member of hotc/status, or NULL; owned */
+    json_t *run;              /* the "run" member of hotc/status (the program's state), or NULL; owned */
 
     /* Private: use the functions below. */
     struct state_function **fns;
@@ -81,7 +82,11 @@ void state_reset_running(struct state *self);
 /* Replaces the "last" result; `last` stolen (NULL clears). */
 void state_set_last(struct state *self, json_t *last);
 
-/* The params of hotc/status: {reloads, programs, compiling, last?}. New reference. */
+/* Replaces the "run" member: {state: "running" | "exited" | "crashed", pid,
+ * status?, signal?, signalName?, where?}; `run` stolen (NULL clears). */
+void state_set_run(struct state *self, json_t *run);
+
+/* The params of hotc/status: {reloads, programs, compiling, last?, run?}. New reference. */
 json_t *state_status(const struct state *self);
 
 #endif

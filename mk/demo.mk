@@ -4,8 +4,9 @@
 #                          of examples/particles driven as an editor would
 #   make demo DEMO=sdl     the same with the SDL2 example (Xvfb without $DISPLAY)
 #   make demo DEMO=echo    the same with the automatic-mode example
+#   make demo DEMO=game    the same with typed state: a struct changed live
 #   make examples          build every example in its own directory
-#   make check-demo        the demo's short mode (particles, echo): every step asserted
+#   make check-demo        the demo's short mode (particles, echo, game): every step asserted
 #   make check-demo-sdl    the SDL2 example under Xvfb (skipped without it);
 #                          its screenshots in tests/out/sdl-shot-v*.png
 #   make check-examples    build the examples with -Werror, run them briefly;
@@ -19,7 +20,7 @@ DEMO_ARGS = --hotc $(abspath $(HOTC)) --build $(abspath $(BUILD)) \
 	--examples $(CURDIR)/examples --work $(abspath $(DEMO_WORK))
 # The example Makefiles read EXTRA_CFLAGS from the environment.
 EXAMPLE_ENV = EXTRA_CFLAGS="$(if $(filter 1,$(WERROR)),-Werror)"
-EXAMPLES := particles echo sdl ledger
+EXAMPLES := particles echo sdl ledger game
 HAVE_SDL = $(shell pkg-config --exists sdl2 && command -v xvfb-run >/dev/null && echo yes)
 
 .PHONY: demo-run examples check-demo check-demo-sdl check-examples
@@ -55,6 +56,8 @@ check-demo: all $(DEMO_BIN)
 	@$(EXAMPLE_ENV) $(DEMO_BIN) $(DEMO_ARGS) --check --example particles
 	@echo "== demo (short mode): echo, automatic mode"
 	@$(EXAMPLE_ENV) $(DEMO_BIN) $(DEMO_ARGS) --check --example echo
+	@echo "== demo (short mode): game, a struct changed under typed state"
+	@$(EXAMPLE_ENV) $(DEMO_BIN) $(DEMO_ARGS) --check --example game
 
 # Its screenshots (one per version the program ran) are kept in tests/out/
 # for a person to look at, as PNG (demo/bmp2png.mjs) or, without node, BMP.

@@ -60,17 +60,35 @@ static void on_crash(int sig, siginfo_t *info, void *ctx)
         g->pc = pc;
         siglongjmp(g->env, 1);
     }
+    /* Called by the program's own handler, which had taken our place and
+     * passes crashes on to the one it replaced (ours): the report was
+     * sent when ours ran first; now the default action. */
+    struct sigaction now;
+    if (sigaction(sig, NULL, &now) == 0 && !((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_crash)) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(sig, &dfl, NULL);
+        if (info->si_code <= 0)
+            raise(sig);
+        return;
+    }
     /* Unguarded: tell the server, then let the crash happen as it would
      * have without us (the previous handler, or the default action). */
     Dl_info di;
-    const char *function = NULL;
-    unsigned long offset = 0;
-    if (dladdr((void *)pc, &di) && di.dli_sname) {
-        function = di.dli_sname;
-        offset = (unsigned long)(pc - (uintptr_t)di.dli_saddr);
+    const char *function = NULL, *module = NULL;
+    unsigned long offset = 0, base = 0;
+    if (dladdr((void *)pc, &di)) {
+        module = di.dli_fname;
+        base = (unsigned long)(uintptr_t)di.dli_fbase;
+        if (di.dli_sname) {
+            function = di.dli_sname;
+            offset = (unsigned long)(pc - (uintptr_t)di.dli_saddr);
+        }
     }
     int version = reload_version_at(pc);
-    session_crash_from_signal(sig, (unsigned long)pc, function, offset, version ? version : reload_version());
+    session_crash_from_signal(sig, (unsigned long)pc, function, offset, module, base,
+                              version ? version : reload_version());
     sigaction(sig, &previous[index_of(sig)], NULL);
     if (info->si_code <= 0) /* sent, not a fault: it will not recur */
         raise(sig);
@@ -89,10 +107,33 @@ int guard_init(void)
         for (int i = 0; i < 4; i++)
             if (sigaction(crash_signals[i], &sa, &previous[i]) != 0)
                 rc = -1;
-        installed = 1;
+        __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&init_lock);
     return rc;
+}
+
+void guard_recheck(void)
+{
+    if (!__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+        return;
+    pthread_mutex_lock(&init_lock);
+    for (int i = 0; i < 4; i++) {
+        struct sigaction now, sa;
+        if (sigaction(crash_signals[i], NULL, &now) != 0)
+            continue;
+        if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_crash)
+            continue;
+        /* the program installed its own: ours goes in front again, theirs
+         * becomes the one a crash is handed to after the report */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_crash;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+        sigemptyset(&sa.sa_mask);
+        previous[i] = now;
+        sigaction(crash_signals[i], &sa, NULL);
+    }
+    pthread_mutex_unlock(&init_lock);
 }
 
 /* Gives the calling thread an alternate signal stack, so that a stack
@@ -141,12 +182,17 @@ HOT_API int hot_guard(hot_guarded_fn fn, void *arg)
         rolled_back = reload_rollback(session_thread_tid(), reason, sizeof reason) >= 0;
     }
     Dl_info di;
-    const char *function = NULL;
-    unsigned long offset = 0;
-    if (dladdr((void *)frame.pc, &di) && di.dli_sname) {
-        function = di.dli_sname;
-        offset = (unsigned long)(frame.pc - (uintptr_t)di.dli_saddr);
+    const char *function = NULL, *module = NULL;
+    unsigned long offset = 0, base = 0;
+    if (dladdr((void *)frame.pc, &di)) {
+        module = di.dli_fname;
+        base = (unsigned long)(uintptr_t)di.dli_fbase;
+        if (di.dli_sname) {
+            function = di.dli_sname;
+            offset = (unsigned long)(frame.pc - (uintptr_t)di.dli_saddr);
+        }
     }
-    session_crash(frame.sig, (unsigned long)frame.pc, function, offset, crashed_version, 1, rolled_back);
+    session_crash(frame.sig, (unsigned long)frame.pc, function, offset, module, base, crashed_version, 1,
+                  rolled_back);
     return HOT_ECRASHED;
 }

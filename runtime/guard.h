@@ -10,4 +10,11 @@
  * later calls return 0). Thread-safe. */
 int guard_init(void);
 
+/* Puts the runtime's handlers back in front of any the program installed
+ * since (theirs then get the crash after the report, as the handlers
+ * guard_init replaced do). Called by the runtime's thread about once a
+ * second: a crash in the second after the program replaced a handler is
+ * not reported. */
+void guard_recheck(void);
+
 #endif

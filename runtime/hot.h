@@ -129,6 +129,47 @@ typedef void (*hot_migrate_fn)(void *new_block, size_t new_size, const void *old
                                size_t old_size, int old_version);
 HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_fn migrate);
 
+/* Typed state: a block that hotc knows the C type of, so that a reload
+ * which changes that type's layout is applied with the block migrated
+ * instead of refused.
+ *
+ *   struct game { int score; long frames; };
+ *   HOT void frame(void) { struct game *g = HOT_STATE(struct game, "game"); g->frames++; }
+ *
+ * HOT_STATE(type, name) returns a `type *` to a zeroed block the first time
+ * and the same block on later calls. `type` is spelled as in a declaration
+ * ("struct game", or a typedef name); the runtime tells the server the block
+ * and its type. When a reload changes the type's layout (a field added,
+ * removed, moved, widened, turned from int to double), the server plans the
+ * migration from the two builds' debug information and the runtime applies
+ * it at the safe point, right after the new code is in place and before the
+ * program's thread runs on (in HOT_MODE_AUTO: before the reload's answer;
+ * other threads may run new code in between, see hot_init_mode): a new block
+ * of the new layout is allocated; same-named fields of the same type are
+ * copied; numbers that changed width, signedness or kind (int → double) are
+ * converted when the value fits and left zero otherwise (the server's log
+ * and the editor name them); nested structs and fixed arrays are migrated
+ * field by field; new fields are zero; removed fields are dropped; pointers
+ * are copied as they are. The next HOT_STATE call returns the new block; the
+ * old one stays allocated (code still running on another thread may hold
+ * it). So: fetch the block with HOT_STATE where it is used (each frame),
+ * rather than keeping the pointer across a reload.
+ *
+ * HOT_STATE_MIGRATE(type, name, fn) is the same with your own migration:
+ * at such a reload `fn` (a hot_migrate_fn; the one given by the latest
+ * call, run after the new code is in place, so a HOT `fn` runs its new
+ * version) fills the new block instead of the plan; old_version is 0.
+ *
+ * A block whose type the reload does not change is kept as it is (nothing
+ * copied). The server refuses a reload that changes a block's type when it
+ * cannot migrate it safely: when the new code also reaches that type
+ * through a global or static variable, or passes it to a function that is
+ * not reloaded (old code would read the new layout). Returns NULL only when
+ * out of memory. */
+#define HOT_STATE(type, name) ((type *)hot_state_typed((name), sizeof(type), #type, (hot_migrate_fn)0))
+#define HOT_STATE_MIGRATE(type, name, fn) ((type *)hot_state_typed((name), sizeof(type), #type, (fn)))
+HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, hot_migrate_fn migrate);
+
 /* The version of the code running now: 0 before any reload, then 1, 2, ... */
 HOT_API int hot_version(void);
 

@@ -44,6 +44,9 @@ static void store_target(uintptr_t at, uint64_t target)
         memcpy((void *)at, &target, 8); /* only ever with every thread stopped */
 }
 
+/* A debugger's software breakpoint (gdb, lldb: int3). */
+#define INT3 0xcc
+
 int redirect_site_init(struct redirect_site *site, uintptr_t pad)
 {
     memset(site, 0, sizeof *site);
@@ -52,11 +55,22 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
         if (p[i] != 0x90)
             return -1;
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
+    const unsigned char *en = (const unsigned char *)entry;
     site->pad = pad;
-    site->nop = memcmp((const void *)entry, endbr64, 4) == 0 ? entry + 4 : entry;
+    /* endbr64, or a breakpoint a debugger put on its first byte */
+    site->nop = memcmp(en, endbr64, 4) == 0 || (en[0] == INT3 && memcmp(en + 1, endbr64 + 1, 3) == 0) ? entry + 4
+                                                                                                      : entry;
     const unsigned char *e = (const unsigned char *)site->nop;
-    if (e[1] != 0x90 || (e[0] != 0x90 && e[0] != 0x66))
+    if (e[1] != 0x90 || (e[0] != 0x90 && e[0] != 0x66 && e[0] != INT3))
         return -1;
+    if (e[0] == INT3) {
+        /* A debugger's breakpoint on the entry (a program started under gdb
+         * with `break f`): the byte under it is the NOP HOT emitted. Leave
+         * it alone; redirect_set writes only once the breakpoint is gone. */
+        site->orig_entry[0] = site->orig_entry[1] = 0x90;
+        site->concurrent = 0;
+        return 0;
+    }
     /* Make the entry one instruction: 90 90 (two NOPs) becomes 66 90 (one
      * two-byte NOP). Safe with threads running there: only the first byte
      * changes, a one-byte store; a thread at the entry executes 90 or 66 90,
@@ -71,6 +85,34 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     site->concurrent = site->orig_entry[0] == 0x66 && same_block(site->nop, 2) &&
                        same_block(site->pad + 6, 8);
     return 0;
+}
+
+/* Replaces the 2-byte entry `from` with `to` unless something else is
+ * there now: a debugger's breakpoint, put there while the program was
+ * stopped (ptrace writes while the writer is stopped, so a compare-and-swap
+ * never mixes with it). A debugger restores the byte it saved when it
+ * removes its breakpoint: written over, the entry would become half its
+ * byte, half ours (66 f0: SIGILL). Returns 0, or -1 and writes nothing. */
+static int swap_entry(struct redirect_site *site, const unsigned char from[2], const unsigned char to[2])
+{
+    uint16_t expected, desired;
+    memcpy(&expected, from, 2);
+    memcpy(&desired, to, 2);
+    if (same_block(site->nop, 2))
+        return __atomic_compare_exchange_n((uint16_t *)site->nop, &expected, desired, 0, __ATOMIC_SEQ_CST,
+                                           __ATOMIC_SEQ_CST)
+                   ? 0
+                   : -1;
+    /* across a 16-byte block: only ever with every thread stopped */
+    if (memcmp((const void *)site->nop, from, 2) != 0)
+        return -1;
+    memcpy((void *)site->nop, to, 2);
+    return 0;
+}
+
+int redirect_trapped(const struct redirect_site *site)
+{
+    return site->pad && *(const volatile unsigned char *)site->nop == INT3;
 }
 
 int redirect_set(struct redirect_site *site, uintptr_t target)
@@ -97,10 +139,10 @@ int redirect_set(struct redirect_site *site, uintptr_t target)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     int8_t rel = (int8_t)((intptr_t)site->pad - (intptr_t)(site->nop + 2));
     unsigned char branch[2] = {0xeb, (unsigned char)rel};
-    uint16_t b16;
-    memcpy(&b16, branch, 2);
-    __atomic_store((uint16_t *)site->nop, &b16, __ATOMIC_SEQ_CST);
+    int swapped = swap_entry(site, site->orig_entry, branch);
     text_protect(site->pad, (site->nop + 2) - site->pad, 0);
+    if (swapped != 0)
+        return REDIRECT_EDEBUGGER; /* the padding stays: no thread runs it */
     site->armed = 1;
     site->target = target;
     return 0;
@@ -112,10 +154,12 @@ int redirect_restore(struct redirect_site *site)
         return 0;
     if (text_protect(site->nop, 2, 1) != 0)
         return -1;
-    uint16_t b16;
-    memcpy(&b16, site->orig_entry, 2);
-    __atomic_store((uint16_t *)site->nop, &b16, __ATOMIC_SEQ_CST);
+    int8_t rel = (int8_t)((intptr_t)site->pad - (intptr_t)(site->nop + 2));
+    unsigned char branch[2] = {0xeb, (unsigned char)rel};
+    int swapped = swap_entry(site, branch, site->orig_entry);
     text_protect(site->nop, 2, 0);
+    if (swapped != 0)
+        return REDIRECT_EDEBUGGER;
     site->armed = 0;
     site->target = 0;
     return 0;
@@ -141,6 +185,27 @@ static int is_bti(uint32_t insn)
     return (insn & 0xffffff3fu) == 0xd503241fu; /* bti, bti c/j/jc */
 }
 
+/* A debugger's software breakpoint (gdb: brk #0; any brk #imm). */
+static int is_brk(uint32_t insn)
+{
+    return (insn & 0xffe0001fu) == 0xd4200000u;
+}
+
+/* Swaps one instruction unless something else (a debugger's brk) is
+ * there now; see the x86-64 swap_entry. */
+static int swap_entry(struct redirect_site *site, uint32_t from, uint32_t to)
+{
+    if (!__atomic_compare_exchange_n((uint32_t *)site->nop, &from, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+        return -1;
+    flush(site->nop, 4);
+    return 0;
+}
+
+int redirect_trapped(const struct redirect_site *site)
+{
+    return site->pad && is_brk(*(const volatile uint32_t *)site->nop);
+}
+
 int redirect_site_init(struct redirect_site *site, uintptr_t pad)
 {
     memset(site, 0, sizeof *site);
@@ -151,8 +216,10 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
     site->pad = pad;
     site->nop = is_bti(*(const uint32_t *)entry) ? entry + 4 : entry;
-    memcpy(site->orig_entry, (const void *)site->nop, 4);
-    if (*(const uint32_t *)site->nop != A64_NOP)
+    uint32_t nop = A64_NOP;
+    memcpy(site->orig_entry, &nop, 4);
+    /* a debugger's breakpoint there covers the NOP HOT emitted */
+    if (*(const uint32_t *)site->nop != A64_NOP && !is_brk(*(const uint32_t *)site->nop))
         return -1;
     /* The entry is one instruction (NOP <-> B is a pair the architecture
      * allows to be changed while other cores execute it); the target is
@@ -182,8 +249,10 @@ int redirect_set(struct redirect_site *site, uintptr_t target)
         flush(site->pad, 16);
         int32_t words = (int32_t)((intptr_t)site->pad - (intptr_t)site->nop) / 4;
         uint32_t b = 0x14000000u | ((uint32_t)words & 0x03ffffffu);
-        __atomic_store((uint32_t *)site->nop, &b, __ATOMIC_SEQ_CST);
-        flush(site->nop, 4);
+        if (swap_entry(site, A64_NOP, b) != 0) {
+            text_protect(site->pad, len, 0);
+            return REDIRECT_EDEBUGGER;
+        }
         site->armed = 1;
     } else {
         store_target(site->pad + 8, target);
@@ -200,10 +269,12 @@ int redirect_restore(struct redirect_site *site)
         return 0;
     if (text_protect(site->nop, 4, 1) != 0)
         return -1;
-    uint32_t nop = A64_NOP;
-    __atomic_store((uint32_t *)site->nop, &nop, __ATOMIC_SEQ_CST);
-    flush(site->nop, 4);
+    int32_t words = (int32_t)((intptr_t)site->pad - (intptr_t)site->nop) / 4;
+    uint32_t b = 0x14000000u | ((uint32_t)words & 0x03ffffffu);
+    int swapped = swap_entry(site, b, A64_NOP);
     text_protect(site->nop, 4, 0);
+    if (swapped != 0)
+        return REDIRECT_EDEBUGGER;
     site->armed = 0;
     site->target = 0;
     return 0;

@@ -38,13 +38,25 @@ struct redirect_site {
  * Otherwise writes need every thread stopped. */
 int redirect_site_init(struct redirect_site *site, uintptr_t pad);
 
+/* What redirect_set and redirect_restore return when a debugger's
+ * breakpoint sits on the entry: nothing was written there (writing over
+ * it would crash the program once the debugger puts its saved byte back). */
+#define REDIRECT_EDEBUGGER (-2)
+
+/* Whether a debugger's software breakpoint (int3, brk) is on the entry now.
+ * redirect_site_init accepts one there (a program started under gdb with
+ * `break f`): the function stays reloadable once it is removed. */
+int redirect_trapped(const struct redirect_site *site);
+
 /* Points the site at `target`. The text pages are made writable just for the
- * write. Returns 0 or -1 (mprotect failed; nothing changed). */
+ * write. Returns 0, -1 (mprotect failed; nothing changed) or
+ * REDIRECT_EDEBUGGER (the entry was left as it is). */
 int redirect_set(struct redirect_site *site, uintptr_t target);
 
 /* Puts the original entry back: calls run the executable's own code again
  * (the padding stays, for a later redirect_set). Returns 0 (also when the
- * site was not redirected), or -1 when mprotect failed (nothing changed). */
+ * site was not redirected), -1 when mprotect failed (nothing changed), or
+ * REDIRECT_EDEBUGGER (a debugger's breakpoint is on the entry; unchanged). */
 int redirect_restore(struct redirect_site *site);
 
 /* Whether a thread stopped at `pc` would resume inside an instruction that

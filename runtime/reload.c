@@ -541,6 +541,15 @@ static void resume(enum write_mode mode)
 #endif
 }
 
+/* Why a site with a debugger's breakpoint on its entry was left alone. */
+static void debugger_reason(size_t site, char *reason, size_t reasonsz)
+{
+    const char *name = self.hot[site].sym && self.hot[site].sym->name ? self.hot[site].sym->name : "?";
+    snprintf(reason, reasonsz, "cannot change %s() now: a debugger's breakpoint is on its first instruction "
+             "(gdb: break %s); nothing was changed; delete it, or break on a line inside %s(), and try again",
+             name, name, name);
+}
+
 int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t, char *reason,
                  size_t reasonsz)
 {
@@ -555,13 +564,23 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
     }
     int64_t t1 = reload_now_us();
     size_t done = 0;
+    int rc = 0;
+    /* a redirected entry keeps its branch (only the target changes): only
+     * an entry still to be written is refused under a breakpoint */
+    for (size_t i = 0; i < plan->n; i++)
+        if (!sites[plan->changes[i].site].armed && redirect_trapped(&sites[plan->changes[i].site])) {
+            done = i;
+            rc = REDIRECT_EDEBUGGER;
+            goto undo;
+        }
     for (; done < plan->n; done++) {
         struct change *c = &plan->changes[done];
         c->prev = sites[c->site].target;
-        if (write_site(&sites[c->site], c->target, done) != 0)
+        if ((rc = write_site(&sites[c->site], c->target, done)) != 0)
             break;
     }
     if (done < plan->n) { /* undo: all or nothing */
+        size_t failed = done;
         while (done-- > 0) {
             struct change *c = &plan->changes[done];
             if (c->prev)
@@ -569,10 +588,15 @@ int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t,
             else
                 redirect_restore(&sites[c->site]);
         }
+        done = failed;
+undo:
         resume(mode);
         pthread_mutex_unlock(&lock);
-        snprintf(reason, reasonsz, "cannot apply the change: mprotect refused to make the "
-                 "program's code writable; nothing was changed");
+        if (rc == REDIRECT_EDEBUGGER)
+            debugger_reason(plan->changes[done].site, reason, reasonsz);
+        else
+            snprintf(reason, reasonsz, "cannot apply the change: mprotect refused to make the "
+                     "program's code writable; nothing was changed");
         reload_plan_free(plan);
         return -1;
     }
@@ -606,6 +630,13 @@ int reload_rollback(pid_t skip, char *reason, size_t reasonsz)
         pthread_mutex_unlock(&lock);
         return -2;
     }
+    for (size_t i = 0; i < v->n; i++)
+        if (!v->changes[i].prev && redirect_trapped(&sites[v->changes[i].site])) {
+            resume(mode);
+            pthread_mutex_unlock(&lock);
+            debugger_reason(v->changes[i].site, reason, reasonsz);
+            return -2;
+        }
     for (size_t i = v->n; i-- > 0;) {
         struct change *c = &v->changes[i];
         if (c->prev)

@@ -23,6 +23,7 @@
  * A reload waiting for hot_poll is one slot (`pending`), handed over with an
  * atomic exchange. */
 #include "session.h"
+#include "guard.h"
 
 #include "arch.h"
 #include "hooks.h"
@@ -30,6 +31,7 @@
 #include "reload.h"
 #include "stopworld.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -60,11 +62,20 @@
 #define MAX_BACKLOG (4u << 20)
 #define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
 #define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
+#define GUARD_RECHECK_MS 1000 /* how often the crash handlers are put back in front */
+#define NO_EXIT_STATUS (-1) /* exit_status before exit(): hot_shutdown's detach */
+
+static int exit_status = NO_EXIT_STATUS; /* what the program passed to exit(), once it did */
+static pid_t started_pid;                 /* the process that started the runtime */
+
+struct migrations;
+static void migrations_free(struct migrations *m);
 
 /* What the background thread leaves for hot_poll. */
 struct pending {
     json_t *id;               /* the request's id (owned) */
     struct reload_plan *plan; /* NULL: a rollback */
+    struct migrations *mig;   /* the typed blocks' migrations of the reload (owned), or NULL */
     unsigned generation;      /* the connection the request came on */
 };
 
@@ -374,6 +385,14 @@ void session_log(const char *level, const char *message)
              __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
 
+void session_state(const char *name, const char *type, size_t size)
+{
+    if (__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
+        post(notification("hot/state", json_pack("{s:[{s:s, s:s, s:I}]}", "blocks", "name", name, "type", type,
+                                                 "size", (json_int_t)size)),
+             __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
+}
+
 const char *session_signal_name(int sig)
 {
     switch (sig) {
@@ -387,7 +406,7 @@ const char *session_signal_name(int sig)
 }
 
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
-                   int version, int guarded, int rolled_back)
+                   const char *module, unsigned long module_base, int version, int guarded, int rolled_back)
 {
     if (!__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
@@ -399,6 +418,11 @@ void session_crash(int sig, unsigned long address, const char *function, unsigne
     if (p && function) {
         json_object_set_new(p, "function", json_string(function));
         json_object_set_new(p, "offset", json_integer((json_int_t)offset));
+    }
+    if (p && module && *module) {
+        snprintf(addr, sizeof addr, "0x%lx", module_base);
+        json_object_set_new(p, "module", json_string(module));
+        json_object_set_new(p, "moduleBase", json_string(addr));
     }
     post(notification("hot/crash", p), __atomic_load_n(&generation, __ATOMIC_ACQUIRE), 1);
 }
@@ -430,13 +454,13 @@ static size_t put_string(char *buf, size_t at, size_t cap, const char *s)
  * program whose own handler survives the crash keeps a connection the
  * server may then drop as broken). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
-                               unsigned long offset, int version)
+                               unsigned long offset, const char *module, unsigned long module_base, int version)
 {
     int fd = __atomic_load_n(&sock, __ATOMIC_ACQUIRE);
     if (fd < 0 || !__atomic_load_n(&attached, __ATOMIC_ACQUIRE))
         return;
     int saved = errno;
-    char body[768];
+    char body[1536];
     size_t n = (size_t)snprintf(body, sizeof body,
                                 "{\"jsonrpc\":\"2.0\",\"method\":\"hot/crash\",\"params\":{\"signal\":%d,"
                                 "\"signalName\":\"%s\",\"address\":\"0x%lx\",\"version\":%d,"
@@ -446,6 +470,11 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
         memcpy(body + n, ",\"function\":", 12);
         n = put_string(body, n + 12, 600, function);
         n += (size_t)snprintf(body + n, sizeof body - n, ",\"offset\":%lu", offset);
+    }
+    if (module && *module && n < 700) {
+        memcpy(body + n, ",\"module\":", 10);
+        n = put_string(body, n + 10, 1400, module);
+        n += (size_t)snprintf(body + n, sizeof body - n, ",\"moduleBase\":\"0x%lx\"", module_base);
     }
     n += (size_t)snprintf(body + n, sizeof body - n, "}}");
     char header[64];
@@ -662,6 +691,11 @@ static int connect_endpoint(const char *ep)
 
 /* ---------------------------------------------------------------- attach */
 
+static void state_entry(const char *name, const char *type, size_t size, void *user)
+{
+    json_array_append_new(user, json_pack("{s:s, s:s, s:I}", "name", name, "type", type, "size", (json_int_t)size));
+}
+
 /* The params of hot/attach (new reference): what the server needs to
  * build patches for this process, its HOT functions above all. */
 static json_t *attach_params(void)
@@ -688,6 +722,9 @@ static json_t *attach_params(void)
                           "loadBase", base, "arch", ARCH_NAME, "runtimeVersion", HOTC_VERSION, "mode",
                           auto_mode ? "auto" : "poll", "version", reload_version(), "cwd", cwd,
                           "functions", functions);
+    json_t *state = json_array();
+    hooks_state_each(state_entry, state);
+    json_object_set_new(p, "state", state);
     const char *token = getenv(HOT_ENV_TOKEN);
     if (token && *token)
         json_object_set_new(p, "token", json_string(token));
@@ -711,28 +748,49 @@ static json_t *refused(const char *reason)
                      reason);
 }
 
-/* The path dlopen gets for anonymous file `fd`, a spelling of
- * /proc/self/fd/<fd> never used before in this process. dlopen finds a
- * library already loaded by its path string, and descriptor numbers come
- * back after close: a second patch at "/proc/self/fd/7" would get the
- * first one's code. So the path starts with this load's sequence number in
- * binary, a "./" for each 0 and a ".//" for each 1 (any mix of them names
- * the root folder, and no two numbers give the same string). */
-static void memfd_path(int fd, char *path, size_t pathsz)
+/* The private directory (0700) the libraries received as bytes are written
+ * to, made on first use: $TMPDIR (else /tmp)/hotc-patches-<pid>-XXXXXX.
+ * Real files, so that a debugger reads them (gdb hangs on a library loaded
+ * from /proc/self/fd/N); kept for the life of the process (a debugger
+ * attached later reads them too), removed at exit(). "" when it cannot be
+ * made. */
+static char patch_dir[512];
+
+static const char *library_dir(void)
 {
-    static unsigned loads; /* runtime thread only */
-    unsigned seq = ++loads;
-    size_t n = (size_t)snprintf(path, pathsz, "/");
-    for (int bit = 31; bit >= 0 && n + 4 < pathsz; bit--)
-        n += (size_t)snprintf(path + n, pathsz - n, "%s", (seq >> bit) & 1 ? ".//" : "./");
-    snprintf(path + n, pathsz - n, "proc/self/fd/%d", fd);
+    if (!*patch_dir) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(patch_dir, sizeof patch_dir, "%s/hotc-patches-%ld-XXXXXX", tmp && *tmp ? tmp : "/tmp",
+                 (long)getpid());
+        if (!mkdtemp(patch_dir))
+            *patch_dir = '\0';
+    }
+    return patch_dir;
 }
 
-/* Writes base64 `text` into an anonymous file, sealed against any further
- * change, and returns its descriptor (the caller closes it once dlopen has
- * mapped it: the mapping keeps the file alive) with the path to load it by
- * (memfd_path) in `path`. Returns -1 when the text is not base64 or the
- * file cannot be written (then nothing stays open). */
+/* Removes library_dir() and the libraries in it (at exit). */
+static void remove_library_dir(void)
+{
+    DIR *d = *patch_dir ? opendir(patch_dir) : NULL;
+    struct dirent *e;
+    char path[1024];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') {
+            snprintf(path, sizeof path, "%s/%s", patch_dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+    rmdir(patch_dir);
+    *patch_dir = '\0';
+}
+
+/* Writes base64 `text` into a new file of library_dir() (a path never used
+ * before in this process: dlopen finds a library already loaded by its path
+ * string) and returns its descriptor (the caller closes it once dlopen has
+ * mapped the file) with the path in `path`. Returns -1 when the text is not
+ * base64 or the file cannot be written (then no file stays). */
 static int library_from_base64(const char *text, char *path, size_t pathsz)
 {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -758,17 +816,192 @@ static int library_from_base64(const char *text, char *path, size_t pathsz)
             bytes[n++] = (unsigned char)(acc >> bits);
         }
     }
-    int fd = memfd_create("hotc-patch", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n &&
-             fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0;
-    free(bytes);
-    if (!ok) {
-        if (fd >= 0)
-            close(fd);
+    const char *dir = library_dir();
+    if (!*dir || (size_t)snprintf(path, pathsz, "%s/patch-XXXXXX.so", dir) >= pathsz) {
+        free(bytes);
         return -1;
     }
-    memfd_path(fd, path, pathsz);
+    int fd = mkostemps(path, 3, O_CLOEXEC);
+    int ok = fd >= 0 && write(fd, bytes, n) == (ssize_t)n;
+    free(bytes);
+    if (!ok) {
+        if (fd >= 0) {
+            close(fd);
+            unlink(path);
+        }
+        return -1;
+    }
     return fd;
+}
+
+/* The typed blocks' migrations of one reload (hot/reload `migrations`),
+ * parsed: every string and array owned. */
+struct migrations {
+    struct migrate_plan *plans;
+    size_t n;
+    struct hooks_prepared *pre; /* the new blocks, allocated ahead (hooks_migrate_prepare) */
+};
+
+static void ops_free(struct migrate_op *ops, size_t n)
+{
+    for (size_t i = 0; ops && i < n; i++) {
+        ops_free(ops[i].ops, ops[i].nops);
+        free((char *)ops[i].field);
+    }
+    free(ops);
+}
+
+static void migrations_free(struct migrations *m)
+{
+    if (!m)
+        return;
+    hooks_prepared_free(m->pre);
+    for (size_t i = 0; i < m->n; i++) {
+        free((char *)m->plans[i].type);
+        free((char *)m->plans[i].from_layout);
+        free((char *)m->plans[i].to_layout);
+        ops_free(m->plans[i].ops, m->plans[i].nops);
+    }
+    free(m->plans);
+    free(m);
+}
+
+static int num_kind(const char *s, enum migrate_num *out)
+{
+    static const char *const names[] = { "signed", "unsigned", "float", "bool" };
+    for (int i = 0; i < 4; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum migrate_num)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Parses an `ops` array into *out (*n entries). Returns 0, or -1 with the
+ * reason in `err`. */
+static int parse_ops(json_t *arr, struct migrate_op **out, size_t *n, int depth, char *err, size_t errsz)
+{
+    size_t count = json_array_size(arr);
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(arr) || depth > 16) {
+        snprintf(err, errsz, "invalid hot/reload migrations: ops must be an array (at most 16 deep)");
+        return -1;
+    }
+    *out = calloc(count ? count : 1, sizeof **out);
+    if (!*out) {
+        snprintf(err, errsz, "cannot read hot/reload migrations: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        json_t *o = json_array_get(arr, i), *sub = NULL;
+        struct migrate_op *op = &(*out)[i];
+        const char *kind = NULL, *field = NULL, *fk = "signed", *tk = "signed";
+        json_int_t from = 0, to = 0, size = 0, fs = 0, ts = 0, cnt = 0, fst = 0, tst = 0;
+        json_error_t e;
+        if (json_unpack_ex(o, &e, 0, "{s:s, s:I, s:I, s?I, s?s, s?s, s?I, s?I, s?s, s?I, s?I, s?I, s?o}", "op",
+                           &kind, "from", &from, "to", &to, "size", &size, "field", &field, "fromKind", &fk,
+                           "fromSize", &fs, "toSize", &ts, "toKind", &tk, "count", &cnt, "fromStride", &fst,
+                           "toStride", &tst, "ops", &sub) != 0 ||
+            from < 0 || to < 0 || size < 0 || fs < 0 || ts < 0 || cnt < 0 || fst < 0 || tst < 0) {
+            snprintf(err, errsz, "invalid hot/reload migrations op: %s", e.text);
+            *n = i;
+            return -1;
+        }
+        *n = i + 1;
+        op->from = (size_t)from;
+        op->to = (size_t)to;
+        op->size = (size_t)size;
+        op->field = field ? strdup(field) : NULL;
+        if (strcmp(kind, "copy") == 0) {
+            op->kind = MIGRATE_COPY;
+        } else if (strcmp(kind, "convert") == 0) {
+            op->kind = MIGRATE_CONVERT;
+            op->from_size = (unsigned)fs;
+            op->to_size = (unsigned)ts;
+            if (num_kind(fk, &op->from_num) != 0 || num_kind(tk, &op->to_num) != 0) {
+                snprintf(err, errsz, "invalid hot/reload migrations op: unknown number kind");
+                return -1;
+            }
+        } else if (strcmp(kind, "repeat") == 0) {
+            op->kind = MIGRATE_REPEAT;
+            op->count = (size_t)cnt;
+            op->from_stride = (size_t)fst;
+            op->to_stride = (size_t)tst;
+            if (parse_ops(sub, &op->ops, &op->nops, depth + 1, err, errsz) != 0)
+                return -1;
+        } else {
+            snprintf(err, errsz, "invalid hot/reload migrations op: unknown op \"%s\"", kind);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parses hot/reload `migrations` (may be NULL) into *out (NULL when there
+ * are none). Each plan is validated: one that would read or write outside
+ * its blocks is an error. Returns 0, or -1 with the reason in `err`. */
+static int parse_migrations(json_t *arr, struct migrations **out, char *err, size_t errsz)
+{
+    *out = NULL;
+    if (!arr || json_array_size(arr) == 0)
+        return 0;
+    if (!json_is_array(arr)) {
+        snprintf(err, errsz, "invalid hot/reload params: migrations must be an array");
+        return -1;
+    }
+    struct migrations *m = calloc(1, sizeof *m);
+    size_t n = json_array_size(arr);
+    if (!m || !(m->plans = calloc(n, sizeof *m->plans))) {
+        free(m);
+        snprintf(err, errsz, "cannot read hot/reload migrations: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct migrate_plan *plan = &m->plans[i];
+        const char *type = NULL, *from = NULL, *to = NULL;
+        json_int_t old_size = 0, new_size = 0;
+        json_t *ops = NULL;
+        json_error_t e;
+        if (json_unpack_ex(json_array_get(arr, i), &e, 0, "{s:s, s:I, s:I, s:s, s:s, s:o}", "type", &type,
+                           "oldSize", &old_size, "newSize", &new_size, "fromLayout", &from, "toLayout", &to, "ops",
+                           &ops) != 0 ||
+            old_size < 0 || new_size < 0) {
+            snprintf(err, errsz, "invalid hot/reload migrations[%zu]: %s", i, e.text);
+            m->n = i;
+            migrations_free(m);
+            return -1;
+        }
+        m->n = i + 1;
+        plan->type = strdup(type);
+        plan->from_layout = strdup(from);
+        plan->to_layout = strdup(to);
+        plan->old_size = (size_t)old_size;
+        plan->new_size = (size_t)new_size;
+        char why[200];
+        if (!plan->type || !plan->from_layout || !plan->to_layout || parse_ops(ops, &plan->ops, &plan->nops, 0, err, errsz) != 0) {
+            migrations_free(m);
+            return -1;
+        }
+        if (migrate_validate(plan, why, sizeof why) != 0) {
+            snprintf(err, errsz, "invalid hot/reload migrations[%zu] (`%s`): %s", i, type, why);
+            migrations_free(m);
+            return -1;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+/* The "state" entries of a reload result, one per block migrated. */
+static void on_migrated(const char *name, const char *type, const char *how, const char *const *defaulted,
+                        size_t ndefaulted, void *user)
+{
+    json_t *d = json_array();
+    for (size_t i = 0; i < ndefaulted; i++)
+        json_array_append_new(d, json_string(defaulted[i]));
+    json_array_append_new(user, json_pack("{s:s, s:s, s:s, s:o}", "name", name, "type", type, "how", how,
+                                          "defaulted", d));
 }
 
 /* Parses a hot/reload request's params into `req` (strings borrowed from
@@ -840,20 +1073,36 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
 /* Applies `plan` (stolen) now, between the program's reload hooks, and
  * returns the result object (new reference): "applied", or "refused" with
  * the reason (then the hooks saw HOT_BEFORE only). */
-static json_t *apply_now(struct reload_plan *plan, int *redirected)
+static json_t *apply_now(struct reload_plan *plan, struct migrations *mig, int *redirected)
 {
     char reason[512];
     struct reload_timings t;
     int version = reload_plan_version(plan);
     hooks_run(HOT_BEFORE, version);
     int n = reload_apply(plan, session_thread_tid(), &t, reason, sizeof reason);
-    if (n < 0)
+    if (n < 0) {
+        migrations_free(mig);
         return refused(reason);
+    }
+    /* the typed blocks, before the program's code runs on (hooks.h) */
+    json_t *state = json_array();
+    int64_t m0 = reload_now_us();
+    if (mig)
+        hooks_migrate(mig->plans, mig->n, mig->pre, on_migrated, state);
+    int64_t migrate_us = reload_now_us() - m0;
+    migrations_free(mig);
     hooks_run(HOT_AFTER, version);
     if (redirected)
         *redirected = n;
-    return json_pack("{s:s, s:i, s:i, s:o}", "status", "applied", "version", version, "redirected",
-                     n, "timings", timings_json(&t));
+    json_t *result = json_pack("{s:s, s:i, s:i, s:o}", "status", "applied", "version", version, "redirected",
+                               n, "timings", timings_json(&t));
+    if (json_array_size(state) > 0) {
+        json_object_set_new(json_object_get(result, "timings"), "migrateUs", json_integer((json_int_t)migrate_us));
+        json_object_set_new(result, "state", state);
+    } else {
+        json_decref(state);
+    }
+    return result;
 }
 
 /* Rolls back the newest version now and returns the result object (new
@@ -871,7 +1120,7 @@ static json_t *rollback_now(void)
 /* Leaves the request `id` (borrowed) with `plan` (NULL: a rollback) for
  * hot_poll. Returns 0 with the plan taken, or -1 when a request is already
  * waiting or out of memory (then the caller still owns the plan). */
-static int leave_for_poll(json_t *id, struct reload_plan *plan)
+static int leave_for_poll(json_t *id, struct reload_plan *plan, struct migrations *mig)
 {
     struct pending *p = malloc(sizeof *p);
     if (!p)
@@ -884,6 +1133,7 @@ static int leave_for_poll(json_t *id, struct reload_plan *plan)
         return -1;
     }
     p->plan = plan;
+    p->mig = mig;
     p->generation = __atomic_load_n(&generation, __ATOMIC_RELAXED);
     struct pending *expected = NULL;
     if (__atomic_compare_exchange_n(&pending, &expected, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
@@ -901,26 +1151,41 @@ static void on_reload(json_t *id, json_t *params)
     struct reload_request req;
     struct reload_func *funcs = NULL;
     struct reload_static *statics = NULL;
-    char err[512], libpath[160];
-    int memfd;
+    struct migrations *mig = NULL;
+    char err[512], libpath[1024];
+    int memfd = -1;
     if (parse_reload(params, &req, &funcs, &statics, libpath, sizeof libpath, &memfd, err,
-                     sizeof err) != 0) {
+                     sizeof err) != 0 ||
+        parse_migrations(json_object_get(params, "migrations"), &mig, err, sizeof err) != 0) {
+        if (memfd >= 0)
+            close(memfd);
         respond_error(id, -32602, err);
         goto done;
     }
     struct reload_plan *plan;
+    if (mig && hooks_migration_conflict(mig->plans, mig->n, err, sizeof err) != 0) {
+        if (memfd >= 0)
+            close(memfd);
+        migrations_free(mig);
+        respond(id, refused(err));
+        goto done;
+    }
+    if (mig)
+        mig->pre = hooks_migrate_prepare(mig->plans, mig->n);
     int prepared = reload_prepare(&req, &plan, err, sizeof err);
     if (memfd >= 0) /* loaded (the mapping holds it) or refused: not needed any more */
         close(memfd);
     if (prepared != 0) {
+        migrations_free(mig);
         respond(id, refused(err));
         goto done;
     }
     if (auto_mode) {
-        respond(id, apply_now(plan, NULL));
+        respond(id, apply_now(plan, mig, NULL));
         goto done;
     }
-    if (leave_for_poll(id, plan) != 0) {
+    if (leave_for_poll(id, plan, mig) != 0) {
+        migrations_free(mig);
         reload_plan_free(plan);
         respond(id, refused("cannot queue the reload: the previous one is still waiting for "
                             "hot_poll(); call hot_poll() in the program's loop, or use "
@@ -938,7 +1203,7 @@ static void on_rollback(json_t *id)
         respond(id, rollback_now());
         return;
     }
-    if (leave_for_poll(id, NULL) != 0)
+    if (leave_for_poll(id, NULL, NULL) != 0)
         respond(id, json_pack("{s:i, s:s, s:s}", "version", reload_version(), "status", "refused",
                               "reason", "cannot queue the rollback: the previous request is still "
                               "waiting for hot_poll(); call hot_poll() in the program's loop, "
@@ -955,7 +1220,7 @@ int session_poll(void)
     if (!p)
         return 0;
     int redirected = 0;
-    json_t *result = p->plan ? apply_now(p->plan, &redirected) : rollback_now();
+    json_t *result = p->plan ? apply_now(p->plan, p->mig, &redirected) : rollback_now();
     /* The answer takes the id: nothing of it stays on this thread. */
     post(json_pack("{s:s, s:o, s:o}", "jsonrpc", "2.0", "id", p->id, "result", result),
          p->generation, 0);
@@ -1100,11 +1365,15 @@ static int converse(int fd)
         struct pollfd fds[3] = {{.fd = fd, .events = events},
                                 {.fd = wake[0], .events = POLLIN},
                                 {.fd = kick, .events = POLLIN}};
-        if (poll(fds, 3, -1) < 0) {
+        int ready = poll(fds, 3, GUARD_RECHECK_MS);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        guard_recheck();
+        if (ready == 0)
+            continue;
         if (fds[1].revents) {
             stopped = 1;
             break;
@@ -1149,8 +1418,12 @@ static int converse(int fd)
         /* hot_shutdown: what the program's threads said last, then detach;
          * waiting at most STOP_FLUSH_MS for a server that does not read. */
         take_handed(gen);
-        append(json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
-                         "reason", "shutdown"),
+        int status = __atomic_load_n(&exit_status, __ATOMIC_ACQUIRE);
+        append(status == NO_EXIT_STATUS
+                   ? json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params", "reason",
+                               "shutdown")
+                   : json_pack("{s:s, s:s, s:{s:s, s:i}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
+                               "reason", "exit", "status", status),
                0);
         drain_backlog(fd, now_ms() + STOP_FLUSH_MS);
     }
@@ -1165,6 +1438,7 @@ static int converse(int fd)
     struct pending *p = __atomic_exchange_n(&pending, NULL, __ATOMIC_ACQ_REL);
     if (p) {
         reload_plan_free(p->plan);
+        migrations_free(p->mig);
         json_decref(p->id);
         free(p);
     }
@@ -1222,10 +1496,28 @@ static void *run(void *arg)
     return NULL;
 }
 
+/* exit() ran (on_exit): the server hears the program's exit status in
+ * hot/detach. Only in the process that started the runtime: a child forked
+ * without exec has no runtime thread to stop. */
+static void on_program_exit(int status, void *arg)
+{
+    (void)arg;
+    if (getpid() != started_pid)
+        return;
+    __atomic_store_n(&exit_status, status & 0xff, __ATOMIC_RELEASE);
+    session_stop();
+    remove_library_dir();
+}
+
 int session_start(const char *endpoint, int automatic)
 {
+    static int exit_hooked;
+
     if (__atomic_load_n(&running, __ATOMIC_ACQUIRE))
         return 0;
+    started_pid = getpid();
+    if (!exit_hooked && on_exit(on_program_exit, NULL) == 0)
+        exit_hooked = 1;
     auto_mode = automatic;
     free(fixed_endpoint);
     fixed_endpoint = endpoint ? strdup(endpoint) : NULL;

@@ -32,17 +32,23 @@ pid_t session_thread_tid(void);
  * full. */
 void session_log(const char *level, const char *message);
 
+/* Queues hot/state (when attached): a typed block was created. Any thread;
+ * like session_log. */
+void session_state(const char *name, const char *type, size_t size);
+
 /* Queues hot/crash (when attached), like session_log. From normal context.
- * `function` may be NULL. */
+ * `function` may be NULL; `module` (may be NULL) is the file the address
+ * lies in (the executable or a patch library) and `module_base` where it is
+ * loaded, for the server to read its DWARF. */
 void session_crash(int sig, unsigned long address, const char *function, unsigned long offset,
-                   int version, int guarded, int rolled_back);
+                   const char *module, unsigned long module_base, int version, int guarded, int rolled_back);
 
 /* The same from a signal handler, for a program about to die: formats
  * without allocating and writes it itself, after the unsent backlog, with
  * non-blocking sends; gives up after a short bounded wait (CRASH_SEND_MS in
  * session.c, for the send lock and for room in the socket). */
 void session_crash_from_signal(int sig, unsigned long address, const char *function,
-                               unsigned long offset, int version);
+                               unsigned long offset, const char *module, unsigned long module_base, int version);
 
 /* Name of a crash signal ("SIGSEGV"; "signal" for others), static. */
 const char *session_signal_name(int sig);

@@ -5,7 +5,9 @@
  * the server gives gcc), compiled by gcc with -g into a temporary folder.
  * The verdict, one line per disagreement ("function: message @file:line",
  * `*` for the whole patch), must be the case's `expected`
- * (HOTC_UPDATE_FIXTURES=1 rewrites them). */
+ * (HOTC_UPDATE_FIXTURES=1 rewrites them). A case whose request names
+ * `stateTypes` (typed state blocks) also says each migration planned:
+ * "state <type>: <notes>" ("unchanged" when its layout is the same). */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <limits.h>
@@ -66,6 +68,7 @@ static char *verdict(const char *name, size_t *compared)
     struct debuginfo *exe = NULL;
     struct compat_function fns[16];
     struct compat_static statics[16];
+    const char *state_types[8];
     struct compat_request req = { 0 };
     struct compat_report report;
     size_t i, size = 0;
@@ -91,6 +94,12 @@ static char *verdict(const char *name, size_t *compared)
         statics[i].function = json_string_value(json_object_get(v, "function"));
         req.static_count = i + 1;
     }
+    json_array_foreach(json_object_get(request, "stateTypes"), i, v) {
+        cr_assert_lt(i, 8);
+        state_types[i] = json_string_value(v);
+        req.state_type_count = i + 1;
+    }
+    req.state_types = state_types;
     req.functions = fns;
     req.statics = statics;
     req.source = b.source;
@@ -103,6 +112,16 @@ static char *verdict(const char *name, size_t *compared)
         fprintf(out, "%s: %s", is->function ? is->function : "*", is->message);
         if (is->file)
             fprintf(out, " @%s:%d", file ? file + 1 : is->file, is->line);
+        fputc('\n', out);
+    }
+    json_array_foreach(report.migrations, i, v) {
+        json_t *note;
+        size_t k;
+        fprintf(out, "state %s:", json_string_value(json_object_get(v, "type")));
+        if (!strcmp(json_string_value(json_object_get(v, "fromLayout")), json_string_value(json_object_get(v, "toLayout"))))
+            fprintf(out, " unchanged");
+        json_array_foreach(json_object_get(v, "notes"), k, note)
+            fprintf(out, "%s %s", k ? "," : "", json_string_value(note));
         fputc('\n', out);
     }
     fclose(out);
@@ -148,6 +167,9 @@ Test(compat, if_alternatives_chosen_by_the_same_flags_agree) { check_case("ifdef
 Test(compat, a_change_deep_behind_a_pointer_and_an_unnamed_union) { check_case("pointer_deep"); }
 Test(compat, fields_reordered_in_a_struct_of_the_same_size) { check_case("reorder"); }
 Test(compat, a_typedef_whose_target_changed_says_both) { check_case("typedef_param"); }
+Test(compat, the_callers_of_a_function_that_cannot_be_reloaded_are_refused_too) { check_case("caller_of_refused"); }
+Test(compat, a_state_type_that_changed_is_planned_not_refused) { check_case("state_block"); }
+Test(compat, a_state_type_also_held_in_a_global_stays_refused) { check_case("state_global"); }
 
 Test(compat, a_program_without_debug_information_is_said_so)
 {

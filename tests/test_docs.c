@@ -487,9 +487,17 @@ Test(docs, architecture_invariants_hold_in_the_code)
             "[ \t]*\\(",
             "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
             "a file");
-    static const char *const launcher_blocking[] = {"run_lookup_work", NULL}; /* its uv_queue_work entry point */
+    static const char *const launcher_blocking[] = {"run_lookup_work", "rebuild_work", /* uv_queue_work entry points */
+                                                    "scan_dir", "hot_executable",  /* called only from those */
+                                                    NULL};
     confine(&r, "lsp/launcher.c", launcher_blocking, BLOCKING_FS,
             "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
+    static const char *const scan_callers[] = {"run_lookup_work", "scan_dir", "hot_executable", NULL};
+    confine(&r, "lsp/launcher.c", scan_callers, "(^|[^A-Za-z0-9_])(scan_dir|hot_executable)[ \t]*\\(",
+            "reads files and is called outside a libuv worker; the invariant says the loop never blocks on a file");
+    static const char *const symbolize_callers[] = {"crash_lookup_work", NULL}; /* reads ELF and DWARF */
+    confine(&r, "lsp/pipeline.c", symbolize_callers, "(^|[^A-Za-z0-9_])symbolize[ \t]*\\(",
+            "reads a file and is called outside a libuv worker; the invariant says the loop never blocks on a file");
     static const char *const remove_tmpdir_callers[] = {"remove_tmpdir", "pipeline_free", NULL};
     confine(&r, "lsp/pipeline.c", remove_tmpdir_callers, "(^|[^A-Za-z0-9_])remove_tmpdir[ \t]*\\(",
             "removes files on the loop; the invariant allows it only after the loop ended (pipeline_free)");

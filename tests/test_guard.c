@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "hot.h"
 #include "rt_fixture.h"
@@ -58,5 +60,30 @@ Test(guard, unguarded_crash_is_reported_before_the_program_dies)
     json_decref(crash);
     int status = rt_wait_exit(pid, 10000);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %d", status);
+    rt_driver_free(d);
+}
+
+/* A program that installs its own SIGSEGV handler after hot_init: the
+ * runtime puts its own back in front (checking every second), so the crash
+ * still reaches the server, and then the program's handler runs (it exits
+ * with status 3). */
+Test(guard, a_crash_is_reported_when_the_program_installed_its_own_handler)
+{
+    struct rt_driver *d = rt_new();
+    const char *const args[] = {"own", NULL};
+    struct rt_prog p = rt_start(d, "rt_guard", args, NULL);
+    cr_assert_not_null(rt_line_after(d, "rt_guard", 0, "own handler", 10000));
+    cr_assert_not_null(rt_line_after(d, "rt_guard", 0, "v=0 rc=0 r=42", 10000));
+    usleep(2500 * 1000); /* the runtime's check runs every second */
+    rt_patch(d, "crash.so", "rt_guard_patch.c", p.build_id, NULL);
+    static const char *const risky[] = {"risky", NULL};
+    json_decref(rt_reload_applied(d, rt_reload_params(d, 1, "crash.so", p.build_id, risky)));
+    json_t *crash = rt_driver_notification(d, "hot/crash", 10000);
+    cr_assert_not_null(crash, "no crash report: %s", rt_output(d, "rt_guard"));
+    cr_assert_str_eq(json_string_value(json_object_get(crash, "function")), "__hotc_f_risky");
+    cr_assert(json_string_value(json_object_get(crash, "module")), "the report names the module");
+    json_decref(crash);
+    int status = rt_wait_exit(p.pid, 10000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 3, "the program's own handler did not run: %d", status);
     rt_driver_free(d);
 }

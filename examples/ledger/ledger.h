@@ -21,7 +21,7 @@ int audit_check(void);
 
 /* pricing.c: the price of `qty` units of the current lot. */
 void pricing_init(money_t cents);
-money_t price_of(int qty);
+money_t price_of(units_t qty);
 
 /* report.c: prints one status line. */
 void report_line(int in, int out, int audit, money_t price);

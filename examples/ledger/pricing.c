@@ -26,7 +26,7 @@ void pricing_init(money_t cents)
 }
 
 /* The price of `qty` units of the current lot. */
-HOT money_t price_of(int qty)
+HOT money_t price_of(units_t qty)
 {
     current_lot.qty = qty;
     current_lot.unit_cost = list.cents;

@@ -46,6 +46,22 @@ export interface LastResult {
   timings?: Timings;
 }
 
+/** `run` of `hotc/status`: the program's state */
+export interface RunState {
+  state: 'running' | 'exited' | 'crashed';
+  pid: number;
+  program?: string;
+  status?: number;
+  signal?: number;
+  signalName?: string;
+  function?: string;
+  address?: string;
+  file?: string;
+  line?: number;
+  version?: number;
+  message?: string;
+}
+
 /** params of `hotc/status` */
 export interface HotStatus {
   /** batches of saves with at least one applied reload */
@@ -53,6 +69,37 @@ export interface HotStatus {
   programs: number;
   compiling: boolean;
   last?: LastResult;
+  run?: RunState;
+}
+
+/** `launch` of the hotc.server.run / .restart answer: what to start in a terminal */
+export interface Launch {
+  program: string;
+  args?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** "exited (status 3)", "crashed in value() (SIGSEGV) at main.c:12", "running". */
+export function runText(r: RunState): string {
+  if (r.state === 'running') return 'running';
+  if (r.state === 'exited') {
+    if (r.signalName || r.signal) return `ended by ${r.signalName ?? `signal ${r.signal}`}`;
+    return r.status === undefined ? 'exited' : `exited (status ${r.status})`;
+  }
+  const fn = r.function ? ` in ${r.function}()` : '';
+  const sig = r.signalName ? ` (${r.signalName})` : '';
+  const at = r.file ? ` at ${basename(r.file)}${r.line ? `:${r.line}` : ''}` : '';
+  return `crashed${fn}${sig}${at}`;
+}
+
+/** "Reloaded value() in 21 ms" for a `hotc/reloaded` whose programs applied it, else "". */
+export function reloadedFlash(r: HotReloaded): string {
+  const applied = r.programs.filter((p) => p.status === 'applied');
+  if (!applied.length) return '';
+  const t = formatUs(applied[0].timings?.totalUs);
+  const fns = r.functions.length > 2 ? `${r.functions.length} functions` : r.functions.map((f) => `${f}()`).join(', ');
+  return `Reloaded ${fns}${t ? ` in ${t}` : ''}`;
 }
 
 export type ProgramStatus = 'applied' | 'refused' | 'error';
@@ -152,14 +199,25 @@ export function statusView(s: HotStatus): StatusView {
   }
   if (s.compiling) lines.push('compiling…');
   lines.unshift(`hotc: ${s.reloads} reloads, ${s.programs} program${s.programs === 1 ? '' : 's'} attached`);
-  lines.push('click for the reload log');
+  const ended = s.run && s.run.state !== 'running' && s.programs === 0;
+  if (ended && s.run) {
+    // the program is gone: say so rather than "v1 applied"
+    text = `hotc · ${runText(s.run)}`;
+    severity = s.run.state === 'crashed' || (s.run.status ?? 0) !== 0 || !!s.run.signal ? 'error' : 'ok';
+    lines.push(`program ${s.run.pid}: ${runText(s.run)}${s.run.message ? ` — ${s.run.message}` : ''}`);
+    lines.push('click to restart');
+  } else {
+    lines.push('click for the reload log');
+  }
   const icon = s.compiling
     ? '$(sync~spin)'
-    : severity !== 'ok'
-      ? '$(warning)'
-      : s.last?.result === 'rolledBack'
-        ? '$(history)'
-        : '$(flame)';
+    : ended
+      ? severity === 'error' ? '$(error)' : '$(debug-stop)'
+      : severity !== 'ok'
+        ? '$(warning)'
+        : s.last?.result === 'rolledBack'
+          ? '$(history)'
+          : '$(flame)';
   return { text: `${icon} ${text}`, tooltip: lines.join('\n'), severity };
 }
 

@@ -69,10 +69,21 @@ test('lenses above the HOT function and main', function()
     end
     ok(#x[2] > 0, 'a lens title on line ' .. x[1])
   end
-  -- shown as virtual text too
-  local ns = vim.lsp.codelens.__namespaces[hotc_client().id]
-  local marks = vim.api.nvim_buf_get_extmarks(0, ns, { value_line, 0 }, { value_line, -1 }, { details = true })
-  ok(#marks > 0, 'virtual text on the value() line')
+  -- shown on a line of their own above the function, where a diagnostic's
+  -- virtual text at the end of the line cannot hide them
+  local ns = vim.api.nvim_create_namespace('hotc.lenses')
+  local marks = wait('the lens drawn above value()', function()
+    local m = vim.api.nvim_buf_get_extmarks(0, ns, { value_line, 0 }, { value_line, -1 }, { details = true })
+    return #m > 0 and m
+  end)
+  local d = marks[1][4]
+  ok(d.virt_lines and d.virt_lines_above, 'a virtual line above value(): ' .. vim.inspect(d))
+  ok(d.virt_lines[1][1][1]:find('%S'), 'with the lens title: ' .. vim.inspect(d.virt_lines))
+  local eol = vim.lsp.codelens.__namespaces and vim.lsp.codelens.__namespaces[hotc_client().id]
+  if eol then
+    eq(#vim.api.nvim_buf_get_extmarks(0, eol, { value_line, 0 }, { value_line, -1 }, {}), 0,
+      'no lens at the end of the line, where diagnostics would clip it')
+  end
 end)
 
 test('statusline component', function()

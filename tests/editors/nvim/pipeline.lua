@@ -1,9 +1,12 @@
 -- Neovim headless, the whole loop against the real server and a real
 -- program linked with the real runtime (tests/editors/fixtures/counter):
--- :HotRun, edit the HOT function, :write, and wait until the program's
--- output changes, the statusline counter goes up, the lens shows the new
--- version, and a compile error shows as a diagnostic; :HotRollback shows
--- in the statusline and the reload log.
+-- :HotRun with no settings (the server finds the program) starts it in a
+-- :terminal, edit the HOT function, :write, and wait until the program's
+-- output changes, the statusline flashes the reload, then the counter goes
+-- up, the lens shows the new version, and a compile error shows as a
+-- diagnostic; :HotRollback shows in the statusline and the reload log;
+-- :HotRestart runs the project's build and starts the program again; the
+-- statusline says when it crashed and when it exited.
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*)/')
 local H = dofile(here .. '/harness.lua')
 local test, wait, ok, eq = H.test, H.wait, H.ok, H.eq
@@ -14,13 +17,13 @@ local value_line, return_line = H.find_line(source, '^HOT int value'), H.find_li
 local dir = H.project({ ['main.c'] = source })
 vim.fn.writefile({ H.compile_commands(dir, 'main.c') }, dir .. '/compile_commands.json')
 H.build_program(dir, 'main.c', 'counter')
+-- no program setting: the program is found in the workspace and started
+-- in the root, where it writes out.txt
 local out = dir .. '/out.txt'
+vim.fn.writefile({ 'all:', '\ttouch built' }, dir .. '/Makefile')
 
 vim.cmd('filetype on')
-require('hotc').setup({
-  server_path = H.hotc,
-  settings = { program = { path = dir .. '/counter', args = { out }, cwd = dir } },
-})
+require('hotc').setup({ server_path = H.hotc })
 
 local function last_value()
   local s = H.read(out)
@@ -45,7 +48,7 @@ local function describe()
     .. vim.inspect(vim.diagnostic.get(0))
 end
 
-test(':HotRun starts the program and it attaches', function()
+test(':HotRun without settings finds the program, runs it in a :terminal, and it attaches', function()
   vim.cmd('edit ' .. dir .. '/main.c')
   wait('the hotc client', function()
     for _, c in pairs(vim.lsp.buf_get_clients(0)) do
@@ -63,6 +66,10 @@ test(':HotRun starts the program and it attaches', function()
     local s = require('hotc').state(0)
     return s and s.programs >= 1
   end, nil, describe)
+  local t = require('hotc').terminal()
+  ok(t and t.job and vim.api.nvim_buf_is_valid(t.buf), 'a terminal for the program: ' .. vim.inspect(t))
+  eq(vim.bo[t.buf].buftype, 'terminal', 'the program runs in a :terminal')
+  eq(require('hotc').state(0).run.state, 'running', 'the status says running')
 end)
 
 test(':write of an edited HOT function changes the running program, the counter and the lens', function()
@@ -72,9 +79,15 @@ test(':write of an edited HOT function changes the running program, the counter 
   wait('the program to print 2', function()
     return last_value() == '2'
   end, nil, describe)
+  local flash = wait('the statusline to say the reload', function()
+    local st = require('hotc').status()
+    return st:find('Reloaded value%(%) in') and st
+  end, nil, describe)
+  ok(flash:match('^hotc · Reloaded value%(%) in [%d.]+ [mµ]?s$'), 'the flash: ' .. flash)
   local status = wait('the statusline counter to go up', function()
     local s = require('hotc').state(0)
-    return s.reloads > before and s.last and s.last.result == 'applied' and require('hotc').status()
+    local st = require('hotc').status()
+    return s.reloads > before and s.last and s.last.result == 'applied' and st:match('^hotc %d+×') and st
   end, nil, describe)
   ok(status:match('^hotc %d+× · v%d+ applied'), 'statusline: ' .. status)
   local version = require('hotc').state(0).last.version
@@ -164,6 +177,50 @@ test('the reload log has the reloads, their counter and the rollback', function(
   ok(has('main%.c: v%d+ applied: '), 'an applied save: ' .. vim.inspect(log))
   ok(has('compile error: '), 'the compile error: ' .. vim.inspect(log))
   ok(has('rolled back to v%d+: '), 'the rollback: ' .. vim.inspect(log))
+end)
+
+local function run_state()
+  local s = require('hotc').state(0)
+  return s and s.run or {}
+end
+
+test(':HotRestart runs the build and starts the program again in a new terminal', function()
+  local before = run_state().pid
+  local old = require('hotc').terminal()
+  vim.cmd('HotRestart')
+  wait('the build to run', function()
+    return vim.loop.fs_stat(dir .. '/built') ~= nil
+  end, nil, describe)
+  wait('a new program to attach', function()
+    local r = run_state()
+    return r.state == 'running' and r.pid ~= before
+  end, nil, describe)
+  local t = require('hotc').terminal()
+  ok(t.buf ~= old.buf and t.job, 'a new terminal: ' .. vim.inspect(t))
+  ok(not vim.api.nvim_buf_is_valid(old.buf), 'the old terminal is gone')
+end)
+
+test('a crash in reloaded code shows in the statusline', function()
+  set_return('return *(volatile int *)0;')
+  local st = wait('the statusline to say it crashed', function()
+    local s = require('hotc').status()
+    return s:find('crashed') and s
+  end, nil, describe)
+  ok(st:find('^hotc · crashed in value%(%)'), 'statusline: ' .. st)
+  set_return('return 1;')
+end)
+
+test('after an exit the statusline says so, not the last reload', function()
+  vim.cmd('HotRestart')
+  wait('the program to run again', function()
+    return run_state().state == 'running'
+  end, nil, describe)
+  vim.fn.writefile({}, out .. '.stop')
+  local st = wait('the statusline to say it exited', function()
+    local s = require('hotc').status()
+    return s:find('exited') and s
+  end, nil, describe)
+  eq(st, 'hotc · exited (status 0)', 'statusline')
 end)
 
 H.finally(function()

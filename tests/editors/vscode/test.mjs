@@ -7,8 +7,11 @@
 //   HOTC=build/hotc VSIX=build/hotc-0.1.0.vsix node tests/editors/vscode/test.mjs [core] [pipeline]
 //
 // "core" needs only the server; "pipeline" runs a real program linked with
-// libhotc (built with the flags of $HOTC_BUILD_DIR/pkgconfig/hotc.pc), edits
-// its HOT function, saves, and waits for the program's output to change.
+// libhotc (built with the flags of $HOTC_BUILD_DIR/pkgconfig/hotc.pc) with no
+// program setting (the server finds it) in an integrated terminal, edits its
+// HOT function, saves, and waits for the program's output to change, the
+// reload to flash in the status bar; restarts it through the project's
+// Makefile; reads the status bar after a crash and after an exit.
 // Prints one line per step and a closing "N passed, N failed".
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -114,8 +117,12 @@ async function startVSCode(set) {
     'editor.codeLens': true,
     'hotc.server.path': hotc,
     'hotc.reloadOnSave': 'manual',
-    'hotc.program': { path: path.join(ws, 'counter'), args: [out], cwd: ws },
   };
+  // core: the program setting; pipeline: none (Run finds the program, which
+  // writes out.txt in the terminal's directory, the workspace)
+  if (set !== 'pipeline') settings['hotc.program'] = { path: path.join(ws, 'counter'), args: [out], cwd: ws };
+  // the project's build for Restart: marks that it ran
+  fs.writeFileSync(path.join(ws, 'Makefile'), 'all:\n\ttouch built\n');
   fs.writeFileSync(path.join(userData, 'User/settings.json'), JSON.stringify(settings, null, 2));
   if (set === 'pipeline') buildProgram(ws);
 
@@ -260,9 +267,15 @@ async function runSet(set) {
     }
 
     if (set === 'pipeline') {
-      await step('pipeline: hotc: Run with Hot Reload starts the program and it attaches', async () => {
+      await step('pipeline: Run with Hot Reload, no settings: the program runs in a terminal and attaches', async () => {
         await command(page, 'hotc: Run with Hot Reload');
         await waitFor('the program to print 1', () => lastValue() === '1');
+        await waitFor('a terminal named hotc: counter', async () => (await page.getByText('hotc: counter').count()) > 0);
+        const s = await waitFor('the status bar to see the program', async () => {
+          const t = await statusText(page);
+          return /hotc \d+×/.test(t) ? t : null;
+        });
+        say(`    status bar: ${s}`);
       });
       let before;
       await step('pipeline: editing value() and saving changes the running program', async () => {
@@ -272,6 +285,11 @@ async function runSet(set) {
         await replaceLine(page, returnLine, '    return 2;');
         await page.keyboard.press('Control+s');
         await waitFor('the program to print 2', () => lastValue() === '2');
+        const flash = await waitFor('the status bar to say the reload', async () => {
+          const t = await statusText(page);
+          return /Reloaded value\(\) in [\d.]+ [mµ]?s/.test(t) ? t : null;
+        }, 10000);
+        say(`    status bar: ${flash}`);
         const s = await waitFor('the status bar to count the reload', async () => {
           const t = await statusText(page);
           return /hotc [1-9]\d*× · v\d+ applied/.test(t) ? t : null;
@@ -315,6 +333,44 @@ async function runSet(set) {
           return /reload \d+: main\.c v\d+ \[value\]/.test(t) && /rolled back to v\d+/.test(t) ? t : null;
         });
         for (const line of logText.split('\n').filter((l) => l.trim())) say(`    log: ${line.trim()}`);
+      });
+      await step('pipeline: hotc: Restart the Program runs the build and starts it again', async () => {
+        await page.locator('.monaco-editor .view-lines').first().click();
+        await replaceLine(page, returnLine, '    return 1;');
+        await page.keyboard.press('Control+s');
+        fs.rmSync(vs.out, { force: true });
+        await command(page, 'hotc: Restart the Program');
+        await waitFor('the build to run', () => fs.existsSync(path.join(vs.ws, 'built')));
+        await waitFor('the new program to print 1', () => lastValue() === '1');
+        const s = await waitFor('the status bar to see it', async () => {
+          const t = await statusText(page);
+          return /hotc \d+×/.test(t) ? t : null;
+        });
+        say(`    status bar: ${s}`);
+      });
+      await step('pipeline: a crash in reloaded code: the status bar says crashed in value()', async () => {
+        await page.locator('.monaco-editor .view-lines').first().click();
+        await replaceLine(page, returnLine, '    return *(volatile int *)0;');
+        await page.keyboard.press('Control+s');
+        const s = await waitFor('the status bar to say crashed', async () => {
+          const t = await statusText(page);
+          return /crashed in value\(\)/.test(t) ? t : null;
+        });
+        say(`    status bar: ${s}`);
+      });
+      await step('pipeline: after an exit the status bar says exited, not the last reload', async () => {
+        await replaceLine(page, returnLine, '    return 1;');
+        await page.keyboard.press('Control+s');
+        await command(page, 'hotc: Restart the Program');
+        await waitFor('the program to run again', () => lastValue() === '1');
+        await waitFor('the status bar to see it', async () => /hotc \d+×/.test(await statusText(page)));
+        fs.writeFileSync(`${vs.out}.stop`, '');
+        const s = await waitFor('the status bar to say exited', async () => {
+          const t = await statusText(page);
+          return /exited \(status 0\)/.test(t) ? t : null;
+        });
+        say(`    status bar: ${s}`);
+        fs.rmSync(`${vs.out}.stop`, { force: true });
       });
     }
   } finally {

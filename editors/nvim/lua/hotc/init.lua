@@ -2,7 +2,10 @@
 -- root, keeps the reload status the server sends (hotc/status) for the
 -- statusline, refreshes code lenses after each reload, and maps the user
 -- commands :HotRun :HotReload :HotRollback :HotRestart onto the server's
--- hotc.server.* commands (docs/protocol.md).
+-- hotc.server.* commands (docs/protocol.md). :HotRun starts the program in
+-- a :terminal split (the server says what to start); when the workspace has
+-- several programs linked with libhotc, vim.ui.select asks which, and the
+-- choice is remembered per project root.
 --
 -- Works on Neovim 0.7 (vim.lsp.start_client + buf_attach_client) and uses
 -- vim.lsp.start where present (0.8+).
@@ -25,6 +28,14 @@ local defaults = {
   codelens = true,
   -- called as on_attach(client, bufnr)
   on_attach = nil,
+  -- "Reloaded f() in 21 ms": 'statusline' (status() says it for a few
+  -- seconds), 'notify' (vim.notify), or 'off'
+  reload_notification = 'statusline',
+  -- the height of the :terminal split :HotRun opens
+  terminal_height = 12,
+  -- draw lenses on a line of their own above each function (up to 0.11;
+  -- at the end of the line a diagnostic's text hides them)
+  lens_above = true,
   -- extra entries for the client's config (handlers, capabilities, ...)
   lsp = {},
 }
@@ -100,6 +111,8 @@ end
 -- on_codelens() is a deprecated no-op. Up to 0.11 we draw the lenses
 -- ourselves with on_codelens().
 local provider_codelens = vim.lsp.codelens.__namespaces == nil and vim.lsp.codelens.enable ~= nil
+-- where our lenses are drawn when lens_above is on (Neovim up to 0.11)
+local lens_ns = vim.api.nvim_create_namespace('hotc.lenses')
 
 --- Asks the server for bufnr's lenses and shows them. Unlike 0.7's
 --- vim.lsp.codelens.refresh(), works for any buffer, is never dropped while
@@ -131,6 +144,28 @@ function M.refresh_lenses(bufnr, client)
       ctx.bufnr = bufnr
       ctx.client_id = c.id
       vim.lsp.codelens.on_codelens(nil, result or {}, ctx)
+      if M.config.lens_above and vim.api.nvim_buf_is_loaded(bufnr) then
+        -- Neovim draws lenses at the end of the line, where a diagnostic's
+        -- virtual text pushes them out of sight: draw them on a line of
+        -- their own above the function instead (the lenses stay stored, so
+        -- vim.lsp.codelens.run() still works)
+        vim.api.nvim_buf_clear_namespace(bufnr, ns, 0, -1)
+        vim.api.nvim_buf_clear_namespace(bufnr, lens_ns, 0, -1)
+        local by_line = {}
+        for _, lens in ipairs(result or {}) do
+          local l = lens.range.start.line
+          if lens.command and lens.command.title then
+            by_line[l] = by_line[l] and (by_line[l] .. ' | ' .. lens.command.title) or lens.command.title
+          end
+        end
+        for l, title in pairs(by_line) do
+          local indent = (vim.api.nvim_buf_get_lines(bufnr, l, l + 1, false)[1] or ''):match('^%s*') or ''
+          pcall(vim.api.nvim_buf_set_extmark, bufnr, lens_ns, l, 0, {
+            virt_lines = { { { indent .. title, 'LspCodeLens' } } },
+            virt_lines_above = true,
+          })
+        end
+      end
     end, bufnr)
   end
 end
@@ -222,6 +257,15 @@ handlers['hotc/status'] = function(_, params, ctx)
   s.reloads = tonumber(params.reloads) or s.reloads
   s.programs = tonumber(params.programs) or s.programs
   s.compiling = params.compiling == true
+  local run_before = s.run and (tostring(s.run.pid) .. s.run.state) or nil
+  s.run = type(params.run) == 'table' and params.run or s.run
+  if s.run and s.run.state ~= 'running' and run_before ~= tostring(s.run.pid) .. s.run.state then
+    local failed = s.run.state == 'crashed' or (tonumber(s.run.status) or 0) ~= 0 or s.run.signal ~= nil
+    log_line(ctx.client_id, 'program ' .. tostring(s.run.pid) .. ' ' .. M.run_text(s.run))
+    if failed then
+      notify(M.run_text(s.run) .. '; :HotRestart to rebuild and start it again', vim.log.levels.WARN)
+    end
+  end
   if type(params.last) == 'table' then
     local line = last_line(params.last)
     local key = s.reloads .. '|' .. line
@@ -255,6 +299,29 @@ handlers['hotc/reloaded'] = function(_, params, ctx)
   for _, f in ipairs(params.functions or {}) do
     table.insert(fns, type(f) == 'table' and tostring(f.name) or tostring(f))
   end
+  local applied
+  for _, p in ipairs(params.programs or {}) do
+    if p.status == 'applied' then
+      applied = applied or p
+    end
+  end
+  if applied and M.config.reload_notification ~= 'off' then
+    local names = {}
+    for _, f in ipairs(fns) do
+      table.insert(names, f .. '()')
+    end
+    local t = type(applied.timings) == 'table' and format_us(applied.timings.totalUs)
+    local text = 'Reloaded ' .. (#names > 2 and (#names .. ' functions') or table.concat(names, ', ')) .. (t and (' in ' .. t) or '')
+    local s = state_for(ctx.client_id)
+    if M.config.reload_notification == 'notify' then
+      notify(text)
+    else
+      s.flash, s.flash_until = text, vim.loop.now() + 4000
+      vim.defer_fn(function()
+        vim.cmd('redrawstatus!')
+      end, 4100)
+    end
+  end
   log_line(
     ctx.client_id,
     string.format(
@@ -276,9 +343,24 @@ handlers['workspace/codeLens/refresh'] = function(_, _, ctx)
   return vim.NIL
 end
 
+--- "exited (status 3)", "crashed in value() (SIGSEGV) at prog.c:12", "running".
+function M.run_text(r)
+  if r.state == 'running' then
+    return 'running'
+  elseif r.state == 'exited' then
+    if r.signalName or r.signal then
+      return 'ended by ' .. tostring(r.signalName or ('signal ' .. tostring(r.signal)))
+    end
+    return r.status ~= nil and ('exited (status ' .. tostring(r.status) .. ')') or 'exited'
+  end
+  local at = r.file and (' at ' .. basename(r.file) .. (r.line and (':' .. r.line) or '')) or ''
+  return 'crashed' .. (r['function'] and (' in ' .. r['function'] .. '()') or '') .. (r.signalName and (' (' .. r.signalName .. ')') or '') .. at
+end
+
 --- The statusline component: "hotc 3× · v4 applied", "hotc 4× · rolled
---- back to v2", a marker while compiling; "" when the buffer has no hotc
---- server.
+--- back to v2", "Reloaded value() in 21 ms" for a few seconds after a
+--- reload, "hotc · exited (status 3)" once the program is gone, a marker
+--- while compiling; "" when the buffer has no hotc server.
 function M.status()
   local c = current_client()
   if not c then
@@ -287,6 +369,12 @@ function M.status()
   local s = states[c.id]
   if not s then
     return 'hotc'
+  end
+  if s.flash and vim.loop.now() < (s.flash_until or 0) then
+    return 'hotc · ' .. s.flash
+  end
+  if s.run and s.run.state ~= 'running' and s.programs == 0 then
+    return 'hotc · ' .. M.run_text(s.run)
   end
   local text = string.format('hotc %d×', s.reloads)
   if s.last then
@@ -343,14 +431,130 @@ function M.execute(command, arguments, done)
   end, vim.api.nvim_get_current_buf())
 end
 
-function M.run()
+-- The program's :terminal: { buf, job }, for restart to replace.
+local program_term
+
+--- Starts `launch` ({program, args, cwd, env}, the server's answer) in a
+--- :terminal split at the bottom, replacing the previous one (which stops
+--- its program).
+function M.start_in_terminal(launch)
+  if program_term and program_term.job then
+    pcall(vim.fn.jobstop, program_term.job)
+  end
+  if program_term and program_term.buf and vim.api.nvim_buf_is_valid(program_term.buf) then
+    pcall(vim.api.nvim_buf_delete, program_term.buf, { force = true })
+  end
+  local cmd = { launch.program }
+  for _, a in ipairs(launch.args or {}) do
+    table.insert(cmd, a)
+  end
+  local from = vim.api.nvim_get_current_win()
+  local c = current_client()
+  local cwd = launch.cwd or (c and c.config.root_dir) or nil
+  vim.cmd('botright ' .. tostring(M.config.terminal_height) .. 'new')
+  local buf = vim.api.nvim_get_current_buf()
+  local job = vim.fn.termopen(cmd, {
+    cwd = cwd,
+    env = launch.env,
+    on_exit = function(_, code)
+      if program_term and program_term.buf == buf then
+        program_term.job = nil
+        program_term.code = code
+      end
+    end,
+  })
+  program_term = { buf = buf, job = job }
+  pcall(vim.api.nvim_buf_set_name, buf, 'hotc://' .. vim.fn.fnamemodify(launch.program, ':t'))
+  if vim.api.nvim_win_is_valid(from) then
+    vim.api.nvim_set_current_win(from)
+  end
+  return buf, job
+end
+
+--- The program's terminal {buf, job, code}, or nil (for tests).
+function M.terminal()
+  return program_term
+end
+
+local function picks_file()
+  return vim.fn.stdpath('data') .. '/hotc-programs.json'
+end
+
+-- The program picked for `root` earlier, or nil.
+local function picked_program(root)
+  local ok, lines = pcall(vim.fn.readfile, picks_file())
+  if not ok or not root then
+    return nil
+  end
+  local ok2, t = pcall(vim.fn.json_decode, table.concat(lines, '\n'))
+  return ok2 and type(t) == 'table' and t[root] or nil
+end
+
+local function remember_program(root, path)
+  local ok, lines = pcall(vim.fn.readfile, picks_file())
+  local t = {}
+  if ok then
+    local ok2, v = pcall(vim.fn.json_decode, table.concat(lines, '\n'))
+    t = ok2 and type(v) == 'table' and v or {}
+  end
+  t[root] = path
+  vim.fn.mkdir(vim.fn.fnamemodify(picks_file(), ':h'), 'p')
+  vim.fn.writefile({ vim.fn.json_encode(t) }, picks_file())
+end
+
+local function run_answer(root, err, result, retry)
+  if err then
+    notify('run failed: ' .. tostring(err.message or err), vim.log.levels.ERROR)
+    return
+  end
+  if type(result) ~= 'table' then
+    return
+  end
+  if type(result.candidates) == 'table' and #result.candidates > 0 then
+    vim.ui.select(result.candidates, { prompt = 'hotc: which program linked with libhotc?' }, function(choice)
+      if choice then
+        remember_program(root, choice)
+        retry(choice)
+      end
+    end)
+  elseif type(result.launch) == 'table' then
+    M.start_in_terminal(result.launch)
+  end
+end
+
+--- The program to run: the `program` setting, else the one picked earlier
+--- for this root: {program, args, cwd} or nil.
+local function known_program(root)
   local p = M.config.settings.program
   if type(p) == 'table' and p.path then
-    M.execute('hotc.server.run', { { program = p.path, args = p.args, cwd = p.cwd } })
+    return { program = p.path, args = p.args, cwd = p.cwd }
+  end
+  local picked = picked_program(root)
+  return picked and { program = picked } or nil
+end
+
+local function current_root()
+  local c = current_client()
+  return c and c.config.root_dir or nil
+end
+
+function M.run()
+  local root = current_root()
+  local function go(arg)
+    M.execute('hotc.server.run', { arg }, function(err, result)
+      run_answer(root, err, result, function(choice)
+        go({ program = choice, terminal = true })
+      end)
+    end)
+  end
+  local known = known_program(root)
+  if known then
+    known.terminal = true
+    go(known)
   elseif vim.bo.filetype == 'c' then
-    M.execute('hotc.server.run', { vim.uri_from_bufnr(0) })
+    go({ file = vim.uri_from_bufnr(0), terminal = true })
   else
-    M.execute('hotc.server.run', { vim.empty_dict() })
+    go({ terminal = true })
   end
 end
 
@@ -366,8 +570,19 @@ function M.rollback()
   M.execute('hotc.server.rollback', {})
 end
 
+--- Rebuilds (the server runs the project's build; errors become
+--- diagnostics) and starts the program again in its terminal.
 function M.restart()
-  M.execute('hotc.server.restart', {})
+  local root = current_root()
+  local arg = known_program(root) or {}
+  arg.terminal = true
+  M.execute('hotc.server.restart', { arg }, function(err, result)
+    if err then
+      notify('restart failed: ' .. tostring(err.message or err), vim.log.levels.ERROR)
+    elseif type(result) == 'table' and type(result.launch) == 'table' then
+      M.start_in_terminal(result.launch)
+    end
+  end)
 end
 
 --- Shows the reload log in a scratch buffer.
@@ -410,6 +625,12 @@ local function server_cmd()
     return M.config.cmd
   end
   return { M.config.server_path, 'lsp', '--stdio' }
+end
+
+--- The handlers of hotc's notifications (hotc/status, hotc/reloaded,
+--- workspace/codeLens/refresh), for a config of one's own (lsp/hotc.lua).
+function M.handlers()
+  return vim.tbl_extend('force', {}, handlers)
 end
 
 local function client_config(root)
@@ -480,12 +701,23 @@ function M.attach(bufnr)
   return id
 end
 
+-- The run lens names the server's command: run it the editor's way (in a
+-- :terminal, with the pick), not as a bare workspace/executeCommand.
+local function define_lens_commands()
+  vim.lsp.commands['hotc.server.run'] = function()
+    M.run()
+  end
+  vim.lsp.commands['hotc.server.restart'] = function()
+    M.restart()
+  end
+end
+
 local function define_commands()
   local cmds = {
     HotRun = { M.run, 'run the program with hot reload' },
     HotReload = { M.reload, "rebuild and push this file's HOT functions now" },
     HotRollback = { M.rollback, 'roll every attached program back one version' },
-    HotRestart = { M.restart, 'kill and relaunch the program started by :HotRun' },
+    HotRestart = { M.restart, 'rebuild, then start the program of :HotRun again' },
     HotLog = { M.show_log, 'show the reload log' },
   }
   for name, def in pairs(cmds) do
@@ -501,6 +733,7 @@ function M.setup(opts)
   M.config = vim.tbl_deep_extend('force', vim.deepcopy(defaults), opts or {})
   M._warned = false
   define_commands()
+  define_lens_commands()
   augroup = vim.api.nvim_create_augroup('hotc', { clear = true })
   vim.api.nvim_create_autocmd('FileType', {
     group = augroup,

@@ -1,0 +1,222 @@
+/* gdb and hot reload (runtime/redirect.c, runtime/reload.c): the program
+ * runs under gdb (tests/programs/rt_gdb.c), started with `break value` on
+ * the HOT function's entry. The runtime accepts the breakpoint's int3 where
+ * HOT's NOP should be; a reload while the breakpoint is on the entry is
+ * refused with a reason about the debugger (never written over it: gdb
+ * would put its saved byte back into our branch, 66 f0, SIGILL), and once
+ * the breakpoint is deleted the reload applies. A line breakpoint set after
+ * the reload stops in the patch library (a real file gdb reads), and the
+ * program survives all of it. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rt_fixture.h"
+
+#define T 30000
+
+struct gdb {
+    pid_t pid;
+    int in, out;
+    char buf[1 << 16];
+    size_t len;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Starts gdb on `program` (with `pid`: attached to that process), the
+ * runtime pointed at `endpoint`. */
+static void gdb_start(struct gdb *g, const char *program, pid_t pid, const char *endpoint)
+{
+    int in[2], out[2];
+    memset(g, 0, sizeof *g);
+    cr_assert_eq(pipe(in), 0);
+    cr_assert_eq(pipe(out), 0);
+    g->pid = fork();
+    cr_assert(g->pid >= 0);
+    if (g->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(out[1], 2);
+        close(in[1]);
+        close(out[0]);
+        setenv("HOTC_ENDPOINT", endpoint, 1);
+        char p[32];
+        snprintf(p, sizeof p, "%ld", (long)pid);
+        if (pid > 0)
+            execlp("gdb", "gdb", "-q", "-nx", "-nh", "-p", p, program, (char *)NULL);
+        else
+            execlp("gdb", "gdb", "-q", "-nx", "-nh", program, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    g->in = in[1];
+    g->out = out[0];
+}
+
+/* Sends gdb `commands`, then an echo of `mark`; returns gdb's output up to
+ * the mark (static: the buffer) once gdb has run them all. */
+static const char *gdb_do(struct gdb *g, const char *commands, const char *mark)
+{
+    char echo[128];
+    long long deadline = now_ms() + T;
+    size_t from = g->len;
+
+    snprintf(echo, sizeof echo, "echo %s\\n\n", mark);
+    cr_assert_eq(write(g->in, commands, strlen(commands)), (ssize_t)strlen(commands));
+    cr_assert_eq(write(g->in, echo, strlen(echo)), (ssize_t)strlen(echo));
+    for (;;) {
+        g->buf[g->len] = '\0';
+        char *at = strstr(g->buf + from, mark);
+        if (at && at[strlen(mark)] == '\n')
+            return g->buf + from;
+        long long left = deadline - now_ms();
+        struct pollfd p = {.fd = g->out, .events = POLLIN};
+        cr_assert(left > 0 && poll(&p, 1, (int)left) > 0, "gdb did not answer %s; it said:\n%s", commands,
+                  g->buf + from);
+        ssize_t n = read(g->out, g->buf + g->len, sizeof g->buf - 1 - g->len);
+        cr_assert(n > 0, "gdb ended; it said:\n%s", g->buf);
+        g->len += (size_t)n;
+        cr_assert(g->len < sizeof g->buf - 1, "gdb said too much");
+    }
+}
+
+/* Stops the running program (gdb keeps SIGINT from it) and waits until gdb
+ * took it. */
+static void gdb_interrupt(struct gdb *g, pid_t program, const char *mark)
+{
+    const char *out;
+    cr_assert_eq(kill(program, SIGINT), 0);
+    out = gdb_do(g, "", mark);
+    cr_assert(strstr(out, "SIGINT"), "gdb did not stop the program:\n%s", out);
+}
+
+Test(gdb, breakpoints_and_reloads_live_together)
+{
+    struct rt_driver *d = rt_new();
+    struct gdb g;
+    const char *out;
+    static const char *const value[] = {"value", NULL};
+
+    rt_build(d, "rt_gdb");
+    gdb_start(&g, rt_path(d, "rt_gdb"), 0, rt_driver_endpoint(d));
+
+    /* started under gdb with a breakpoint on the HOT function */
+    char run[4096 + 64];
+    snprintf(run, sizeof run, "set pagination off\nset confirm off\nset width 0\nbreak value\nrun 60000 > '%s'\n",
+             rt_path(d, "rt_gdb.out"));
+    out = gdb_do(&g, run, "MARK-STARTED");
+    cr_assert(strstr(out, "Breakpoint 1") && strstr(out, "value ("), "the program did not stop in value():\n%s", out);
+    /* then it runs on with the breakpoint inserted (hit and passed) */
+    gdb_do(&g, "ignore 1 100000000\n", "MARK-IGNORE");
+    cr_assert_eq(write(g.in, "continue\n", 9), 9);
+    json_t *attach = rt_driver_accept(d, T);
+    cr_assert(attach, "the program did not attach under gdb");
+    pid_t pid = (pid_t)json_integer_value(json_object_get(attach, "pid"));
+    const char *build_id = json_string_value(json_object_get(attach, "buildId"));
+    cr_assert(pid > 0 && build_id);
+    rt_patch(d, "gdb_patch.so", "rt_gdb_patch.c", build_id, NULL);
+
+    /* a reload while gdb's int3 is on the entry: refused, about the debugger */
+    json_t *r = rt_reload(d, rt_reload_params(d, 1, "gdb_patch.so", build_id, value));
+    const char *reason = json_string_value(json_object_get(r, "reason"));
+    cr_assert_str_eq(rt_status(r), "refused", "%s", json_dumps(r, 0));
+    cr_assert(reason && strstr(reason, "debugger's breakpoint"), "the reason: %s", reason);
+    json_decref(r);
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", 0, "v=3", T), "the program stopped running");
+
+    /* the breakpoint deleted, the same reload applies */
+    gdb_interrupt(&g, pid, "MARK-STOP1");
+    gdb_do(&g, "delete 1\n", "MARK-DELETED");
+    cr_assert_eq(write(g.in, "continue\n", 9), 9);
+    json_decref(rt_reload_applied(d, rt_reload_params(d, 2, "gdb_patch.so", build_id, value)));
+    int lines = rt_count_lines(d, "rt_gdb");
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", lines, "v=4", T), "the new code does not run");
+
+    /* a line breakpoint set now stops in the new code, in the patch file */
+    gdb_interrupt(&g, pid, "MARK-STOP2");
+    out = gdb_do(&g, "break rt_gdb.c:11\ncontinue\n", "MARK-LINE");
+    cr_assert(strstr(out, "Breakpoint 2") && strstr(out, "value ("), "gdb did not stop on the line:\n%s", out);
+    out = gdb_do(&g, "info symbol $pc\n", "MARK-WHERE");
+    cr_assert(strstr(out, "gdb_patch.so"), "stopped outside the patch:\n%s", out);
+    out = gdb_do(&g, "print y\n", "MARK-Y");
+    cr_assert(strstr(out, "= 3"), "the patch's y = x * 3:\n%s", out);
+
+    /* the program survives: on without breakpoints, it still prints */
+    gdb_do(&g, "delete\n", "MARK-CLEAN");
+    cr_assert_eq(write(g.in, "continue\n", 9), 9);
+    lines = rt_count_lines(d, "rt_gdb");
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", lines + 2, "v=4", T), "the program stopped after the breakpoints");
+    cr_assert_eq(kill(pid, 0), 0);
+
+    kill(pid, SIGKILL);
+    kill(g.pid, SIGKILL);
+    waitpid(g.pid, NULL, 0);
+    close(g.in);
+    close(g.out);
+    json_decref(attach);
+    rt_driver_free(d);
+}
+
+/* gdb attached to a running program (gdb -p) puts `break value` on an entry
+ * the runtime already made one 2-byte NOP: a reload then must not write
+ * its branch under gdb's int3 (gdb would put back 66 over it: 66 f0, and
+ * the next call dies of SIGILL). Refused while the breakpoint is there,
+ * applied once it is gone; the program runs on. */
+Test(gdb, a_reload_under_an_attached_gdb_never_breaks_the_entry)
+{
+    struct rt_driver *d = rt_new();
+    struct gdb g;
+    const char *out;
+    static const char *const value[] = {"value", NULL};
+    static const char *const args[] = {"60000", NULL};
+    struct rt_prog p = rt_start(d, "rt_gdb", args, NULL);
+
+    rt_patch(d, "gdb_patch.so", "rt_gdb_patch.c", p.build_id, NULL);
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", 0, "v=3", T));
+    gdb_start(&g, rt_path(d, "rt_gdb"), p.pid, rt_driver_endpoint(d));
+    out = gdb_do(&g, "set pagination off\nset confirm off\nset width 0\nbreak value\nignore 1 100000000\n",
+                 "MARK-ATTACHED");
+    cr_assert(strstr(out, "Breakpoint 1 at"), "%s", out);
+    cr_assert_eq(write(g.in, "continue\n", 9), 9);
+
+    json_t *r = rt_reload(d, rt_reload_params(d, 1, "gdb_patch.so", p.build_id, value));
+    const char *reason = json_string_value(json_object_get(r, "reason"));
+    cr_assert_str_eq(rt_status(r), "refused", "%s", json_dumps(r, 0));
+    cr_assert(reason && strstr(reason, "debugger's breakpoint"), "the reason: %s", reason);
+    json_decref(r);
+
+    gdb_interrupt(&g, p.pid, "MARK-STOP");
+    gdb_do(&g, "delete 1\n", "MARK-DELETED");
+    cr_assert_eq(write(g.in, "continue\n", 9), 9);
+    json_decref(rt_reload_applied(d, rt_reload_params(d, 2, "gdb_patch.so", p.build_id, value)));
+    int lines = rt_count_lines(d, "rt_gdb");
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", lines + 2, "v=4", T), "the program does not run the new code");
+
+    /* gdb lets go; the program runs on */
+    gdb_interrupt(&g, p.pid, "MARK-STOP2");
+    gdb_do(&g, "detach\n", "MARK-DETACHED");
+    lines = rt_count_lines(d, "rt_gdb");
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", lines + 2, "v=4", T), "the program stopped after gdb left");
+    kill(g.pid, SIGKILL);
+    waitpid(g.pid, NULL, 0);
+    close(g.in);
+    close(g.out);
+    kill(p.pid, SIGKILL);
+    rt_wait_exit(p.pid, T);
+    rt_driver_free(d);
+}
