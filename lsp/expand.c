@@ -489,11 +489,11 @@ static bool index_functions(struct reader *r, const struct analysis *a)
             if (!(e->functions[k].name = strdup(f->name)))
                 return false;
             e->functions[k].hash = FNV_OFFSET;
-            e->functions[k].is_static = f->is_static;
+            e->functions[k].is_static = f->is_static && !f->hot;
             r->names[r->n_names++] = e->functions[k].name;
             e->n_functions++;
         }
-        e->functions[k].is_static |= f->is_static;
+        e->functions[k].is_static |= f->is_static && !f->hot;
         r->spans[r->n_spans].first = f->range.start.row;
         r->spans[r->n_spans].last = f->range.end.row;
         r->spans[r->n_spans++].entry = k;
@@ -523,7 +523,8 @@ static bool depend_on_declarations(struct reader *r)
     uint32_t *queue = calloc(r->n_idents + 1, sizeof *queue);
     bool ok = seen_decl && seen_id && queue;
 
-    qsort(r->declared, r->n_declared, sizeof *r->declared, declared_cmp);
+    if (r->n_declared > 0)
+        qsort(r->declared, r->n_declared, sizeof *r->declared, declared_cmp);
     for (size_t f = 0; ok && f < e->n_functions; f++) {
         size_t head = 0, tail = 0;
         memset(seen_decl, 0, (r->n_decls + 1) * sizeof *seen_decl);

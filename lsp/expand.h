@@ -27,7 +27,7 @@ struct expand_function {
     char *name;
     uint64_t hash;            /* of its expanded tokens (every definition under #if counts) */
     uint64_t closure;         /* hash, and the hashes of the static functions it reaches */
-    int is_static;
+    int is_static;            /* static and not HOT: it reaches the program only through its callers */
     char **refs;              /* the other functions of the file its expansion names */
     size_t n_refs;
 };
@@ -45,8 +45,9 @@ struct expand {
  * name the markers may give that is neither the file nor an include (the
  * copy that was preprocessed, before its `#line 1 "main_file"`).
  * `closure` of each function mixes its own hash with those of every
- * `static` function of the file it reaches through its refs: what a patch
- * compiles in with it. Returns 0 and fills `out` (which must be zeroed),
+ * `static` function of the file that is not HOT (a HOT one is redirected
+ * itself, or refused) it reaches through its refs: what a patch compiles
+ * in with it. Returns 0 and fills `out` (which must be zeroed),
  * or -1 when out of memory (`out` then needs only expand_release) or when
  * the markers never name `main_file`. */
 int expand_read(struct expand *out, const char *pp, size_t len, const struct analysis *source,

@@ -155,8 +155,9 @@ static const char *editor_source(const char *source)
 }
 
 /* Publishes the union of `uri`'s lists when it differs from what the editor
- * last got for it: a save recomputes every list of every open file, and
- * only a file whose diagnostics changed is published again. */
+ * last got for it (or the file was saved since): a save recomputes every
+ * list of every open file, and only the saved file and the files whose
+ * diagnostics changed are published again. */
 static void publish(struct server *self, const char *uri)
 {
     json_t *by_source = json_object_get(self->diags, uri);
@@ -481,6 +482,9 @@ static void on_did_save(struct server *self, struct server_request *req, json_t 
         log_warn("ignoring a save of %s, which is not open", saved.uri ? saved.uri : "(no uri)");
         return;
     }
+    /* the saved file's diagnostics are published once for this save even
+     * when they did not change (a refusal that holds is said again) */
+    json_object_del(self->published, saved.uri);
     if (saved.text && (saved.len != doc->len || memcmp(saved.text, doc->text, doc->len) != 0)) {
         docstore_replace(self->docs, doc, saved.text, saved.len);
         docstore_update(self->docs, doc);

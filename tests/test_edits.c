@@ -157,8 +157,10 @@ static void setup(struct env *e, const char *const *names, const char *flags)
             for (char *f = strtok(copy, " "); f; f = strtok(NULL, " "))
                 json_array_append_new(args, json_string(f));
             free(copy);
-            json_array_extend(args, json_pack("[s,s,s,s,s,s,s]", "-I", test_source_path("runtime"), "-c", "-o",
-                                              "x.o", names[i], "-Wall"));
+            json_t *tail = json_pack("[s,s,s,s,s,s,s]", "-I", test_source_path("runtime"), "-c", "-o", "x.o",
+                                     names[i], "-Wall");
+            json_array_extend(args, tail);
+            json_decref(tail);
             json_array_append_new(db, json_pack("{s:s, s:s, s:o}", "directory", e->dir, "file", names[i],
                                                 "arguments", args));
             used += (size_t)snprintf(files + used, sizeof files - used, " %s", names[i]);
