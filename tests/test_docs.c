@@ -467,26 +467,33 @@ Test(docs, architecture_invariants_hold_in_the_code)
      * and the opt-in trace do blocking file calls. */
     forbid(&r, "lsp/{server,protocol,jsonrpc,state,docstore,analysis,expand,patch,frame}.c", NULL, BLOCKING_FS, 0,
            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
+    /* the pipeline's files (lsp/pipeline_impl.h); its shared internals
+     * carry the pipeline__ prefix */
+    static const char *const pipeline_files[] = {"lsp/pipeline.c", "lsp/jobs.c", "lsp/refusals.c", "lsp/saves.c",
+                                                 "lsp/programs.c", NULL};
     static const char *const pipeline_blocking[] = {
         "encode_library", "prepare_work",                    /* uv_queue_work entry points */
         "scan_prepare_work", "scan_read_work", "scan_cleanup_work",
         "sweep_work",                                        /* start-up: other servers' stale patch folders */
-        "write_file", "on_path", "compile_probe_run", "slurp", /* called only from those (checked below) */
+        "write_file", "on_path", "pipeline__compile_probe_run", "pipeline__slurp", /* called only from those */
         "hotc_runs", "other_hotc_runs",
         "hook_initialized",                                   /* start-up: the private temporary directory */
         "remove_tmpdir",                                      /* exit: after the loop ended */
         NULL};
-    confine(&r, "lsp/pipeline.c", pipeline_blocking, BLOCKING_FS,
-            "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
     static const char *const worker_callers[] = {"encode_library", "prepare_work", "write_file", "on_path",
-                                                 "compile_probe_run", "scan_prepare_work", "scan_read_work",
-                                                 "slurp", "sweep_work", "hotc_runs", "other_hotc_runs", NULL};
-    confine(&r, "lsp/pipeline.c", worker_callers,
-            "(^|[^A-Za-z0-9_])(write_file|on_path|compile_probe_run|encode_library|prepare_work|slurp|"
-            "hotc_runs|other_hotc_runs)"
-            "[ \t]*\\(",
-            "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never blocks on "
-            "a file");
+                                                 "pipeline__compile_probe_run", "scan_prepare_work", "scan_read_work",
+                                                 "pipeline__slurp", "sweep_work", "hotc_runs", "other_hotc_runs",
+                                                 NULL};
+    for (const char *const *f = pipeline_files; *f; f++) {
+        confine(&r, *f, pipeline_blocking, BLOCKING_FS,
+                "blocks the loop on a file; the invariant says files go through uv_fs_* or libuv workers");
+        confine(&r, *f, worker_callers,
+                "(^|[^A-Za-z0-9_])(write_file|on_path|pipeline__compile_probe_run|encode_library|prepare_work|"
+                "pipeline__slurp|hotc_runs|other_hotc_runs)"
+                "[ \t]*\\(",
+                "does blocking file I/O and is called outside a libuv worker; the invariant says the loop never "
+                "blocks on a file");
+    }
     static const char *const preamble_blocking[] = {
         "write_header_work", "read_deps_work", /* uv_queue_work entry points */
         "preamble_plan_work",                  /* called from the pipeline's prepare_work */
@@ -503,8 +510,10 @@ Test(docs, architecture_invariants_hold_in_the_code)
     confine(&r, "lsp/launcher.c", scan_callers, "(^|[^A-Za-z0-9_])(scan_dir|hot_executable)[ \t]*\\(",
             "reads files and is called outside a libuv worker; the invariant says the loop never blocks on a file");
     static const char *const symbolize_callers[] = {"crash_lookup_work", NULL}; /* reads ELF and DWARF */
-    confine(&r, "lsp/pipeline.c", symbolize_callers, "(^|[^A-Za-z0-9_])symbolize[ \t]*\\(",
-            "reads a file and is called outside a libuv worker; the invariant says the loop never blocks on a file");
+    for (const char *const *f = pipeline_files; *f; f++)
+        confine(&r, *f, symbolize_callers, "(^|[^A-Za-z0-9_])symbolize[ \t]*\\(",
+                "reads a file and is called outside a libuv worker; the invariant says the loop never blocks on a "
+                "file");
     static const char *const remove_tmpdir_callers[] = {"remove_tmpdir", "pipeline_free", NULL};
     confine(&r, "lsp/pipeline.c", remove_tmpdir_callers, "(^|[^A-Za-z0-9_])remove_tmpdir[ \t]*\\(",
             "removes files on the loop; the invariant allows it only after the loop ended (pipeline_free)");
