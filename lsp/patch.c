@@ -977,6 +977,14 @@ static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, s
  * `int score = 5;` → `extern int score;`, so that the patch uses the host's. */
 static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl)
 {
+    /* A "declaration" the parser made up while recovering from macros it
+     * cannot see through (`HOT API int f(...) {`, API being `extern`) has
+     * no `;` of its own: it is the head of what follows, not a variable,
+     * and must not get an `extern` of its own. */
+    uint32_t nchild = ts_node_child_count(decl);
+    TSNode last = nchild ? ts_node_child(decl, nchild - 1) : decl;
+    if (!nchild || ts_node_is_missing(last) || strcmp(ts_node_type(last), ";") != 0)
+        return;
     bool spec_const = has_qualifier(c, decl, "const");
     bool has_extern = has_storage(c, decl, ST_EXTERN);
     bool has_var = false;
