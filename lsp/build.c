@@ -1091,6 +1091,15 @@ bool build_cancel(struct build_runner *self, const char *key)
     return false;
 }
 
+void build_runner_free_jobs(struct build_runner *self)
+{
+    while (self->jobs) {
+        struct build_job *job = self->jobs;
+        self->jobs = job->next;
+        job_free(job);
+    }
+}
+
 void build_runner_close(struct build_runner *self)
 {
     for (struct build_job *job = self->jobs; job; job = job->next) {

@@ -168,6 +168,10 @@ struct build_runner {
 void build_runner_init(struct build_runner *self, uv_loop_t *loop);
 void build_runner_close(struct build_runner *self);
 
+/* Frees the jobs that never reported, after the loop ended (their handles
+ * closed by then): no callback is called. */
+void build_runner_free_jobs(struct build_runner *self);
+
 /* Starts `argv` in `cwd`; when it fails (not timeout, not cancel) and
  * `fallback` is given, starts `fallback` instead. `key` (e.g. the file's
  * path) identifies the compile: a running compile with the same key is

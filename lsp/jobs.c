@@ -285,22 +285,22 @@ static void job_finish(struct job *job)
     struct state *st = server_state(p->server);
     uint64_t total = pipeline__elapsed_us(job->t0);
     const char *result = job->applied ? "applied" : job->refused ? "refused" : "error";
-    char *pipeline__names = fn_list(job->fns, job->n_fns), *message;
+    char *names = fn_list(job->fns, job->n_fns), *message;
 
     log_trace("job.finish");
     if (p->closing) {
-        free(pipeline__names);
+        free(names);
         pipeline__job_free(job);
         return;
     }
     if (job->applied)
         message = job->refused || job->errors
-                      ? pipeline__fmt("reloaded %s in %d of %zu programs; %s", pipeline__names, job->applied, job->n_targets,
+                      ? pipeline__fmt("reloaded %s in %d of %zu programs; %s", names, job->applied, job->n_targets,
                             job->reason ? job->reason : "")
-                      : pipeline__fmt("reloaded %s in %.1f ms%s%s", pipeline__names, total / 1000.0, job->state_said ? "; " : "",
+                      : pipeline__fmt("reloaded %s in %.1f ms%s%s", names, total / 1000.0, job->state_said ? "; " : "",
                             job->state_said ? job->state_said : "");
     else
-        message = pipeline__fmt("cannot reload %s: %s", pipeline__names, job->reason ? job->reason : "no answer");
+        message = pipeline__fmt("cannot reload %s: %s", names, job->reason ? job->reason : "no answer");
     if (job->note && message) {
         /* the functions of the same save that the layout check kept back */
         char *both = pipeline__fmt("%s; %s", message, job->note);
@@ -350,7 +350,7 @@ static void job_finish(struct job *job)
                                pipeline__fn_names(job), "message", message ? message : ""));
         job->req = NULL;
     }
-    free(pipeline__names);
+    free(names);
     free(message);
     log_trace("job.finished");
     pipeline__job_free(job);
@@ -831,12 +831,12 @@ static void on_compiled(const struct build_result *r, void *user)
         publish_compiler(p, job, &r->diags, cwd);
     free(cwd);
     if (r->status != 0) {
-        char *pipeline__names = fn_list(job->fns, job->n_fns);
+        char *names = fn_list(job->fns, job->n_fns);
         char *message = r->status == BUILD_ECOMPILE
                             ? pipeline__fmt("cannot reload %s: the patch does not compile; the program keeps running the "
                                   "old code",
-                                  pipeline__names)
-                            : pipeline__fmt("cannot reload %s: %s", pipeline__names, build_strerror(r->status));
+                                  names)
+                            : pipeline__fmt("cannot reload %s: %s", names, build_strerror(r->status));
         if (r->status != BUILD_ECOMPILE)
             log_error("%s: %.*s", message ? message : "compile failed", (int)(r->output_len > 2000 ? 2000 : r->output_len),
                       r->output);
@@ -855,7 +855,7 @@ static void on_compiled(const struct build_result *r, void *user)
         log_info("%s", message ? message : "compile failed");
         free(job->reason);
         job->reason = message;
-        free(pipeline__names);
+        free(names);
         pipeline__job_free(job);
         return;
     }

@@ -462,7 +462,7 @@ static bool other_hotc_runs(void)
 
 /* On a worker: removes the parent's `hotc-patches-*` folders owned by this
  * user whose server no longer runs: the pid in the name is not a running
- * hotc, or, for pipeline__names without a pid (older servers), no other hotc runs. */
+ * hotc, or, for names without a pid (older servers), no other hotc runs. */
 static void sweep_work(uv_work_t *req)
 {
     struct sweep *sw = req->data;
@@ -656,6 +656,10 @@ void pipeline_free(struct pipeline *self)
         return;
     self->closing = true;
     layoutcheck_free(self->layout);
+    /* a preprocessor or compiler still running when the loop ended: its
+     * scan and its job are freed here, without their callbacks */
+    pipeline__scans_free(self);
+    build_runner_free_jobs(&self->runner);
     while (self->jobs)
         pipeline__job_free(self->jobs);
     while (self->programs) {

@@ -55,8 +55,8 @@ struct program;
 /* What a compile needs from the file system, found off the loop: the
  * compile_commands.json that applies to a file (loaded when it changed) and
  * whether tcc is installed. The inputs are copies, so the worker touches
- * nothing shared: pipeline__compile_probe_run() fills the outputs on a worker thread,
- * pipeline__compile_probe_apply() makes them the pipeline's on the loop. */
+ * nothing shared: compile_probe_run() fills the outputs on a worker thread,
+ * compile_probe_apply() makes them the pipeline's on the loop. */
 struct compile_probe {
     char *root, *configured, *path;  /* what to look for (copies; any may be NULL) */
     char cached[PATH_MAX];           /* the cache when queued: its file, "" when none is loaded */
@@ -150,13 +150,13 @@ struct job {
 struct applied {
     struct pipeline *p;
     struct applied *below;
-    char *so_path;           /* its patch library, kept on disk while an entry pipeline__names it */
+    char *so_path;           /* its patch library, kept on disk while an entry names it */
     int version;
     char *uri, *path;
     char **fns;
     size_t n_fns;
     json_t *prev_base;       /* the baseline before it (a string of p->bases, shared: never modified), or NULL */
-    bool base_dropped;       /* it had one, dropped by pipeline__applied_trim() */
+    bool base_dropped;       /* it had one, dropped by applied_trim() */
 };
 
 struct rollback {
@@ -238,6 +238,7 @@ struct pipeline {
     bool layout_check;       /* hotc.layoutCheck: refuse what cannot be checked */
     bool tcc_told;           /* the log said why tcc is not used */
     struct launcher *launcher; /* the program started by run */
+    struct scan *scans;        /* every scan alive (freed at exit when one is still running) */
     char *last_build_id;     /* of the last program that attached */
 };
 
@@ -279,6 +280,7 @@ struct scan {
     bool expanded;
     bool cancelled;          /* a newer scan of the same file replaced it */
     uv_work_t work;
+    struct scan *live_next;  /* in p->scans while it lives */
 };
 
 /* A crash report waiting for its address to be read from DWARF. */
@@ -304,6 +306,8 @@ struct sweep {
 
 
 /* Shared between the pipeline's files (each defined in one of them). */
+/* Frees the scans still alive once the loop ended (lsp/saves.c). */
+void pipeline__scans_free(struct pipeline *p);
 bool pipeline__any_program_has(struct pipeline *p, const char *path, const char *name);
 void pipeline__applied_trim(struct program *pg);
 const char *pipeline__base_name(const char *path);

@@ -246,7 +246,7 @@ bool pipeline__names(const char *text, size_t len, const char *name)
  * program's old one with the new declaration. Calls are found in what the
  * compiler saw of the file when the program was built (the unit's refs)
  * and in the saved text of each function (a call added by this save);
- * calls[i] pipeline__names the refused function that refuses function i. Returns how
+ * calls[i] names the refused function that refuses function i. Returns how
  * many functions are refused in all. */
 static size_t refuse_callers(struct job *job, bool *refused, char **calls)
 {

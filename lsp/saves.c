@@ -31,6 +31,11 @@ static const char *scan_text(const struct scan *s, size_t *len)
 
 static void scan_free(struct scan *s)
 {
+    for (struct scan **q = &s->p->scans; *q; q = &(*q)->live_next)
+        if (*q == s) {
+            *q = s->live_next;
+            break;
+        }
     if (s->batch)
         pipeline__batch_release(s->batch);
     free(s->uri);
@@ -46,7 +51,7 @@ static void scan_free(struct scan *s)
 }
 
 /* A unit's JSON (what p->units keeps per path): {fns: {name: hash},
- * closures: {name: closure}, refs: {name: [pipeline__names]}, statics: {name: true},
+ * closures: {name: closure}, refs: {name: [names]}, statics: {name: true},
  * includes: [paths]}.
  * New reference. */
 static json_t *unit_of(const struct expand *ex)
@@ -250,6 +255,8 @@ static void scan_start(struct pipeline *p, enum scan_kind kind, struct batch *ba
         return;
     }
     s->p = p;
+    s->live_next = p->scans;
+    p->scans = s;
     s->kind = kind;
     s->serial = ++p->next_serial;
     s->t0 = t0;
@@ -394,12 +401,12 @@ static void clear_compiler(struct pipeline *p, const char *path)
  * changed is what the compiler sees: a HOT function whose expansion, or
  * that of a static function it reaches, differs from what the program
  * runs; otherwise the tree-sitter diff against the baseline decides.
- * `skip_types` (may be NULL): type pipeline__names whose layout changed in a saved
+ * `skip_types` (may be NULL): type names whose layout changed in a saved
  * header; functions using them are left out. Returns the number of jobs
  * started; answers `req` (when given) now if nothing is started, else when
  * the (first) job ends. A save that starts nothing tells `batch` why. */
 /* Whether function `from` of the saved source reaches `target`: through
- * the functions its expansion pipeline__names (transitively), or, without an
+ * the functions its expansion names (transitively), or, without an
  * expansion, by naming it in its text. */
 static bool source_reaches(const struct source *src, json_t *expansion, const char *from, const char *target)
 {
@@ -507,7 +514,7 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
 
         free(key);
         /* a layout the text seems to change is no reason to skip: the
-         * compiled patch is held against the running program (pipeline__job_check) */
+         * compiled patch is held against the running program (job_check) */
         if (!f->hot || (ch && ch->kind == ANALYSIS_SIGNATURE))
             continue;
         (void)skip_types;
@@ -730,7 +737,7 @@ static json_t *headers_includers(struct pipeline *p, struct batch *batch, struct
  * that includes it at any depth (headers_includers); open files whose
  * include graph is not known yet fall back to the text: a direct include
  * by basename. Whether each can run against the program's data is for the
- * layout check of each compiled patch to say (pipeline__job_check), not for the
+ * layout check of each compiled patch to say (job_check), not for the
  * text: a changed struct refuses exactly the functions whose code reaches
  * it. */
 static void header_saved(struct pipeline *p, struct batch *batch, struct document *header, uint64_t t0)
@@ -803,4 +810,10 @@ void pipeline__on_batch(uv_timer_t *timer)
     }
     json_decref(pending);
     pipeline__batch_release(batch);
+}
+
+void pipeline__scans_free(struct pipeline *p)
+{
+    while (p->scans)
+        scan_free(p->scans);
 }

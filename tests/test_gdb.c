@@ -168,7 +168,6 @@ Test(gdb, breakpoints_and_reloads_live_together)
     waitpid(g.pid, NULL, 0);
     close(g.in);
     close(g.out);
-    json_decref(attach);
     rt_driver_free(d);
 }
 
