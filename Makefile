@@ -156,7 +156,8 @@ check-unit: all $(TEST_BINS)
 	@failed=""; \
 	for t in $(if $(TEST),$(BUILD)/tests/$(TEST),$(TEST_BINS)); do \
 	  echo "== $$t"; \
-	  HOTC_BUILD_DIR=$(abspath $(BUILD)) $$t --jobs 2 || failed="$$failed $$(basename $$t)"; \
+	  HOTC_BUILD_DIR=$(abspath $(BUILD)) LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	    $$t --jobs 2 || failed="$$failed $$(basename $$t)"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "FAILED:$$failed"; exit 1; fi; \
 	echo "all unit and end-to-end tests passed ($(BUILD))"
