@@ -78,34 +78,11 @@ static void say(struct judge *j, Dwarf_Die *where, const char *f, ...)
     }
 }
 
-static bool type_of(Dwarf_Die *die, Dwarf_Die *type)
-{
-    Dwarf_Attribute attr;
-    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, type);
-}
-
 static bool has_flag(Dwarf_Die *die, unsigned name)
 {
     Dwarf_Attribute attr;
     bool v = false;
     return dwarf_attr_integrate(die, name, &attr) && dwarf_formflag(&attr, &v) == 0 && v;
-}
-
-/* Strips typedefs and qualifiers. Returns false for void. */
-static bool peel(Dwarf_Die *die, Dwarf_Die *out)
-{
-    Dwarf_Die cur = *die;
-    for (int i = 0; i < 64; i++) {
-        int tag = dwarf_tag(&cur);
-        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
-            tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type) {
-            *out = cur;
-            return true;
-        }
-        if (!type_of(&cur, &cur))
-            return false;
-    }
-    return false;
 }
 
 /* Appends `s` to the string in `buf` (`size` bytes), cut when full. */
@@ -145,25 +122,25 @@ static void describe(Dwarf_Die *type, char *buf, size_t size)
     case DW_TAG_volatile_type:
     case DW_TAG_restrict_type:
     case DW_TAG_atomic_type:
-        if (type_of(&t, &inner))
+        if (debuginfo_type_of(&t, &inner))
             describe(&inner, buf, size);
         else
             snprintf(buf, size, "void");
         return;
     case DW_TAG_pointer_type:
-        if (type_of(&t, &inner) && dwarf_tag(&inner) == DW_TAG_subroutine_type) {
+        if (debuginfo_type_of(&t, &inner) && dwarf_tag(&inner) == DW_TAG_subroutine_type) {
             snprintf(buf, size, "function pointer");
             return;
         }
-        describe(type_of(&t, &inner) ? &inner : NULL, buf, size);
+        describe(debuginfo_type_of(&t, &inner) ? &inner : NULL, buf, size);
         cat(buf, size, " *");
         return;
     case DW_TAG_array_type: {
         char count[32] = "[]";
         Dwarf_Word bytes = 0, elem = 0;
         Dwarf_Die et;
-        describe(type_of(&t, &et) ? &et : NULL, buf, size);
-        if (type_of(&t, &et) && dwarf_aggregate_size(&t, &bytes) == 0 && dwarf_aggregate_size(&et, &elem) == 0 &&
+        describe(debuginfo_type_of(&t, &et) ? &et : NULL, buf, size);
+        if (debuginfo_type_of(&t, &et) && dwarf_aggregate_size(&t, &bytes) == 0 && dwarf_aggregate_size(&et, &elem) == 0 &&
             elem)
             snprintf(count, sizeof count, "[%" PRIu64 "]", (uint64_t)(bytes / elem));
         cat(buf, size, count);
@@ -192,7 +169,7 @@ static void describe_pair(Dwarf_Die *a, Dwarf_Die *b, char *ta, char *tb, size_t
     if (a && b && strcmp(na, nb) == 0) {
         Dwarf_Die pa, pb;
         char ia[96], ib[96];
-        bool ha = peel(a, &pa), hb = peel(b, &pb);
+        bool ha = debuginfo_peel(a, &pa), hb = debuginfo_peel(b, &pb);
         describe(ha ? &pa : NULL, ia, sizeof ia);
         describe(hb ? &pb : NULL, ib, sizeof ib);
         if (strcmp(ia, na) != 0 || strcmp(ib, nb) != 0) {
@@ -300,7 +277,7 @@ static size_t members(Dwarf_Die *agg, struct member *m, size_t max)
             m[n].bit_offset = (int64_t)w;
         else if (dwarf_hasattr(&child, DW_AT_bit_offset))
             m[n].bit_offset = dwarf_bitoffset(&child) + 1000000; /* big-endian style: still comparable */
-        m[n].has_type = type_of(&child, &m[n].type);
+        m[n].has_type = debuginfo_type_of(&child, &m[n].type);
         n++;
     } while (dwarf_siblingof(&child, &child) == 0);
     return n;
@@ -516,7 +493,7 @@ static void note_state(struct judge *j, Dwarf_Off a, Dwarf_Off b, const char *ty
 static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
 {
     Dwarf_Die pa, pb, cur = *a;
-    bool va = !peel(a, &pa), vb = !peel(b, &pb), equal;
+    bool va = !debuginfo_peel(a, &pa), vb = !debuginfo_peel(b, &pb), equal;
     const char *alias = NULL;
     Dwarf_Off oa, ob;
 
@@ -526,7 +503,7 @@ static bool same(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
     for (int i = 0; i < 16 && dwarf_dieoffset(&cur) != dwarf_dieoffset(&pa); i++) {
         if (dwarf_tag(&cur) == DW_TAG_typedef)
             alias = dwarf_diename(&cur);
-        if (!type_of(&cur, &cur))
+        if (!debuginfo_type_of(&cur, &cur))
             break;
     }
     oa = dwarf_dieoffset(&pa);
@@ -586,7 +563,7 @@ static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const c
     }
     case DW_TAG_pointer_type:
     case DW_TAG_reference_type: {
-        bool ha = type_of(&pa, &ta), hb = type_of(&pb, &tb), eq;
+        bool ha = debuginfo_type_of(&pa, &ta), hb = debuginfo_type_of(&pb, &tb), eq;
         if (!ha || !hb)
             return ha == hb;
         j->pointers++;
@@ -610,7 +587,7 @@ static bool same_peeled(struct judge *j, Dwarf_Die *pa_, Dwarf_Die *pb_, const c
          * of the size: its elements still count */
         if (size_of(&pa) != size_of(&pb) && size_of(&pa) != 0 && size_of(&pb) != 0)
             return false;
-        if (!type_of(&pa, &ta) || !type_of(&pb, &tb))
+        if (!debuginfo_type_of(&pa, &ta) || !debuginfo_type_of(&pb, &tb))
             return true;
         return same(j, &ta, &tb, depth + 1);
     }
@@ -647,7 +624,7 @@ static size_t params(Dwarf_Die *fn, Dwarf_Die *out, size_t max, bool *varargs)
 static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int depth)
 {
     Dwarf_Die pa[MAX_PARAMS], pb[MAX_PARAMS], ra, rb;
-    bool vara, varb, hra = type_of(a, &ra), hrb = type_of(b, &rb);
+    bool vara, varb, hra = debuginfo_type_of(a, &ra), hrb = debuginfo_type_of(b, &rb);
     size_t na = params(a, pa, MAX_PARAMS, &vara), nb = params(b, pb, MAX_PARAMS, &varb);
     char ta[160], tb[160];
 
@@ -663,7 +640,7 @@ static bool same_subroutine(struct judge *j, Dwarf_Die *a, Dwarf_Die *b, int dep
     }
     for (size_t i = 0; i < na; i++) {
         Dwarf_Die xa, xb;
-        bool hxa = type_of(&pa[i], &xa), hxb = type_of(&pb[i], &xb);
+        bool hxa = debuginfo_type_of(&pa[i], &xa), hxb = debuginfo_type_of(&pb[i], &xb);
         if (hxa == hxb && (!hxa || same(j, &xa, &xb, depth + 1)))
             continue;
         if (*j->msg)
@@ -757,8 +734,8 @@ static void check_variable(struct judge *j, Dwarf_Die *var, const char *shown, c
     j->out->compared++;
     reset(j);
     j->context = AT_VARIABLE;
-    ha = type_of(var, &ta);
-    hb = type_of(&other, &tb);
+    ha = debuginfo_type_of(var, &ta);
+    hb = debuginfo_type_of(&other, &tb);
     if (ha == hb && (!ha || same(j, &ta, &tb, 0)))
         return;
     if (!*j->msg && !*j->anon) {
@@ -853,16 +830,16 @@ static void check_locals(struct judge *j, const struct compat_request *req, Dwar
 static bool holds(Dwarf_Die *outer, Dwarf_Off target, int depth)
 {
     Dwarf_Die t, child, mt;
-    if (depth > MAX_DEPTH || !peel(outer, &t))
+    if (depth > MAX_DEPTH || !debuginfo_peel(outer, &t))
         return false;
     if (dwarf_dieoffset(&t) == target)
         return true;
     if (dwarf_tag(&t) == DW_TAG_array_type)
-        return type_of(&t, &mt) && holds(&mt, target, depth + 1);
+        return debuginfo_type_of(&t, &mt) && holds(&mt, target, depth + 1);
     if ((dwarf_tag(&t) != DW_TAG_structure_type && dwarf_tag(&t) != DW_TAG_union_type) || dwarf_child(&t, &child) != 0)
         return false;
     do
-        if (dwarf_tag(&child) == DW_TAG_member && type_of(&child, &mt) && holds(&mt, target, depth + 1))
+        if (dwarf_tag(&child) == DW_TAG_member && debuginfo_type_of(&child, &mt) && holds(&mt, target, depth + 1))
             return true;
     while (dwarf_siblingof(&child, &child) == 0);
     return false;
@@ -873,7 +850,7 @@ static bool holds(Dwarf_Die *outer, Dwarf_Off target, int depth)
 static bool in_changed_state(struct judge *j, Dwarf_Die *type, Dwarf *patch)
 {
     Dwarf_Die t, st;
-    if (!peel(type, &t))
+    if (!debuginfo_peel(type, &t))
         return false;
     for (size_t i = 0; i < j->nstates; i++)
         if (j->states[i].changed && dwarf_offdie(patch, j->states[i].a, &st) &&
@@ -914,7 +891,7 @@ static void check_type(struct judge *j, Dwarf_Die *type, int cu, bool states_onl
         /* a scalar typedef only the new code's locals use holds no old data */
         Dwarf_Die target;
         int tag;
-        if (!peel(type, &target))
+        if (!debuginfo_peel(type, &target))
             return;
         tag = dwarf_tag(&target);
         if (tag != DW_TAG_structure_type && tag != DW_TAG_union_type && tag != DW_TAG_enumeration_type)

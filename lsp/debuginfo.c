@@ -580,3 +580,25 @@ long debuginfo_references(struct debuginfo *self, debuginfo_ref_cb cb, void *use
     free(fns);
     return any ? seen : -1;
 }
+
+bool debuginfo_type_of(Dwarf_Die *die, Dwarf_Die *type)
+{
+    Dwarf_Attribute attr;
+    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, type);
+}
+
+bool debuginfo_peel(Dwarf_Die *die, Dwarf_Die *out)
+{
+    Dwarf_Die cur = *die;
+    for (int i = 0; i < 64; i++) {
+        int tag = dwarf_tag(&cur);
+        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
+            tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type) {
+            *out = cur;
+            return true;
+        }
+        if (!debuginfo_type_of(&cur, &cur))
+            return false;
+    }
+    return false;
+}

@@ -115,6 +115,13 @@ const struct debuginfo_entry *debuginfo_type(const struct debuginfo *self, int c
  * Only under the lock. */
 bool debuginfo_die(struct debuginfo *self, const struct debuginfo_entry *entry, Dwarf_Die *die);
 
+/* The type a DIE names through DW_AT_type into *type (false: none, i.e.
+ * void). */
+bool debuginfo_type_of(Dwarf_Die *die, Dwarf_Die *type);
+
+/* `die` stripped of typedefs and qualifiers into *out; false for void. */
+bool debuginfo_peel(Dwarf_Die *die, Dwarf_Die *out);
+
 /* One reference from the code of a function of the file to a symbol:
  * `from` is the function whose code refers (a symbol of the file's
  * .symtab), `to` the symbol referred to (a variable, or a function when the

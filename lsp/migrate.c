@@ -2,6 +2,8 @@
 #include "migrate.h"
 
 #include <dwarf.h>
+
+#include "debuginfo.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,29 +14,6 @@
 
 #define MAX_DEPTH 24
 #define MERGE_GAP 16 /* copies this close on both sides are merged (padding copied along) */
-
-static bool type_of(Dwarf_Die *die, Dwarf_Die *type)
-{
-    Dwarf_Attribute attr;
-    return dwarf_attr_integrate(die, DW_AT_type, &attr) && dwarf_formref_die(&attr, type);
-}
-
-/* Strips typedefs and qualifiers. False for void. */
-static bool peel(Dwarf_Die *die, Dwarf_Die *out)
-{
-    Dwarf_Die cur = *die;
-    for (int i = 0; i < 64; i++) {
-        int tag = dwarf_tag(&cur);
-        if (tag != DW_TAG_typedef && tag != DW_TAG_const_type && tag != DW_TAG_volatile_type &&
-            tag != DW_TAG_restrict_type && tag != DW_TAG_atomic_type) {
-            *out = cur;
-            return true;
-        }
-        if (!type_of(&cur, &cur))
-            return false;
-    }
-    return false;
-}
 
 static uint64_t size_of(Dwarf_Die *t)
 {
@@ -61,7 +40,7 @@ static void spell(Dwarf_Die *type, char *buf, size_t size)
     case DW_TAG_union_type: snprintf(buf, size, "union %s", name ? name : "<anonymous>"); return;
     case DW_TAG_enumeration_type: snprintf(buf, size, "enum %s", name ? name : "<anonymous>"); return;
     case DW_TAG_pointer_type:
-        if (type_of(type, &t)) {
+        if (debuginfo_type_of(type, &t)) {
             spell(&t, buf, size);
             if (strlen(buf) + 3 < size)
                 strcat(buf, " *");
@@ -70,7 +49,7 @@ static void spell(Dwarf_Die *type, char *buf, size_t size)
         }
         return;
     case DW_TAG_array_type:
-        if (type_of(type, &t))
+        if (debuginfo_type_of(type, &t))
             spell(&t, buf, size);
         if (strlen(buf) + 3 < size)
             strcat(buf, "[]");
@@ -79,7 +58,7 @@ static void spell(Dwarf_Die *type, char *buf, size_t size)
     case DW_TAG_volatile_type:
     case DW_TAG_atomic_type:
     case DW_TAG_restrict_type:
-        if (type_of(type, &t))
+        if (debuginfo_type_of(type, &t))
             spell(&t, buf, size);
         else
             snprintf(buf, size, "void");
@@ -94,7 +73,7 @@ static const char *number_kind(Dwarf_Die *t)
     Dwarf_Die under;
     switch (dwarf_tag(t)) {
     case DW_TAG_enumeration_type:
-        if (type_of(t, &under) && peel(&under, &under) && dwarf_tag(&under) == DW_TAG_base_type)
+        if (debuginfo_type_of(t, &under) && debuginfo_peel(&under, &under) && dwarf_tag(&under) == DW_TAG_base_type)
             return number_kind(&under);
         return "signed";
     case DW_TAG_base_type:
@@ -196,7 +175,7 @@ static void plan_array(struct planner *pl, json_t *ops, Dwarf_Die *old_t, Dwarf_
     Dwarf_Die oe, ne;
     int odims, ndims;
     uint64_t on = elements(old_t, &odims), nn = elements(new_t, &ndims);
-    if (!type_of(old_t, &oe) || !type_of(new_t, &ne) || !peel(&oe, &oe) || !peel(&ne, &ne) ||
+    if (!debuginfo_type_of(old_t, &oe) || !debuginfo_type_of(new_t, &ne) || !debuginfo_peel(&oe, &oe) || !debuginfo_peel(&ne, &ne) ||
         ((odims > 1 || ndims > 1) && !same_dims(old_t, new_t))) {
         note(pl, "field `%s`: an array whose dimensions changed cannot be migrated, defaulted (0)", path);
         return;
@@ -255,7 +234,7 @@ static size_t members(Dwarf_Die *agg, struct member *m, size_t max)
         m[n].die = child;
         m[n].offset = udata(&child, DW_AT_data_member_location);
         m[n].bitfield = dwarf_hasattr(&child, DW_AT_bit_size);
-        if (!type_of(&child, &m[n].type))
+        if (!debuginfo_type_of(&child, &m[n].type))
             continue;
         n++;
     } while (dwarf_siblingof(&child, &child) == 0);
@@ -309,7 +288,7 @@ static void plan_struct(struct planner *pl, json_t *ops, Dwarf_Die *old_t, Dwarf
                 from == to) {
                 /* unmoved bit-field in an unmoved struct: its storage bytes copied */
                 Dwarf_Die t;
-                if (peel(&y->type, &t))
+                if (debuginfo_peel(&y->type, &t))
                     add_copy(ops, from + x->offset, to + y->offset, size_of(&t) ? size_of(&t) : 1);
                 continue;
             }
@@ -330,7 +309,7 @@ static void plan_value(struct planner *pl, json_t *ops, Dwarf_Die *old_in, Dwarf
 {
     Dwarf_Die ot, nt;
     char os[120] = "", ns[120] = "";
-    if (!peel(old_in, &ot) || !peel(new_in, &nt) || depth > MAX_DEPTH) {
+    if (!debuginfo_peel(old_in, &ot) || !debuginfo_peel(new_in, &nt) || depth > MAX_DEPTH) {
         note(pl, "field `%s` cannot be migrated, defaulted (0)", path);
         return;
     }
@@ -393,7 +372,7 @@ json_t *migrate_plan(Dwarf_Die *old_type, Dwarf_Die *new_type, const char *type)
     char fa[17] = "", fb[17] = "";
     uint64_t osz = 0, nsz = 0;
 
-    if (peel(old_type, &ot) && peel(new_type, &nt)) {
+    if (debuginfo_peel(old_type, &ot) && debuginfo_peel(new_type, &nt)) {
         migrate_fingerprint(&ot, fa);
         migrate_fingerprint(&nt, fb);
         osz = size_of(&ot);
@@ -425,7 +404,7 @@ static uint64_t mix_num(uint64_t h, uint64_t v)
 static uint64_t fingerprint(Dwarf_Die *in, uint64_t h, int depth)
 {
     Dwarf_Die t, child;
-    if (!peel(in, &t))
+    if (!debuginfo_peel(in, &t))
         return mix_num(h, 0x766f6964); /* void */
     int tag = dwarf_tag(&t);
     h = mix_num(h, (uint64_t)tag);
@@ -459,14 +438,14 @@ static uint64_t fingerprint(Dwarf_Die *in, uint64_t h, int depth)
                 h = mix_num(h, udata(&child, DW_AT_data_member_location));
                 h = mix_num(h, udata(&child, DW_AT_bit_size));
                 h = mix_num(h, udata(&child, DW_AT_data_bit_offset) + (udata(&child, DW_AT_bit_offset) << 20));
-                if (type_of(&child, &mt))
+                if (debuginfo_type_of(&child, &mt))
                     h = fingerprint(&mt, h, depth + 1);
             } while (dwarf_siblingof(&child, &child) == 0);
         return h;
     case DW_TAG_array_type: {
         int dims;
         h = mix_num(h, elements(&t, &dims));
-        if (type_of(&t, &child))
+        if (debuginfo_type_of(&t, &child))
             h = fingerprint(&child, h, depth + 1);
         return h;
     }
