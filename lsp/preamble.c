@@ -163,6 +163,7 @@ enum entry_state { ENTRY_WRITING, ENTRY_BUILDING, ENTRY_READING, ENTRY_READY, EN
 
 struct entry {
     struct entry *next;
+    struct entry *all_prev, *all_next; /* every live entry, current or not */
     struct preamble_cache *cache;
     int refs;                 /* the cache's (while current), each plan's, each step in flight */
     bool current;             /* in the cache's list */
@@ -189,6 +190,7 @@ struct preamble_cache {
     struct build_runner *runner;
     char tmpdir[PATH_MAX];
     struct entry *entries;    /* the current entry of each translation unit */
+    struct entry *all;        /* every entry still alive (for the exit) */
     unsigned next_id;
     bool closing;
 };
@@ -217,14 +219,29 @@ static void unlink_async(uv_loop_t *loop, const char *path)
         free(req);
 }
 
+static void entry_free(struct entry *e);
+
 static void entry_unref(struct entry *e)
 {
     if (--e->refs > 0)
         return;
+    entry_free(e);
+}
+
+static void entry_free(struct entry *e)
+{
     if (e->cache && !e->cache->closing && e->state != ENTRY_WRITING) {
         unlink_async(e->cache->loop, e->header);
         unlink_async(e->cache->loop, e->pch);
         unlink_async(e->cache->loop, e->dep);
+    }
+    if (e->cache) {
+        if (e->all_prev)
+            e->all_prev->all_next = e->all_next;
+        else
+            e->cache->all = e->all_next;
+        if (e->all_next)
+            e->all_next->all_prev = e->all_prev;
     }
     free(e->path);
     free(e->header_text);
@@ -261,12 +278,15 @@ void preamble_cache_free(struct preamble_cache *self)
     if (!self)
         return;
     self->closing = true;
-    while (self->entries) {
-        struct entry *e = self->entries;
-        self->entries = e->next;
-        e->current = false;
-        e->cache = NULL; /* steps still in flight find no cache */
-        entry_unref(e);
+    /* The loop has ended: no work request is pending, and the build
+     * runner's unreported jobs are freed without their callbacks. So every
+     * entry still alive, current or not, is freed here whatever holds it. */
+    self->entries = NULL;
+    while (self->all) {
+        struct entry *e = self->all;
+        self->all = e->all_next;
+        e->cache = NULL;
+        entry_free(e);
     }
     free(self);
 }
@@ -746,6 +766,10 @@ static void start_build(struct preamble_plan *plan, char *const *argv, uint64_t 
     if (!e)
         return;
     e->cache = c;
+    e->all_next = c->all;
+    if (c->all)
+        c->all->all_prev = e;
+    c->all = e;
     e->refs = 2; /* the cache's and the write's */
     e->current = true;
     e->text_hash = plan->text_hash;

@@ -43,9 +43,10 @@ struct preamble_cache *preamble_cache_new(uv_loop_t *loop, struct build_runner *
  * compiler is started) and no file is removed any more. */
 void preamble_cache_close(struct preamble_cache *self);
 
-/* Frees the cache. Builds still running end as canceled through the runner
- * (build_runner_close); their entries free themselves then. The files stay
- * for the caller's removal of the temp dir. */
+/* Frees the cache and every entry still alive, after the loop has ended
+ * (the build runner's unreported jobs are freed without callbacks, and the
+ * plans, freed with their jobs, before this). The files stay for the
+ * caller's removal of the temp dir. */
 void preamble_cache_free(struct preamble_cache *self);
 
 /* How one save uses the cache. Heap-owned by the pipeline's job. */
