@@ -24,10 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The stream to feed: `data` itself, or its lines framed (new buffer). */
 static char *stream_of(const uint8_t *data, size_t size, size_t *len)
 {
-    char *out = malloc(size * 2 + 64 * (size + 1) + 1);
+    int raw = size >= 14 && memcmp(data, "Content-Length", 14) == 0;
+    size_t lines = 1;
+    for (size_t i = 0; !raw && i < size; i++)
+        lines += data[i] == '\n';
+    /* a header is at most 40 bytes ("Content-Length: " + 20 digits + CRLFs) */
+    char *out = malloc(size + (raw ? 0 : 40 * lines) + 1);
     if (!out)
         return NULL;
-    if (size >= 14 && memcmp(data, "Content-Length", 14) == 0) {
+    if (raw) {
         memcpy(out, data, size);
         *len = size;
         return out;
