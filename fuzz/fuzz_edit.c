@@ -5,7 +5,8 @@
  * bytes inserted: 1) followed by the inserted bytes. After each edit the
  * document is reparsed incrementally and analysed, changes are diffed
  * against the opening text, and a patch is built for every HOT function,
- * from the document's patch index and from scratch; both must agree. */
+ * from the document's patch index and from scratch; both must agree.
+ * Every tree and parser must be deleted by the end (fuzz/tsalloc.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,18 @@
 #include "analysis.h"
 #include "docstore.h"
 #include "patch.h"
+#include "tsalloc.h"
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_tsalloc_install();
+    return 0;
+}
 
 /* Builds a patch for the HOT functions of `doc`, twice, and compares. */
 static void build_patches(struct document *doc)
@@ -80,5 +91,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 done:
     docstore_free(docs);
+    fuzz_tsalloc_check();
     return 0;
 }

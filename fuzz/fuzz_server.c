@@ -5,7 +5,8 @@
  * it starts with "Content-Length", else one JSON message per line, each
  * framed here, so that the fuzzer mutates messages rather than headers.
  * The server reads it all, then sees the end of its input and must exit
- * cleanly (ASan checks for leaks after each input). */
+ * cleanly (ASan checks for leaks after each input, fuzz/tsalloc.c that
+ * every tree and parser was deleted). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,10 +17,20 @@
 #include <uv.h>
 
 #include "server.h"
+#include "tsalloc.h"
 
 #define FUZZ_MAX_INPUT (256u * 1024)
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fuzz_tsalloc_install();
+    return 0;
+}
 
 /* The stream to feed: `data` itself, or its lines framed (new buffer). */
 static char *stream_of(const uint8_t *data, size_t size, size_t *len)
@@ -86,5 +97,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uv_loop_close(&loop);
     close(sv[1]);
     close(out);
+    fuzz_tsalloc_check();
     return 0;
 }

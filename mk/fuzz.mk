@@ -54,9 +54,15 @@ $(FUZZ_DIR)/fuzz_frame: fuzz/fuzz_frame.c $(FUZZ_DIR)/obj/lsp/frame.o
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Ilsp -c $< -o $@.o
 	$(FUZZ_LINK) -o $@ $@.o $(FUZZ_DIR)/obj/lsp/frame.o
 
-$(FUZZ_DIR)/fuzz_server $(FUZZ_DIR)/fuzz_edit: $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LSP_OBJS) $(FUZZ_GRAMMAR_OBJ)
+# Tree-sitter's memory: glibc's allocator, counted (fuzz/tsalloc.c).
+$(FUZZ_DIR)/tsalloc.o: fuzz/tsalloc.c fuzz/tsalloc.h
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_server $(FUZZ_DIR)/fuzz_edit: $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c fuzz/tsalloc.h $(FUZZ_DIR)/tsalloc.o \
+    $(FUZZ_LSP_OBJS) $(FUZZ_GRAMMAR_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Ilsp -I$(GRAMMAR_SRC) $(PKG_CFLAGS) -c $< -o $@.o
-	$(FUZZ_LINK) -o $@ $@.o $(FUZZ_LSP_OBJS) $(FUZZ_GRAMMAR_OBJ) $(PKG_LIBS) -lm
+	$(FUZZ_LINK) -o $@ $@.o $(FUZZ_DIR)/tsalloc.o $(FUZZ_LSP_OBJS) $(FUZZ_GRAMMAR_OBJ) $(PKG_LIBS) -lm
 
 # session.c is included by the target itself.
 $(FUZZ_DIR)/fuzz_runtime: fuzz/fuzz_runtime.c runtime/session.c $(filter-out %/session.o,$(FUZZ_RT_OBJS))
