@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../runtime/hmac.h"
 #include "frame.h"
 
 #define LINK_MAX_MESSAGE (64u * 1024 * 1024)
@@ -241,17 +242,32 @@ static void conn_refuse(struct conn *c)
         conn_drop(c, "refused");
 }
 
-/* Compares the token without stopping at the first difference. */
-static bool token_matches(const struct link *link, const char *token)
+/* HMAC(token, "hotc <who> <nonce>") into `out` (the TCP handshake,
+ * docs/protocol.md); false when the nonce is missing or not 32 hex digits. */
+static bool proof_of(const struct link *link, const char *who, const char *nonce, char out[HMAC_HEX_LEN + 1])
 {
-    size_t n = strlen(link->token);
-    unsigned char diff = 0;
+    char msg[64];
 
-    if (!token || strlen(token) != n || n == 0)
+    if (!nonce || strlen(nonce) != 32 || strspn(nonce, "0123456789abcdef") != 32)
         return false;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(token[i] ^ link->token[i]);
-    return diff == 0;
+    snprintf(msg, sizeof msg, "hotc %s %s", who, nonce);
+    hmac_sha256_hex(link->token, msg, out);
+    return true;
+}
+
+/* Whether attach `params` show the token: the program's proof for its
+ * nonce, or (runtimes before the handshake) the token itself. Compared
+ * without stopping at the first difference. */
+static bool token_shown(const struct link *link, json_t *params)
+{
+    char expected[HMAC_HEX_LEN + 1];
+
+    if (!*link->token)
+        return false;
+    if (json_object_get(params, "proof"))
+        return proof_of(link, "program", json_string_value(json_object_get(params, "nonce")), expected) &&
+               hmac_equal(json_string_value(json_object_get(params, "proof")), expected);
+    return hmac_equal(json_string_value(json_object_get(params, "token")), link->token);
 }
 
 static void reply_error(struct conn *c, json_t *id, int code, const char *message)
@@ -280,10 +296,11 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
         reply_error(c, id, -32600, "already attached");
         return;
     }
-    if (c->program.remote && !token_matches(link, json_string_value(json_object_get(params, "token")))) {
+    if (c->program.remote && !token_shown(link, params)) {
         reply_error(c, id, LINK_RPC_UNAUTHORIZED,
-                    json_object_get(params, "token") ? "wrong token: use the HOTC_TOKEN the server logged"
-                                                     : "missing token: set HOTC_TOKEN to the token the server logged");
+                    json_object_get(params, "token") || json_object_get(params, "proof")
+                        ? "wrong token: use the HOTC_TOKEN the server logged"
+                        : "missing token: set HOTC_TOKEN to the token the server logged");
         conn_refuse(c);
         return;
     }
@@ -301,6 +318,10 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
     }
     json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "result", "session",
                             c->program.id, "serverVersion", HOTC_VERSION);
+    char proof[HMAC_HEX_LEN + 1];
+    /* our side of the handshake: only a holder of the token can answer so */
+    if (msg && *link->token && proof_of(link, "server", json_string_value(json_object_get(params, "nonce")), proof))
+        json_object_set_new(json_object_get(msg, "result"), "proof", json_string(proof));
     trace(link, "hot/attach", true, msg);
     if (msg)
         conn_send(c, msg);

@@ -24,6 +24,7 @@
  * atomic exchange. */
 #include "session.h"
 #include "guard.h"
+#include "hmac.h"
 
 #include "arch.h"
 #include "hooks.h"
@@ -45,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/mman.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -510,6 +512,7 @@ void session_crash_from_signal(int sig, unsigned long address, const char *funct
 /* Why the last endpoint was not trusted ("" when it was): told to the
  * next server we do trust, once, as a hot/log warning. Runtime thread only. */
 static char distrust[320];
+static char connected_to[280]; /* the endpoint of the current connection */
 static char distrust_told[320];
 
 static void distrusted(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -651,7 +654,7 @@ static int trusted_peer(int fd, const char *ep)
  * uid (trusted_peer) before anything is sent on it. Returns the connected
  * socket (the caller owns it), or -1 for any failure, including an
  * endpoint of another form: the caller retries quietly. */
-static int connect_endpoint(const char *ep)
+static int connect_to(const char *ep)
 {
     if (strncmp(ep, "unix:", 5) == 0) {
         struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -689,11 +692,62 @@ static int connect_endpoint(const char *ep)
     return -1;
 }
 
+/* connect_to, remembering `ep` in connected_to when it connects. */
+static int connect_endpoint(const char *ep)
+{
+    int fd = connect_to(ep);
+    if (fd >= 0)
+        snprintf(connected_to, sizeof connected_to, "%s", ep);
+    return fd;
+}
+
 /* ---------------------------------------------------------------- attach */
 
 static void state_entry(const char *name, const char *type, size_t size, void *user)
 {
     json_array_append_new(user, json_pack("{s:s, s:s, s:I}", "name", name, "type", type, "size", (json_int_t)size));
+}
+
+/* The TCP handshake (docs/protocol.md): with HOTC_TOKEN set, hot/attach
+ * carries a fresh nonce and the program's proof that it knows the token,
+ * HMAC(token, "hotc program " nonce), never the token itself; the server's
+ * answer must carry HMAC(token, "hotc server " nonce), which only a holder
+ * of the token can make. Until it has, nothing the server sends is acted
+ * on (server_verdict). `server_proof` is the proof expected on this
+ * connection ("" without a token), `attach_id` the id of our hot/attach. */
+static char server_proof[HMAC_HEX_LEN + 1];
+static int server_proven;
+static int attach_id;
+
+/* Adds nonce and proof to attach params `p` when HOTC_TOKEN is set, and
+ * sets server_proof; else clears it. */
+static void add_proof(json_t *p)
+{
+    const char *token = getenv(HOT_ENV_TOKEN);
+    unsigned char raw[16];
+    char nonce[2 * sizeof raw + 1], msg[64], proof[HMAC_HEX_LEN + 1];
+    *server_proof = '\0';
+    server_proven = 0;
+    if (!token || !*token)
+        return;
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        /* no randomness: send no proof (the server refuses the attach),
+         * and expect none that could match */
+        snprintf(server_proof, sizeof server_proof, "-");
+        return;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    snprintf(msg, sizeof msg, "hotc program %s", nonce);
+    hmac_sha256_hex(token, msg, proof);
+    json_object_set_new(p, "nonce", json_string(nonce));
+    json_object_set_new(p, "proof", json_string(proof));
+    /* over a Unix socket the server's uid was checked (trusted_peer) and a
+     * server without TCP has no token to prove */
+    if (strncmp(connected_to, "tcp:", 4) != 0)
+        return;
+    snprintf(msg, sizeof msg, "hotc server %s", nonce);
+    hmac_sha256_hex(token, msg, server_proof);
 }
 
 /* The params of hot/attach (new reference): what the server needs to
@@ -725,9 +779,7 @@ static json_t *attach_params(void)
     json_t *state = json_array();
     hooks_state_each(state_entry, state);
     json_object_set_new(p, "state", state);
-    const char *token = getenv(HOT_ENV_TOKEN);
-    if (token && *token)
-        json_object_set_new(p, "token", json_string(token));
+    add_proof(p);
     return p;
 }
 
@@ -1228,6 +1280,36 @@ int session_poll(void)
     return redirected;
 }
 
+/* Whether the connection may go on after `msg` (borrowed) while the
+ * server has not yet proven that it knows the token: 1 when it is proven
+ * or no proof is needed, 0 when `msg` is the answer that proves it (and
+ * is not to be handled further), -1 when the server must be left (another
+ * answer, or a request before the proof), with the reason for the next
+ * trusted server. */
+static int server_verdict(json_t *msg)
+{
+    if (!*server_proof || server_proven)
+        return 1;
+    json_t *id = json_object_get(msg, "id");
+    json_t *result = json_object_get(msg, "result");
+    if (json_object_get(msg, "method") || !json_is_integer(id) || json_integer_value(id) != attach_id) {
+        distrusted("left server %s: it sent a request before proving that it knows HOTC_TOKEN; "
+                   "check HOTC_ENDPOINT",
+                   connected_to);
+        return -1;
+    }
+    if (!result)
+        return -1; /* an error: the server refused the attach (a wrong token) and hangs up */
+    if (!hmac_equal(json_string_value(json_object_get(result, "proof")), server_proof)) {
+        distrusted("left server %s: it did not prove that it knows HOTC_TOKEN (not the hotc server "
+                   "that logged the token, or an older one); check HOTC_ENDPOINT and HOTC_TOKEN",
+                   connected_to);
+        return -1;
+    }
+    server_proven = 1;
+    return 0;
+}
+
 /* Answers one message from the server (borrowed): requests are handled,
  * responses (to hot/attach) ignored, anything else answered with a
  * JSON-RPC error. */
@@ -1327,6 +1409,17 @@ static int drain_backlog(int fd, int64_t deadline)
     return 0;
 }
 
+/* Tells a trusted server, once, why the runtime refused the endpoints or
+ * servers before it (a hot/log warning), and forgets the reason. */
+static void tell_distrust(void)
+{
+    if (*distrust && strcmp(distrust, distrust_told) != 0) {
+        append(notification("hot/log", json_pack("{s:s, s:s}", "level", "warning", "message", distrust)), 1);
+        snprintf(distrust_told, sizeof distrust_told, "%s", distrust);
+    }
+    *distrust = 0;
+}
+
 /* Talks to one connected server until it goes away or we are stopped.
  * Returns 1 when stopped. The socket is non-blocking: the loop waits in
  * poll for requests, for room to send the backlog, for messages handed
@@ -1343,14 +1436,12 @@ static int converse(int fd)
         gen = __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
     __atomic_store_n(&sock, fd, __ATOMIC_RELEASE);
     __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
-    append(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", next_id++, "method",
+    attach_id = next_id++;
+    append(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", attach_id, "method",
                      "hot/attach", "params", attach_params()),
            0);
-    if (*distrust && strcmp(distrust, distrust_told) != 0) {
-        append(notification("hot/log", json_pack("{s:s, s:s}", "level", "warning", "message", distrust)), 1);
-        snprintf(distrust_told, sizeof distrust_told, "%s", distrust);
-    }
-    *distrust = 0;
+    if (!*server_proof)
+        tell_distrust();
     struct reader r = {0};
     int stopped = 0;
     for (;;) {
@@ -1402,15 +1493,18 @@ static int converse(int fd)
             break;
         r.len += (size_t)n;
         json_t *msg;
-        int got;
-        while ((got = next_message(&r, &msg)) == 1) {
-            if (msg)
-                dispatch(msg);
-            else
+        int got = 0;
+        int verdict = 1;
+        while (verdict >= 0 && (got = next_message(&r, &msg)) == 1) {
+            if (!msg)
                 respond_error(NULL, -32700, "parse error");
+            else if ((verdict = server_verdict(msg)) > 0)
+                dispatch(msg);
+            else if (verdict == 0)
+                tell_distrust(); /* proven: a server we trust at last */
             json_decref(msg);
         }
-        if (got < 0)
+        if (got < 0 || verdict < 0)
             break;
     }
     free(r.buf);

@@ -20,6 +20,7 @@
 
 #include "rt_fixture.h"
 #include "run.h"
+#include "../runtime/hmac.h"
 
 static json_t *find_function(json_t *functions, const char *name)
 {
@@ -153,8 +154,16 @@ Test(session, tcp_with_token_and_library_in_the_message)
     cr_assert_not_null(d);
     cr_assert(strncmp(rt_driver_endpoint(d), "tcp:127.0.0.1:", 14) == 0, "%s", rt_driver_endpoint(d));
     static const char *const env[] = {"HOTC_TOKEN=tok-7f3a9c", NULL};
+    rt_driver_set_token(d, "tok-7f3a9c");
     struct rt_prog prog = rt_start(d, "rt_basic", NULL, env);
-    cr_assert_str_eq(json_string_value(json_object_get(prog.attach, "token")), "tok-7f3a9c");
+    /* the handshake: a proof for a fresh nonce, never the token itself */
+    cr_assert_null(json_object_get(prog.attach, "token"));
+    const char *nonce = json_string_value(json_object_get(prog.attach, "nonce"));
+    cr_assert(nonce && strlen(nonce) == 32, "nonce %s", nonce ? nonce : "-");
+    char what[64], proof[HMAC_HEX_LEN + 1];
+    snprintf(what, sizeof what, "hotc program %s", nonce);
+    hmac_sha256_hex("tok-7f3a9c", what, proof);
+    cr_assert_str_eq(json_string_value(json_object_get(prog.attach, "proof")), proof);
     const char *bid = prog.build_id;
     rt_patch(d, "t1.so", "rt_basic_patch.c", bid, NULL);
     char *b64 = rt_base64_file(rt_path(d, "t1.so"));
@@ -175,6 +184,49 @@ Test(session, tcp_with_token_and_library_in_the_message)
     validate(d, "hot-attach", "hot-attach");
     validate(d, "hot-reload", "hot-reload");
     validate(d, "hot-reload.result", "hot-reload.result");
+    rt_driver_free(d);
+}
+
+/* The TCP handshake, the program's side: a server that answers hot/attach
+ * without proving that it knows HOTC_TOKEN (anyone who got the port) is
+ * left before anything it sends is acted on, however it asks; the program
+ * says why once it reaches a server that proves it. */
+Test(session, leaves_a_tcp_server_that_cannot_prove_the_token, .timeout = 90)
+{
+    signal(SIGPIPE, SIG_IGN); /* the program hangs up on the driver */
+    struct rt_driver *d = rt_driver_new_tcp();
+    cr_assert_not_null(d);
+    static const char *const env[] = {"HOTC_TOKEN=tok-51d2e0", NULL};
+    struct rt_prog prog = rt_start(d, "rt_basic", NULL, env); /* the driver proves nothing yet */
+    char bid[80]; /* a copy: each accept frees the attach it points into */
+    snprintf(bid, sizeof bid, "%s", prog.build_id);
+    rt_patch(d, "t1.so", "rt_basic_patch.c", bid, NULL);
+    json_t *answer = rt_driver_request(d, "hot/reload", rt_basic_reload(d, 1, "t1.so", bid), 5000);
+    cr_assert_null(answer, "a server without the proof got an answer: %s",
+                   answer ? json_dumps(answer, 0) : "");
+    cr_assert_eq(rt_driver_wait_closed(d, 5000), 0, "the program stayed connected");
+    cr_assert_null(rt_line_after(d, "rt_basic", 1, "v=1 ", 1000), "the patch was loaded: %s",
+                   rt_output(d, "rt_basic"));
+
+    /* a wrong proof is no better */
+    rt_driver_set_token(d, "tok-000000");
+    cr_assert_not_null(rt_driver_accept(d, 5000), "no reattach: %s", rt_output(d, "rt_basic"));
+    cr_assert_null(rt_driver_request(d, "hot/reload", rt_basic_reload(d, 1, "t1.so", bid), 3000));
+    cr_assert_eq(rt_driver_wait_closed(d, 5000), 0, "the program stayed connected");
+
+    /* the right one: reloads, and the warning says why the others were left */
+    rt_driver_set_token(d, "tok-51d2e0");
+    cr_assert_not_null(rt_driver_accept(d, 5000), "no reattach: %s", rt_output(d, "rt_basic"));
+    json_t *log = rt_driver_notification(d, "hot/log", 5000);
+    cr_assert_not_null(log, "no warning");
+    const char *text = json_string_value(json_object_get(log, "message"));
+    cr_assert(text && strstr(text, "left server tcp:127.0.0.1:") && strstr(text, "HOTC_TOKEN"), "%s",
+              text ? text : "-");
+    json_decref(log);
+    json_decref(rt_reload_applied(d, rt_basic_reload(d, 1, "t1.so", bid)));
+    cr_assert_not_null(rt_line_after(d, "rt_basic", 1, "v=1 ", 10000), "%s", rt_output(d, "rt_basic"));
+    kill(prog.pid, SIGTERM);
+    rt_wait_exit(prog.pid, 10000);
     rt_driver_free(d);
 }
 

@@ -4,6 +4,7 @@
 #include "rt_driver.h"
 
 #include "run.h"
+#include "../../runtime/hmac.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@ struct rt_driver {
     json_t *kept[MAX_KEPT];   /* notifications not yet asked for */
     size_t nkept;
     char program[64];         /* the last program started */
+    char token[80];           /* proves it in hot/attach answers ("" none) */
 };
 
 static long long now_ms(void)
@@ -92,6 +94,11 @@ struct rt_driver *rt_driver_new(void)
 struct rt_driver *rt_driver_new_tcp(void)
 {
     return driver_new(1);
+}
+
+void rt_driver_set_token(struct rt_driver *d, const char *token)
+{
+    snprintf(d->token, sizeof d->token, "%s", token ? token : "");
 }
 
 void rt_driver_close(struct rt_driver *d)
@@ -261,9 +268,16 @@ static void on_other(struct rt_driver *d, json_t *msg)
     if (strcmp(method, "hot/attach") == 0 && id) {
         json_decref(d->attach);
         d->attach = json_incref(json_object_get(msg, "params"));
-        send_msg(d, json_pack("{s:s, s:O, s:{s:s, s:s}}", "jsonrpc", "2.0", "id", id, "result",
-                              "session", "test-session", "serverVersion", "test"),
-                 "hot/attach.result");
+        json_t *answer = json_pack("{s:s, s:O, s:{s:s, s:s}}", "jsonrpc", "2.0", "id", id, "result", "session",
+                                   "test-session", "serverVersion", "test");
+        const char *nonce = json_string_value(json_object_get(d->attach, "nonce"));
+        if (*d->token && nonce) {
+            char what[128], proof[HMAC_HEX_LEN + 1];
+            snprintf(what, sizeof what, "hotc server %s", nonce);
+            hmac_sha256_hex(d->token, what, proof);
+            json_object_set_new(json_object_get(answer, "result"), "proof", json_string(proof));
+        }
+        send_msg(d, answer, "hot/attach.result");
     }
     if (!id && d->nkept < MAX_KEPT)
         d->kept[d->nkept++] = json_incref(msg);

@@ -23,6 +23,10 @@ void rt_driver_free(struct rt_driver *d);
 /* The same listening on TCP, 127.0.0.1 at a free port ("tcp:127.0.0.1:N"). */
 struct rt_driver *rt_driver_new_tcp(void);
 
+/* The token the driver proves it knows in its hot/attach answers (the TCP
+ * handshake, docs/protocol.md); NULL or "": it proves nothing. */
+void rt_driver_set_token(struct rt_driver *d, const char *token);
+
 /* The server goes away: closes the connection and the listening socket
  * (removing a Unix socket's file). The directory stays until
  * rt_driver_free. */
