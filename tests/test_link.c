@@ -23,6 +23,7 @@
 
 #include "link.h"
 #include "run.h"
+#include "../runtime/hmac.h"
 
 static char dir[512];
 
@@ -41,7 +42,8 @@ struct client {
     char endpoint[700];
     int pid;
     bool answer_reload; /* else: disconnect when the reload arrives */
-    char token[64];     /* sent in hot/attach when not empty */
+    char token[64];     /* shown in hot/attach when not empty */
+    bool prove;         /* shown by the handshake's proof, not sent itself */
     int session;
     char library[256];
     char fail[800];
@@ -141,6 +143,19 @@ static json_t *attach_msg(int pid, const char *token)
     return m;
 }
 
+#define NONCE "00112233445566778899aabbccddeeff"
+
+/* hot/attach showing `token` the way the runtime does: NONCE and its proof. */
+static json_t *attach_proving(int pid, const char *token)
+{
+    json_t *m = attach_msg(pid, NULL);
+    char proof[HMAC_HEX_LEN + 1];
+    hmac_sha256_hex(token, "hotc program " NONCE, proof);
+    json_object_set_new(json_object_get(m, "params"), "nonce", json_string(NONCE));
+    json_object_set_new(json_object_get(m, "params"), "proof", json_string(proof));
+    return m;
+}
+
 static void *client_main(void *arg)
 {
     struct client *cl = arg;
@@ -156,11 +171,19 @@ static void *client_main(void *arg)
           "invalid JSON not answered with -32700");
     json_decref(m);
 
-    CHECK(cl, client_send(fd, attach_msg(cl->pid, cl->token)), "write");
+    CHECK(cl, client_send(fd, cl->prove ? attach_proving(cl->pid, cl->token) : attach_msg(cl->pid, cl->token)),
+          "write");
     m = client_read(fd);
     CHECK(cl, m, "no answer to hot/attach");
     cl->session = (int)json_integer_value(json_object_get(json_object_get(m, "result"), "session"));
     CHECK(cl, json_is_string(json_object_get(json_object_get(m, "result"), "serverVersion")), "no serverVersion");
+    if (cl->prove) { /* the server's side of the handshake */
+        char proof[HMAC_HEX_LEN + 1];
+        hmac_sha256_hex(cl->token, "hotc server " NONCE, proof);
+        const char *given = json_string_value(json_object_get(json_object_get(m, "result"), "proof"));
+        CHECK(cl, given && strcmp(given, proof) == 0, "the server's proof is %s, not %s", given ? given : "missing",
+              proof);
+    }
     json_decref(m);
 
     m = client_read(fd);
@@ -365,21 +388,23 @@ Test(link, a_directory_open_to_others_is_made_private)
 static void *tcp_client_main(void *arg)
 {
     struct client *cl = arg;
-    static const char *const tokens[] = { "0123456789abcdef0123456789abcdef", "" };
+    /* a wrong token, none, a proof made with a wrong token */
+    static const char *const tokens[] = { "0123456789abcdef0123456789abcdef", "", "0123456789abcdef0123456789abcdef" };
+    static const char *const what[] = { "a wrong token", "no token", "a wrong proof" };
     json_t *m = NULL;
 
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         int fd = client_connect(cl->endpoint);
         CHECK(cl, fd >= 0, "cannot connect to %s", cl->endpoint);
-        client_send(fd, attach_msg(cl->pid, tokens[i]));
+        client_send(fd, i == 2 ? attach_proving(cl->pid, tokens[i]) : attach_msg(cl->pid, tokens[i]));
         m = client_read(fd);
         if (!m) {
             close(fd);
-            CHECK(cl, false, "no answer to an attach with %s token", i ? "no" : "a wrong");
+            CHECK(cl, false, "no answer to an attach with %s", what[i]);
         }
         if (json_integer_value(json_object_get(json_object_get(m, "error"), "code")) != LINK_RPC_UNAUTHORIZED) {
             close(fd);
-            CHECK(cl, false, "an attach with %s token was not refused", i ? "no" : "a wrong");
+            CHECK(cl, false, "an attach with %s was not refused", what[i]);
         }
         json_decref(m);
         m = client_read(fd);
@@ -398,7 +423,11 @@ static void on_remote_attached(struct link *link, const struct link_program *p, 
     on_attached(link, p, user);
 }
 
-Test(link, tcp_needs_the_token)
+/* A TCP server refusing wrong, missing and wrongly proven tokens, then
+ * attaching the program that shows the right one: sent as is (`prove`
+ * false: runtimes before the handshake) or proven (and the server's
+ * answer must prove it too). */
+static void tcp_attach(bool prove)
 {
     uv_loop_t loop;
     struct link *link;
@@ -422,6 +451,7 @@ Test(link, tcp_needs_the_token)
               token ? token : "-");
     snprintf(cl.endpoint, sizeof cl.endpoint, "%s", ep);
     snprintf(cl.token, sizeof cl.token, "%s", token);
+    cl.prove = prove;
     pthread_create(&th, NULL, tcp_client_main, &cl);
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     pthread_join(th, NULL);
@@ -432,6 +462,17 @@ Test(link, tcp_needs_the_token)
     cr_expect_eq(seen.detached, 1);
     json_decref(seen.result);
     cr_expect_eq(uv_loop_close(&loop), 0);
+}
+
+Test(link, tcp_needs_the_token)
+{
+    tcp_attach(false);
+}
+
+/* The handshake (docs/protocol.md): the token never travels. */
+Test(link, tcp_handshake_proves_the_token_both_ways)
+{
+    tcp_attach(true);
 }
 
 /* ------------------------------------------------------------ peer uid */
