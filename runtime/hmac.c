@@ -1,6 +1,6 @@
 /* HMAC-SHA-256 (RFC 2104 over FIPS 180-4) for the TCP handshake. Small and
  * slow enough: it runs twice per connection. Checked against the RFC 4231
- * test vectors in tests/test_hmac.c. */
+ * test vectors in tests/test_link.c. */
 #include "hmac.h"
 
 #include <stdint.h>

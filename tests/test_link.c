@@ -464,6 +464,26 @@ static void tcp_attach(bool prove)
     cr_expect_eq(uv_loop_close(&loop), 0);
 }
 
+/* The handshake's HMAC-SHA-256 against RFC 4231 (cases 1, 2 and 6: a
+ * short key, a text key, a key longer than the block). */
+Test(link, hmac_matches_rfc_4231)
+{
+    char key1[21], key6[132], out[HMAC_HEX_LEN + 1];
+    memset(key1, 0x0b, 20);
+    key1[20] = '\0';
+    memset(key6, 0xaa, 131);
+    key6[131] = '\0';
+    hmac_sha256_hex(key1, "Hi There", out);
+    cr_expect_str_eq(out, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    hmac_sha256_hex("Jefe", "what do ya want for nothing?", out);
+    cr_expect_str_eq(out, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    hmac_sha256_hex(key6, "Test Using Larger Than Block-Size Key - Hash Key First", out);
+    cr_expect_str_eq(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    cr_expect(hmac_equal(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"));
+    cr_expect(!hmac_equal(out, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f5"));
+    cr_expect(!hmac_equal(NULL, out));
+}
+
 Test(link, tcp_needs_the_token)
 {
     tcp_attach(false);

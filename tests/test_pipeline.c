@@ -27,6 +27,7 @@
 
 #include "lspclient.h"
 #include "run.h"
+#include "../runtime/hmac.h"
 
 #define T 60000 /* ms; generous: the machine is shared and compiles are slow under load */
 
@@ -1198,7 +1199,7 @@ Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
     free(v200);
     teardown(&e);
 
-    /* the trace: the program's attach carried the token, the patch its bytes */
+    /* the trace: the program's attach proved the token, the patch carried its bytes */
     snprintf(path, sizeof path, "%s/link.jsonl", e.dir);
     {
         char *trace = test_slurp(path, NULL);
@@ -1210,7 +1211,14 @@ Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
             json_t *params = json_object_get(msg, "params");
             if (strcmp(kind, "hot-attach") == 0 &&
                 strcmp(json_string_value(json_object_get(params, "executable")), "/bin/intruder") != 0) {
-                cr_assert_str_eq(json_string_value(json_object_get(params, "token")), token);
+                /* the handshake: a proof of the token for a fresh nonce, not the token */
+                const char *nonce = json_string_value(json_object_get(params, "nonce"));
+                char what[64], proof[HMAC_HEX_LEN + 1];
+                cr_assert_null(json_object_get(params, "token"));
+                cr_assert(nonce && strlen(nonce) == 32, "nonce %s", nonce ? nonce : "-");
+                snprintf(what, sizeof what, "hotc program %s", nonce);
+                hmac_sha256_hex(token, what, proof);
+                cr_assert_str_eq(json_string_value(json_object_get(params, "proof")), proof);
                 attaches++;
             } else if (strcmp(kind, "hot-reload") == 0) {
                 cr_assert(json_string_length(json_object_get(params, "libraryBase64")) > 100,
