@@ -605,3 +605,81 @@ Test(edits, hidden_and_internal_functions_reload_and_patches_reach_hidden_symbol
     free(line1);
     free(line2);
 }
+
+static int last_answered(json_t *params, const void *arg)
+{
+    (void)arg;
+    return json_object_get(json_object_get(params, "last"), "result") != NULL &&
+           !json_is_true(json_object_get(params, "compiling"));
+}
+
+/* The server preprocesses every file of compile_commands.json in the
+ * background, to know what the program runs (after the first file opened
+ * has loaded the compile commands). An editor that writes a save to disk
+ * before that preprocessor reads the file must still see the save reload:
+ * the scan read the saved text, not the program's. The compiler here is a
+ * wrapper whose preprocessor run on other.c as on disk waits until the
+ * test has written the save there. */
+Test(edits, a_save_on_disk_before_the_background_scan_reads_it_still_reloads)
+{
+    struct env e;
+    char uri[PATH_MAX + 8], ouri[PATH_MAX + 8], *text, *otext, wrapper[PATH_MAX], cmd[4 * PATH_MAX];
+    json_t *db, *p, *v;
+    size_t i;
+    long long deadline;
+
+    setup(&e, (const char *const[]){ "edits.c", "other.c", "config.h", "deep.h", NULL }, "-DMODE_FAST=1");
+    snprintf(wrapper, sizeof wrapper, "%s/slowcc", e.dir);
+    snprintf(cmd, sizeof cmd,
+             "#!/bin/sh\n"
+             "case \" $* \" in *\" -E \"*\" other.c \"*|*\" -E \"*\"/other.c \"*)\n"
+             "  if mkdir '%s/first' 2>/dev/null; then\n"
+             "    while [ ! -e '%s/go' ]; do sleep 0.05; done\n"
+             "    gcc \"$@\"; rc=$?; touch '%s/done'; exit $rc\n"
+             "  fi;;\n"
+             "esac\n"
+             "exec gcc \"$@\"\n",
+             e.dir, e.dir, e.dir);
+    spit(wrapper, cmd);
+    cr_assert_eq(chmod(wrapper, 0700), 0);
+    db = json_load_file(path_in(&e, "compile_commands.json"), 0, NULL);
+    cr_assert(db);
+    json_array_foreach(db, i, v)
+        json_array_set_new(json_object_get(v, "arguments"), 0, json_string(wrapper));
+    cr_assert_eq(json_dump_file(db, path_in(&e, "compile_commands.json"), 0), 0);
+    json_decref(db);
+
+    start(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_one, NULL));
+    open_file(&e, "edits.c", uri, sizeof uri, &text);
+    expect_output(&e, "other=11", "the program did not start");
+    for (deadline = now_ms() + T; access(path_in(&e, "first"), F_OK) != 0 && now_ms() < deadline;)
+        usleep(20000);
+    cr_assert_eq(access(path_in(&e, "first"), F_OK), 0, "other.c was not preprocessed in the background");
+    open_file(&e, "other.c", ouri, sizeof ouri, &otext);
+
+    /* the editor's save: the new text, on disk; the background
+     * preprocessor then reads it and ends, and only then comes didSave */
+    char *v1 = edit(otext, "x + DEEP_BONUS * 2", "x + DEEP_BONUS * 3");
+    lspclient_notify(e.c, "textDocument/didChange",
+                     json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", ouri, "version", ++e.version,
+                               "contentChanges", "text", v1));
+    spit(path_in(&e, "other.c"), v1);
+    spit(path_in(&e, "go"), "");
+    for (deadline = now_ms() + T; access(path_in(&e, "done"), F_OK) != 0 && now_ms() < deadline;)
+        usleep(20000);
+    cr_assert_eq(access(path_in(&e, "done"), F_OK), 0, "the background preprocessor never ended");
+    usleep(300000); /* its result reaches the server's loop */
+    lspclient_notify(e.c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", ouri));
+
+    p = wait_for(&e, "hotc/status", last_answered, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "last"), "result")), "applied",
+                     "the save was not reloaded: %s", json_dumps(json_object_get(p, "last"), JSON_COMPACT));
+    json_decref(p);
+    expect_output(&e, "other=16", "the new code of other() does not run");
+
+    teardown(&e);
+    free(text);
+    free(otext);
+    free(v1);
+}
