@@ -295,6 +295,7 @@ struct crash_lookup {
     char *module;
     struct symbolized where;
     int found;
+    bool holds_library;      /* one reference on `module`, a patch library */
 };
 
 /* The sweep of the temp folders that servers killed before their exit
