@@ -4,6 +4,7 @@
 #include "grammar.h"
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <stdio.h>
@@ -111,4 +112,50 @@ uint32_t grammar_function_end(TSNode def, const char *text, size_t len)
         i++;
     }
     return end; /* unbalanced (braces split across #if branches): tree-sitter's */
+}
+
+char *grammar_mask_nested_directives(const char *text, size_t len)
+{
+    char *out = NULL;
+    size_t i = 0;
+    int depth = 0;
+    bool line_start = true;
+
+    while (i < len) {
+        size_t next = skip_lexeme(text, len, i);
+        char ch = text[i];
+        if (next != i) {
+            i = next;
+            line_start = false;
+            continue;
+        }
+        if (ch == '#' && line_start) {
+            size_t start = i;
+            for (; i < len && text[i] != '\n'; i++)
+                if (text[i] == '\\' && i + 1 < len)
+                    i++;
+            if (depth > 0) {
+                if (!out) {
+                    if (!(out = malloc(len + 1)))
+                        return NULL;
+                    memcpy(out, text, len);
+                    out[len] = '\0';
+                }
+                for (size_t k = start; k < i; k++)
+                    if (text[k] != '\n')
+                        out[k] = ' ';
+            }
+            continue;
+        }
+        if (ch == '\n')
+            line_start = true;
+        else if (ch != ' ' && ch != '\t' && ch != '\r')
+            line_start = false;
+        if (ch == '(' || ch == '[' || ch == '{')
+            depth++;
+        else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0)
+            depth--;
+        i++;
+    }
+    return out;
 }

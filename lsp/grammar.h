@@ -31,4 +31,12 @@ TSNode grammar_misread_name(TSNode fdecl);
  * otherwise, or when they do not balance, the node's own end. */
 uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
 
+/* A copy of `text` (`len` bytes, NUL-terminated) in which each preprocessor
+ * directive line inside brackets ((, [ or {: an `#if` or `#include` inside
+ * an initializer list or a call's arguments) is blanked, newlines and every
+ * byte offset kept; NULL when there is none (or out of memory). tree-sitter
+ * cannot read such directives in an expression and loses the structure of
+ * what surrounds them; a parse of the copy keeps it. Malloc'd. */
+char *grammar_mask_nested_directives(const char *text, size_t len);
+
 #endif

@@ -1620,6 +1620,31 @@ void patch_index_free(struct patch_index *self)
     free(self);
 }
 
+/* How badly a tree read the top level (and top-level #if branches): the
+ * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
+ * vanish), then how many nodes hold an error. Lower is better. */
+static uint64_t top_errors(TSNode parent)
+{
+    uint64_t bytes = 0, nodes = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(parent);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+            if (is_container(k)) {
+                uint64_t inner = top_errors(k);
+                bytes += inner >> 20;
+                nodes += inner & 0xfffff;
+            } else if (ts_node_has_error(k)) {
+                nodes++;
+                if (type_is(k, "ERROR"))
+                    bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
+            }
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
+}
+
 struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree)
 {
     struct patch_index *ix = NULL;
@@ -1635,6 +1660,23 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
             !(own = ts_parser_parse_string(parser, NULL, text, (uint32_t)length)))
             goto fail;
         tree = own;
+    }
+    if (ts_node_has_error(ts_tree_root_node(tree))) {
+        /* directives inside an initializer or a call's arguments: the
+         * structure from a reading without them, where it has fewer errors
+         * (the text, offsets and all, stays the file's) */
+        char *masked = grammar_mask_nested_directives(text, length);
+        TSTree *other = NULL;
+        if (masked && (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
+            other = ts_parser_parse_string(parser, NULL, masked, (uint32_t)length);
+        free(masked);
+        if (other && top_errors(ts_tree_root_node(other)) < top_errors(ts_tree_root_node(tree))) {
+            if (own)
+                ts_tree_delete(own);
+            tree = own = other;
+        } else if (other) {
+            ts_tree_delete(other);
+        }
     }
     ix = calloc(1, sizeof *ix);
     if (!ix || !(ix->tree = ts_tree_copy(tree)))
