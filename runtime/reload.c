@@ -541,13 +541,16 @@ static void resume(enum write_mode mode)
 #endif
 }
 
-/* Why a site with a debugger's breakpoint on its entry was left alone. */
+/* Why a site with a debugger's breakpoint on its slot was left alone: the
+ * slot is the entry's first instruction only in an executable built with
+ * an older hot.h (see redirect.h), where `break f` covers it. */
 static void debugger_reason(size_t site, char *reason, size_t reasonsz)
 {
     const char *name = self.hot[site].sym && self.hot[site].sym->name ? self.hot[site].sym->name : "?";
-    snprintf(reason, reasonsz, "cannot change %s() now: a debugger's breakpoint is on its first instruction "
-             "(gdb: break %s); nothing was changed; delete it, or break on a line inside %s(), and try again",
-             name, name, name);
+    snprintf(reason, reasonsz, "cannot change %s() now: a debugger's breakpoint is on the instruction "
+             "a reload writes (gdb: break %s); nothing was changed; delete it, or break on a line inside "
+             "%s(), and try again (with this version's hot.h, `break %s` no longer blocks reloads)",
+             name, name, name, name);
 }
 
 int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t, char *reason,
