@@ -190,7 +190,17 @@ HOT_API int hot_rollback(void);
  * runs now keeps running. */
 HOT_API void hot_shutdown(void);
 
-/* Calls fn(arg) so that a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) during the
+/* Crashes outside hot_guard: after hot_init, a crash (SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE) is reported to the server, then takes the course it
+ * would have taken without libhotc. libhotc defines sigaction(), signal(),
+ * bsd_signal() and sysv_signal() in front of libc's: for these four
+ * signals they record the program's (or a library's) handler and answer
+ * with its previous one, while the runtime's handler stays installed and
+ * hands each crash on to the program's handler after the report, as the
+ * kernel would have (siginfo, mask, SA_RESETHAND, SA_NODEFER; SIG_DFL and
+ * SIG_IGN as the default action). Other signals go to libc's as they are.
+ *
+ * Calls fn(arg) so that a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) during the
  * call returns HOT_ECRASHED instead of killing the program. When a reload is
  * in effect, the newest one is rolled back (the previous version runs from
  * then on); the server gets hot/crash either way. Returns 0 when fn
