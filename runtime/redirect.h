@@ -6,18 +6,23 @@
  *
  * The slot is the entry's last NOP(s): x86-64 gcc emits four one-byte NOPs
  * at the entry and the slot is the last two; aarch64 two NOPs, the slot is
- * the second. The first one is where gdb puts `break f` (its prologue
- * analysis stops at a NOP), and the runtime never writes it: a debugger's
- * breakpoint there never blocks a reload, gdb steps the NOP and reaches the
- * branch, and the byte gdb saved stays right. x86-64 clang emits one 2-byte
- * NOP (66 90), which is the slot (gdb breaks after it, from clang's line
- * table); so is the entry of an executable built with an older hot.h (two
- * NOPs on x86-64, one on aarch64).
+ * the second. On x86-64 the first one is where gdb puts `break f` with gcc
+ * (its prologue analysis stops at a NOP; gcc's line table starts there),
+ * and the runtime never writes it: a debugger's breakpoint there never
+ * blocks a reload, gdb steps the NOP and reaches the branch, and the byte
+ * gdb saved stays right. x86-64 clang emits one 2-byte NOP (66 90), which
+ * is the slot (gdb breaks after it, from clang's line table); so is the
+ * entry of an executable built with an older hot.h (two NOPs on x86-64, one
+ * on aarch64). On aarch64 gcc's line table starts after the NOPs, so gdb's
+ * `break f` lands past them (read from the line table; no aarch64 gdb was
+ * run); the first NOP stays unwritten for a debugger that breaks on the
+ * symbol itself.
  *
  * The first redirection writes the padding, then replaces the slot's NOPs
  * with one atomic store; later ones rewrite only the 8-byte target; a restore
  * puts the slot's NOPs back. An endbr64 (x86, -fcf-protection) or bti
- * (aarch64) at the entry is kept: the NOPs follow it. */
+ * (aarch64) at the entry is kept: the NOPs follow it (gdb then breaks on
+ * the endbr64, which is not written either). */
 #ifndef HOTC_REDIRECT_H
 #define HOTC_REDIRECT_H
 
