@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "arch.h"
 
@@ -55,11 +56,11 @@ typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 typedef void (*handler_fn)(int);
 typedef handler_fn (*signal_fn)(int, handler_fn);
 static sigaction_fn libc_sigaction;
-/* Set while this thread's crash is with the program's handler, so that
- * a signal it raises (to die of it) is not reported a second time. */
-static __thread int handing_over;
 /* This thread's last reported crash: the same fault again (the program's
- * handler returned, the instruction faulted again) is not reported twice. */
+ * handler returned, the instruction faulted again), or the same signal
+ * raised by the process itself (a handler that re-raises it to die of it)
+ * is not reported twice; so a program that recovers from a crash (its
+ * handler jumps out) and faults at the same place again is reported once. */
 static __thread int reported_sig;
 static __thread uintptr_t reported_pc;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -163,14 +164,12 @@ static void hand_over(int sig, siginfo_t *info, void *ctx)
     if (!(h.sa_flags & SA_NODEFER))
         sigaddset(&mask, sig);
     pthread_sigmask(SIG_BLOCK, &mask, &old);
-    handing_over = 1;
     if (h.sa_flags & SA_SIGINFO)
         h.sa_sigaction(sig, info, ctx);
     else
         h.sa_handler(sig);
-    /* what it raised to die of it is delivered here, still handing over */
+    /* what it raised to die of it is delivered here (not reported again) */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    handing_over = 0;
 }
 
 /* The crash signals' handler. Inside a guard it only records the signal
@@ -198,10 +197,9 @@ static void on_crash(int sig, siginfo_t *info, void *ctx)
         default_action(sig, info);
         return;
     }
-    /* A signal the program's handler raised to die of it (ours is still
-     * installed), or the fault again after its handler returned: reported
-     * already. */
-    if (handing_over || (sig == reported_sig && pc == reported_pc)) {
+    /* The fault again after the program's handler returned, or the signal
+     * its handler raised to die of it: reported already. */
+    if (sig == reported_sig && (pc == reported_pc || (info->si_code <= 0 && info->si_pid == getpid()))) {
         hand_over(sig, info, ctx);
         return;
     }
