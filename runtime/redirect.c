@@ -73,8 +73,10 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     memset(site, 0, sizeof *site);
     const unsigned char *p = (const unsigned char *)pad;
     for (int i = 0; i < ARCH_PAD_BEFORE; i++)
-        if (p[i] != 0x90)
-            return -1;
+        if (p[i] != 0x90) {
+            site->debugger = p[i] == INT3;
+            return site->debugger ? REDIRECT_EINIT_DEBUGGER : -1;
+        }
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
     const unsigned char *en = (const unsigned char *)entry;
     site->pad = pad;
@@ -244,8 +246,10 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     memset(site, 0, sizeof *site);
     const uint32_t *p = (const uint32_t *)pad;
     for (int i = 0; i < ARCH_PAD_BEFORE / 4; i++)
-        if (p[i] != A64_NOP)
-            return -1;
+        if (p[i] != A64_NOP) {
+            site->debugger = is_brk(p[i]);
+            return site->debugger ? REDIRECT_EINIT_DEBUGGER : -1;
+        }
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
     site->pad = pad;
     uintptr_t first = is_bti(*(const uint32_t *)entry) ? entry + 4 : entry;

@@ -36,6 +36,7 @@ struct redirect_site {
     int armed;        /* padding written and entry branching */
     int concurrent;   /* every write is safe for a thread running there */
     int known;        /* orig_entry is known (not while a breakpoint covers the slot) */
+    int debugger;     /* init refused: a debugger's breakpoint lay in the padding or entry */
     unsigned char orig_entry[4];
 };
 
@@ -53,6 +54,12 @@ struct redirect_site {
  * lie in one aligned 16-byte block. aarch64: the target is 8-byte aligned.
  * Otherwise writes need every thread stopped. */
 int redirect_site_init(struct redirect_site *site, uintptr_t pad);
+
+/* What redirect_site_init returns when the bytes would be HOT's but for a
+ * debugger's breakpoint where gdb does not put `break f` (an address
+ * breakpoint in the padding): `site->debugger` is set, nothing written;
+ * once the breakpoint is gone a new redirect_site_init succeeds. */
+#define REDIRECT_EINIT_DEBUGGER (-3)
 
 /* What redirect_set and redirect_restore return when a debugger's
  * breakpoint sits on the slot: nothing was written there (writing over it

@@ -312,3 +312,48 @@ Test(gdb, an_older_entry_under_a_breakpoint_is_refused_about_the_debugger)
     rt_wait_exit(p.pid, T);
     rt_driver_free(d);
 }
+
+/* A breakpoint by address in the padding before value() when the program
+ * starts (not where gdb puts `break value`): the reload is refused about
+ * the debugger, and applies once it is deleted (the runtime looks again). */
+Test(gdb, a_breakpoint_in_the_padding_is_the_debuggers_not_the_builds)
+{
+#if !defined(__x86_64__)
+    cr_skip_test("x86-64's padding");
+#endif
+    struct rt_driver *d = rt_new();
+    struct gdb g;
+    static const char *const value[] = {"value", NULL};
+
+    rt_build(d, "rt_gdb");
+    gdb_start(&g, rt_path(d, "rt_gdb"), 0, rt_driver_endpoint(d));
+    const char *out = gdb_do(&g, "set pagination off\nset confirm off\nset width 0\nbreak *((char *)value - 4)\n",
+                             "MARK-SET");
+    cr_assert(strstr(out, "Breakpoint 1 at"), "%s", out);
+    char run[4096 + 64];
+    int n = snprintf(run, sizeof run, "run 60000 > '%s'\n", rt_path(d, "rt_gdb.out"));
+    cr_assert_eq(write(g.in, run, (size_t)n), n);
+    json_t *attach = rt_driver_accept(d, T);
+    cr_assert(attach, "the program did not attach under gdb: %s", g.buf);
+    pid_t pid = (pid_t)json_integer_value(json_object_get(attach, "pid"));
+    const char *build_id = json_string_value(json_object_get(attach, "buildId"));
+    cr_assert(pid > 0 && build_id);
+    rt_patch(d, "gdb_patch.so", "rt_gdb_patch.c", build_id, NULL);
+
+    json_t *r = rt_reload(d, rt_reload_params(d, 1, "gdb_patch.so", build_id, value));
+    const char *reason = json_string_value(json_object_get(r, "reason"));
+    cr_assert_str_eq(rt_status(r), "refused", "%s", json_dumps(r, 0));
+    cr_assert(reason && strstr(reason, "debugger's breakpoint is in the padding") && !strstr(reason, "rebuild"),
+              "the reason: %s", reason);
+    json_decref(r);
+
+    gdb_interrupt(&g, pid, "MARK-STOP");
+    gdb_do(&g, "delete 1\n", "MARK-DELETED");
+    cr_assert_eq(write(g.in, "continue\n", 9), 9);
+    json_decref(rt_reload_applied(d, rt_reload_params(d, 2, "gdb_patch.so", build_id, value)));
+    int lines = rt_count_lines(d, "rt_gdb");
+    cr_assert_not_null(rt_line_after(d, "rt_gdb", lines + 2, "v=4", T), "the new code does not run");
+    kill(pid, SIGKILL);
+    gdb_end(&g);
+    rt_driver_free(d);
+}
