@@ -155,9 +155,14 @@ int exec_main(int argc, char **argv)
         return 2;
     }
     /* Ctrl-C and Ctrl-\ reach the program from the terminal itself (the
-     * same process group): not ours to die of, nor to pass on twice */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
+     * same process group): not ours to die of, nor to pass on twice; the
+     * program gets them as we were given them */
+    struct sigaction ignore, was_int, was_quit;
+    memset(&ignore, 0, sizeof ignore);
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGINT, &ignore, &was_int);
+    sigaction(SIGQUIT, &ignore, &was_quit);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = forward;
@@ -177,8 +182,8 @@ int exec_main(int argc, char **argv)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(127);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGQUIT, SIG_DFL);
+        sigaction(SIGINT, &was_int, NULL);
+        sigaction(SIGQUIT, &was_quit, NULL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         execvp(argv[first], argv + first);

@@ -245,6 +245,9 @@ static json_t *launch_spec(struct launcher *p)
     }
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     self[n > 0 ? n : 0] = '\0';
+    static const char deleted[] = " (deleted)"; /* replaced since it started */
+    if (n > 0 && (size_t)n >= sizeof deleted - 1 && strcmp(self + n - (sizeof deleted - 1), deleted) == 0)
+        n = 0;
     if (n > 0) {
         json_array_append_new(args, json_string("exec"));
         json_array_append_new(args, json_string("--"));
