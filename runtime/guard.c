@@ -50,6 +50,9 @@ static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
 static struct sigaction previous[4][2];
 static int program_at[4];
 static int installed;
+/* Bit i: the runtime's handler is installed for crash_signals[i] (the
+ * program's sigaction and signal only record a handler for those). */
+static int ours_mask;
 /* libc's sigaction and signal functions, behind this file's (resolved once,
  * before the handlers are installed; sigaction also on its first call) */
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
@@ -246,6 +249,7 @@ int guard_init(void)
                 continue;
             }
             set_program_handler(i, &was);
+            __atomic_or_fetch(&ours_mask, 1 << i, __ATOMIC_RELEASE);
         }
         __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
     }
@@ -260,7 +264,8 @@ void guard_recheck(void)
     pthread_mutex_lock(&init_lock);
     for (int i = 0; i < 4; i++) {
         struct sigaction now, sa;
-        if (kernel_sigaction(crash_signals[i], NULL, &now) != 0 || is_ours(&now))
+        if (!(__atomic_load_n(&ours_mask, __ATOMIC_ACQUIRE) & (1 << i)) ||
+            kernel_sigaction(crash_signals[i], NULL, &now) != 0 || is_ours(&now))
             continue;
         /* the program went around sigaction() below: ours goes in front
          * again, theirs becomes the one a crash is handed to */
@@ -275,7 +280,7 @@ void guard_recheck(void)
 HOT_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
     int i = index_of(sig);
-    if (i < 0 || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE))
+    if (i < 0 || !(__atomic_load_n(&ours_mask, __ATOMIC_ACQUIRE) & (1 << i)))
         return kernel_sigaction(sig, act, old);
     if (old)
         *old = program_handler(i);
@@ -290,7 +295,8 @@ HOT_API int sigaction(int sig, const struct sigaction *act, struct sigaction *ol
  * go to libc's own. */
 static handler_fn set_handler(int sig, handler_fn handler, int flags, const char *libc_name)
 {
-    if (index_of(sig) < 0 || !__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) {
+    int i = index_of(sig);
+    if (i < 0 || !(__atomic_load_n(&ours_mask, __ATOMIC_ACQUIRE) & (1 << i))) {
         signal_fn f;
         libc_function(libc_name, &f, sizeof f);
         if (!f) {
