@@ -1,6 +1,7 @@
 /* exec: `hotc exec PROGRAM [ARGS...]`, what the editor's terminal runs when
  * the server starts a program there (see exec.h). */
 #include "exec.h"
+#include "../runtime/hmac.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -93,6 +95,24 @@ static int connect_endpoint(const char *endpoint)
     return fd;
 }
 
+/* Shows the token in `params` without sending it (the TCP handshake,
+ * docs/protocol.md): a fresh nonce and HMAC(token, "hotc program " +
+ * nonce). Without randomness nothing is added (the server then drops the
+ * message over TCP). */
+static void add_proof(json_t *params, const char *token)
+{
+    unsigned char raw[16];
+    char nonce[2 * sizeof raw + 1], what[64], proof[HMAC_HEX_LEN + 1];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return;
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    snprintf(what, sizeof what, "hotc program %s", nonce);
+    hmac_sha256_hex(token, what, proof);
+    json_object_set_new(params, "nonce", json_string(nonce));
+    json_object_set_new(params, "proof", json_string(proof));
+}
+
 /* Tells the server how `pid` ended (hot/exited), best effort: without a
  * server, or when it is gone, nothing is said. */
 static void report(pid_t pid, int status)
@@ -105,7 +125,7 @@ static void report(pid_t pid, int status)
                                      "signalName", exec_signal_name(WTERMSIG(status)))
                          : json_pack("{s:I, s:i}", "pid", (json_int_t)pid, "status", WEXITSTATUS(status));
     if (params && token && *token)
-        json_object_set_new(params, "token", json_string(token));
+        add_proof(params, token);
     json_t *msg = json_pack("{s:s, s:s, s:o}", "jsonrpc", "2.0", "method", "hot/exited", "params", params);
     char *body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);

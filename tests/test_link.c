@@ -227,6 +227,7 @@ struct seen {
     char error[128];
     uint64_t rtt_us;
     json_t *result;
+    int exited, exit_status; /* hot/exited */
 };
 
 static void on_result(struct link *link, const struct link_program *p, json_t *result, const char *error,
@@ -284,7 +285,16 @@ static void on_notified(struct link *link, const struct link_program *p, const c
     }
 }
 
-static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified };
+/* hot/exited: counts it, keeps its status, and ends the test's loop. */
+static void on_exited(struct link *link, json_t *params, void *user)
+{
+    struct seen *s = user;
+    s->exited++;
+    s->exit_status = (int)json_integer_value(json_object_get(params, "status"));
+    link_close(link);
+}
+
+static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified, on_exited };
 
 Test(link, a_program_attaches_gets_a_reload_answers_and_detaches, .timeout = 60)
 {
@@ -493,6 +503,59 @@ Test(link, tcp_needs_the_token)
 Test(link, tcp_handshake_proves_the_token_both_ways)
 {
     tcp_attach(true);
+}
+
+/* The client side of tcp_exited_proves_the_token: a hot/exited whose proof
+ * was made with a wrong token, which must be dropped unheard; then the real
+ * `hotc exec` running `sh -c 'exit 3'` with the endpoint and token. */
+static void *exited_client_main(void *arg)
+{
+    struct client *cl = arg;
+    char proof[HMAC_HEX_LEN + 1], env_ep[760], env_token[80], out[2048];
+    hmac_sha256_hex("0123456789abcdef0123456789abcdef", "hotc program " NONCE, proof);
+    int fd = client_connect(cl->endpoint);
+    CHECK(cl, fd >= 0, "cannot connect to %s", cl->endpoint);
+    client_send(fd, json_pack("{s:s, s:s, s:{s:i, s:i, s:s, s:s}}", "jsonrpc", "2.0", "method", "hot/exited", "params",
+                              "pid", 1, "status", 9, "nonce", NONCE, "proof", proof));
+    json_t *m = client_read(fd);
+    close(fd);
+    CHECK(cl, !m, "a hot/exited with a wrong proof was answered, not dropped");
+    snprintf(env_ep, sizeof env_ep, "HOTC_ENDPOINT=%s", cl->endpoint);
+    snprintf(env_token, sizeof env_token, "HOTC_TOKEN=%s", cl->token);
+    char *argv[] = { "env", env_ep, env_token, (char *)test_build_path("hotc"), "exec", "--", "sh", "-c", "exit 3",
+                     NULL };
+    int rc = test_run(argv, out, sizeof out, 20000);
+    CHECK(cl, rc == 3, "hotc exec: status %d: %.400s", rc, out);
+out:
+    return NULL;
+}
+
+/* hot/exited over TCP (from `hotc exec`, on a connection that never
+ * attaches) shows the token by the handshake's proof, and one with a
+ * wrong proof is dropped. */
+Test(link, tcp_exited_proves_the_token, .timeout = 60)
+{
+    uv_loop_t loop;
+    struct link *link;
+    char err[256];
+    struct seen seen = { 0 };
+    struct client cl = { 0 };
+    pthread_t th;
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    cr_assert_eq(link_open(&link, &loop, scratch("exited"), &callbacks, &seen, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(link_listen_tcp(link, "127.0.0.1", 0, err, sizeof err), 0, "%s", err);
+    snprintf(cl.endpoint, sizeof cl.endpoint, "%s", link_tcp_endpoint(link));
+    snprintf(cl.token, sizeof cl.token, "%s", link_token(link));
+    pthread_create(&th, NULL, exited_client_main, &cl);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    pthread_join(th, NULL);
+
+    cr_expect_str_eq(cl.fail, "", "client: %s", cl.fail);
+    cr_expect_eq(seen.exited, 1, "only the proven hot/exited was heard");
+    cr_expect_eq(seen.exit_status, 3);
+    cr_expect_eq(uv_loop_close(&loop), 0);
 }
 
 /* ------------------------------------------------------------ peer uid */
