@@ -170,6 +170,58 @@ HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_
 #define HOT_STATE_MIGRATE(type, name, fn) ((type *)hot_state_typed((name), sizeof(type), #type, (fn)))
 HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, hot_migrate_fn migrate);
 
+/* State across a restart and a clean exit. When the program exits (exit(),
+ * or a return from main) or the editor restarts it (hotc's restart
+ * command, which rebuilds it first), the runtime hands every state block
+ * (hot_state and HOT_STATE) and every HOT_PERSIST variable to the server,
+ * which keeps them per executable path in $XDG_STATE_HOME/hotc (default
+ * ~/.local/state/hotc; files 0600 in a 0700 folder) together with the
+ * layout of each typed block and variable, read from the build's debug
+ * information. The next start of the same executable gets them back
+ * inside hot_init, before it returns: hot_init waits for them (at most
+ * 200 ms, or $HOTC_STATE_WAIT_MS) only when the server said at attach that
+ * it keeps state for the program, never without a server or saved state.
+ * When the new build's layouts differ, typed blocks and variables are
+ * migrated field by field as at a reload (see HOT_STATE); a field that
+ * cannot be migrated is left at its default (zero in a block, the
+ * variable's initial value in a variable) and the editor is warned with
+ * its name. Pointers do not survive a process: pointer fields are reset
+ * (NULL in a block, the initial value in a variable), unlike at a live
+ * reload where they are kept. Untyped hot_state blocks come back byte for
+ * byte (their `version` and `migrate` work as at a reload). State arriving
+ * after hot_init stopped waiting is not applied (the editor is told) and
+ * stays saved. A crash or a kill saves nothing: the next start gets what
+ * the last clean exit or restart saved. The editor's "forget state"
+ * command (hotc.server.forgetState) deletes it. Call hot_init first in
+ * main, before the state is used.
+ *
+ * HOT_PERSIST(var) makes an existing global or file-scope `static`
+ * persistent in that way. Place it at file scope after the definition:
+ *
+ *   static struct score best = { .points = 10 };
+ *   HOT_PERSIST(best);
+ *
+ * It registers the variable's address, size, name and file from a
+ * constructor (gcc and clang); its type comes from the debug information
+ * (build with -g). Function-local statics cannot be named from file scope
+ * and are not supported. A persistent variable whose layout a reload
+ * changes is still refused live (code refers to it by address): restart
+ * to apply, and it is migrated then. Returns from hot_persist: 0, or
+ * HOT_EINVAL / HOT_ENOMEM. */
+#define HOT__CAT2(a, b) a##b
+#define HOT__CAT(a, b) HOT__CAT2(a, b)
+#if defined(__GNUC__)
+#define HOT_PERSIST(var)                                                                                   \
+    __attribute__((constructor)) static void HOT__CAT(hot__persist_, __LINE__)(void)                    \
+    {                                                                                                      \
+        hot_persist((void *)&(var), sizeof(var), #var, __FILE__);                                          \
+    }                                                                                                      \
+    struct hot__persist_semicolon
+#else
+#define HOT_PERSIST(var) struct hot__persist_semicolon
+#endif
+HOT_API int hot_persist(void *addr, size_t size, const char *name, const char *file);
+
 /* The version of the code running now: 0 before any reload, then 1, 2, ... */
 HOT_API int hot_version(void);
 
