@@ -45,7 +45,7 @@ struct server {
 };
 
 static const char *const commands[] = { SERVER_COMMAND_RUN, SERVER_COMMAND_RELOAD, SERVER_COMMAND_ROLLBACK,
-                                        SERVER_COMMAND_RESTART };
+                                        SERVER_COMMAND_RESTART, SERVER_COMMAND_FORGET_STATE };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
 /* ---------------------------------------------------------------- sending */
