@@ -384,6 +384,7 @@ struct forgetting {
     struct pipeline *p;
     struct server_request *req;
     json_t *paths, *forgotten;
+    char *root;              /* also every saved state of a program under it, or NULL */
     char err[600];
 };
 
@@ -396,6 +397,15 @@ static void forget_work(uv_work_t *req)
 
     if (statestore_dir(dir, sizeof dir, f->err, sizeof f->err) != 0)
         return;
+    if (f->root) {
+        json_t *all = statestore_list(dir), *v;
+        const char *exe;
+        size_t n = strlen(f->root);
+        json_object_foreach(all, exe, v)
+            if (strncmp(exe, f->root, n) == 0 && exe[n] == '/')
+                json_array_append_new(f->paths, json_string(exe));
+        json_decref(all);
+    }
     json_array_foreach(f->paths, i, e)
         if (statestore_forget(dir, json_string_value(e)))
             json_array_append(f->forgotten, e);
@@ -409,7 +419,7 @@ static void on_forgotten(uv_work_t *req, int status)
     json_t *e;
 
     (void)status;
-    json_array_foreach(f->paths, i, e)
+    json_array_foreach(f->forgotten, i, e)
         json_object_del(p->saved_states, json_string_value(e));
     if (*f->err) {
         server_reply_error(p->server, f->req, -32803, f->err);
@@ -419,15 +429,15 @@ static void on_forgotten(uv_work_t *req, int status)
     }
     json_decref(f->paths);
     json_decref(f->forgotten);
+    free(f->root);
     free(f);
 }
 
 void pipeline__command_forget_state(struct pipeline *p, struct server_request *req, json_t *arguments)
 {
     const char *only = json_string_value(json_object_get(json_array_get(arguments, 0), "program"));
-    const char *root = server_root(p->server), *exe;
+    const char *root = server_root(p->server);
     struct forgetting *f = calloc(1, sizeof *f);
-    json_t *v;
 
     if (!f || !(f->paths = json_array()) || !(f->forgotten = json_array())) {
         if (f)
@@ -446,15 +456,14 @@ void pipeline__command_forget_state(struct pipeline *p, struct server_request *r
             if (!only)
                 json_array_append_new(f->paths, json_string(pg->executable));
         }
-    json_object_foreach(p->saved_states, exe, v)
-        if (!only && root && strncmp(exe, root, strlen(root)) == 0 && exe[strlen(root)] == '/')
-            json_array_append_new(f->paths, json_string(exe));
+    f->root = !only && root ? strdup(root) : NULL;
     f->p = p;
     f->req = req;
     f->work.data = f;
     if (uv_queue_work(p->loop, &f->work, forget_work, on_forgotten) != 0) {
         json_decref(f->paths);
         json_decref(f->forgotten);
+        free(f->root);
         free(f);
         server_reply_error(p->server, req, -32603, "cannot queue the work");
     }

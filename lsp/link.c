@@ -333,7 +333,7 @@ static void handle_message(struct conn *c, json_t *msg)
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0 ||
-                           strcmp(method, "hot/state") == 0)) {
+                           strcmp(method, "hot/state") == 0 || strcmp(method, "hot/save") == 0)) {
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (id) {

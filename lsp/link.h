@@ -55,7 +55,7 @@ struct link_callbacks {
     /* `reason` is the runtime's (hot/detach) or "disconnected" */
     void (*detached)(struct link *link, const struct link_program *program, const char *reason,
                      void *user);
-    /* hot/crash, hot/log, hot/state and hot/detach params, borrowed
+    /* hot/crash, hot/log, hot/state, hot/save and hot/detach params, borrowed
      * (hot/detach is followed by `detached` when the connection ends) */
     void (*notified)(struct link *link, const struct link_program *program, const char *method,
                      json_t *params, void *user);

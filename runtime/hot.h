@@ -171,7 +171,7 @@ HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_
 HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, hot_migrate_fn migrate);
 
 /* State across a restart and a clean exit. When the program exits (exit(),
- * or a return from main) or the editor restarts it (hotc's restart
+ * a return from main, or hot_shutdown) or the editor restarts it (hotc's restart
  * command, which rebuilds it first), the runtime hands every state block
  * (hot_state and HOT_STATE) and every HOT_PERSIST variable to the server,
  * which keeps them per executable path in $XDG_STATE_HOME/hotc (default
@@ -231,8 +231,8 @@ HOT_API int hot_version(void);
  * HOT_ESTOP when the other threads could not be stopped (nothing changed). */
 HOT_API int hot_rollback(void);
 
-/* Detaches from the server and stops the background thread. The code that
- * runs now keeps running. */
+/* Hands the state over (see HOT_PERSIST), detaches from the server and
+ * stops the background thread. The code that runs now keeps running. */
 HOT_API void hot_shutdown(void);
 
 /* Calls fn(arg) so that a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) during the

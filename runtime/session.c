@@ -1516,10 +1516,10 @@ static int converse(int fd)
          * waiting at most STOP_FLUSH_MS for a server that does not read. */
         take_handed(gen);
         int status = __atomic_load_n(&exit_status, __ATOMIC_ACQUIRE), empty = 1;
-        if (status != NO_EXIT_STATUS) { /* a clean exit hands its state over */
+        { /* a clean exit (or hot_shutdown) hands the state over */
             json_t *save = handover_snapshot(&empty);
             if (save && (!empty || saved_state)) {
-                json_object_set_new(save, "reason", json_string("exit"));
+                json_object_set_new(save, "reason", json_string(status == NO_EXIT_STATUS ? "shutdown" : "exit"));
                 append(notification("hot/save", save), 0);
             } else {
                 json_decref(save);
