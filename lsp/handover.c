@@ -1,7 +1,7 @@
 /* State across restarts, the server's side (docs/protocol.md, "State
  * across restarts"; lsp/statestore.h keeps it on disk): a program's
- * hot/save (its clean exit) or the answer to ours (restart, before the
- * program is stopped) is described with the layouts of its build's DWARF
+ * hot/save (its clean exit) or its answer to hot/handover (restart, before
+ * the program is stopped) is described with the layouts of its build's DWARF
  * and written on a worker; when a program whose executable has a saved
  * state attaches, hot/attach's answer says so (`savedState`), the plans
  * from the saved layouts to the new build's are made on a worker and sent
@@ -130,7 +130,7 @@ static void on_save_worked(uv_work_t *req, int status)
     saved(req->data);
 }
 
-/* Keeps what `pg` handed over (`params`: hot/save's params or result,
+/* Keeps what `pg` handed over (`params`: hot/save's params or hot/handover's result,
  * borrowed), its layouts read from its build's DWARF. Calls `resume(arg)`
  * once done (may be NULL). */
 static void keep(struct pipeline *p, struct program *pg, json_t *params, const char *reason,
@@ -228,7 +228,7 @@ void pipeline__before_stop(long pid, const char *path, void (*resume)(void *arg)
             continue;
         s->kind = SEND_STATE;
         s->p = p;
-        s->method = "hot/save";
+        s->method = "hot/handover";
         s->params = json_object();
         s->answered = on_save_answer;
         s->user = st;

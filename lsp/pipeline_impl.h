@@ -168,7 +168,7 @@ struct rollback {
 
 enum send_kind { SEND_RELOAD, SEND_ROLLBACK, SEND_STATE };
 
-/* The answer to a SEND_STATE request (hot/save, hot/restore): `pg` NULL
+/* The answer to a SEND_STATE request (hot/handover, hot/restore): `pg` NULL
  * when the program is gone, `result` NULL with `error` on failure. */
 typedef void (*send_answered_fn)(struct pipeline *p, struct program *pg, json_t *result, const char *error,
                                  void *user);

@@ -1,5 +1,5 @@
 /* handover: the state a program hands to the server when it ends (a clean
- * exit, or the server's hot/save before a restart) and gets back at its
+ * exit: hot/save; or the server's hot/handover before a restart) and gets back at its
  * next start (hot/restore): every hot_state block and HOT_PERSIST variable
  * as bytes, typed ones migrated by the server's plans (docs/protocol.md,
  * "State across restarts"). The messages' JSON lives here and in session.c

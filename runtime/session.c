@@ -1340,7 +1340,7 @@ static void dispatch(json_t *msg)
             on_reload(id, params);
     } else if (strcmp(method, "hot/rollback") == 0) {
         on_rollback(id);
-    } else if (strcmp(method, "hot/save") == 0) {
+    } else if (strcmp(method, "hot/handover") == 0) {
         respond(id, handover_snapshot(NULL));
     } else if (strcmp(method, "hot/restore") == 0) {
         on_restore(id, params);

@@ -469,7 +469,7 @@ Test(persist, a_restart_rebuilds_and_hands_the_state_back_migrated)
     wait_message(&e, "field `kind`");
     cr_assert(has_message(&e, "field `kind`", "cannot be migrated, defaulted"));
     wait_message(&e, "field `game.big` did not fit");
-    validate_traffic(&e, (const char *const[]){ "hot-save", "hot-save.result", "hot-restore", "hot-restore.result",
+    validate_traffic(&e, (const char *const[]){ "hot-handover", "hot-handover.result", "hot-restore", "hot-restore.result",
                                                 NULL });
     teardown(&e);
 }
