@@ -73,6 +73,7 @@ struct saving {
     uv_work_t work;
     struct pipeline *p;
     json_t *state;           /* what the file gets */
+    json_t *patches;         /* the program's patch libraries, newest first */
     char err[600];
     void (*resume)(void *arg); /* the restart waiting for it, or NULL */
     void *arg;
@@ -91,14 +92,16 @@ static void save_described(struct debuginfo *exe, const char *error, void *user)
     struct saving *s = user;
 
     (void)error;
-    if (exe)
-        statestore_describe(exe, s->state);
+    statestore_describe(exe, s->state, s->patches);
     write_state(s);
 }
 
 static void save_work(uv_work_t *req)
 {
-    write_state(req->data);
+    struct saving *s = req->data;
+
+    statestore_describe(NULL, s->state, s->patches);
+    write_state(s);
 }
 
 static void saved(void *user)
@@ -106,6 +109,8 @@ static void saved(void *user)
     struct saving *s = user;
     struct pipeline *p = s->p;
     const char *exe = json_string_value(json_object_get(s->state, "executable"));
+    size_t i;
+    json_t *path;
 
     if (*s->err) {
         log_warn("%s", s->err);
@@ -120,7 +125,10 @@ static void saved(void *user)
     }
     if (s->resume)
         s->resume(s->arg);
+    json_array_foreach(s->patches, i, path)
+        pipeline__library_ref(p, json_string_value(path), -1);
     json_decref(s->state);
+    json_decref(s->patches);
     free(s);
 }
 
@@ -156,6 +164,13 @@ static void keep(struct pipeline *p, struct program *pg, json_t *params, const c
     s->resume = resume;
     s->arg = arg;
     s->work.data = s;
+    s->patches = json_array();
+    /* each held until the save is written (a detach would remove it) */
+    for (struct applied *a = pg->applied; a; a = a->below)
+        if (a->so_path) {
+            json_array_append_new(s->patches, json_string(a->so_path));
+            pipeline__library_ref(p, a->so_path, 1);
+        }
     if (layoutcheck_use(p->layout, pg->build_id, save_described, saved, s) == 0)
         return;
     if (uv_queue_work(p->loop, &s->work, save_work, on_save_worked) != 0) {

@@ -200,14 +200,43 @@ static json_t *layout_of_variable(struct debuginfo *exe, json_t *v)
                : NULL;
 }
 
-void statestore_describe(struct debuginfo *exe, json_t *state)
+/* The layout of block `b`, migrated live to the one its "fingerprint"
+ * names, from the first patch library of `patches` that has it. */
+static json_t *layout_in_patches(json_t *b, json_t *patches)
+{
+    const char *want = json_string_value(json_object_get(b, "fingerprint"));
+    size_t i;
+    json_t *path, *found = NULL;
+
+    json_array_foreach(patches, i, path) {
+        struct debuginfo *lib = NULL;
+        if (found || debuginfo_open(json_string_value(path), &lib, NULL, 0) != 0)
+            continue;
+        debuginfo_lock(lib);
+        json_t *layout = layout_of_block(lib, b);
+        debuginfo_unlock(lib);
+        debuginfo_free(lib);
+        if (layout && strcmp(json_string_value(json_object_get(layout, "fp")) ? json_string_value(json_object_get(layout, "fp")) : "", want) == 0)
+            found = layout;
+        else
+            json_decref(layout);
+    }
+    return found;
+}
+
+void statestore_describe(struct debuginfo *exe, json_t *state, json_t *patches)
 {
     size_t i;
     json_t *e, *layout;
 
+    json_array_foreach(json_object_get(state, "blocks"), i, e)
+        if (json_object_get(e, "fingerprint") && (layout = layout_in_patches(e, patches)) != NULL)
+            json_object_set_new(e, "layout", layout);
+    if (!exe)
+        return;
     debuginfo_lock(exe);
     json_array_foreach(json_object_get(state, "blocks"), i, e)
-        if ((layout = layout_of_block(exe, e)) != NULL)
+        if (!json_object_get(e, "fingerprint") && (layout = layout_of_block(exe, e)) != NULL)
             json_object_set_new(e, "layout", layout);
     json_array_foreach(json_object_get(state, "persist"), i, e)
         if ((layout = layout_of_variable(exe, e)) != NULL)

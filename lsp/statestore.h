@@ -42,9 +42,12 @@ int statestore_forget(const char *dir, const char *executable);
 json_t *statestore_list(const char *dir);
 
 /* Adds to each typed block and variable of `state` the "layout" of its
- * type in `exe`, the build that runs now (a block whose type or a variable
- * that `exe` does not describe gets none). Takes the file's lock. */
-void statestore_describe(struct debuginfo *exe, json_t *state);
+ * type in `exe`, the build that runs now; a block a live reload migrated
+ * ("fingerprint": its layout is not the executable's) gets it from the
+ * newest of the patch libraries `patches` (paths, newest first; opened
+ * here) whose type has that fingerprint. A block or variable no file
+ * describes gets none. Takes the files' locks. */
+void statestore_describe(struct debuginfo *exe, json_t *state, json_t *patches);
 
 /* The hot/restore params for the build `exe` from a saved `state`: each
  * typed block and variable with the plan from its saved layout to its

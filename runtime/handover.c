@@ -56,7 +56,8 @@ static unsigned char *from_base64(const char *text, size_t *n)
     return bytes;
 }
 
-static void block_entry(const char *name, const char *type, int version, const void *data, size_t size, void *user)
+static void block_entry(const char *name, const char *type, int version, const char *layout, const void *data,
+                        size_t size, void *user)
 {
     char *b64 = to_base64(data, size);
     json_t *e = b64 ? json_pack("{s:s, s:i, s:I, s:s}", "name", name, "version", version, "size", (json_int_t)size,
@@ -64,6 +65,8 @@ static void block_entry(const char *name, const char *type, int version, const v
                     : NULL;
     if (e && type)
         json_object_set_new(e, "type", json_string(type));
+    if (e && layout) /* migrated live: not the executable's layout */
+        json_object_set_new(e, "fingerprint", json_string(layout));
     if (e)
         json_array_append_new(user, e);
     free(b64);

@@ -9,8 +9,8 @@
 
 struct json_t;
 
-/* {blocks:[{name, type?, version, size, data}], persist:[{name, file, size,
- * data}]} with the bytes in base64, copied now (new reference; NULL when
+/* {blocks:[{name, type?, fingerprint?, version, size, data}],
+ * persist:[{name, file, size, data}]} with the bytes in base64, copied now (new reference; NULL when
  * out of memory). Any thread. Sets *empty when there is nothing to hand
  * over. */
 struct json_t *handover_snapshot(int *empty);

@@ -407,7 +407,7 @@ void hooks_blocks_each(hooks_block_cb cb, void *user)
 {
     pthread_mutex_lock(&lock);
     for (struct state_block *b = blocks; b; b = b->next)
-        cb(b->name, b->type, b->type ? 0 : b->version, b->data, b->size, user);
+        cb(b->name, b->type, b->type ? 0 : b->version, b->layout, b->data, b->size, user);
     pthread_mutex_unlock(&lock);
 }
 

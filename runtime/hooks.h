@@ -53,10 +53,11 @@ struct hooks_prepared *hooks_migrate_prepare(const struct migrate_plan *plans, s
 void hooks_prepared_free(struct hooks_prepared *pre);
 
 /* Across restarts (runtime/handover.c). Calls `cb` for every block,
- * typed (`type` its spelling, `version` 0) or not (`type` NULL), under the
- * registry's lock: `cb` must not call hot_state. */
-typedef void (*hooks_block_cb)(const char *name, const char *type, int version, const void *data, size_t size,
-                               void *user);
+ * typed (`type` its spelling, `version` 0, `layout` the fingerprint a live
+ * migration gave it, NULL while it is in the executable's) or not (`type`
+ * NULL), under the registry's lock: `cb` must not call hot_state. */
+typedef void (*hooks_block_cb)(const char *name, const char *type, int version, const char *layout,
+                               const void *data, size_t size, void *user);
 void hooks_blocks_each(hooks_block_cb cb, void *user);
 
 /* Adds a block handed back from a saved state: `data` (malloc'd, `size`

@@ -473,3 +473,87 @@ Test(persist, a_restart_rebuilds_and_hands_the_state_back_migrated)
                                                 NULL });
     teardown(&e);
 }
+
+/* A block a live reload migrated is handed over in its new layout: the
+ * server describes it from the patch that gave it (the executable has the
+ * old one), and the next start, of the unchanged executable, migrates it
+ * back. */
+Test(persist, a_block_migrated_live_is_saved_in_its_new_layout)
+{
+    struct env e;
+    char path[PATH_MAX + 64], endpoint[PATH_MAX + 64], uri[PATH_MAX + 80];
+    json_t *db, *p;
+
+    setup(&e);
+    snprintf(path, sizeof path, "%s/compile_commands.json", e.dir);
+    db = json_pack("[{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s]}]", "directory", e.dir, "file", "persist.c", "arguments",
+                   "gcc", "-std=gnu11", "-g", "-O1", "-I", test_source_path("runtime"), "-o", "persist",
+                   "persist.c", "-Wall");
+    cr_assert_eq(json_dump_file(db, path, 0), 0);
+    json_decref(db);
+    start_server(&e, NULL);
+    snprintf(endpoint, sizeof endpoint, "unix:%s/run/hotc/%ld.sock", e.dir, (long)lspclient_pid(e.c));
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        setenv("HOTC_ENDPOINT", endpoint, 1);
+        execl(e.prog, e.prog, "0", e.out, "term", (char *)NULL);
+        _exit(127);
+    }
+    free(wait_line(&e, "tick", 0));
+
+    /* a field added live: the block is migrated */
+    snprintf(path, sizeof path, "%s/persist.c", e.dir);
+    snprintf(uri, sizeof uri, "file://%s", path);
+    char *text = test_slurp(path, NULL);
+    lspclient_notify(e.c, "textDocument/didOpen",
+                     json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri", uri, "languageId", "c", "version", 1,
+                               "text", text));
+    char *at = strstr(text, "    long kind;\n#endif\n");
+    cr_assert(at);
+    char *changed = malloc(strlen(text) + 64);
+    sprintf(changed, "%.*s    long kind;\n    long extra;\n%s", (int)(at - text), text, at + strlen("    long kind;\n"));
+    lspclient_notify(e.c, "textDocument/didChange",
+                     json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", uri, "version", 2,
+                               "contentChanges", "text", changed));
+    spit(path, changed);
+    lspclient_notify(e.c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", uri));
+    long long deadline = now_ms() + T;
+    for (;;) {
+        json_t *msg = lspclient_read(e.c, (int)(deadline - now_ms()));
+        cr_assert(msg, "no hotc/reloaded");
+        json_array_append(e.history, msg);
+        const char *m = json_string_value(json_object_get(msg, "method"));
+        p = m && strcmp(m, "hotc/reloaded") == 0 ? json_object_get(msg, "params") : NULL;
+        if (p) {
+            json_t *r = json_array_get(json_object_get(p, "programs"), 0);
+            cr_assert_str_eq(json_string_value(json_object_get(r, "status")), "applied", "%s",
+                             json_string_value(json_object_get(r, "reason")));
+            cr_assert(strstr(json_string_value(json_object_get(p, "state")), "field `extra` added (0)"));
+            json_decref(msg);
+            break;
+        }
+        json_decref(msg);
+    }
+    free(changed);
+    free(text);
+
+    /* a clean exit; then the unchanged executable starts again */
+    kill(pid, SIGTERM);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the program did not exit cleanly (%d)", status);
+    wait_message(&e, "was saved (exit)");
+    char *end = wait_line(&e, "end", 0);
+    long frames = field(end, "frame");
+    free(end);
+    run_program(&e, "30");
+    char *again = wait_line(&e, "start", pid);
+    cr_assert(strstr(again, " v1 "), "%s", again);
+    cr_assert_eq(field(again, "frame"), frames, "the migrated block did not come back: %s", again);
+    cr_assert_eq(field(again, "score"), 2 * frames, "%s", again);
+    cr_assert_eq(field(again, "kind"), 4, "%s", again);
+    free(again);
+    wait_message(&e, "field `extra` removed");
+    teardown(&e);
+}
