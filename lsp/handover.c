@@ -377,6 +377,18 @@ static void restore_ready(void *user)
     pipeline__program_enqueue(p, pg, s);
 }
 
+static void restore_plain_work(uv_work_t *req)
+{
+    restore_work(NULL, NULL, req->data);
+}
+
+static void on_restore_plain(uv_work_t *req, int status)
+{
+    (void)status;
+    restore_ready(req->data);
+    free(req);
+}
+
 void pipeline__handover_attached(struct pipeline *p, struct program *pg)
 {
     struct restoring *r;
@@ -388,8 +400,22 @@ void pipeline__handover_attached(struct pipeline *p, struct program *pg)
     r->pid = pg->pid;
     r->executable = strdup(pg->executable);
     r->said = json_object();
-    if (!r->executable || !r->said || layoutcheck_use(p->layout, pg->build_id, restore_work, restore_ready, r) != 0)
+    if (!r->executable || !r->said) {
         restoring_free(r);
+        return;
+    }
+    if (layoutcheck_use(p->layout, pg->build_id, restore_work, restore_ready, r) == 0)
+        return;
+    /* without the build's DWARF: untyped blocks only; the program is
+     * answered either way, it waits */
+    uv_work_t *w = malloc(sizeof *w);
+    if (w) {
+        w->data = r;
+        if (uv_queue_work(p->loop, w, restore_plain_work, on_restore_plain) == 0)
+            return;
+        free(w);
+    }
+    restoring_free(r);
 }
 
 /* ---------------------------------------------------------------- forgetting */

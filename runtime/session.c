@@ -1567,6 +1567,14 @@ static void *run(void *arg)
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     __atomic_store_n(&thread_tid, stopworld_gettid(), __ATOMIC_RELEASE);
     char err[256];
+    {
+        /* no server at all: hot_init does not wait while the executable is read */
+        int named;
+        char *ep = find_endpoint(&named);
+        if (!ep)
+            open_gate();
+        free(ep);
+    }
     reload_init(err, sizeof err);
     for (;;) {
         int named;
