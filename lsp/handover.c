@@ -11,6 +11,18 @@
 
 #include "statestore.h"
 
+/* A restore: planned on a worker, then sent to the program. */
+struct restoring {
+    struct pipeline *p;
+    struct restoring *next;  /* in p->deferred */
+    int program;
+    long pid;
+    char *executable, *build_id;
+    json_t *params, *said;
+    char err[600];
+};
+
+
 /* ---------------------------------------------------------------- the list at start-up */
 
 struct listing {
@@ -63,7 +75,8 @@ void pipeline__attach_result(struct link *link, const struct link_program *lp, j
     struct pipeline *p = user;
 
     (void)link;
-    if (lp->executable && json_object_get(p->saved_states, lp->executable))
+    if (lp->executable &&
+        (json_object_get(p->saved_states, lp->executable) || json_object_get(p->saving, lp->executable)))
         json_object_set_new(result, "savedState", json_true());
 }
 
@@ -104,6 +117,29 @@ static void save_work(uv_work_t *req)
     write_state(s);
 }
 
+static void start_restore(struct restoring *r);
+
+/* Counts a save of `exe` being written (delta 1) or done (-1); when none
+ * is left, the restores that waited for it start. */
+static void saving_count(struct pipeline *p, const char *exe, int delta)
+{
+    json_int_t n = json_integer_value(json_object_get(p->saving, exe)) + delta;
+    if (n > 0) {
+        json_object_set_new(p->saving, exe, json_integer(n));
+        return;
+    }
+    json_object_del(p->saving, exe);
+    for (struct restoring **q = &p->deferred; *q;) {
+        struct restoring *r = *q;
+        if (strcmp(r->executable, exe) != 0) {
+            q = &r->next;
+            continue;
+        }
+        *q = r->next;
+        start_restore(r);
+    }
+}
+
 static void saved(void *user)
 {
     struct saving *s = user;
@@ -125,6 +161,8 @@ static void saved(void *user)
     }
     if (s->resume)
         s->resume(s->arg);
+    if (exe)
+        saving_count(p, exe, -1);
     json_array_foreach(s->patches, i, path)
         pipeline__library_ref(p, json_string_value(path), -1);
     json_decref(s->state);
@@ -165,6 +203,7 @@ static void keep(struct pipeline *p, struct program *pg, json_t *params, const c
     s->arg = arg;
     s->work.data = s;
     s->patches = json_array();
+    saving_count(p, pg->executable, 1);
     /* each held until the save is written (a detach would remove it) */
     for (struct applied *a = pg->applied; a; a = a->below)
         if (a->so_path) {
@@ -256,20 +295,12 @@ void pipeline__before_stop(long pid, const char *path, void (*resume)(void *arg)
 
 /* ---------------------------------------------------------------- restoring */
 
-struct restoring {
-    struct pipeline *p;
-    int program;
-    long pid;
-    char *executable;
-    json_t *params, *said;
-    char err[600];
-};
-
 static void restoring_free(struct restoring *r)
 {
     json_decref(r->params);
     json_decref(r->said);
     free(r->executable);
+    free(r->build_id);
     free(r);
 }
 
@@ -389,22 +420,15 @@ static void on_restore_plain(uv_work_t *req, int status)
     free(req);
 }
 
-void pipeline__handover_attached(struct pipeline *p, struct program *pg)
+static void start_restore(struct restoring *r)
 {
-    struct restoring *r;
+    struct pipeline *p = r->p;
 
-    if (!json_object_get(p->saved_states, pg->executable) || !(r = calloc(1, sizeof *r)))
-        return;
-    r->p = p;
-    r->program = pg->id;
-    r->pid = pg->pid;
-    r->executable = strdup(pg->executable);
-    r->said = json_object();
-    if (!r->executable || !r->said) {
+    if (p->closing || !pipeline__program_get(p, r->program)) {
         restoring_free(r);
         return;
     }
-    if (layoutcheck_use(p->layout, pg->build_id, restore_work, restore_ready, r) == 0)
+    if (layoutcheck_use(p->layout, r->build_id, restore_work, restore_ready, r) == 0)
         return;
     /* without the build's DWARF: untyped blocks only; the program is
      * answered either way, it waits */
@@ -416,6 +440,42 @@ void pipeline__handover_attached(struct pipeline *p, struct program *pg)
         free(w);
     }
     restoring_free(r);
+}
+
+/* A program attached: when a state is saved for its executable, it is
+ * planned and sent (hot/restore), after the saves still being written. */
+void pipeline__handover_attached(struct pipeline *p, struct program *pg)
+{
+    struct restoring *r;
+
+    if ((!json_object_get(p->saved_states, pg->executable) && !json_object_get(p->saving, pg->executable)) ||
+        !(r = calloc(1, sizeof *r)))
+        return;
+    r->p = p;
+    r->program = pg->id;
+    r->pid = pg->pid;
+    r->executable = strdup(pg->executable);
+    r->build_id = strdup(pg->build_id);
+    r->said = json_object();
+    if (!r->executable || !r->build_id || !r->said) {
+        restoring_free(r);
+        return;
+    }
+    if (json_object_get(p->saving, pg->executable)) {
+        r->next = p->deferred;
+        p->deferred = r;
+        return;
+    }
+    start_restore(r);
+}
+
+void pipeline__handover_free(struct pipeline *p)
+{
+    while (p->deferred) {
+        struct restoring *r = p->deferred;
+        p->deferred = r->next;
+        restoring_free(r);
+    }
 }
 
 /* ---------------------------------------------------------------- forgetting */

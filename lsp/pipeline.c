@@ -629,9 +629,10 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->layout = layoutcheck_new(loop, pipeline__on_image_loaded, p);
     p->launcher = launcher_new(loop);
     p->saved_states = json_object();
+    p->saving = json_object();
     if (p->launcher)
         launcher_set_before_stop(p->launcher, pipeline__before_stop, p);
-    if (!p->saved_states || !p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
+    if (!p->saved_states || !p->saving || !p->layout || !p->launcher || !p->pending || !p->bases || !p->hashes || !p->compiler_uris || !p->base_serials || !p->compile_serials || !p->fast ||
         !p->tcc_failed || !p->libraries || !p->units || !p->units_failed) {
         pipeline_free(p);
         return NULL;
@@ -692,6 +693,8 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->units_failed);
     json_decref(self->layout_uris);
     json_decref(self->saved_states);
+    json_decref(self->saving);
+    pipeline__handover_free(self);
     free(self->compiler);
     free(self->compile_commands);
     free(self->fast);

@@ -51,6 +51,7 @@
 
 struct job;
 struct program;
+struct restoring;
 
 /* What a compile needs from the file system, found off the loop: the
  * compile_commands.json that applies to a file (loaded when it changed) and
@@ -252,6 +253,8 @@ struct pipeline {
     struct scan *scans;        /* every scan alive (freed at exit when one is still running) */
     char *last_build_id;     /* of the last program that attached */
     json_t *saved_states;    /* executable -> true: a state is saved for it (lsp/handover.c) */
+    json_t *saving;          /* executable -> how many saves of its state are being written */
+    struct restoring *deferred; /* restores waiting for those saves */
 };
 
 enum reload_mode {
@@ -356,6 +359,7 @@ void pipeline__command_forget_state(struct pipeline *p, struct server_request *r
 void pipeline__handover_attached(struct pipeline *p, struct program *pg);
 void pipeline__handover_saved(struct pipeline *p, struct program *pg, json_t *params);
 void pipeline__handover_start(struct pipeline *p);
+void pipeline__handover_free(struct pipeline *p);
 void pipeline__on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
                         void *user);
 size_t pipeline__program_count(struct pipeline *p);

@@ -74,27 +74,48 @@ static void file_of(const char *dir, const char *executable, char *out, size_t s
     snprintf(out, size, "%s/%s-%016" PRIx64 ".json", dir, name, h);
 }
 
+/* Writes all of `n` bytes. Returns 0 or -1 (errno set). */
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
 int statestore_write(const char *dir, json_t *state, char *err, size_t errsize)
 {
     const char *exe = json_string_value(json_object_get(state, "executable"));
     char path[4200], tmp[4300];
     int fd;
+    /* in memory first: jansson's json_dumpfd writes piece by piece */
+    char *text = json_dumps(state, JSON_COMPACT);
 
-    if (!exe || !*exe) {
-        snprintf(err, errsize, "cannot save the program's state: it did not say its executable");
+    if (!exe || !*exe || !text) {
+        snprintf(err, errsize, "cannot save the program's state: %s",
+                 text ? "it did not say its executable" : "out of memory");
+        free(text);
         return -1;
     }
     file_of(dir, exe, path, sizeof path);
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || json_dumpfd(state, fd, JSON_COMPACT) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
+    if (fd < 0 || write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
         rename(tmp, path) != 0) {
         snprintf(err, errsize, "cannot save the program's state in %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         unlink(tmp);
+        free(text);
         return -1;
     }
+    free(text);
     return 0;
 }
 
@@ -119,8 +140,22 @@ json_t *statestore_read(const char *dir, const char *executable, char *err, size
         close(fd);
         return NULL;
     }
-    state = json_loadfd(fd, 0, &e);
+    /* whole, then parsed: jansson's json_loadfd reads a byte per call */
+    char *text = st.st_size > 0 ? malloc((size_t)st.st_size) : NULL;
+    size_t have = 0;
+    while (text && have < (size_t)st.st_size) {
+        ssize_t k = read(fd, text + have, (size_t)st.st_size - have);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        have += (size_t)k;
+    }
     close(fd);
+    state = text ? json_loadb(text, have, 0, &e) : NULL;
+    if (!text)
+        snprintf(e.text, sizeof e.text, "empty or out of memory");
+    free(text);
     const char *saved_for = json_string_value(json_object_get(state, "executable"));
     if (!state || !saved_for || strcmp(saved_for, executable) != 0) {
         snprintf(err, errsize, "the saved state %s cannot be read: %s", path, state ? "another program's" : e.text);

@@ -60,8 +60,8 @@ static void block_entry(const char *name, const char *type, int version, const c
                         size_t size, void *user)
 {
     char *b64 = to_base64(data, size);
-    json_t *e = b64 ? json_pack("{s:s, s:i, s:I, s:s}", "name", name, "version", version, "size", (json_int_t)size,
-                                "data", b64)
+    json_t *e = b64 ? json_pack("{s:s, s:i, s:I, s:o}", "name", name, "version", version, "size", (json_int_t)size,
+                                "data", json_stringn_nocheck(b64, strlen(b64))) /* base64: ASCII */
                     : NULL;
     if (e && type)
         json_object_set_new(e, "type", json_string(type));
@@ -76,8 +76,8 @@ static void persist_entry(const char *name, const char *file, void *addr, size_t
 {
     char *b64 = to_base64(addr, size);
     if (b64)
-        json_array_append_new(user, json_pack("{s:s, s:s, s:I, s:s}", "name", name, "file", file, "size",
-                                              (json_int_t)size, "data", b64));
+        json_array_append_new(user, json_pack("{s:s, s:s, s:I, s:o}", "name", name, "file", file, "size",
+                                              (json_int_t)size, "data", json_stringn_nocheck(b64, strlen(b64))));
     free(b64);
 }
 

@@ -63,6 +63,7 @@
 #define MAX_BACKLOG (4u << 20)
 #define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
 #define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
+#define SAVE_FLUSH_MS 5000 /* the same when they hand the state over (hot/save) */
 #define GUARD_RECHECK_MS 1000 /* how often the crash handlers are put back in front */
 #define NO_EXIT_STATUS (-1) /* exit_status before exit(): hot_shutdown's detach */
 
@@ -1531,7 +1532,7 @@ static int converse(int fd)
                    : json_pack("{s:s, s:s, s:{s:s, s:i}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
                                "reason", "exit", "status", status),
                0);
-        drain_backlog(fd, now_ms() + STOP_FLUSH_MS);
+        drain_backlog(fd, now_ms() + (empty && !saved_state ? STOP_FLUSH_MS : SAVE_FLUSH_MS));
     }
     __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
     lock_send(-1);
