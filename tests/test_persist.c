@@ -148,6 +148,15 @@ static void start_server(struct env *e, json_t *settings)
                              T);
     cr_assert(r, "no initialize result");
     json_decref(r);
+    /* the socket is made at `initialized`: a program started before it
+     * would run its few frames unattached */
+    char sock[PATH_MAX + 64];
+    snprintf(sock, sizeof sock, "%s/run/hotc/%ld.sock", e->dir, (long)lspclient_pid(e->c));
+    long long deadline = now_ms() + T;
+    while (access(sock, F_OK) != 0) {
+        cr_assert(now_ms() < deadline, "the server made no socket");
+        usleep(10000);
+    }
 }
 
 /* Runs the program for `frames` frames attached to the server and waits
