@@ -22,18 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "e2e.h"
 #include "lspclient.h"
 #include "run.h"
 
 #define T 60000 /* ms; generous: the machine is shared and builds are slow under load */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PERSIST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PERSIST_SANITIZED 1
-#endif
-#endif
 
 struct env {
     char dir[64];
@@ -42,52 +35,6 @@ struct env {
     json_t *history;  /* every message read */
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *cmd, char *out, size_t size)
-{
-    char *const argv[] = { "sh", "-c", (char *)cmd, NULL };
-    char sink[256];
-    return test_run(argv, out ? out : sink, out ? size : sizeof sink, T);
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* The flags that link the runtime (a plain one under the sanitizers: the
- * program is not built with them). */
-static const char *hotc_flags(void)
-{
-    static char flags[2 * PATH_MAX + 256];
-#ifdef PERSIST_SANITIZED
-    char cmd[4 * PATH_MAX + 1024], dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", test_build_path("tests/pipe-plain"));
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && cd '%s' && exec 9>lock && flock 9 && "
-             "if [ ! -f libhotc.a ] || [ -n \"$(find '%s/runtime' -newer libhotc.a -name '*.[ch]')\" ]; then "
-             "gcc -std=c11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -DHOTC_VERSION='\"%s\"' "
-             "-c '%s'/runtime/*.c && rm -f libhotc.a && ar rcs libhotc.a *.o; fi",
-             dir, dir, HOTC_SOURCE_DIR, HOTC_VERSION, HOTC_SOURCE_DIR);
-    cr_assert_eq(sh(cmd, NULL, 0), 0, "cannot build a plain libhotc");
-    snprintf(flags, sizeof flags, "-I'%s/runtime' -rdynamic '%s/libhotc.a' -ljansson -ldl -lpthread",
-             HOTC_SOURCE_DIR, dir);
-#else
-    snprintf(flags, sizeof flags, "$(PKG_CONFIG_PATH='%s' pkg-config --cflags --libs hotc) -ljansson -ldl -lpthread",
-             test_build_path("pkgconfig"));
-#endif
-    return flags;
-}
-
 /* Writes the project's build (a Makefile that runs build.sh, so that a
  * restart finds it) with `defines`, and builds. */
 static void build(struct env *e, const char *defines)
@@ -95,12 +42,12 @@ static void build(struct env *e, const char *defines)
     char path[PATH_MAX + 16], script[4 * PATH_MAX], out[8192];
     snprintf(path, sizeof path, "%s/build.sh", e->dir);
     snprintf(script, sizeof script, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall %s -o persist persist.c %s\n", e->dir,
-             defines, hotc_flags());
-    spit(path, script);
+             defines, test_hotc_flags());
+    test_spit(path, script);
     snprintf(path, sizeof path, "%s/Makefile", e->dir);
-    spit(path, "all:\n\tsh build.sh\n");
+    test_spit(path, "all:\n\tsh build.sh\n");
     snprintf(script, sizeof script, "sh '%s/build.sh'", e->dir);
-    cr_assert_eq(sh(script, out, sizeof out), 0, "cannot build the program: %s", out);
+    cr_assert_eq(test_sh(script, out, sizeof out), 0, "cannot build the program: %s", out);
 }
 
 static void setup(struct env *e)
@@ -113,7 +60,7 @@ static void setup(struct env *e)
     cr_assert(mkdtemp(e->dir));
     cr_assert(text);
     snprintf(path, sizeof path, "%s/persist.c", e->dir);
-    spit(path, text);
+    test_spit(path, text);
     free(text);
     snprintf(e->prog, sizeof e->prog, "%s/persist", e->dir);
     snprintf(e->out, sizeof e->out, "%s/persist.out", e->dir);
@@ -152,9 +99,9 @@ static void start_server(struct env *e, json_t *settings)
      * would run its few frames unattached */
     char sock[PATH_MAX + 64];
     snprintf(sock, sizeof sock, "%s/run/hotc/%ld.sock", e->dir, (long)lspclient_pid(e->c));
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     while (access(sock, F_OK) != 0) {
-        cr_assert(now_ms() < deadline, "the server made no socket");
+        cr_assert(test_now_ms() < deadline, "the server made no socket");
         usleep(10000);
     }
 }
@@ -184,7 +131,7 @@ static void run_program(struct env *e, const char *frames)
  * names a pid other than `not_pid`, waiting for one (a copy). */
 static char *wait_line(struct env *e, const char *prefix, long not_pid)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     for (;;) {
         char *out = test_slurp(e->out, NULL), *hit = NULL;
         for (char *line = out ? strtok(out, "\n") : NULL; line; line = strtok(NULL, "\n")) {
@@ -197,7 +144,7 @@ static char *wait_line(struct env *e, const char *prefix, long not_pid)
         free(out);
         if (hit)
             return hit;
-        cr_assert(now_ms() < deadline, "no output line `%s` from the program", prefix);
+        cr_assert(test_now_ms() < deadline, "no output line `%s` from the program", prefix);
         usleep(20000);
     }
 }
@@ -215,7 +162,7 @@ static long field(const char *line, const char *name)
  * text contains `text` (also one read before). */
 static void wait_message(struct env *e, const char *text)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     size_t i;
     json_t *msg;
 
@@ -225,7 +172,7 @@ static void wait_message(struct env *e, const char *text)
             return;
     }
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - test_now_ms();
         msg = left > 0 ? lspclient_read(e->c, (int)left) : NULL;
         cr_assert(msg, "timed out waiting for a message saying `%s`", text);
         json_array_append_new(e->history, msg);
@@ -238,7 +185,7 @@ static void wait_message(struct env *e, const char *text)
 /* The saved state file (there is one), waiting for it. */
 static void state_file(struct env *e, char *path, size_t size)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     for (;;) {
         DIR *d = opendir(e->states);
         struct dirent *de;
@@ -250,7 +197,7 @@ static void state_file(struct env *e, char *path, size_t size)
             closedir(d);
         if (*path)
             return;
-        cr_assert(now_ms() < deadline, "no state was saved in %s", e->states);
+        cr_assert(test_now_ms() < deadline, "no state was saved in %s", e->states);
         usleep(20000);
     }
 }
@@ -306,7 +253,7 @@ static void validate_traffic(struct env *e, const char *const *required)
         snprintf(tool, sizeof tool, "%s", test_source_path("tools/schema_check.py"));
         snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s/%s.schema.json' < '%s'", tool,
                  test_source_path("schema/runtime"), kind, lines);
-        cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s does not match its schema:\n%s", kind, out);
+        cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "%s does not match its schema:\n%s", kind, out);
     }
     json_decref(kinds);
 }
@@ -323,7 +270,7 @@ static void teardown(struct env *e)
     json_decref(e->history);
     if (!getenv("KEEP_PERSIST_DIR")) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-        sh(cmd, NULL, 0);
+        test_sh(cmd, NULL, 0);
     }
 }
 
@@ -434,14 +381,14 @@ Test(persist, a_restart_rebuilds_and_hands_the_state_back_migrated)
     char *start = wait_line(&e, "start", 0);
     cr_assert(strstr(start, " v1 frame=0 "), "%s", start);
     free(start);
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     for (;;) { /* some frames and persistent points to keep */
         char *tick = wait_line(&e, "tick", 0);
         long frame = field(tick, "frame");
         free(tick);
         if (frame >= 40)
             break;
-        cr_assert(now_ms() < deadline, "the program does not run");
+        cr_assert(test_now_ms() < deadline, "the program does not run");
         usleep(50000);
     }
 
@@ -453,7 +400,7 @@ Test(persist, a_restart_rebuilds_and_hands_the_state_back_migrated)
     cr_assert(at);
     char changed[8 * PATH_MAX];
     snprintf(changed, sizeof changed, "%.*s-Wall -DV2 %s", (int)(at - script), script, at + 6);
-    spit(path, changed);
+    test_spit(path, changed);
     free(script);
     r = command(&e, "hotc.server.restart", NULL);
     long pid2 = (long)json_integer_value(json_object_get(json_object_get(r, "result"), "pid"));
@@ -525,11 +472,11 @@ Test(persist, a_block_migrated_live_is_saved_in_its_new_layout)
     lspclient_notify(e.c, "textDocument/didChange",
                      json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", uri, "version", 2,
                                "contentChanges", "text", changed));
-    spit(path, changed);
+    test_spit(path, changed);
     lspclient_notify(e.c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", uri));
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     for (;;) {
-        json_t *msg = lspclient_read(e.c, (int)(deadline - now_ms()));
+        json_t *msg = lspclient_read(e.c, (int)(deadline - test_now_ms()));
         cr_assert(msg, "no hotc/reloaded");
         json_array_append(e.history, msg);
         const char *m = json_string_value(json_object_get(msg, "method"));
