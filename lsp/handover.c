@@ -87,6 +87,7 @@ struct saving {
     struct pipeline *p;
     json_t *state;           /* what the file gets */
     json_t *patches;         /* the program's patch libraries, newest first */
+    bool empty;              /* nothing handed over: the saved state is removed, not written */
     char err[600];
     void (*resume)(void *arg); /* the restart waiting for it, or NULL */
     void *arg;
@@ -96,7 +97,11 @@ static void write_state(struct saving *s)
 {
     char dir[4200];
 
-    if (statestore_dir(dir, sizeof dir, s->err, sizeof s->err) == 0)
+    if (statestore_dir(dir, sizeof dir, s->err, sizeof s->err) != 0)
+        return;
+    if (s->empty)
+        statestore_forget(dir, json_string_value(json_object_get(s->state, "executable")));
+    else
         statestore_write(dir, s->state, s->err, sizeof s->err);
 }
 
@@ -152,6 +157,9 @@ static void saved(void *user)
         log_warn("%s", s->err);
         if (!p->closing)
             pipeline__show(p, 2, s->err);
+    } else if (s->empty) {
+        json_object_del(p->saved_states, exe);
+        log_info("%s handed over no state: nothing is kept for it", exe);
     } else {
         json_object_set_new(p->saved_states, exe, json_true());
         log_info("the state of %s was saved (%s): %zu blocks, %zu persistent variables", exe,
@@ -202,6 +210,8 @@ static void keep(struct pipeline *p, struct program *pg, json_t *params, const c
     s->resume = resume;
     s->arg = arg;
     s->work.data = s;
+    s->empty = json_array_size(json_object_get(s->state, "blocks")) == 0 &&
+               json_array_size(json_object_get(s->state, "persist")) == 0;
     s->patches = json_array();
     saving_count(p, pg->executable, 1);
     /* each held until the save is written (a detach would remove it) */
@@ -356,6 +366,12 @@ static void on_restore_answer(struct pipeline *p, struct program *pg, json_t *re
     char list[1024] = "";
     json_array_foreach(names, i, e)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s`%s`", i ? ", " : "", json_string_value(e));
+    if (!*list && !json_array_size(json_object_get(r->said, "warnings")) &&
+        !json_array_size(json_object_get(result, "skipped"))) {
+        log_info("program %ld: nothing of its last run to restore", r->pid);
+        restoring_free(r);
+        return;
+    }
     char *m = pipeline__fmt("program %ld: state restored from its last run: %s", r->pid, *list ? list : "nothing");
     json_array_foreach(json_object_get(r->said, "info"), i, e) {
         char *more = pipeline__fmt("%s; %s", m ? m : "", json_string_value(e));
