@@ -59,6 +59,10 @@ struct link_callbacks {
      * (hot/detach is followed by `detached` when the connection ends) */
     void (*notified)(struct link *link, const struct link_program *program, const char *method,
                      json_t *params, void *user);
+    /* hot/exited params, borrowed: how a program ended, from `hotc exec`
+     * (on a connection of its own that never attaches; over TCP only with
+     * the token); may be NULL */
+    void (*exited)(struct link *link, json_t *params, void *user);
     /* may be NULL: adds members to the hot/attach result (borrowed) just
      * before it is sent, ahead of `attached` */
     void (*attaching)(struct link *link, const struct link_program *program, json_t *result, void *user);

@@ -536,7 +536,7 @@ static void hook_initialized(void *data, struct server *server)
 {
     struct pipeline *p = data;
     struct link_callbacks cb = { pipeline__on_attached, pipeline__on_detached, pipeline__on_notified,
-                                 pipeline__attach_result };
+                                 pipeline__on_exited, pipeline__attach_result };
     char err[512];
     const char *tmp = getenv("TMPDIR");
 

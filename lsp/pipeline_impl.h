@@ -362,6 +362,11 @@ void pipeline__handover_attached(struct pipeline *p, struct program *pg);
 void pipeline__handover_saved(struct pipeline *p, struct program *pg, json_t *params);
 void pipeline__handover_start(struct pipeline *p);
 void pipeline__handover_free(struct pipeline *p);
+/* hot/exited from `hotc exec` (lsp/exec.h): how a program the editor's
+ * terminal ran ended. Kept for its detach while it is still attached;
+ * else it goes into hotc/status "run", when that names its pid as
+ * "exited" (a crash report says more). */
+void pipeline__on_exited(struct link *link, json_t *params, void *user);
 void pipeline__on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
                         void *user);
 size_t pipeline__program_count(struct pipeline *p);
