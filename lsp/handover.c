@@ -237,12 +237,31 @@ void pipeline__handover_saved(struct pipeline *p, struct program *pg, json_t *pa
     keep(p, pg, params, "exit", NULL, NULL);
 }
 
-/* A restart waits for every program it stops to hand its state over. */
+/* A restart waits for every program it stops to hand its state over, for
+ * HANDOVER_WAIT_MS at most: a program that does not answer (stopped in a
+ * debugger, hung) is restarted without it. */
+#define HANDOVER_WAIT_MS 5000
+
 struct stopping {
     int waiting;
+    bool resumed;            /* the restart went on (all answered, or the wait ended) */
+    uv_timer_t timer;
     void (*resume)(void *arg);
     void *arg;
 };
+
+static void on_stopping_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void stopping_resume(struct stopping *st)
+{
+    if (st->resumed)
+        return;
+    st->resumed = true;
+    st->resume(st->arg);
+}
 
 static void stopping_done(void *arg)
 {
@@ -250,14 +269,32 @@ static void stopping_done(void *arg)
 
     if (--st->waiting > 0)
         return;
-    st->resume(st->arg);
-    free(st);
+    stopping_resume(st);
+    uv_timer_stop(&st->timer);
+    uv_close((uv_handle_t *)&st->timer, on_stopping_closed);
+}
+
+static void on_handover_late(uv_timer_t *timer)
+{
+    struct stopping *st = timer->data;
+
+    log_warn("restart: a program did not hand its state over within %d ms; it is restarted without it",
+             HANDOVER_WAIT_MS);
+    stopping_resume(st);
 }
 
 static void on_save_answer(struct pipeline *p, struct program *pg, json_t *result, const char *error, void *user)
 {
+    struct stopping *st = user;
+
     if (!result || !pg) {
         log_warn("the program's state was not saved before the restart: %s", error ? error : "it is gone");
+        stopping_done(user);
+        return;
+    }
+    if (st->resumed) {
+        /* the new program may already have its state: this one is dropped */
+        log_warn("restart: program %ld handed its state over too late; it is not kept", pg->pid);
         stopping_done(user);
         return;
     }
@@ -286,6 +323,9 @@ void pipeline__before_stop(long pid, const char *path, void (*resume)(void *arg)
     st->resume = resume;
     st->arg = arg;
     st->waiting = 1; /* held while the requests are queued */
+    uv_timer_init(p->loop, &st->timer);
+    st->timer.data = st;
+    uv_timer_start(&st->timer, on_handover_late, HANDOVER_WAIT_MS, 0);
     for (struct program *pg = p->programs; pg; pg = pg->next) {
         struct send *s;
         if (!is_stopped(pg, pid, path) || pg->state_forgotten || !(s = calloc(1, sizeof *s)))

@@ -430,6 +430,32 @@ Test(persist, a_restart_rebuilds_and_hands_the_state_back_migrated)
     teardown(&e);
 }
 
+/* A program that cannot answer the hand-over (stopped, here by SIGSTOP, as
+ * in a debugger) does not hold the restart: after the wait it is restarted
+ * without its state, and the log says why. */
+Test(persist, a_restart_does_not_wait_forever_for_a_program_that_cannot_answer)
+{
+    struct env e;
+    json_t *r;
+
+    setup(&e);
+    start_server(&e, json_pack("{s:{s:s, s:[s, s]}}", "program", "path", e.prog, "args", "0", e.out));
+    r = command(&e, "hotc.server.run", NULL);
+    long pid1 = (long)json_integer_value(json_object_get(json_object_get(r, "result"), "pid"));
+    cr_assert_gt(pid1, 0, "%s", json_dumps(r, 0));
+    json_decref(r);
+    free(wait_line(&e, "start", 0));
+    cr_assert_eq(kill((pid_t)pid1, SIGSTOP), 0);
+    r = command(&e, "hotc.server.restart", NULL);
+    long pid2 = (long)json_integer_value(json_object_get(json_object_get(r, "result"), "pid"));
+    cr_assert_gt(pid2, 0, "the restart did not go on: %s", json_dumps(r, 0));
+    cr_assert_neq(pid1, pid2);
+    json_decref(r);
+    wait_message(&e, "did not hand its state over");
+    free(wait_line(&e, "start", pid1));
+    teardown(&e);
+}
+
 /* A block a live reload migrated is handed over in its new layout: the
  * server describes it from the patch that gave it (the executable has the
  * old one), and the next start, of the unchanged executable, migrates it
