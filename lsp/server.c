@@ -44,6 +44,13 @@ struct server {
     struct server_hooks hooks;
 };
 
+/* Documents this big (about 900 lines) or bigger are parsed and analysed
+ * on a worker after a keystroke: below it, that takes well under a
+ * keystroke's budget (5 ms) on the loop (docs/performance.md). */
+#define SERVER_BACKGROUND_BYTES (16 * 1024)
+
+static void on_document_ready(void *data, struct document *doc);
+
 static const char *const commands[] = { SERVER_COMMAND_RUN, SERVER_COMMAND_RELOAD, SERVER_COMMAND_ROLLBACK,
                                         SERVER_COMMAND_RESTART };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
@@ -162,7 +169,7 @@ static void publish(struct server *self, const char *uri)
 {
     json_t *by_source = json_object_get(self->diags, uri);
     json_t *all = json_array();
-    struct document *doc = docstore_get(self->docs, uri);
+    struct document *doc = docstore_peek(self->docs, uri); /* for its version, settled or not */
     json_t *sent = json_object_get(self->published, uri);
     const char *source;
     json_t *list;
@@ -433,8 +440,20 @@ static int next_is_change_of(struct server *self, const char *uri)
     return next_uri && !strcmp(next_uri, uri);
 }
 
+/* The loop thread's CPU time in ms (HOTC_TRACE_TIMINGS logs it beside the
+ * wall time: on a busy machine the wall time also counts other processes). */
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static void on_did_change(struct server *self, struct server_request *req, json_t *params)
 {
+    uint64_t t0 = uv_hrtime();
+    double cpu0 = thread_cpu_ms();
     struct protocol_changes changes;
     const char *uri;
     struct document *doc;
@@ -442,7 +461,7 @@ static void on_did_change(struct server *self, struct server_request *req, json_
     (void)req;
     protocol_read_did_change(params, &changes);
     uri = changes.uri;
-    doc = uri ? docstore_get(self->docs, uri) : NULL;
+    doc = uri ? docstore_peek(self->docs, uri) : NULL; /* an analysis still running keeps running */
     if (!doc) {
         log_warn("ignoring a change to %s, which is not open", uri ? uri : "(no uri)");
         return;
@@ -465,8 +484,19 @@ static void on_did_change(struct server *self, struct server_request *req, json_
      * analysis. */
     if (next_is_change_of(self, uri))
         return;
-    docstore_update(self->docs, doc);
-    analyse_and_publish(self, doc);
+    /* a large document is analysed on a worker: on_document_ready publishes */
+    if (docstore_update_later(self->docs, doc))
+        analyse_and_publish(self, doc);
+    if (log_trace_enabled())
+        log_debug("loop: didChange of %s version %d handled: loop time %.3f ms (cpu %.3f ms)%s", uri, doc->version,
+                  (double)(uv_hrtime() - t0) / 1e6, thread_cpu_ms() - cpu0,
+                  doc->job ? " (analysis on a worker)" : "");
+}
+
+/* A document analysed on a worker (docstore_update_later) is up to date. */
+static void on_document_ready(void *data, struct document *doc)
+{
+    analyse_and_publish(data, doc);
 }
 
 static void on_did_save(struct server *self, struct server_request *req, json_t *params)
@@ -820,6 +850,7 @@ struct server *server_new(uv_loop_t *loop, const struct server_options *opt)
     self->docs = docstore_new("HOT");
     if (!self->docs)
         goto fail;
+    docstore_set_background(self->docs, loop, SERVER_BACKGROUND_BYTES, on_document_ready, self);
     cb.data = self;
     cb.on_message = on_message;
     cb.on_error = on_error;
