@@ -352,6 +352,14 @@ static int job_take(struct docstore *self, struct document *doc, struct docstore
     job->tree = NULL;
     for (size_t i = 0; doc->tree && i < job->n_later; i++)
         ts_tree_edit(doc->tree, &job->later[i]);
+    if (!doc->running && job->analysis) {
+        /* opened in the background: the baseline is the opened text's */
+        doc->running = current ? analysis_copy(job->analysis) : job->analysis;
+        if (!current)
+            job->analysis = NULL;
+    }
+    if (!doc->running)
+        doc->running = analysis_of_text(job->text, job->len, self->marker);
     if (!current)
         return 0;
     free_later(self, doc->analysis);
@@ -565,6 +573,17 @@ struct document *docstore_open(struct docstore *self, const char *uri, const cha
     doc->version = version;
     self->docs = realloc(self->docs, (self->n + 1) * sizeof *self->docs);
     self->docs[self->n++] = doc;
+    /* a large file is parsed on a worker (a full parse of 20,000 lines
+     * takes 100-200 ms): until then its analysis is empty and it has no
+     * baseline, which the job's analysis becomes (every lookup settles it) */
+    if (self->loop && len >= self->background_bytes && (doc->analysis = calloc(1, sizeof *doc->analysis))) {
+        doc->dirty = 1;
+        index_lines(doc);
+        if (job_start(self, doc) == 0)
+            return doc;
+        analysis_free(doc->analysis);
+        doc->analysis = NULL;
+    }
     docstore_update(self, doc);
     doc->running = doc->analysis ? analysis_copy(doc->analysis) : NULL;
     if (!doc->running)

@@ -36,8 +36,8 @@ struct document {
     size_t n_lines;
     TSTree *tree;
     int dirty;                   /* edited since the last docstore_update: tree and analysis are stale */
-    struct analysis *analysis;   /* of `text`; never NULL after open (stale while `dirty`) */
-    struct analysis *running;    /* the baseline for diffs; never NULL after open */
+    struct analysis *analysis;   /* of `text`; never NULL after open (stale while `dirty`, empty while opening) */
+    struct analysis *running;    /* the baseline for diffs; never NULL once settled */
     struct patch_index *patch_index; /* of `text` and `tree`, for patch_build (patch_input.index); may be NULL */
     struct analysis_cache *bodies;   /* what docstore_update's analysis reuses at the next one; may be NULL */
     uint64_t touched;            /* when it was last updated (the store's clock) */
@@ -63,7 +63,10 @@ const char *docstore_marker(const struct docstore *self);
 
 /* Opens (or reopens) `uri` with `text`. Parses and analyses it; the
  * baseline is this text. `path` is copied (may be NULL). Returns the
- * document (borrowed), NULL when out of memory. */
+ * document (borrowed), NULL when out of memory. A document of the
+ * background size (with a loop set) is parsed on a worker: it is returned
+ * with `job` set, an empty analysis and no baseline yet (`running` NULL),
+ * and `ready` follows; a lookup settles it as after an edit. */
 struct document *docstore_open(struct docstore *self, const char *uri, const char *path, const char *text,
                                size_t len, int version);
 

@@ -420,7 +420,7 @@ static void on_did_open(struct server *self, struct server_request *req, json_t 
     path = protocol_uri_to_path(item.uri);
     doc = docstore_open(self->docs, item.uri, path, item.text, item.len, item.version);
     free(path);
-    if (doc)
+    if (doc && !doc->job) /* else parsed on a worker: on_document_ready publishes */
         analyse_and_publish(self, doc);
     if (doc && self->hooks.did_open)
         self->hooks.did_open(self->hooks.data, self, doc);

@@ -204,14 +204,15 @@ static char *functions(int n)
     return s;
 }
 
-/* With a loop, an update left to a worker: the document is dirty until the
- * worker's analysis is back; edits made meanwhile are analysed next; the
+/* With a loop, an open and an update left to a worker: the document is
+ * dirty until the worker's analysis is back (and has no baseline until its
+ * opening analysis is); edits made meanwhile are analysed next; the
  * result is what a synchronous update gives; a lookup settles a document
  * at once; a document closed while its analysis runs is let go. */
 Test(docstore, keystrokes_analysed_on_a_worker)
 {
     uv_loop_t loop;
-    struct docstore *ds = docstore_new("HOT");
+    struct docstore *ds = docstore_new("HOT"), *ref = docstore_new("HOT"); /* ref: without a loop */
     char *src = functions(300);
     struct document *doc, *fresh;
     int ready = 0;
@@ -223,8 +224,28 @@ Test(docstore, keystrokes_analysed_on_a_worker)
 
     cr_assert_eq(uv_loop_init(&loop), 0);
     docstore_set_background(ds, &loop, 0, count_ready, &ready);
+    /* opened on a worker: no baseline until it is back */
     doc = docstore_open(ds, "file:///a.c", "/a.c", src, strlen(src), 1);
     cr_assert_not_null(doc->analysis);
+    cr_assert_not_null(doc->job);
+    cr_assert_null(doc->running);
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    cr_assert_eq(ready, 1);
+    fresh = docstore_open(ref, "file:///fresh.c", NULL, src, strlen(src), 1);
+    assert_same_analysis(doc->analysis, fresh->analysis, "opened");
+    assert_same_analysis(doc->running, fresh->running, "the baseline");
+    docstore_close(ref, "file:///fresh.c");
+    ready = 0;
+
+    /* edited while opening: the baseline is still the opened text's */
+    docstore_open(ds, "file:///b.c", "/b.c", src, strlen(src), 1);
+    docstore_edit(ds, docstore_peek(ds, "file:///b.c"), &(struct text_edit){ 0, 0, "HOT ", 4 });
+    cr_assert_eq(docstore_update_later(ds, docstore_peek(ds, "file:///b.c")), 0);
+    cr_assert(docstore_get(ds, "file:///b.c")->analysis->functions[0].hot);
+    cr_assert_not(docstore_get(ds, "file:///b.c")->running->functions[0].hot);
+    docstore_close(ds, "file:///b.c");
+    cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    ready = 0;
 
     docstore_edit(ds, doc, &typed);
     cr_assert_eq(docstore_update_later(ds, doc), 0, "the worker was not asked");
@@ -240,7 +261,7 @@ Test(docstore, keystrokes_analysed_on_a_worker)
     cr_assert_not(doc->dirty);
     cr_assert_null(doc->job);
     cr_assert_not_null(strstr(doc->text, "return a + 150 + 1;"));
-    fresh = docstore_open(ds, "file:///fresh.c", NULL, doc->text, doc->len, 1);
+    fresh = docstore_open(ref, "file:///fresh.c", NULL, doc->text, doc->len, 1);
     doc = docstore_peek(ds, "file:///a.c");
     assert_same_analysis(doc->analysis, fresh->analysis, "after the worker");
     cr_assert(doc->analysis->functions[0].hot, "the marker typed first was lost");
@@ -249,7 +270,7 @@ Test(docstore, keystrokes_analysed_on_a_worker)
     cr_assert_str_eq(tree, fresh_tree);
     free(tree);
     free(fresh_tree);
-    docstore_close(ds, "file:///fresh.c");
+    docstore_close(ref, "file:///fresh.c");
 
     /* a lookup while the worker runs: up to date when it returns */
     ready = 0;
@@ -259,9 +280,9 @@ Test(docstore, keystrokes_analysed_on_a_worker)
     cr_assert_not(doc->dirty);
     cr_assert_eq(ready, 1);
     cr_assert_not(doc->analysis->functions[0].hot);
-    fresh = docstore_open(ds, "file:///fresh.c", NULL, doc->text, doc->len, 1);
+    fresh = docstore_open(ref, "file:///fresh.c", NULL, doc->text, doc->len, 1);
     assert_same_analysis(docstore_get(ds, "file:///a.c")->analysis, fresh->analysis, "settled");
-    docstore_close(ds, "file:///fresh.c");
+    docstore_close(ref, "file:///fresh.c");
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(ready, 1, "a settled analysis was published twice");
 
@@ -273,6 +294,7 @@ Test(docstore, keystrokes_analysed_on_a_worker)
     cr_assert_eq(uv_run(&loop, UV_RUN_DEFAULT), 0);
     cr_assert_eq(ready, 1);
     docstore_free(ds);
+    docstore_free(ref);
     cr_assert_eq(uv_loop_close(&loop), 0);
     free(src);
 }
