@@ -551,6 +551,11 @@ struct document *docstore_at(struct docstore *self, size_t i)
     return i < self->n ? settled(self, self->docs[i]) : NULL;
 }
 
+struct document *docstore_peek_at(struct docstore *self, size_t i)
+{
+    return i < self->n ? self->docs[i] : NULL;
+}
+
 struct document *docstore_open(struct docstore *self, const char *uri, const char *path, const char *text,
                                size_t len, int version)
 {

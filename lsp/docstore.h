@@ -119,4 +119,8 @@ void docstore_close(struct docstore *self, const char *uri);
 /* Iteration: the i-th open document (settled), NULL past the end. */
 struct document *docstore_at(struct docstore *self, size_t i);
 
+/* The i-th open document as it is (its text, uri and path are current; its
+ * analysis may be with a worker), NULL past the end. */
+struct document *docstore_peek_at(struct docstore *self, size_t i);
+
 #endif

@@ -270,6 +270,8 @@ static void hook_did_open(void *data, struct server *server, struct document *do
     p->server = server;
     if (!json_object_get(p->bases, doc->uri))
         json_object_set_new(p->bases, doc->uri, json_stringn_nocheck(doc->text, doc->len));
+    if (p->programs) /* its baseline is read: wait for it when a worker parses the file */
+        doc = docstore_get(server_docs(server), doc->uri);
     for (struct program *pg = p->programs; pg; pg = pg->next)
         pipeline__mark_doc_running(p, doc, pg);
     pipeline__scan_next_base(p);

@@ -296,7 +296,8 @@ void pipeline__scan_next_base(struct pipeline *p)
 
     if (p->scanning_base || p->closing || !p->server || !*p->tmpdir)
         return;
-    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
+    /* the texts only: a document still analysed on a worker is not waited for */
+    for (size_t i = 0; (doc = docstore_peek_at(server_docs(p->server), i)) != NULL; i++) {
         json_t *base = json_object_get(p->bases, doc->uri);
         if (!doc->path || pipeline__is_header(doc->path) || json_object_get(p->units, doc->path) ||
             json_object_get(p->units_failed, doc->path))

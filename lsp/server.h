@@ -50,7 +50,9 @@ struct server_hooks {
     void *data;
     /* After `initialized`: e.g. start listening for runtimes. */
     void (*initialized)(void *data, struct server *server);
-    /* After didOpen has analysed `doc` (borrowed, valid during the call). */
+    /* After didOpen (`doc` borrowed, valid during the call). A large file
+     * may still be parsed on a worker (`doc->job`): docstore_get waits for
+     * its analysis and baseline. */
     void (*did_open)(void *data, struct server *server, struct document *doc);
     /* After didSave has updated `doc` (borrowed, valid during the call). */
     void (*did_save)(void *data, struct server *server, struct document *doc);
