@@ -166,6 +166,7 @@ static void on_scan_read(uv_work_t *req, int status)
         else if (!unit && !s->cancelled)
             json_object_set_new(p->units_failed, s->path, json_true());
         p->scanning_base = false;
+        server_trim_soon(p->server); /* the expansion and its parse were freed */
         pipeline__scan_next_base(p);
     } else if (!s->cancelled) {
         struct document *doc = docstore_get(server_docs(p->server), s->uri);

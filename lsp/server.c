@@ -4,6 +4,9 @@
 #include "server.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +45,10 @@ struct server {
     struct server_request *inflight;
     json_int_t next_out_id;
     struct server_hooks hooks;
+    uv_timer_t trim_timer;         /* server_trim_soon()'s delay */
+    uv_work_t trim_work;
+    int trim_ready;                /* trim_timer is initialized */
+    int trimming, trim_again;      /* a trim runs on a worker; another was asked for meanwhile */
 };
 
 /* Documents this big (about 900 lines) or bigger are parsed and analysed
@@ -50,6 +57,10 @@ struct server {
 #define SERVER_BACKGROUND_BYTES (16 * 1024)
 
 static void on_document_ready(void *data, struct document *doc);
+
+/* server_trim_soon() gives freed pages back this long after the last call
+ * (a burst of keystrokes or a batch of saves is one trim). */
+#define SERVER_TRIM_DELAY_MS 200
 
 static const char *const commands[] = { SERVER_COMMAND_RUN, SERVER_COMMAND_RELOAD, SERVER_COMMAND_ROLLBACK,
                                         SERVER_COMMAND_RESTART };
@@ -133,6 +144,50 @@ static void log_sink(void *data, enum log_level level, const char *message)
     struct server *self = data;
 
     server_notify(self, "window/logMessage", protocol_log_message((int)level, message));
+}
+
+/* ---------------------------------------------------------------- heap */
+
+#ifdef __GLIBC__
+static void trim_work(uv_work_t *w)
+{
+    (void)w;
+    malloc_trim(0);
+}
+
+static void trim_done(uv_work_t *w, int status)
+{
+    struct server *self = w->data;
+
+    (void)status;
+    self->trimming = 0;
+    if (self->trim_again) {
+        self->trim_again = 0;
+        server_trim_soon(self);
+    }
+}
+
+static void on_trim_timer(uv_timer_t *t)
+{
+    struct server *self = t->data;
+
+    if (self->trimming) {
+        self->trim_again = 1;
+        return;
+    }
+    self->trim_work.data = self;
+    self->trimming = uv_queue_work(self->loop, &self->trim_work, trim_work, trim_done) == 0;
+}
+#endif
+
+void server_trim_soon(struct server *self)
+{
+#ifdef __GLIBC__
+    if (self->trim_ready && self->phase != PHASE_EXITED)
+        uv_timer_start(&self->trim_timer, on_trim_timer, SERVER_TRIM_DELAY_MS, 0);
+#else
+    (void)self;
+#endif
 }
 
 /* ---------------------------------------------------------------- accessors */
@@ -497,6 +552,7 @@ static void on_did_change(struct server *self, struct server_request *req, json_
 static void on_document_ready(void *data, struct document *doc)
 {
     analyse_and_publish(data, doc);
+    server_trim_soon(data); /* the worker freed the previous tree and analysis */
 }
 
 static void on_did_save(struct server *self, struct server_request *req, json_t *params)
@@ -851,6 +907,11 @@ struct server *server_new(uv_loop_t *loop, const struct server_options *opt)
     if (!self->docs)
         goto fail;
     docstore_set_background(self->docs, loop, SERVER_BACKGROUND_BYTES, on_document_ready, self);
+    if (uv_timer_init(loop, &self->trim_timer) == 0) {
+        self->trim_timer.data = self;
+        uv_unref((uv_handle_t *)&self->trim_timer); /* never what keeps the loop running */
+        self->trim_ready = 1;
+    }
     cb.data = self;
     cb.on_message = on_message;
     cb.on_error = on_error;

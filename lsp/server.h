@@ -145,4 +145,10 @@ void server_mark_running(struct server *self, struct document *doc, const char *
  * (workspace/codeLens/refresh when the client supports it), send hotc/status. */
 void server_state_changed(struct server *self);
 
+/* Gives the heap's free pages back to the system (glibc's malloc_trim, which
+ * walks every arena: tens to hundreds of ms with a large file's heap) on a
+ * worker, shortly after the last call: call it after work that freed much
+ * (a batch of saves, a large file's analysis). */
+void server_trim_soon(struct server *self);
+
 #endif
