@@ -271,6 +271,7 @@ struct scan {
     json_t *text_json;       /* the text to preprocess; NULL: the file on disk */
     char *disk_text;         /* the file on disk, read by the worker */
     size_t disk_len;
+    bool disk_changed;       /* the file on disk changed while it was preprocessed */
     bool copy;               /* in_c is a copy of the text (with #line 1 "path") */
     char in_c[PATH_MAX], out_i[PATH_MAX];
     struct compile_probe probe;
@@ -294,6 +295,7 @@ struct crash_lookup {
     char *module;
     struct symbolized where;
     int found;
+    bool holds_library;      /* one reference on `module`, a patch library */
 };
 
 /* The sweep of the temp folders that servers killed before their exit

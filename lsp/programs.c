@@ -349,6 +349,8 @@ static void on_crash_looked_up(uv_work_t *req, int status)
     (void)status;
     if (!cl->p->closing)
         crash_report(cl->p, pipeline__program_get(cl->p, cl->program), cl->pid, cl->params, cl->found ? &cl->where : NULL);
+    if (cl->holds_library)
+        pipeline__library_ref(cl->p, cl->module, -1);
     json_decref(cl->params);
     free(cl->module);
     free(cl);
@@ -373,8 +375,15 @@ static void on_crash(struct pipeline *p, int program, long pid, json_t *params)
         cl->address = strtoull(addr, NULL, 16);
         cl->base = strtoull(base, NULL, 16);
         cl->work.data = cl;
+        /* a patch library stays on disk until its lines are read, even when
+         * the crash ended the program (its applied entries go with it) */
+        cl->holds_library = cl->module && json_object_get(p->libraries, cl->module) != NULL;
+        if (cl->holds_library)
+            pipeline__library_ref(p, cl->module, 1);
         if (cl->module && uv_queue_work(p->loop, &cl->work, crash_lookup_work, on_crash_looked_up) == 0)
             return;
+        if (cl->holds_library)
+            pipeline__library_ref(p, cl->module, -1);
         json_decref(cl->params);
         free(cl->module);
         free(cl);

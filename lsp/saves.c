@@ -134,6 +134,14 @@ static void scan_read_work(uv_work_t *req)
     unlink(s->out_i);
     if (s->copy)
         unlink(s->in_c);
+    else if (s->expanded) {
+        /* the preprocessor read the file after s->disk_text was read:
+         * the same text, or the expansion is of a text not known here */
+        size_t now_len = 0;
+        char *now = pipeline__slurp(s->path, &now_len);
+        s->disk_changed = !now || now_len != s->disk_len || memcmp(now, s->disk_text, now_len) != 0;
+        free(now);
+    }
 }
 
 /* On a worker, when the preprocessor failed: removes the scan's files. */
@@ -144,6 +152,25 @@ static void scan_cleanup_work(uv_work_t *req)
     unlink(s->out_i);
     if (s->copy)
         unlink(s->in_c);
+}
+
+/* Whether a baseline scan no longer describes what the program runs: the
+ * file's baseline text is not the text the scan preprocessed (a save became
+ * the baseline while it ran), or the file on disk changed while it was
+ * preprocessed (the editor wrote a save there). Recording it would make
+ * that save look like "nothing changed". */
+static bool base_scan_outdated(struct pipeline *p, const struct scan *s)
+{
+    struct document *doc = docstore_find_path(server_docs(p->server), s->path);
+    json_t *base = json_object_get(p->bases, doc ? doc->uri : s->uri);
+    size_t len;
+    const char *text = scan_text(s, &len);
+
+    if (s->disk_changed)
+        return true;
+    if (!base || !text)
+        return false;
+    return json_string_length(base) != len || memcmp(json_string_value(base), text, len) != 0;
 }
 
 /* Back on the loop with the functions: records the baseline, or decides
@@ -161,7 +188,9 @@ static void on_scan_read(uv_work_t *req, int status)
         return;
     }
     if (s->kind == SCAN_BASE) {
-        if (unit && !json_object_get(p->units, s->path))
+        if (base_scan_outdated(p, s)) {
+            log_debug("the baseline of %s changed while it was preprocessed; preprocessing it again", s->path);
+        } else if (unit && !json_object_get(p->units, s->path))
             json_object_set(p->units, s->path, unit);
         else if (!unit && !s->cancelled)
             json_object_set_new(p->units_failed, s->path, json_true());

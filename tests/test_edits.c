@@ -31,17 +31,10 @@
 #include <unistd.h>
 
 #include "lspclient.h"
+#include "e2e.h"
 #include "run.h"
 
 #define T 60000 /* ms; generous: the machine is shared and compiles are slow under load */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define EDITS_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EDITS_SANITIZED 1
-#endif
-#endif
 
 struct env {
     char dir[64];
@@ -52,74 +45,10 @@ struct env {
     int version;
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *cmd, char *out, size_t size)
-{
-    char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
-    return test_run(argv, out, size, 180000);
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
 /* `text` with `from` replaced by `to` (a new string). */
 static char *edit(const char *text, const char *from, const char *to)
 {
-    const char *at = strstr(text, from);
-    char *s;
-
-    cr_assert(at, "the text lacks '%s'", from);
-    s = malloc(strlen(text) - strlen(from) + strlen(to) + 1);
-    sprintf(s, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
-    return s;
-}
-
-static int line_of(const char *text, const char *needle)
-{
-    const char *at = strstr(text, needle);
-    int line = 0;
-    cr_assert(at);
-    for (const char *p = text; p < at; p++)
-        line += *p == '\n';
-    return line;
-}
-
-/* Flags that link with libhotc (a plain copy when the tests run under
- * sanitizers: the program runs without them). */
-static const char *hotc_flags(void)
-{
-    static char flags[2 * PATH_MAX + 256];
-    char cmd[4 * PATH_MAX + 1024], dir[PATH_MAX];
-
-#ifdef EDITS_SANITIZED
-    snprintf(dir, sizeof dir, "%s", test_build_path("tests/pipe-plain"));
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && cd '%s' && exec 9>lock && flock 9 && "
-             "if [ ! -f libhotc.a ] || [ -n \"$(find '%s/runtime' -newer libhotc.a -name '*.[ch]')\" ]; then "
-             "gcc -std=c11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -DHOTC_VERSION='\"%s\"' "
-             "-c '%s'/runtime/*.c && rm -f libhotc.a && ar rcs libhotc.a *.o; fi",
-             dir, dir, HOTC_SOURCE_DIR, HOTC_VERSION, HOTC_SOURCE_DIR);
-    cr_assert_eq(sh(cmd, NULL, 0), 0, "cannot build a plain libhotc");
-    snprintf(flags, sizeof flags, "-I'%s/runtime' -rdynamic '%s/libhotc.a' -ljansson -ldl -lpthread",
-             HOTC_SOURCE_DIR, dir);
-#else
-    (void)dir;
-    (void)cmd;
-    snprintf(flags, sizeof flags, "$(PKG_CONFIG_PATH='%s' pkg-config --cflags --libs hotc) -ljansson -ldl -lpthread",
-             test_build_path("pkgconfig"));
-#endif
-    return flags;
+    return test_edit(text, (const char *const[]){ from, to, NULL });
 }
 
 static char *path_in(struct env *e, const char *name)
@@ -149,7 +78,7 @@ static void setup(struct env *e, const char *const *names, const char *flags)
         snprintf(fixture, sizeof fixture, "tests/fixtures/edits/%s", names[i]);
         char *text = test_slurp(test_source_path(fixture), NULL);
         cr_assert(text, "no fixture %s", names[i]);
-        spit(path_in(e, names[i]), text);
+        test_spit(path_in(e, names[i]), text);
         free(text);
         if (strstr(names[i], ".c")) {
             json_t *args = json_pack("[s,s,s,s]", "gcc", "-std=gnu11", "-g", "-O1");
@@ -169,8 +98,8 @@ static void setup(struct env *e, const char *const *names, const char *flags)
     cr_assert_eq(json_dump_file(db, path_in(e, "compile_commands.json"), 0), 0);
     json_decref(db);
     snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 %s -Wall -o prog %s %s", e->dir, flags, files,
-             hotc_flags());
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+             test_hotc_flags());
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
     cr_assert_eq(mkdir(path_in(e, "run"), 0700), 0);
     snprintf(e->pause, sizeof e->pause, "%s/pause", e->dir);
 }
@@ -213,10 +142,10 @@ typedef int (*match_fn)(json_t *params, const void *arg);
  * (NULL: any). Returns its params (new reference). */
 static json_t *wait_for(struct env *e, const char *method, match_fn match, const void *arg)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
 
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - test_now_ms();
         json_t *msg = left > 0 ? lspclient_read(e->c, (int)left) : NULL;
         const char *m;
 
@@ -264,7 +193,7 @@ static char *expect_status(struct env *e, const char *result)
  * one; NULL at the deadline. */
 static char *wait_output(struct env *e, const char *text)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
 
     for (;;) {
         char *out = test_slurp(path_in(e, "prog.out"), NULL), *hit = NULL;
@@ -274,7 +203,7 @@ static char *wait_output(struct env *e, const char *text)
                 hit = strdup(line);
             }
         free(out);
-        if (hit || now_ms() > deadline)
+        if (hit || test_now_ms() > deadline)
             return hit;
         usleep(20000);
     }
@@ -303,7 +232,7 @@ static void save(struct env *e, const char *uri, const char *text)
     lspclient_notify(e->c, "textDocument/didChange",
                      json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", uri, "version", ++e->version,
                                "contentChanges", "text", text));
-    spit(uri + 7, text);
+    test_spit(uri + 7, text);
     lspclient_notify(e->c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", uri));
 }
 
@@ -389,7 +318,7 @@ static void validate_statuses(struct env *e)
     snprintf(checker, sizeof checker, "%s", test_source_path("tools/schema_check.py"));
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' < '%s'", checker,
              test_source_path("schema/editor/hotc-status.schema.json"), path);
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "hotc/status does not match its schema:\n%s", out);
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "hotc/status does not match its schema:\n%s", out);
 }
 
 static void teardown(struct env *e)
@@ -403,7 +332,7 @@ static void teardown(struct env *e)
     kill(e->pid, SIGTERM);
     waitpid(e->pid, &status, 0);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-    sh(cmd, NULL, 0);
+    test_sh(cmd, NULL, 0);
     json_decref(e->history);
 }
 
@@ -485,7 +414,7 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
     cr_assert(d, "no error diagnostic");
     cr_assert_str_eq(json_string_value(json_object_get(d, "source")), "compiler");
     cr_assert_eq(published(&e, mark, huri, NULL), 0, "a compile error re-published another open file");
-    title = lens_title(&e, uri, line_of(broken, "HOT int calc"));
+    title = lens_title(&e, uri, test_line_of(broken, "HOT int calc"));
     cr_assert(strstr(title, "stale"), "lens: %s", title);
     free(title);
 
@@ -497,7 +426,7 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
     free(message);
     cr_assert_eq(published(&e, mark, uri, &p), 1, "the undo must publish the file's diagnostics once");
     cr_assert_null(diag_with(p, 1), "the compile error stayed after the undo");
-    title = lens_title(&e, uri, line_of(v3, "HOT int calc"));
+    title = lens_title(&e, uri, test_line_of(v3, "HOT int calc"));
     cr_assert(!strstr(title, "stale"), "lens after the undo: %s", title);
     free(title);
 
@@ -529,7 +458,7 @@ Test(edits, every_edit_reaches_the_program_or_the_editor_says_why)
 
     /* 8. a program that stops calling hot_poll(): the editor hears why the
      * reload waits, and it applies once the program polls again */
-    spit(e.pause, "");
+    test_spit(e.pause, "");
     char *v8 = edit(v3, "#define BONUS 20", "#define BONUS 30");
     save(&e, uri, v8);
     message = expect_status(&e, "waiting");
@@ -604,4 +533,82 @@ Test(edits, hidden_and_internal_functions_reload_and_patches_reach_hidden_symbol
     free(line0);
     free(line1);
     free(line2);
+}
+
+static int last_answered(json_t *params, const void *arg)
+{
+    (void)arg;
+    return json_object_get(json_object_get(params, "last"), "result") != NULL &&
+           !json_is_true(json_object_get(params, "compiling"));
+}
+
+/* The server preprocesses every file of compile_commands.json in the
+ * background, to know what the program runs (after the first file opened
+ * has loaded the compile commands). An editor that writes a save to disk
+ * before that preprocessor reads the file must still see the save reload:
+ * the scan read the saved text, not the program's. The compiler here is a
+ * wrapper whose preprocessor run on other.c as on disk waits until the
+ * test has written the save there. */
+Test(edits, a_save_on_disk_before_the_background_scan_reads_it_still_reloads)
+{
+    struct env e;
+    char uri[PATH_MAX + 8], ouri[PATH_MAX + 8], *text, *otext, wrapper[PATH_MAX], cmd[4 * PATH_MAX];
+    json_t *db, *p, *v;
+    size_t i;
+    long long deadline;
+
+    setup(&e, (const char *const[]){ "edits.c", "other.c", "config.h", "deep.h", NULL }, "-DMODE_FAST=1");
+    snprintf(wrapper, sizeof wrapper, "%s/slowcc", e.dir);
+    snprintf(cmd, sizeof cmd,
+             "#!/bin/sh\n"
+             "case \" $* \" in *\" -E \"*\" other.c \"*|*\" -E \"*\"/other.c \"*)\n"
+             "  if mkdir '%s/first' 2>/dev/null; then\n"
+             "    while [ ! -e '%s/go' ]; do sleep 0.05; done\n"
+             "    gcc \"$@\"; rc=$?; touch '%s/done'; exit $rc\n"
+             "  fi;;\n"
+             "esac\n"
+             "exec gcc \"$@\"\n",
+             e.dir, e.dir, e.dir);
+    test_spit(wrapper, cmd);
+    cr_assert_eq(chmod(wrapper, 0700), 0);
+    db = json_load_file(path_in(&e, "compile_commands.json"), 0, NULL);
+    cr_assert(db);
+    json_array_foreach(db, i, v)
+        json_array_set_new(json_object_get(v, "arguments"), 0, json_string(wrapper));
+    cr_assert_eq(json_dump_file(db, path_in(&e, "compile_commands.json"), 0), 0);
+    json_decref(db);
+
+    start(&e);
+    json_decref(wait_for(&e, "hotc/status", programs_one, NULL));
+    open_file(&e, "edits.c", uri, sizeof uri, &text);
+    expect_output(&e, "other=11", "the program did not start");
+    for (deadline = test_now_ms() + T; access(path_in(&e, "first"), F_OK) != 0 && test_now_ms() < deadline;)
+        usleep(20000);
+    cr_assert_eq(access(path_in(&e, "first"), F_OK), 0, "other.c was not preprocessed in the background");
+    open_file(&e, "other.c", ouri, sizeof ouri, &otext);
+
+    /* the editor's save: the new text, on disk; the background
+     * preprocessor then reads it and ends, and only then comes didSave */
+    char *v1 = edit(otext, "x + DEEP_BONUS * 2", "x + DEEP_BONUS * 3");
+    lspclient_notify(e.c, "textDocument/didChange",
+                     json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", ouri, "version", ++e.version,
+                               "contentChanges", "text", v1));
+    test_spit(path_in(&e, "other.c"), v1);
+    test_spit(path_in(&e, "go"), "");
+    for (deadline = test_now_ms() + T; access(path_in(&e, "done"), F_OK) != 0 && test_now_ms() < deadline;)
+        usleep(20000);
+    cr_assert_eq(access(path_in(&e, "done"), F_OK), 0, "the background preprocessor never ended");
+    usleep(300000); /* its result reaches the server's loop */
+    lspclient_notify(e.c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", ouri));
+
+    p = wait_for(&e, "hotc/status", last_answered, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(p, "last"), "result")), "applied",
+                     "the save was not reloaded: %s", json_dumps(json_object_get(p, "last"), JSON_COMPACT));
+    json_decref(p);
+    expect_output(&e, "other=16", "the new code of other() does not run");
+
+    teardown(&e);
+    free(text);
+    free(otext);
+    free(v1);
 }

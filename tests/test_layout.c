@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "lspclient.h"
+#include "e2e.h"
 #include "run.h"
 
 #define T 60000 /* ms; generous: the machine is shared and compiles are slow under load */
@@ -64,42 +65,6 @@ struct env {
     size_t saved_at; /* the history's length at the last save */
 };
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *cmd, char *out, size_t size)
-{
-    char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
-    return test_run(argv, out, size, 300000);
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* `text` with each `from` replaced by its `to` (pairs, in order). */
-static char *edit(const char *text, const char *const *pairs)
-{
-    char *s = strdup(text);
-    for (size_t i = 0; pairs[i]; i += 2) {
-        char *at = strstr(s, pairs[i]), *n;
-        cr_assert(at, "the example lacks '%s'", pairs[i]);
-        n = malloc(strlen(s) - strlen(pairs[i]) + strlen(pairs[i + 1]) + 1);
-        sprintf(n, "%.*s%s%s", (int)(at - s), s, pairs[i + 1], at + strlen(pairs[i]));
-        free(s);
-        s = n;
-    }
-    return s;
-}
-
 static struct doc *doc_of(struct env *e, const char *name)
 {
     for (int i = 0; files[i]; i++)
@@ -127,7 +92,7 @@ static const char *link_overrides(void)
              "gcc -std=c11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -DHOTC_VERSION='\"%s\"' "
              "-c '%s'/runtime/*.c && rm -f libhotc.a && ar rcs libhotc.a *.o; fi",
              dir, dir, HOTC_SOURCE_DIR, HOTC_VERSION, HOTC_SOURCE_DIR);
-    cr_assert_eq(sh(cmd, NULL, 0), 0, "cannot build a plain libhotc");
+    cr_assert_eq(test_sh(cmd, NULL, 0), 0, "cannot build a plain libhotc");
     snprintf(vars, sizeof vars, "PKG_CFLAGS='-I%s/runtime' PKG_LIBS='-rdynamic %s/libhotc.a -ljansson -ldl -lpthread'",
              HOTC_SOURCE_DIR, dir);
     return vars;
@@ -159,13 +124,13 @@ static void setup_project(struct env *e)
         snprintf(path, sizeof path, "%s/%s", dir, files[i]);
         memcpy(d->path, path, sizeof path);
         snprintf(d->uri, sizeof d->uri, "file://%s", path);
-        spit(d->path, d->text);
+        test_spit(d->path, d->text);
     }
     snprintf(e->out, sizeof e->out, "%s/ledger.out", e->dir);
     snprintf(build, sizeof build, "%s", test_build_path(""));
     snprintf(cmd, sizeof cmd, "make -s -j2 -C '%s' -f '%s' HOTC_BUILD='%s' %s", e->dir,
              test_source_path("examples/ledger/Makefile"), build, link_overrides());
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build the example: %s", out);
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the example: %s", out);
     snprintf(cmd, sizeof cmd, "%s/compile_commands.json", e->dir);
     {
         char *db = test_slurp(cmd, NULL);
@@ -242,7 +207,7 @@ static void remove_project(struct env *e)
 {
     char cmd[PATH_MAX];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-    sh(cmd, NULL, 0);
+    test_sh(cmd, NULL, 0);
     json_decref(e->history);
     for (int i = 0; i < N_FILES; i++)
         free(e->docs[i].text);
@@ -273,7 +238,7 @@ static void save(struct env *e, const char *name, const char *text)
     lspclient_notify(e->c, "textDocument/didChange",
                      json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", d->uri, "version", ++e->version,
                                "contentChanges", "text", copy));
-    spit(d->path, copy);
+    test_spit(d->path, copy);
     free(d->text);
     d->text = copy;
     lspclient_notify(e->c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", d->uri));
@@ -287,7 +252,7 @@ static void write_behind(struct env *e, const char *name, const char *text)
     char *copy = strdup(text);
 
     cr_assert(!d->open, "%s is open in the editor", name);
-    spit(d->path, copy);
+    test_spit(d->path, copy);
     free(d->text);
     d->text = copy;
 }
@@ -299,10 +264,10 @@ typedef int (*match_fn)(json_t *params, const void *arg);
  * deadline. Every message read goes to the history. */
 static json_t *try_wait(struct env *e, const char *method, match_fn match, const void *arg, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = test_now_ms() + timeout_ms;
 
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - test_now_ms();
         json_t *msg = left > 0 ? lspclient_read(e->c, (int)left) : NULL;
         const char *m;
 
@@ -387,7 +352,7 @@ static long field(const char *line, const char *name)
  * `after_tick`; returns it (a copy). Fails with `why` at the deadline. */
 static char *expect_line(struct env *e, const char *text, long after_tick, const char *why)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
 
     for (;;) {
         char *out = test_slurp(e->out, NULL), *hit = NULL;
@@ -399,7 +364,7 @@ static char *expect_line(struct env *e, const char *text, long after_tick, const
         free(out);
         if (hit)
             return hit;
-        if (now_ms() > deadline) {
+        if (test_now_ms() > deadline) {
             char *last = last_line(e), what[16384];
             for (json_t *msg; e->c && (msg = lspclient_read(e->c, 1000)) != NULL;)
                 json_array_append_new(e->history, msg);
@@ -532,7 +497,7 @@ static void expect_layout_warning(struct env *e, size_t mark, const char *name, 
                                   const char *code)
 {
     struct doc *d = doc_of(e, name);
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     size_t seen = mark;
 
     /* the diagnostics the file has when the save is sent count too: a
@@ -568,7 +533,7 @@ static void expect_layout_warning(struct env *e, size_t mark, const char *name, 
                     return;
             }
         }
-        json_t *msg = now_ms() < deadline ? lspclient_read(e->c, (int)(deadline - now_ms())) : NULL;
+        json_t *msg = test_now_ms() < deadline ? lspclient_read(e->c, (int)(deadline - test_now_ms())) : NULL;
         if (!msg) {
             char what[16384], wanted[512] = "", *last = last_line(e);
             for (size_t k = 0; needles[k]; k++)
@@ -669,11 +634,11 @@ static int clean_now(struct env *e, size_t mark, const char *uri, char *buf, siz
 static void expect_cleared(struct env *e, size_t mark, const char *name, const char *why)
 {
     const char *uri = doc_of(e, name)->uri;
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     char list[4096];
 
     while (!clean_now(e, mark, uri, list, sizeof list)) {
-        json_t *msg = now_ms() < deadline ? lspclient_read(e->c, (int)(deadline - now_ms())) : NULL;
+        json_t *msg = test_now_ms() < deadline ? lspclient_read(e->c, (int)(deadline - test_now_ms())) : NULL;
         cr_assert(msg, "%s: %s keeps a stale warning: %s", why, name, list);
         json_array_append_new(e->history, msg);
     }
@@ -722,8 +687,8 @@ Test(layout, a_field_added_to_the_global_behind_a_macro_is_refused_then_applies_
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *core = strdup(doc_of(&e, "core.h")->text), *stock = strdup(doc_of(&e, "stock.c")->text);
-    char *core2 = edit(core, (const char *const[]){ "struct ledger {\n", "struct ledger {\n    long pad;\n", NULL });
-    char *stock2 = edit(stock, (const char *const[]){ "int lot = 3;", "int lot = 4;", NULL });
+    char *core2 = test_edit(core, (const char *const[]){ "struct ledger {\n", "struct ledger {\n    long pad;\n", NULL });
+    char *stock2 = test_edit(stock, (const char *const[]){ "int lot = 3;", "int lot = 4;", NULL });
 
     open_doc(&e, "stock.c");
     /* the header first (nothing includes it directly), then the .c file
@@ -751,8 +716,8 @@ Test(layout, a_field_added_to_a_file_scope_static_struct_is_refused_then_applies
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *orders = strdup(doc_of(&e, "orders.c")->text);
-    char *body = edit(orders, (const char *const[]){ "int n = fill(demand);", "int n = fill(demand) - 1;", NULL });
-    char *both = edit(body, (const char *const[]){ "struct order_book {\n", "struct order_book {\n    long pad;\n", NULL });
+    char *body = test_edit(orders, (const char *const[]){ "int n = fill(demand);", "int n = fill(demand) - 1;", NULL });
+    char *both = test_edit(body, (const char *const[]){ "struct order_book {\n", "struct order_book {\n    long pad;\n", NULL });
 
     line1 = save_refused(&e, "orders.c", both, "orders.c",
                          (const char *const[]){ "struct order_book", "pad", "40", "48", NULL }, "layout-changed",
@@ -773,8 +738,8 @@ Test(layout, a_bit_field_width_change_in_an_anonymous_typedef_is_refused_then_ap
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *types = strdup(doc_of(&e, "types.h")->text), *audit = strdup(doc_of(&e, "audit.c")->text);
-    char *types2 = edit(types, (const char *const[]){ "unsigned restock : 3;", "unsigned restock : 4;", NULL });
-    char *audit2 = edit(audit, (const char *const[]){ "* 10 +", "* 100 +", NULL });
+    char *types2 = test_edit(types, (const char *const[]){ "unsigned restock : 3;", "unsigned restock : 4;", NULL });
+    char *audit2 = test_edit(audit, (const char *const[]){ "* 10 +", "* 100 +", NULL });
 
     open_doc(&e, "audit.c");
     save(&e, "types.h", types2);
@@ -799,9 +764,9 @@ Test(layout, an_enum_constant_whose_value_changed_is_refused_then_applies_when_p
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *types = strdup(doc_of(&e, "types.h")->text), *stock = strdup(doc_of(&e, "stock.c")->text);
-    char *types2 = edit(types, (const char *const[]){ "    MOVE_RECEIVE,\n", "    MOVE_HOLD,\n    MOVE_RECEIVE,\n",
+    char *types2 = test_edit(types, (const char *const[]){ "    MOVE_RECEIVE,\n", "    MOVE_HOLD,\n    MOVE_RECEIVE,\n",
                                                       NULL });
-    char *stock2 = edit(stock, (const char *const[]){ "int lot = 3;", "int lot = 4;", NULL });
+    char *stock2 = test_edit(stock, (const char *const[]){ "int lot = 3;", "int lot = 4;", NULL });
 
     open_doc(&e, "stock.c");
     save(&e, "types.h", types2);
@@ -826,8 +791,8 @@ Test(layout, an_array_bound_change_is_refused_then_applies_when_put_back)
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *report = strdup(doc_of(&e, "report.c")->text);
-    char *body = edit(report, (const char *const[]){ "tag=a", "tag=b", NULL });
-    char *both = edit(body, (const char *const[]){ "static int recent[8];", "static int recent[12];",
+    char *body = test_edit(report, (const char *const[]){ "tag=a", "tag=b", NULL });
+    char *both = test_edit(body, (const char *const[]){ "static int recent[8];", "static int recent[12];",
                                                    "recent[LG(tick) % 8]", "recent[LG(tick) % 12]",
                                                    "i < 8;", "i < 12;", NULL });
 
@@ -849,10 +814,10 @@ Test(layout, a_parameter_type_change_of_a_hot_function_is_refused_then_applies_w
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *header = strdup(doc_of(&e, "ledger.h")->text), *pricing = strdup(doc_of(&e, "pricing.c")->text);
-    char *header2 = edit(header, (const char *const[]){ "money_t price_of(units_t qty);", "money_t price_of(long qty);",
+    char *header2 = test_edit(header, (const char *const[]){ "money_t price_of(units_t qty);", "money_t price_of(long qty);",
                                                         NULL });
-    char *body = edit(pricing, (const char *const[]){ "list.cents;", "list.cents + 50;", NULL });
-    char *both = edit(body, (const char *const[]){ "HOT money_t price_of(units_t qty)", "HOT money_t price_of(long qty)",
+    char *body = test_edit(pricing, (const char *const[]){ "list.cents;", "list.cents + 50;", NULL });
+    char *both = test_edit(body, (const char *const[]){ "HOT money_t price_of(units_t qty)", "HOT money_t price_of(long qty)",
                                                    NULL });
 
     /* the prototype and the definition changed together (main.c, which is
@@ -885,10 +850,10 @@ Test(layout, the_caller_of_a_static_hot_function_whose_parameter_changed_is_not_
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *orders = strdup(doc_of(&e, "orders.c")->text);
-    char *body = edit(orders, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
+    char *body = test_edit(orders, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
     /* orders_tick() changes too (to no effect on its output), so that it
      * is a candidate that must be left out */
-    char *both = edit(body, (const char *const[]){ "static HOT units_t fill(units_t want)",
+    char *both = test_edit(body, (const char *const[]){ "static HOT units_t fill(units_t want)",
                                                    "static HOT units_t fill(long want)", "book.open += demand;",
                                                    "book.open += demand + 0;", NULL });
     size_t mark;
@@ -922,8 +887,8 @@ Test(layout, a_parameter_type_changed_through_a_typedef_in_a_header_is_refused_t
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *types = strdup(doc_of(&e, "types.h")->text), *pricing = strdup(doc_of(&e, "pricing.c")->text);
-    char *types2 = edit(types, (const char *const[]){ "typedef int units_t;", "typedef long units_t;", NULL });
-    char *pricing2 = edit(pricing, (const char *const[]){ "list.cents;", "list.cents + 50;", NULL });
+    char *types2 = test_edit(types, (const char *const[]){ "typedef int units_t;", "typedef long units_t;", NULL });
+    char *pricing2 = test_edit(pricing, (const char *const[]){ "list.cents;", "list.cents + 50;", NULL });
 
     /* price_of()'s text is the same before and after: only the compiler
      * sees that its parameter became a long */
@@ -950,9 +915,9 @@ Test(layout, a_header_changed_behind_the_editor_refuses_the_next_c_save_then_app
     struct env e;
     char *line0 = start(&e), *line1, *line2;
     char *core = strdup(doc_of(&e, "core.h")->text), *pricing = strdup(doc_of(&e, "pricing.c")->text);
-    char *core2 = edit(core, (const char *const[]){ "    int sku;\n    int qty;\n", "    int sku;\n    int batch;\n    int qty;\n",
+    char *core2 = test_edit(core, (const char *const[]){ "    int sku;\n    int qty;\n", "    int sku;\n    int batch;\n    int qty;\n",
                                                     NULL });
-    char *pricing2 = edit(pricing, (const char *const[]){ "list.cents;", "list.cents + 50;", NULL });
+    char *pricing2 = test_edit(pricing, (const char *const[]){ "list.cents;", "list.cents + 50;", NULL });
 
     open_doc(&e, "pricing.c");
     /* core.h (two includes deep, never open) changes on disk, as after a
@@ -964,7 +929,7 @@ Test(layout, a_header_changed_behind_the_editor_refuses_the_next_c_save_then_app
     /* a second save is refused as well: the refusal holds (its warning,
      * unchanged, stays on the file: the status says the save was refused) */
     {
-        char *pricing3 = edit(pricing2, (const char *const[]){ "list.cents + 50;", "list.cents + 60;", NULL });
+        char *pricing3 = test_edit(pricing2, (const char *const[]){ "list.cents + 50;", "list.cents + 60;", NULL });
         size_t mark = json_array_size(e.history);
         json_t *status;
         const char *message;
@@ -1012,7 +977,7 @@ Test(layout, unedited_files_saved_give_no_warning_and_no_information)
         free(same);
     }
     /* then one real edit: once it runs, the server has answered them all */
-    char *report = edit(doc_of(&e, "report.c")->text, (const char *const[]){ "tag=a", "tag=b", NULL });
+    char *report = test_edit(doc_of(&e, "report.c")->text, (const char *const[]){ "tag=a", "tag=b", NULL });
     next = save_applied(&e, "report.c", report, "tag=b ", line, "report_line() was not reloaded");
     expect_no_warnings(&e, mark, "unedited saves", 1);
     teardown(&e);
@@ -1039,7 +1004,7 @@ Test(layout, a_body_edit_of_each_hot_function_applies)
     };
 
     for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
-        char *text = edit(doc_of(&e, steps[i].file)->text, (const char *const[]){ steps[i].from, steps[i].to, NULL });
+        char *text = test_edit(doc_of(&e, steps[i].file)->text, (const char *const[]){ steps[i].from, steps[i].to, NULL });
         next = save_applied(&e, steps[i].file, text, steps[i].shows, line, steps[i].why);
         free(text);
         free(line);
@@ -1061,12 +1026,12 @@ Test(layout, a_change_in_the_if_branch_the_build_leaves_out_applies_without_a_wa
     /* -DLEDGER_WIDE_MONEY=1: the #else branches of core.h and pricing.c are
      * not compiled; a field added to their struct price and their margin()
      * changed must not count, beside a real edit of price_of() */
-    char *core = edit(doc_of(&e, "core.h")->text,
+    char *core = test_edit(doc_of(&e, "core.h")->text,
                       (const char *const[]){ "struct price {\n    money_t cents;\n};",
                                              "struct price {\n    money_t cents;\n    int currency;\n};", NULL });
     open_doc(&e, "pricing.c");
     save(&e, "core.h", core);
-    char *pricing = edit(doc_of(&e, "pricing.c")->text, (const char *const[]){ "return cost + cost / 4;",
+    char *pricing = test_edit(doc_of(&e, "pricing.c")->text, (const char *const[]){ "return cost + cost / 4;",
                                                                                "return cost + cost / 3;",
                                                                                "list.cents;", "list.cents + 50;", NULL });
     next = save_applied(&e, "pricing.c", pricing, "price=500 ", line,
@@ -1086,11 +1051,11 @@ Test(layout, a_field_added_to_a_struct_nothing_uses_applies_without_a_warning)
     char *line = start(&e), *next;
     size_t mark = json_array_size(e.history);
 
-    char *types = edit(doc_of(&e, "types.h")->text,
+    char *types = test_edit(doc_of(&e, "types.h")->text,
                        (const char *const[]){ "char name[16];", "char name[16];\n    int rating;", NULL });
     open_doc(&e, "stock.c");
     save(&e, "types.h", types);
-    char *stock = edit(doc_of(&e, "stock.c")->text, (const char *const[]){ "int lot = 3;", "int lot = 4;", NULL });
+    char *stock = test_edit(doc_of(&e, "stock.c")->text, (const char *const[]){ "int lot = 3;", "int lot = 4;", NULL });
     next = save_applied(&e, "stock.c", stock, "in=4 ", line, "an edit after a change to an unused struct was not applied");
     expect_no_warnings(&e, mark, "a field added to a struct nothing uses", 1);
     teardown(&e);
@@ -1109,7 +1074,7 @@ Test(layout, code_moved_around_a_body_edit_applies_without_a_warning)
 
     /* two file-scope variables swapped (the running program keeps its own,
      * found by name), beside a body edit */
-    char *audit = edit(doc_of(&e, "audit.c")->text,
+    char *audit = test_edit(doc_of(&e, "audit.c")->text,
                        (const char *const[]){ "flags_t policy = { .restock = 2, .priority = 5, .reorder_at = 40 };\n"
                                               "static long alarms; /* ticks spent under the reorder level */\n",
                                               "static long alarms; /* ticks spent under the reorder level */\n"
@@ -1121,12 +1086,12 @@ Test(layout, code_moved_around_a_body_edit_applies_without_a_warning)
 
     /* a function that is not HOT moved above the HOT ones, beside a body edit */
     const char *getter = "long orders_filled(void)\n{\n    return book.filled;\n}\n";
-    char *without = edit(doc_of(&e, "orders.c")->text, (const char *const[]){ getter, "", NULL });
+    char *without = test_edit(doc_of(&e, "orders.c")->text, (const char *const[]){ getter, "", NULL });
     const char *at = strstr(without, "/* How many of `want`");
     cr_assert(at);
     char *moved = malloc(strlen(without) + strlen(getter) + 2);
     sprintf(moved, "%.*s%s\n%s", (int)(at - without), without, getter, at);
-    char *orders = edit(moved, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
+    char *orders = test_edit(moved, (const char *const[]){ "units_t cap = 2;", "units_t cap = 1;", NULL });
     next = save_applied(&e, "orders.c", orders, "out=1 ", line, "an edit beside a moved function was not applied");
     expect_no_warnings(&e, mark, "moved code", 1);
     cr_assert(strstr(next, "audit=205 "), "the earlier reload was lost: %s", next);
@@ -1166,7 +1131,7 @@ Test(layout, a_program_without_debug_information_is_said_once_and_its_reloads_ar
 
     setup_project(&e);
     snprintf(cmd, sizeof cmd, "objcopy --wildcard --remove-section='.debug*' '%s/ledger'", e.dir);
-    cr_assert_eq(sh(cmd, NULL, 0), 0, "cannot strip the program's DWARF");
+    cr_assert_eq(test_sh(cmd, NULL, 0), 0, "cannot strip the program's DWARF");
     start_server(&e);
     start_program(&e);
     json_decref(wait_for(&e, "hotc/status", programs_is, &one, T));
@@ -1175,7 +1140,7 @@ Test(layout, a_program_without_debug_information_is_said_once_and_its_reloads_ar
     cr_assert(strstr(json_string_value(json_object_get(p, "message")), "-g"), "the message says how to fix it");
     json_decref(p);
 
-    char *report = edit(doc_of(&e, "report.c")->text, (const char *const[]){ "tag=a", "tag=b", NULL });
+    char *report = test_edit(doc_of(&e, "report.c")->text, (const char *const[]){ "tag=a", "tag=b", NULL });
     open_doc(&e, "report.c");
     size_t mark = json_array_size(e.history);
     save(&e, "report.c", report);

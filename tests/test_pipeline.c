@@ -26,17 +26,10 @@
 #include <unistd.h>
 
 #include "lspclient.h"
+#include "e2e.h"
 #include "run.h"
 
 #define T 60000 /* ms; generous: the machine is shared and compiles are slow under load */
-
-#if defined(__SANITIZE_ADDRESS__)
-#define PIPE_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PIPE_SANITIZED 1
-#endif
-#endif
 
 struct env {
     char dir[64];
@@ -52,80 +45,6 @@ struct env {
     int version;             /* of the document */
     char tmp[PATH_MAX];      /* the server's TMPDIR, when not empty */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int sh(const char *cmd, char *out, size_t size)
-{
-    char *argv[] = { "/bin/sh", "-c", (char *)cmd, NULL };
-    return test_run(argv, out, size, 180000);
-}
-
-static void spit(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot write %s", path);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* The fixture with `from` replaced by `to` (each pair, in order). */
-static char *edit(const char *text, const char *const *pairs)
-{
-    char *s = strdup(text);
-    for (size_t i = 0; pairs[i]; i += 2) {
-        char *at = strstr(s, pairs[i]), *n;
-        cr_assert(at, "fixture lacks '%s'", pairs[i]);
-        n = malloc(strlen(s) - strlen(pairs[i]) + strlen(pairs[i + 1]) + 1);
-        sprintf(n, "%.*s%s%s", (int)(at - s), s, pairs[i + 1], at + strlen(pairs[i]));
-        free(s);
-        s = n;
-    }
-    return s;
-}
-
-/* 0-based line of the first occurrence of `needle` in `text`. */
-static int line_of(const char *text, const char *needle)
-{
-    const char *at = strstr(text, needle);
-    int line = 0;
-    cr_assert(at);
-    for (const char *p = text; p < at; p++)
-        line += *p == '\n';
-    return line;
-}
-
-/* Flags that link with libhotc: the build's own, or, when the tests run
- * under sanitizers, a plain copy built once (the program runs without them). */
-static const char *hotc_flags(void)
-{
-    static char flags[2 * PATH_MAX + 256];
-    char cmd[4 * PATH_MAX + 1024], dir[PATH_MAX];
-
-#ifdef PIPE_SANITIZED
-    snprintf(dir, sizeof dir, "%s", test_build_path("tests/pipe-plain"));
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && cd '%s' && exec 9>lock && flock 9 && "
-             "if [ ! -f libhotc.a ] || [ -n \"$(find '%s/runtime' -newer libhotc.a -name '*.[ch]')\" ]; then "
-             "gcc -std=c11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE -DHOTC_VERSION='\"%s\"' "
-             "-c '%s'/runtime/*.c && rm -f libhotc.a && ar rcs libhotc.a *.o; fi",
-             dir, dir, HOTC_SOURCE_DIR, HOTC_VERSION, HOTC_SOURCE_DIR);
-    cr_assert_eq(sh(cmd, NULL, 0), 0, "cannot build a plain libhotc");
-    snprintf(flags, sizeof flags, "-I'%s/runtime' -rdynamic '%s/libhotc.a' -ljansson -ldl -lpthread",
-             HOTC_SOURCE_DIR, dir);
-#else
-    (void)dir;
-    (void)cmd;
-    snprintf(flags, sizeof flags, "$(PKG_CONFIG_PATH='%s' pkg-config --cflags --libs hotc) -ljansson -ldl -lpthread",
-             test_build_path("pkgconfig"));
-#endif
-    return flags;
-}
 
 static void record(struct env *e, json_t *msg)
 {
@@ -150,10 +69,10 @@ typedef int (*match_fn)(json_t *params, const void *arg);
  * params satisfy `match` (NULL: any). Returns its params (new reference). */
 static json_t *wait_for(struct env *e, const char *method, match_fn match, const void *arg, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = test_now_ms() + timeout_ms;
 
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - test_now_ms();
         json_t *msg = left > 0 ? lspclient_read(e->c, (int)left) : NULL;
         const char *m;
 
@@ -236,7 +155,7 @@ static int diags_match(json_t *params, const void *arg)
  * one (a copy), or NULL at the deadline. */
 static char *wait_output(struct env *e, const char *text, int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = test_now_ms() + timeout_ms;
 
     for (;;) {
         char *out = test_slurp(e->out, NULL), *hit = NULL;
@@ -246,7 +165,7 @@ static char *wait_output(struct env *e, const char *text, int timeout_ms)
                 hit = strdup(line);
             }
         free(out);
-        if (hit || now_ms() > deadline)
+        if (hit || test_now_ms() > deadline)
             return hit;
         usleep(20000);
     }
@@ -266,7 +185,7 @@ static long field(const char *line, const char *name)
  * output: its calls= counter is smaller). */
 static void expect_output(struct env *e, const char *text, const char *after, const char *why)
 {
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
     long min = after ? field(after, "calls") : -1;
 
     for (;;) {
@@ -275,7 +194,7 @@ static void expect_output(struct env *e, const char *text, const char *after, co
         free(line);
         if (calls > min)
             return;
-        cr_assert(now_ms() < deadline, "%s", why);
+        cr_assert(test_now_ms() < deadline, "%s", why);
         usleep(20000);
     }
 }
@@ -284,7 +203,7 @@ static void expect_output(struct env *e, const char *text, const char *after, co
 static void setup_project(struct env *e)
 {
     char cmd[16384], out[8192];
-    const char *flags = hotc_flags();
+    const char *flags = test_hotc_flags();
 
     memset(e, 0, sizeof *e);
     snprintf(e->dir, sizeof e->dir, "/tmp/hotc-pipe-XXXXXX");
@@ -297,7 +216,7 @@ static void setup_project(struct env *e)
     snprintf(e->uri, sizeof e->uri, "file://%s", e->src);
     snprintf(e->prog, sizeof e->prog, "%s/prog", e->dir);
     snprintf(e->out, sizeof e->out, "%s/prog.out", e->dir);
-    spit(e->src, e->text);
+    test_spit(e->src, e->text);
     snprintf(cmd, sizeof cmd, "%s/compile_commands.json", e->dir);
     json_t *db = json_pack("[{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s]}]", "directory", e->dir, "file", "prog.c",
                            "arguments", "gcc", "-std=gnu11", "-g", "-O1", "-I", test_source_path("runtime"),
@@ -305,7 +224,7 @@ static void setup_project(struct env *e)
     cr_assert_eq(json_dump_file(db, cmd, 0), 0);
     json_decref(db);
     snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog prog.c %s", e->dir, flags);
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
     snprintf(cmd, sizeof cmd, "%s/run", e->dir);
     cr_assert_eq(mkdir(cmd, 0700), 0);
 }
@@ -331,7 +250,7 @@ static void setup_files(struct env *e, const char *const *names)
         text = test_slurp(test_source_path(fixture), NULL);
         cr_assert(text, "no fixture %s", names[i]);
         snprintf(path, sizeof path, "%s/%s", e->dir, names[i]);
-        spit(path, text);
+        test_spit(path, text);
         if (!e->text && strstr(names[i], ".c")) {
             e->text = text;
             snprintf(e->src, sizeof e->src, "%s", path);
@@ -351,8 +270,8 @@ static void setup_files(struct env *e, const char *const *names)
     snprintf(cmd, sizeof cmd, "%s/compile_commands.json", e->dir);
     cr_assert_eq(json_dump_file(db, cmd, 0), 0);
     json_decref(db);
-    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog %s %s", e->dir, files, hotc_flags());
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog %s %s", e->dir, files, test_hotc_flags());
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
     snprintf(cmd, sizeof cmd, "%s/run", e->dir);
     cr_assert_eq(mkdir(cmd, 0700), 0);
 }
@@ -436,7 +355,7 @@ static void save(struct env *e, const char *text)
     lspclient_notify(e->c, "textDocument/didChange",
                      json_pack("{s:{s:s, s:i}, s:[{s:s}]}", "textDocument", "uri", e->uri, "version", ++e->version,
                                "contentChanges", "text", text));
-    spit(e->src, text);
+    test_spit(e->src, text);
     lspclient_notify(e->c, "textDocument/didSave", json_pack("{s:{s:s}}", "textDocument", "uri", e->uri));
 }
 
@@ -448,7 +367,7 @@ static void frame_save(struct env *e, char *buf, size_t size, const char *uri, c
     char path[PATH_MAX];
 
     snprintf(path, sizeof path, "%s", uri + 7);
-    spit(path, text);
+    test_spit(path, text);
     msgs[0] = json_pack("{s:s, s:s, s:{s:{s:s, s:i}, s:[{s:s}]}}", "jsonrpc", "2.0", "method",
                         "textDocument/didChange", "params", "textDocument", "uri", uri, "version", ++e->version,
                         "contentChanges", "text", text);
@@ -505,7 +424,7 @@ static void validate(struct env *e, const char *schema, json_t *lines, const cha
     fclose(f);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' '%s' < '%s'", test_source_path("tools/schema_check.py"),
              schema, path);
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "%s does not match %s:\n%s", kind, schema, out);
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "%s does not match %s:\n%s", kind, schema, out);
 }
 
 /* The runtime traffic from HOTC_LINK_TRACE, each kind against its schema;
@@ -573,7 +492,7 @@ static void remove_project(struct env *e)
 {
     char cmd[PATH_MAX];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
-    sh(cmd, NULL, 0);
+    test_sh(cmd, NULL, 0);
     json_decref(e->editor);
     json_decref(e->history);
     free(e->text);
@@ -650,7 +569,7 @@ Test(pipeline, save_reloads_the_running_program)
     cr_assert(line0, "the program did not start");
 
     /* 1. change value(), save: the program runs the new code, counters go on */
-    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    char *v200 = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
     save(&e, v200);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
     cr_assert_str_eq(json_string_value(json_object_get(p, "uri")), e.uri);
@@ -672,14 +591,14 @@ Test(pipeline, save_reloads_the_running_program)
     cr_assert_eq(json_integer_value(json_object_get(p, "programs")), 1);
     cr_assert(json_object_get(json_object_get(json_object_get(p, "last"), "timings"), "compileUs"));
     json_decref(p);
-    title = lens_title(&e, line_of(v200, "HOT int value"));
+    title = lens_title(&e, test_line_of(v200, "HOT int value"));
     cr_assert(strstr(title, "v1") && strstr(title, "reloaded 1×"), "lens: %s", title);
     free(title);
     p = wait_seen(&e, "$/progress", progress_is, "end", T);
     json_decref(p);
     r = lspclient_request(e.c, "textDocument/hover",
                           json_pack("{s:{s:s}, s:{s:i, s:i}}", "textDocument", "uri", e.uri, "position", "line",
-                                    line_of(v200, "HOT int value"), "character", 9),
+                                    test_line_of(v200, "HOT int value"), "character", 9),
                           T);
     {
         const char *md = json_string_value(
@@ -689,7 +608,7 @@ Test(pipeline, save_reloads_the_running_program)
     json_decref(r);
 
     /* 2. a compile error: a diagnostic at the line, nothing pushed */
-    char *broken = edit(v200, (const char *const[]){ "return x + 200;", "return x + ;", NULL });
+    char *broken = test_edit(v200, (const char *const[]){ "return x + 200;", "return x + ;", NULL });
     save(&e, broken);
     struct diag_match err = { e.uri, NULL, 1, 0 };
     p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
@@ -700,7 +619,7 @@ Test(pipeline, save_reloads_the_running_program)
             if (json_integer_value(json_object_get(d, "severity")) == 1)
                 break;
         cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
-                     line_of(broken, "return x + ;"));
+                     test_line_of(broken, "return x + ;"));
     }
     json_decref(p);
     p = wait_for(&e, "hotc/status", last_result_is, "compileError", T);
@@ -708,7 +627,7 @@ Test(pipeline, save_reloads_the_running_program)
     json_decref(p);
 
     /* fixed: reloads, and the compiler's diagnostics are cleared */
-    char *v300 = edit(v200, (const char *const[]){ "return x + 200;", "return x + 300;", NULL });
+    char *v300 = test_edit(v200, (const char *const[]){ "return x + 200;", "return x + 300;", NULL });
     size_t mark = json_array_size(e.history);
     save(&e, v300);
     struct diag_match clean = { e.uri, NULL, 1, 1 };
@@ -733,7 +652,7 @@ Test(pipeline, save_reloads_the_running_program)
     }
 
     /* 3. a signature change: a warning, value() not pushed, step() is */
-    char *sig = edit(v300, (const char *const[]){ "HOT int value(int x)", "HOT int value(long x)", "return 1;",
+    char *sig = test_edit(v300, (const char *const[]){ "HOT int value(int x)", "HOT int value(long x)", "return 1;",
                                                   "return 2;", NULL });
     save(&e, sig);
     struct diag_match warn = { e.uri, "signature-changed", 2, 0 };
@@ -746,7 +665,7 @@ Test(pipeline, save_reloads_the_running_program)
     line3 = wait_output(&e, "value=301 step=2", T);
     cr_assert(line3, "step() was not reloaded");
     cr_assert_gt(field(line3, "calls"), field(line2, "calls"));
-    title = lens_title(&e, line_of(sig, "HOT int value"));
+    title = lens_title(&e, test_line_of(sig, "HOT int value"));
     cr_assert(strstr(title, "stale"), "lens: %s", title);
     free(title);
 
@@ -832,7 +751,7 @@ Test(pipeline, run_and_restart_the_program)
 
     /* a change reaches the launched program too */
     open_doc(&e);
-    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    char *v200 = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
     save(&e, v200);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
     cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(p, "programs"), 0), "pid")), pid2);
@@ -851,8 +770,8 @@ Test(pipeline, run_and_restart_the_program)
 
     teardown(&e);
     /* the server stops the program it started */
-    long long deadline = now_ms() + T;
-    while (kill((pid_t)pid2, 0) == 0 && now_ms() < deadline)
+    long long deadline = test_now_ms() + T;
+    while (kill((pid_t)pid2, 0) == 0 && test_now_ms() < deadline)
         usleep(20000);
     cr_assert(kill((pid_t)pid2, 0) != 0, "the launched program still runs");
     remove_project(&e);
@@ -892,16 +811,16 @@ Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
     struct env e;
     char cmd[16384], out[8192], exits[PATH_MAX], endpoint[PATH_MAX + 64], marker[PATH_MAX];
     json_t *r, *res, *p, *spec;
-    const char *flags = hotc_flags();
+    const char *flags = test_hotc_flags();
 
     setup_project(&e);
     char *text = test_slurp(test_source_path("tests/fixtures/pipeline/exits.c"), NULL);
     cr_assert(text);
     snprintf(exits, sizeof exits, "%s/exits.c", e.dir);
-    spit(exits, text);
+    test_spit(exits, text);
     free(text);
     snprintf(cmd, sizeof cmd, "cd '%s' && mkdir sub && gcc -std=gnu11 -g -O1 -o sub/exits exits.c %s", e.dir, flags);
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build exits: %s", out);
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build exits: %s", out);
     snprintf(exits, sizeof exits, "%s/sub/exits", e.dir);
     start_server(&e, NULL);
 
@@ -934,7 +853,7 @@ Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
 
     /* restart: a failing build gives diagnostics and an error */
     snprintf(cmd, sizeof cmd, "%s/Makefile", e.dir);
-    spit(cmd, "all:\n\t@echo 'prog.c:20:5: error: broken on purpose' >&2; exit 1\n");
+    test_spit(cmd, "all:\n\t@echo 'prog.c:20:5: error: broken on purpose' >&2; exit 1\n");
     r = command(&e, "hotc.server.restart", json_pack("[{s:b}]", "terminal", 1));
     cr_assert(json_object_get(r, "error"), "%s", json_dumps(r, 0));
     cr_assert(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")), "build failed"));
@@ -946,7 +865,7 @@ Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
     /* a good build: the diagnostic goes, the editor starts the program again */
     snprintf(marker, sizeof marker, "%s/built", e.dir);
     snprintf(cmd, sizeof cmd, "%s/Makefile", e.dir);
-    spit(cmd, "all:\n\ttouch built\n");
+    test_spit(cmd, "all:\n\ttouch built\n");
     r = command(&e, "hotc.server.restart", json_pack("[{s:b}]", "terminal", 1));
     spec = json_object_get(json_object_get(r, "result"), "launch");
     cr_assert(spec, "%s", json_dumps(r, 0));
@@ -974,7 +893,7 @@ Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
     snprintf(path, sizeof path, "%s/Makefile", e.dir);
     {
         /* the flags are shell text: $(...) becomes $$(...) in a Makefile */
-        const char *f = hotc_flags();
+        const char *f = test_hotc_flags();
         size_t n = (size_t)snprintf(make, sizeof make, "all:\n\tgcc -std=gnu11 -g -O1 -Wall -o prog prog.c ");
         for (; *f && n + 3 < sizeof make; f++) {
             if (*f == '$')
@@ -983,7 +902,7 @@ Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
         }
         snprintf(make + n, sizeof make - n, "\n");
     }
-    spit(path, make);
+    test_spit(path, make);
     start_server(&e, json_pack("{s:{s:s, s:[s]}}", "program", "path", e.prog, "args", "120000"));
     r = command(&e, "hotc.server.run", NULL);
     cr_assert_gt(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")), 0, "%s", json_dumps(r, 0));
@@ -992,7 +911,7 @@ Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
     json_decref(p);
     open_doc(&e);
 
-    char *changed = edit(e.text, (const char *const[]){ "HOT int value(int x)", "HOT int value(long x)", NULL });
+    char *changed = test_edit(e.text, (const char *const[]){ "HOT int value(int x)", "HOT int value(long x)", NULL });
     save(&e, changed);
     struct diag_match warned = { e.uri, "signature-changed", 0, 0 };
     p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &warned, T);
@@ -1016,16 +935,16 @@ Test(pipeline, the_exit_status_reaches_the_status)
     struct env e;
     char cmd[16384], out[8192], exits[PATH_MAX];
     json_t *p;
-    const char *flags = hotc_flags();
+    const char *flags = test_hotc_flags();
 
     setup_project(&e);
     char *text = test_slurp(test_source_path("tests/fixtures/pipeline/exits.c"), NULL);
     cr_assert(text);
     snprintf(exits, sizeof exits, "%s/exits.c", e.dir);
-    spit(exits, text);
+    test_spit(exits, text);
     free(text);
     snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -o exits exits.c %s", e.dir, flags);
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "cannot build exits: %s", out);
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build exits: %s", out);
     snprintf(e.prog, sizeof e.prog, "%s/exits", e.dir);
     start_server(&e, NULL);
     e.pid = fork();
@@ -1069,7 +988,7 @@ Test(pipeline, a_program_that_dies_is_reported)
     p = wait_for(&e, "hotc/status", programs_is, &zero, T);
     json_decref(p);
     /* the server keeps working: a save with nothing attached is fine */
-    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    char *v200 = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
     save(&e, v200);
     free(v200);
 
@@ -1187,7 +1106,7 @@ Test(pipeline, a_program_attached_over_tcp_reloads_and_a_wrong_token_is_refused)
     json_decref(p);
     open_doc(&e);
     expect_output(&e, "value=101", NULL, "the program did not start");
-    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    char *v200 = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
     save(&e, v200);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
     r = json_array_get(json_object_get(p, "programs"), 0);
@@ -1266,8 +1185,8 @@ Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
     cr_assert(line0, "the program did not start");
 
     /* 1. both .c files saved in one go ("save all"): one batch */
-    char *main2 = edit(e.text, (const char *const[]){ "x * SCALE + 100", "x * SCALE + 200", NULL });
-    char *extra2 = edit(extra_text, (const char *const[]){ "x * SCALE + 10", "x * SCALE + 20", NULL });
+    char *main2 = test_edit(e.text, (const char *const[]){ "x * SCALE + 100", "x * SCALE + 200", NULL });
+    char *extra2 = test_edit(extra_text, (const char *const[]){ "x * SCALE + 10", "x * SCALE + 20", NULL });
     frame_save(&e, frames, sizeof frames, e.uri, main2);
     frame_save(&e, frames, sizeof frames, extra_uri, extra2);
     mark = json_array_size(e.history);
@@ -1287,7 +1206,7 @@ Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
     cr_assert_gt(field(line1, "calls"), field(line0, "calls"));
 
     /* 2. a header save reloads the HOT functions of the files including it */
-    char *header2 = edit(header_text, (const char *const[]){ "#define SCALE 1", "#define SCALE 2", NULL });
+    char *header2 = test_edit(header_text, (const char *const[]){ "#define SCALE 1", "#define SCALE 2", NULL });
     *frames = '\0';
     frame_save(&e, frames, sizeof frames, header_uri, header2);
     cr_assert_eq(lspclient_send_raw(e.c, frames, strlen(frames)), 0);
@@ -1297,7 +1216,7 @@ Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
 
     /* 3. a layout change in the header: box_area() gets a warning and is not
      * pushed; the rest is */
-    char *header3 = edit(header2, (const char *const[]){ "#define SCALE 2", "#define SCALE 3", "int w, h;",
+    char *header3 = test_edit(header2, (const char *const[]){ "#define SCALE 2", "#define SCALE 3", "int w, h;",
                                                          "int w, h, d;", NULL });
     *frames = '\0';
     mark = json_array_size(e.history);
@@ -1312,7 +1231,7 @@ Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
             if (!strcmp(json_string_value(json_object_get(d, "code")), "layout-changed"))
                 cr_assert_eq(json_integer_value(json_object_get(
                                  json_object_get(json_object_get(d, "range"), "start"), "line")),
-                             line_of(extra_text, "HOT int box_area"));
+                             test_line_of(extra_text, "HOT int box_area"));
     }
     json_decref(p);
     expect_output(&e, "a=203 b=23 area=6", line1, "the compatible functions were not reloaded");
@@ -1364,7 +1283,7 @@ static void expect_crash_diagnostic(struct env *e, const char *text, const char 
         if (!strcmp(json_string_value(json_object_get(d, "code")), "crash"))
             cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"),
                                                             "line")),
-                         line_of(text, fault), "the crash diagnostic is on the faulting line");
+                         test_line_of(text, fault), "the crash diagnostic is on the faulting line");
     json_decref(p);
 }
 
@@ -1385,7 +1304,7 @@ Test(pipeline, a_crash_in_reloaded_code_is_reported_and_survived_under_hot_guard
     open_doc(&e);
     line0 = wait_output(&e, "poke=2 crashes=0 version=0", T);
     cr_assert(line0, "the program did not start");
-    char *bad = edit(e.text, (const char *const[]){ "return x + 1;", "return *(volatile int *)0 + x;", NULL });
+    char *bad = test_edit(e.text, (const char *const[]){ "return x + 1;", "return *(volatile int *)0 + x;", NULL });
     save(&e, bad);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
     json_decref(p);
@@ -1408,7 +1327,7 @@ Test(pipeline, a_crash_in_reloaded_code_is_reported_and_survived_under_hot_guard
     start_program_at(&e, NULL, NULL, NULL);
     p = wait_for(&e, "hotc/status", programs_is, &one, T);
     json_decref(p);
-    char *bad2 = edit(e.text, (const char *const[]){ "return x + 1;", "return *(volatile int *)0 + x + 1;", NULL });
+    char *bad2 = test_edit(e.text, (const char *const[]){ "return x + 1;", "return *(volatile int *)0 + x + 1;", NULL });
     json_array_clear(e.history);
     save(&e, bad2);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
@@ -1436,7 +1355,7 @@ Test(pipeline, a_crash_in_reloaded_code_is_reported_and_survived_under_hot_guard
 static void wait_trace(struct env *e, const char *kind)
 {
     char path[PATH_MAX + 32], needle[64];
-    long long deadline = now_ms() + T;
+    long long deadline = test_now_ms() + T;
 
     snprintf(path, sizeof path, "%s/link.jsonl", e->dir);
     snprintf(needle, sizeof needle, "\"kind\":\"%s\"", kind);
@@ -1446,7 +1365,7 @@ static void wait_trace(struct env *e, const char *kind)
         free(trace);
         if (found)
             return;
-        cr_assert(now_ms() < deadline, "no %s was sent", kind);
+        cr_assert(test_now_ms() < deadline, "no %s was sent", kind);
         usleep(20000);
     }
 }
@@ -1474,7 +1393,7 @@ Test(pipeline, a_program_that_vanishes_mid_reload_is_reported_and_the_server_goe
     expect_output(&e, "value=101", NULL, "the program did not start");
     /* stopped, it cannot answer the reload; killed once it was sent */
     kill(e.pid, SIGSTOP);
-    char *v200 = edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
+    char *v200 = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 200;", NULL });
     save(&e, v200);
     wait_trace(&e, "hot-reload");
     kill(e.pid, SIGKILL);
@@ -1524,7 +1443,7 @@ Test(pipeline, a_compile_error_lands_on_the_users_line)
     char *started = wait_output(&e, "value=101 step=1", T);
     cr_assert(started, "the program did not start");
     free(started);
-    char *broken = edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
+    char *broken = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
     save(&e, broken);
     struct diag_match err = { e.uri, NULL, 1, 0 };
     p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
@@ -1535,7 +1454,7 @@ Test(pipeline, a_compile_error_lands_on_the_users_line)
             break;
     cr_assert_not_null(d, "no error diagnostic");
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
-                 line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
+                 test_line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
     json_decref(p);
     p = wait_for(&e, "hotc/status", last_result_is, "compileError", T);
     json_decref(p);
@@ -1562,7 +1481,7 @@ static int count_files(const char *dir, const char *suffix)
 {
     char cmd[PATH_MAX + 128], out[64];
     snprintf(cmd, sizeof cmd, "ls -1 '%s' | grep -c -- '%s$'", dir, suffix);
-    sh(cmd, out, sizeof out);
+    test_sh(cmd, out, sizeof out);
     return atoi(out);
 }
 
@@ -1578,7 +1497,7 @@ Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
 
     setup_project(&e);
     snprintf(path, sizeof path, "%s/extra.h", e.dir);
-    spit(path, "#define BONUS 0\n");
+    test_spit(path, "#define BONUS 0\n");
     start_server(&e, json_pack("{s:s}", "fastCompiler", "off"));
     start_program(&e);
     json_decref(wait_for(&e, "hotc/status", programs_is, &one, T));
@@ -1586,7 +1505,7 @@ Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
     free(wait_output(&e, "value=101 step=1", T));
 
     /* 1. the first save of this #include block builds it in the background */
-    char *v200 = edit(e.text, (const char *const[]){ "#include <unistd.h>\n", "#include <unistd.h>\n#include \"extra.h\"\n",
+    char *v200 = test_edit(e.text, (const char *const[]){ "#include <unistd.h>\n", "#include <unistd.h>\n#include \"extra.h\"\n",
                                                      "return x + 100;", "return x + 200 + BONUS;", NULL });
     save(&e, v200);
     p = wait_for(&e, "hotc/status", ended_with, "applied", T);
@@ -1600,7 +1519,7 @@ Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
     json_decref(wait_seen(&e, "window/logMessage", log_contains, "precompiled the preamble", T));
 
     /* 2. the next save uses it */
-    char *v300 = edit(v200, (const char *const[]){ "return x + 200 + BONUS;", "return x + 300 + BONUS;", NULL });
+    char *v300 = test_edit(v200, (const char *const[]){ "return x + 200 + BONUS;", "return x + 300 + BONUS;", NULL });
     save(&e, v300);
     p = wait_for(&e, "hotc/status", ended_with, "applied", T);
     cr_assert(build_preamble_is(p, "precompiled"), "%s", json_dumps(p, 0));
@@ -1608,7 +1527,7 @@ Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
     free(wait_output(&e, "value=301 step=1", T));
 
     /* 3. an error after the block lands on the user's line, in the user's file */
-    char *broken = edit(v300, (const char *const[]){ "return x + 300 + BONUS;", "return x + ;", NULL });
+    char *broken = test_edit(v300, (const char *const[]){ "return x + 300 + BONUS;", "return x + ;", NULL });
     save(&e, broken);
     struct diag_match err = { e.uri, NULL, 1, 0 };
     p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
@@ -1619,7 +1538,7 @@ Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
         json_array_foreach(json_object_get(p, "diagnostics"), i, d)
             if (json_integer_value(json_object_get(d, "severity")) == 1 &&
                 json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")) ==
-                    line_of(broken, "return x + ;"))
+                    test_line_of(broken, "return x + ;"))
                 found = 1;
         cr_assert(found, "no error at the user's line: %s", json_dumps(p, 0));
     }
@@ -1630,8 +1549,8 @@ Test(pipeline, gcc_patches_use_a_precompiled_preamble_that_follows_its_headers)
 
     /* 4. the header changes on disk: not used stale, the patch sees the new value */
     usleep(100000);
-    spit(path, "#define BONUS 5\n");
-    char *v400 = edit(v300, (const char *const[]){ "return x + 300 + BONUS;", "return x + 400 + BONUS;", NULL });
+    test_spit(path, "#define BONUS 5\n");
+    char *v400 = test_edit(v300, (const char *const[]){ "return x + 300 + BONUS;", "return x + 400 + BONUS;", NULL });
     save(&e, v400);
     p = wait_for(&e, "hotc/status", ended_with, "applied", T);
     cr_assert(build_preamble_is(p, "stale"), "%s", json_dumps(p, 0));
@@ -1657,7 +1576,7 @@ Test(pipeline, tcc_failing_on_a_file_is_remembered)
     char cmd[PATH_MAX + 64];
 
     snprintf(cmd, sizeof cmd, "command -v tcc >/dev/null");
-    if (sh(cmd, NULL, 0) != 0)
+    if (test_sh(cmd, NULL, 0) != 0)
         cr_skip_test("tcc is not installed");
     setup_project(&e);
     start_server(&e, json_pack("{s:s, s:s}", "fastCompiler", "tcc", "layoutCheck", "off"));
@@ -1666,7 +1585,7 @@ Test(pipeline, tcc_failing_on_a_file_is_remembered)
     open_doc(&e);
     free(wait_output(&e, "value=101 step=1", T));
 
-    char *v200 = edit(e.text, (const char *const[]){ "#include <unistd.h>\n",
+    char *v200 = test_edit(e.text, (const char *const[]){ "#include <unistd.h>\n",
                                                      "#include <unistd.h>\n#ifdef __TINYC__\n#error this project "
                                                      "needs gcc\n#endif\n",
                                                      "return x + 100;", "return x + 200;", NULL });
@@ -1681,7 +1600,7 @@ Test(pipeline, tcc_failing_on_a_file_is_remembered)
     json_decref(wait_seen(&e, "window/logMessage", log_contains, "tcc cannot compile prog.c", T));
     free(wait_output(&e, "value=201 step=1", T));
 
-    char *v300 = edit(v200, (const char *const[]){ "return x + 200;", "return x + 300;", NULL });
+    char *v300 = test_edit(v200, (const char *const[]){ "return x + 200;", "return x + 300;", NULL });
     save(&e, v300);
     p = wait_for(&e, "hotc/status", ended_with, "applied", T);
     build = json_object_get(json_object_get(p, "last"), "build");
@@ -1719,13 +1638,13 @@ Test(pipeline, stale_patch_folders_are_removed_and_patch_files_bounded)
     cr_assert_eq(mkdir(dead, 0700), 0);
     cr_assert_eq(mkdir(live, 0700), 0);
     snprintf(cmd, sizeof cmd, "%s/p1.so", dead);
-    spit(cmd, "x");
+    test_spit(cmd, "x");
     start_server(&e, json_pack("{s:s}", "fastCompiler", "off"));
     json_decref(wait_seen(&e, "window/logMessage", log_contains, "removed 1 patch folder", T));
     cr_assert_neq(access(dead, F_OK), 0, "the folder of a dead server stays");
     cr_assert_eq(access(live, F_OK), 0, "the folder of a live process was removed");
     snprintf(cmd, sizeof cmd, "ls -d '%s'/hotc-patches-%ld-*", e.tmp, (long)lspclient_pid(e.c));
-    cr_assert_eq(sh(cmd, out, sizeof out), 0, "the server's folder has no pid in its name");
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "the server's folder has no pid in its name");
     snprintf(own, sizeof own, "%.*s", (int)strcspn(out, "\n"), out);
 
     start_program(&e);
@@ -1738,7 +1657,7 @@ Test(pipeline, stale_patch_folders_are_removed_and_patch_files_bounded)
     for (int i = 0; i < 3; i++) {
         char to[64];
         snprintf(to, sizeof to, "return x + %d;", 200 + 100 * i);
-        v[i] = edit(prev, (const char *const[]){ from, to, NULL });
+        v[i] = test_edit(prev, (const char *const[]){ from, to, NULL });
         save(&e, v[i]);
         json_decref(wait_for(&e, "hotc/status", ended_with, "applied", T));
         prev = v[i];
@@ -1746,7 +1665,7 @@ Test(pipeline, stale_patch_folders_are_removed_and_patch_files_bounded)
     }
     cr_assert_eq(count_files(own, ".so"), 3, "three applied versions, three libraries");
     /* a compile error leaves no library */
-    char *broken = edit(v[2], (const char *const[]){ "return x + 400;", "return x + ;", NULL });
+    char *broken = test_edit(v[2], (const char *const[]){ "return x + 400;", "return x + ;", NULL });
     save(&e, broken);
     json_decref(wait_seen(&e, "hotc/status", ended_with, "compileError", T));
     cr_assert_eq(count_files(own, ".so"), 3);
@@ -1791,7 +1710,7 @@ Test(state, a_save_that_changes_state_types_migrates_the_blocks)
     cr_assert(before, "the program did not start");
     cr_assert(strstr(before, "speed=1.5 big=300 at1y=7 ptr=42 plain=5/"), "%s", before);
 
-    char *changed = edit(e.text, (const char *const[]){
+    char *changed = test_edit(e.text, (const char *const[]){
         "    int x, y;\n", "    int x, y, z;\n",
         "    float speed;\n    long frames;\n    int big;\n    struct pos at[2];\n    int *ptr;\n    short gone;\n",
         "    double speed;\n    long frames;\n    int lives;\n    char big;\n    struct pos at[3];\n    int *ptr;\n",
@@ -1835,7 +1754,7 @@ Test(state, a_save_that_changes_state_types_migrates_the_blocks)
     json_decref(p);
 
     /* a body change with the same new layout: the blocks are already in it */
-    char *again = edit(changed, (const char *const[]){ "printf(\"new score=", "printf(\"again score=",
+    char *again = test_edit(changed, (const char *const[]){ "printf(\"new score=", "printf(\"again score=",
                                                       "    p->b++;\n", "    p->b++;\n    HOT_STATE(struct plain, \"later\")->a++;\n",
                                                       NULL });
     save(&e, again);
@@ -1855,7 +1774,7 @@ Test(state, a_save_that_changes_state_types_migrates_the_blocks)
 
     /* a third layout: the server plans from the executable's, which the
      * blocks are no longer in: refused, nothing changed */
-    char *layout3 = edit(again, (const char *const[]){ "    int lives;\n", "    int lives;\n    int level;\n",
+    char *layout3 = test_edit(again, (const char *const[]){ "    int lives;\n", "    int lives;\n    int level;\n",
                                                        "    g->score++;\n", "    g->score++;\n    g->level = 1;\n", NULL });
     save(&e, layout3);
     p = wait_for(&e, "hotc/reloaded", NULL, NULL, T);
