@@ -517,6 +517,14 @@ int docstore_update_later(struct docstore *self, struct document *doc)
     return 0;
 }
 
+int docstore_busy(const struct docstore *self)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (self->docs[i]->job)
+            return 1;
+    return 0;
+}
+
 struct document *docstore_peek(struct docstore *self, const char *uri)
 {
     for (size_t i = 0; i < self->n; i++)

@@ -106,6 +106,9 @@ void docstore_set_background(struct docstore *self, uv_loop_t *loop, size_t min_
  * will say it is. */
 int docstore_update_later(struct docstore *self, struct document *doc);
 
+/* Whether some document's analysis runs on a worker. */
+int docstore_busy(const struct docstore *self);
+
 /* The open document for `uri` as it is (maybe `dirty`), without waiting for
  * its analysis: for the edit path. NULL when not open. Borrowed. */
 struct document *docstore_peek(struct docstore *self, const char *uri);

@@ -1,6 +1,8 @@
 /* Implements lsp/server.h. Messages from one read are queued and then
  * handled in order, so that a $/cancelRequest can still catch a request
- * queued before it; every handler runs to completion on the loop thread. */
+ * queued before it; every handler runs to completion on the loop thread.
+ * A message that reads documents waits in the queue while a large
+ * document's analysis runs on a worker (handle_queue). */
 #include "server.h"
 
 #include <inttypes.h>
@@ -40,6 +42,9 @@ struct server {
     char *root;
     json_t *settings;
     json_t *queue;                 /* incoming messages not yet handled */
+    int paused;                    /* the queue waits for a document's analysis (handle_queue) */
+    uv_timer_t resume;             /* handles the queue again once that analysis is back */
+    int resume_ready;
     json_t *diags;                 /* uri -> source -> [Diagnostic] */
     json_t *published;             /* uri -> the [Diagnostic] the editor last got */
     struct server_request *inflight;
@@ -57,6 +62,8 @@ struct server {
 #define SERVER_BACKGROUND_BYTES (16 * 1024)
 
 static void on_document_ready(void *data, struct document *doc);
+static void handle_queue(struct server *self, int force);
+static void on_resume(uv_timer_t *t);
 
 /* server_trim_soon() gives freed pages back this long after the last call
  * (a burst of keystrokes or a batch of saves is one trim). */
@@ -551,8 +558,22 @@ static void on_did_change(struct server *self, struct server_request *req, json_
 /* A document analysed on a worker (docstore_update_later) is up to date. */
 static void on_document_ready(void *data, struct document *doc)
 {
-    analyse_and_publish(data, doc);
-    server_trim_soon(data); /* the worker freed the previous tree and analysis */
+    struct server *self = data;
+
+    analyse_and_publish(self, doc);
+    server_trim_soon(self); /* the worker freed the previous tree and analysis */
+    /* the messages that waited for it, on the loop's next turn: this may
+     * be called from inside another handler (a lookup settled it) */
+    if (self->paused && self->resume_ready && !docstore_busy(self->docs))
+        uv_timer_start(&self->resume, on_resume, 0, 0);
+}
+
+static void on_resume(uv_timer_t *t)
+{
+    struct server *self = t->data;
+
+    if (self->paused && !docstore_busy(self->docs))
+        handle_queue(self, 0);
 }
 
 static void on_did_save(struct server *self, struct server_request *req, json_t *params)
@@ -856,17 +877,49 @@ static void on_message(void *data, json_t *msg)
         json_array_append(self->queue, msg);
 }
 
-static void on_batch(void *data)
+/* Whether `msg` is a didChange notification. */
+static int is_change(json_t *msg)
 {
-    struct server *self = data;
+    const char *method = json_string_value(json_object_get(msg, "method"));
 
+    return method && !strcmp(method, "textDocument/didChange") && !json_object_get(msg, "id");
+}
+
+/* Handles the queued messages in order. Any message but a didChange reads
+ * the documents: while one of them is analysed on a worker, the queue waits
+ * for it (on_document_ready resumes), so that neither the message sees a
+ * stale analysis nor the loop waits for the worker. `force`: wait for
+ * the workers instead (the editor is gone: nothing more will come). */
+static void handle_queue(struct server *self, int force)
+{
     while (json_array_size(self->queue) > 0 && self->phase != PHASE_EXITED) {
-        json_t *msg = json_incref(json_array_get(self->queue, 0));
+        json_t *msg = json_array_get(self->queue, 0);
+
+        if (!is_change(msg) && docstore_busy(self->docs)) {
+            if (!force && self->resume_ready) {
+                self->paused = 1;
+                return;
+            }
+            self->paused = 0;
+            for (size_t i = 0; docstore_at(self->docs, i); i++)
+                ; /* each lookup settles */
+            continue;
+        }
+        json_incref(msg);
         json_array_remove(self->queue, 0);
         dispatch(self, msg);
         json_decref(msg);
     }
+    self->paused = 0;
     json_array_clear(self->queue);
+}
+
+static void on_batch(void *data)
+{
+    struct server *self = data;
+
+    if (!self->paused)
+        handle_queue(self, 0);
 }
 
 static void on_error(void *data, int code, const char *text)
@@ -880,7 +933,7 @@ static void on_eof(void *data)
 {
     struct server *self = data;
 
-    on_batch(self);
+    handle_queue(self, 1);
     if (self->phase != PHASE_EXITED) {
         log_info("the editor closed the connection");
         begin_exit(self, self->shutdown_requested ? 0 : 1);
@@ -912,6 +965,10 @@ struct server *server_new(uv_loop_t *loop, const struct server_options *opt)
                             getenv("HOTC_BACKGROUND_BYTES") ? strtoull(getenv("HOTC_BACKGROUND_BYTES"), NULL, 10)
                                                             : SERVER_BACKGROUND_BYTES,
                             on_document_ready, self);
+    if (uv_timer_init(loop, &self->resume) == 0) {
+        self->resume.data = self;
+        self->resume_ready = 1;
+    }
     if (uv_timer_init(loop, &self->trim_timer) == 0) {
         self->trim_timer.data = self;
         uv_unref((uv_handle_t *)&self->trim_timer); /* never what keeps the loop running */
