@@ -546,12 +546,17 @@ struct document *docstore_get(struct docstore *self, const char *uri)
     return settled(self, docstore_peek(self, uri));
 }
 
-struct document *docstore_find_path(struct docstore *self, const char *path)
+struct document *docstore_peek_path(struct docstore *self, const char *path)
 {
     for (size_t i = 0; i < self->n; i++)
         if (self->docs[i]->path && strcmp(self->docs[i]->path, path) == 0)
-            return settled(self, self->docs[i]);
+            return self->docs[i];
     return NULL;
+}
+
+struct document *docstore_find_path(struct docstore *self, const char *path)
+{
+    return settled(self, docstore_peek_path(self, path));
 }
 
 struct document *docstore_at(struct docstore *self, size_t i)

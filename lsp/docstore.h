@@ -122,6 +122,10 @@ void docstore_close(struct docstore *self, const char *uri);
 /* Iteration: the i-th open document (settled), NULL past the end. */
 struct document *docstore_at(struct docstore *self, size_t i);
 
+/* The open document whose path is `path` as it is (see docstore_peek), or
+ * NULL. Borrowed. */
+struct document *docstore_peek_path(struct docstore *self, const char *path);
+
 /* The i-th open document as it is (its text, uri and path are current; its
  * analysis may be with a worker), NULL past the end. */
 struct document *docstore_peek_at(struct docstore *self, size_t i);

@@ -161,7 +161,7 @@ static void scan_cleanup_work(uv_work_t *req)
  * that save look like "nothing changed". */
 static bool base_scan_outdated(struct pipeline *p, const struct scan *s)
 {
-    struct document *doc = docstore_find_path(server_docs(p->server), s->path);
+    struct document *doc = docstore_peek_path(server_docs(p->server), s->path); /* its uri only */
     json_t *base = json_object_get(p->bases, doc ? doc->uri : s->uri);
     size_t len;
     const char *text = scan_text(s, &len);
