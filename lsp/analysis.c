@@ -127,6 +127,7 @@ struct token {
 struct ctx {
     const char *text;
     size_t len;
+    uint32_t body_end;          /* walk: the end of the last function definition */
     const char *marker;
     size_t marker_len;
     struct token *toks;
@@ -808,9 +809,21 @@ static void add_function(struct ctx *c, TSNode def)
     }
     f.name = node_text(c, name);
     f.start_byte = head < name_i ? c->toks[head].start : ts_node_start_byte(def);
-    f.end_byte = ts_node_end_byte(def);
+    /* past what tree-sitter read when an #if inside an initializer cut the
+     * body short (see walk) */
+    f.end_byte = grammar_function_end(def, c->text, c->len);
     f.range.start = head < name_i ? ts_node_start_point(c->toks[head].node) : ts_node_start_point(def);
     f.range.end = ts_node_end_point(def);
+    for (uint32_t i = ts_node_end_byte(def); i < f.end_byte; i++) {
+        if (c->text[i] == '\n') {
+            f.range.end.row++;
+            f.range.end.column = 0;
+        } else {
+            f.range.end.column++;
+        }
+    }
+    if (f.end_byte > c->body_end)
+        c->body_end = f.end_byte;
     f.name_range = node_range(name);
     f.name_byte = ts_node_start_byte(name);
     f.ret = render(c, head, name_i, (size_t)-1, 1);
@@ -839,7 +852,8 @@ static void add_function(struct ctx *c, TSNode def)
         if (u && u->cached)
             f.body_hash = u->body_hash;
         else
-            f.body_hash = hash_tokens(c, tok_at(c, ts_node_start_byte(body)), tok_at(c, ts_node_end_byte(body)));
+            f.body_hash = hash_tokens(c, tok_at(c, ts_node_start_byte(body)),
+                                      tok_at(c, f.end_byte > ts_node_end_byte(def) ? f.end_byte : ts_node_end_byte(body)));
         collect_head_types(c, &f, head, name_i);
         if (u) {
             add_uses(c, &f, u->decl_from, u->decl_to);
@@ -1797,6 +1811,9 @@ static void walk(struct ctx *c, TSTreeCursor *cur)
 {
     TSNode n = ts_tree_cursor_current_node(cur);
     const char *t = ts_node_type(n);
+
+    if (ts_node_start_byte(n) < c->body_end)
+        return; /* the rest of a function body tree-sitter cut short */
 
     if (!strcmp(t, "function_definition")) {
         add_function(c, n);

@@ -1,7 +1,10 @@
 /* The one place that names the grammar symbol, so that a change of grammar
- * (or a second language) touches nothing else. */
+ * (or a second language) touches nothing else, and the corrections of its
+ * reading that the analysis and the patch builder share. */
 #include "grammar.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <stdio.h>
@@ -42,4 +45,117 @@ TSNode grammar_misread_name(TSNode fdecl)
             return last;
     }
     return none;
+}
+
+/* The end of a comment, string or character constant starting at `i`
+ * (text[i] is its first character), or `i` when none starts there. */
+static size_t skip_lexeme(const char *text, size_t len, size_t i)
+{
+    if (text[i] == '/' && i + 1 < len && text[i + 1] == '*') {
+        for (i += 2; i + 1 < len && !(text[i] == '*' && text[i + 1] == '/'); i++)
+            ;
+        return i + 2 <= len ? i + 2 : len;
+    }
+    if (text[i] == '/' && i + 1 < len && text[i + 1] == '/') {
+        for (; i < len && text[i] != '\n'; i++)
+            if (text[i] == '\\' && i + 1 < len)
+                i++;
+        return i;
+    }
+    if (text[i] == '"' || text[i] == '\'') {
+        char quote = text[i];
+        for (i++; i < len && text[i] != quote && text[i] != '\n'; i++)
+            if (text[i] == '\\' && i + 1 < len)
+                i++;
+        return i < len ? i + 1 : len;
+    }
+    return i;
+}
+
+uint32_t grammar_function_end(TSNode def, const char *text, size_t len)
+{
+    TSNode body = ts_node_child_by_field_name(def, "body", 4);
+    uint32_t end = ts_node_end_byte(def);
+    size_t i;
+    int depth = 0;
+    bool line_start = false;
+
+    if (ts_node_is_null(body) || !ts_node_has_error(def) || !text)
+        return end;
+    i = ts_node_start_byte(body);
+    if (i >= len || text[i] != '{')
+        return end;
+    while (i < len) {
+        size_t next = skip_lexeme(text, len, i);
+        char ch = text[i];
+        if (next != i) {
+            i = next;
+            line_start = false;
+            continue;
+        }
+        if (ch == '\n') {
+            line_start = true;
+        } else if (ch == '#' && line_start) {
+            /* a directive line (and its continuations): a brace in a
+             * #define is not the body's */
+            for (; i < len && text[i] != '\n'; i++)
+                if (text[i] == '\\' && i + 1 < len)
+                    i++;
+            continue;
+        } else if (ch == '{') {
+            depth++;
+        } else if (ch == '}' && --depth == 0) {
+            return i + 1 > end ? (uint32_t)(i + 1) : end;
+        }
+        if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+            line_start = false;
+        i++;
+    }
+    return end; /* unbalanced (braces split across #if branches): tree-sitter's */
+}
+
+char *grammar_mask_nested_directives(const char *text, size_t len)
+{
+    char *out = NULL;
+    size_t i = 0;
+    int depth = 0;
+    bool line_start = true;
+
+    while (i < len) {
+        size_t next = skip_lexeme(text, len, i);
+        char ch = text[i];
+        if (next != i) {
+            i = next;
+            line_start = false;
+            continue;
+        }
+        if (ch == '#' && line_start) {
+            size_t start = i;
+            for (; i < len && text[i] != '\n'; i++)
+                if (text[i] == '\\' && i + 1 < len)
+                    i++;
+            if (depth > 0) {
+                if (!out) {
+                    if (!(out = malloc(len + 1)))
+                        return NULL;
+                    memcpy(out, text, len);
+                    out[len] = '\0';
+                }
+                for (size_t k = start; k < i; k++)
+                    if (text[k] != '\n')
+                        out[k] = ' ';
+            }
+            continue;
+        }
+        if (ch == '\n')
+            line_start = true;
+        else if (ch != ' ' && ch != '\t' && ch != '\r')
+            line_start = false;
+        if (ch == '(' || ch == '[' || ch == '{')
+            depth++;
+        else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0)
+            depth--;
+        i++;
+    }
+    return out;
 }

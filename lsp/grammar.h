@@ -4,6 +4,7 @@
 #define HOTC_GRAMMAR_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <tree_sitter/api.h>
 
 /* The C language, compiled from tree-sitter-c's parser.c. Borrowed, static. */
@@ -21,5 +22,21 @@ int grammar_check(char *err, size_t size);
  * the parameter list. Returns that identifier, or a null node when the
  * declarator is read right. */
 TSNode grammar_misread_name(TSNode fdecl);
+
+/* The byte just past a function definition `def` as the compiler reads it.
+ * When tree-sitter's reading of the body has errors (a conditional
+ * directive inside an initializer list cuts the body short, the rest of it
+ * read as stray top-level nodes), the body's braces are matched in `text`
+ * (comments, strings, character constants and directive lines skipped);
+ * otherwise, or when they do not balance, the node's own end. */
+uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
+
+/* A copy of `text` (`len` bytes, NUL-terminated) in which each preprocessor
+ * directive line inside brackets ((, [ or {: an `#if` or `#include` inside
+ * an initializer list or a call's arguments) is blanked, newlines and every
+ * byte offset kept; NULL when there is none (or out of memory). tree-sitter
+ * cannot read such directives in an expression and loses the structure of
+ * what surrounds them; a parse of the copy keeps it. Malloc'd. */
+char *grammar_mask_nested_directives(const char *text, size_t len);
 
 #endif

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "exec.h"
 #include "link.h"
 #include "log.h"
 #include "protocol.h"
@@ -120,7 +121,7 @@ static void on_launched_exit(uv_process_t *proc, int64_t status, int signal)
         const char *was = json_string_value(json_object_get(run, "state"));
         if (!(was && strcmp(was, "crashed") == 0 && json_integer_value(json_object_get(run, "pid")) == l->pid)) {
             state_set_run(st, signal ? json_pack("{s:s, s:I, s:i, s:s}", "state", "exited", "pid", (json_int_t)l->pid,
-                                                 "signal", signal, "signalName", strsignal(signal))
+                                                 "signal", signal, "signalName", exec_signal_name(signal))
                                      : json_pack("{s:s, s:I, s:i}", "state", "exited", "pid", (json_int_t)l->pid,
                                                  "status", (int)status));
             server_state_changed(p->server);
@@ -227,11 +228,14 @@ static int launch(struct launcher *p, long *pid_out, char *err, size_t errsize)
 }
 
 /* What the editor needs to start the program in its own terminal:
- * {program, args, cwd, env: {HOTC_ENDPOINT, HOTC_TOKEN?}}. New reference,
- * NULL without a socket or memory. */
+ * {program, args, cwd, env: {HOTC_ENDPOINT, HOTC_TOKEN?}, title}. The
+ * program is this hotc's `exec` (lsp/exec.h) running the user's, so that
+ * the status can say which signal killed it; title is the user's program's
+ * name, for the terminal. Without our own path, the user's program itself.
+ * New reference, NULL without a socket or memory. */
 static json_t *launch_spec(struct launcher *p)
 {
-    char *endpoint, *token;
+    char *endpoint, *token, self[4096];
     json_t *args = json_array(), *env = json_object(), *spec;
 
     if (!p->link || !args || !env || runtime_env(p, &endpoint, &token) != 0) {
@@ -239,12 +243,23 @@ static json_t *launch_spec(struct launcher *p)
         json_decref(env);
         return NULL;
     }
-    for (size_t i = 1; p->run_argv[i]; i++)
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = '\0';
+    static const char deleted[] = " (deleted)"; /* replaced since it started */
+    if (n > 0 && (size_t)n >= sizeof deleted - 1 && strcmp(self + n - (sizeof deleted - 1), deleted) == 0)
+        n = 0;
+    if (n > 0) {
+        json_array_append_new(args, json_string("exec"));
+        json_array_append_new(args, json_string("--"));
+    }
+    for (size_t i = n > 0 ? 0 : 1; p->run_argv[i]; i++)
         json_array_append_new(args, json_string(p->run_argv[i]));
     json_object_set_new(env, "HOTC_ENDPOINT", json_string(endpoint));
     if (token)
         json_object_set_new(env, "HOTC_TOKEN", json_string(token));
-    spec = json_pack("{s:s, s:o, s:s*, s:o}", "program", p->run_argv[0], "args", args, "cwd", p->run_cwd, "env", env);
+    const char *slash = strrchr(p->run_argv[0], '/');
+    spec = json_pack("{s:s, s:o, s:s*, s:o, s:s}", "program", n > 0 ? self : p->run_argv[0], "args", args, "cwd",
+                     p->run_cwd, "env", env, "title", slash ? slash + 1 : p->run_argv[0]);
     free(endpoint);
     free(token);
     return spec;

@@ -321,6 +321,11 @@ static void handle_message(struct conn *c, json_t *msg)
     if (method) {
         if (strcmp(method, "hot/attach") == 0 && id) {
             handle_attach(c, id, params);
+        } else if (strcmp(method, "hot/exited") == 0 && !id && json_is_object(params)) {
+            if (c->program.remote && !token_matches(link, json_string_value(json_object_get(params, "token"))))
+                conn_drop(c, "hot/exited without the token");
+            else if (link->cb.exited)
+                link->cb.exited(link, params, link->user);
         } else if (!c->attached) {
             if (id)
                 reply_error(c, id, -32002, "not attached: send hot/attach first");

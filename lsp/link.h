@@ -59,6 +59,10 @@ struct link_callbacks {
      * (hot/detach is followed by `detached` when the connection ends) */
     void (*notified)(struct link *link, const struct link_program *program, const char *method,
                      json_t *params, void *user);
+    /* hot/exited params, borrowed: how a program ended, from `hotc exec`
+     * (on a connection of its own that never attaches; over TCP only with
+     * the token); may be NULL */
+    void (*exited)(struct link *link, json_t *params, void *user);
 };
 
 /* Listens in `dir` (NULL: $XDG_RUNTIME_DIR/hotc, else /tmp/hotc-<uid>),

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "exec.h"
 #include "grammar.h"
 #include "log.h"
 #include "pipeline.h"
@@ -20,6 +21,8 @@ static void usage(FILE *out)
           "\n"
           "commands:\n"
           "  lsp [--stdio] [--log FILE]   speak the Language Server Protocol on stdio\n"
+          "  exec [--] PROGRAM [ARGS...]  run PROGRAM and tell the server how it ended\n"
+          "                               (what the editor's terminal runs)\n"
           "\n"
           "options:\n"
           "  --version                    print the version and exit\n"
@@ -102,6 +105,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "exec") == 0)
+        return exec_main(argc, argv);
     if (grammar_check(err, sizeof err) != 0) {
         fprintf(stderr, "hotc: %s\n", err);
         return 1;

@@ -559,6 +559,21 @@ static void edit_insert_after(struct ctx *c, TSNode after, const char *text, siz
              len);
 }
 
+/* The position of byte `at`, which lies at or after the end of `n`. */
+static TSPoint point_after(const struct ctx *c, TSNode n, uint32_t at)
+{
+    TSPoint p = ts_node_end_point(n);
+    for (uint32_t i = ts_node_end_byte(n); i < at && i < c->len; i++) {
+        if (c->src[i] == '\n') {
+            p.row++;
+            p.column = 0;
+        } else {
+            p.column++;
+        }
+    }
+    return p;
+}
+
 /* Blanks a token (static, inline) keeping every column in place. */
 static void edit_blank(struct ctx *c, TSNode n)
 {
@@ -675,16 +690,35 @@ static size_t children(TSNode parent, TSNode **out, size_t *cap)
     return n;
 }
 
+/* Whether `decl` is the start of the head of the function definition
+ * `next` that tree-sitter split off: `HOT struct value make(...)` reads as
+ * a declaration `HOT struct` (a missing `;`) and a definition of `value
+ * make(...)`. Left as it is, it stays the definition's. */
+static bool is_function_head(const struct ctx *c, TSNode decl, TSNode next)
+{
+    if (!type_is(decl, "declaration") || !ts_node_has_error(decl) || !type_is(next, "function_definition"))
+        return false;
+    for (uint32_t i = ts_node_end_byte(decl); i < ts_node_start_byte(next) && i < c->len; i++)
+        if (c->src[i] != ' ' && c->src[i] != '\t' && c->src[i] != '\n' && c->src[i] != '\r')
+            return false;
+    return true;
+}
+
 static void collect(struct ctx *c, TSNode parent)
 {
     TSNode *kids = NULL;
     size_t cap = 0, n = children(parent, &kids, &cap);
+    uint32_t body_end = 0;
     for (size_t i = 0; i < n && !c->oom; i++) {
         TSNode k = kids[i];
         const char *t = ts_node_type(k);
-        if (strcmp(t, "function_definition") == 0)
+        if (ts_node_start_byte(k) < body_end)
+            continue; /* the rest of a body tree-sitter cut short */
+        if (strcmp(t, "function_definition") == 0) {
             collect_function(c, k);
-        else if (strcmp(t, "declaration") == 0)
+            body_end = grammar_function_end(k, c->src, c->len);
+        }
+        else if (strcmp(t, "declaration") == 0 && !(i + 1 < n && is_function_head(c, k, kids[i + 1])))
             collect_declaration(c, k);
         else if (strcmp(t, "preproc_def") == 0 || strcmp(t, "preproc_function_def") == 0)
             collect_macro(c, k);
@@ -709,9 +743,15 @@ static void keep_function(struct ctx *c, struct sym *s)
 {
     s->kept = true;
     for (uint32_t o = s->first; o; o = c->occs[o - 1].next) {
-        TSNode body = ts_node_child_by_field_id(c->occs[o - 1].node, c->f_body);
+        TSNode def = c->occs[o - 1].node;
+        TSNode body = ts_node_child_by_field_id(def, c->f_body);
+        uint32_t end = grammar_function_end(def, c->src, c->len);
         if (!ts_node_is_null(body))
             push_work(c, body);
+        /* the rest of a body tree-sitter cut short, read as stray nodes */
+        for (TSNode k = ts_node_next_sibling(def); !ts_node_is_null(k) && ts_node_start_byte(k) < end;
+             k = ts_node_next_sibling(k))
+            push_work(c, k);
     }
 }
 
@@ -1136,6 +1176,10 @@ static void edit_function(struct ctx *c, TSNode def)
     TSNode body = ts_node_child_by_field_id(def, c->f_body);
     if (ts_node_is_null(id) || ts_node_is_null(body))
         return;
+    /* where the definition ends as the compiler reads it (past what
+     * tree-sitter read when an #if inside an initializer cut it short) */
+    uint32_t end = grammar_function_end(def, c->src, c->len);
+    TSPoint end_point = point_after(c, def, end);
     size_t len;
     const char *name = node_text(c, id, &len);
     struct sym *s = sym_find(c, name, len);
@@ -1147,15 +1191,19 @@ static void edit_function(struct ctx *c, TSNode def)
          * it (hidden, internal), so the symbol the runtime looks up is an
          * alias with default visibility, on the definition's last line */
         TSNode decl = ts_node_child_by_field_id(def, c->f_declarator);
+        /* the head starts before the node when tree-sitter split it off */
+        TSNode head = ts_node_prev_sibling(def);
+        if (ts_node_is_null(head) || !is_function_head(c, head, def))
+            head = def;
         struct sbuf b = { 0 };
-        add_one_line(c, &b, ts_node_start_byte(def), ts_node_end_byte(decl), def, true);
+        add_one_line(c, &b, ts_node_start_byte(head), ts_node_end_byte(decl), def, true);
         sbuf_str(&b, " __asm__(__hotc_def(");
         sbuf_add(&b, name, len);
         sbuf_str(&b, "));\n");
         if (b.oom)
             c->oom = true;
         else
-            edit_insert(c, def, b.data, b.len);
+            edit_insert(c, head, b.data, b.len);
         free(b.data);
         struct sbuf a = { 0 };
         sbuf_str(&a, " __hotc_export(");
@@ -1164,7 +1212,7 @@ static void edit_function(struct ctx *c, TSNode def)
         if (a.oom)
             c->oom = true;
         else
-            edit_insert_after(c, def, a.data, a.len);
+            edit_add(c, end, end, end_point, a.data, a.len);
         free(a.data);
         uint32_t n = ts_node_child_count(def);
         for (uint32_t i = 0; i < n; i++) {
@@ -1176,9 +1224,9 @@ static void edit_function(struct ctx *c, TSNode def)
     } else if (s->kept) {
         rewrite_local_statics(c, body, name, len);
     } else if (s->flags & SYM_STATIC_FN) {
-        edit_replace(c, def, "", 0);
+        edit_add(c, ts_node_start_byte(def), end, end_point, "", 0);
     } else {
-        edit_replace(c, body, ";", 1);
+        edit_add(c, ts_node_start_byte(body), end, end_point, ";", 1);
     }
 }
 
@@ -1276,11 +1324,15 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
 {
     TSNode *kids = NULL;
     size_t cap = 0, n = children(parent, &kids, &cap);
+    uint32_t body_end = 0;
     for (size_t i = 0; i < n && !c->oom; i++) {
         TSNode k = kids[i];
         const char *t = ts_node_type(k);
         struct item *it;
+        if (ts_node_start_byte(k) < body_end)
+            continue; /* the rest of a body tree-sitter cut short */
         if (strcmp(t, "function_definition") == 0) {
+            body_end = grammar_function_end(k, c->src, c->len);
             if (!(it = item_add(c, ix, ITEM_FUNC, k)))
                 break;
             item_dep(c, ix, it, function_name(c, k));
@@ -1288,6 +1340,8 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
             it = &ix->items[ix->nitems - 1];
             it->nedit = (uint32_t)c->nedits - it->edit;
         } else if (strcmp(t, "declaration") == 0) {
+            if (i + 1 < n && is_function_head(c, k, kids[i + 1]))
+                continue;
             if (!(it = item_add(c, ix, ITEM_DECL, k)))
                 break;
             bool spec_const = has_qualifier(c, k, "const");
@@ -1566,6 +1620,31 @@ void patch_index_free(struct patch_index *self)
     free(self);
 }
 
+/* How badly a tree read the top level (and top-level #if branches): the
+ * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
+ * vanish), then how many nodes hold an error. Lower is better. */
+static uint64_t top_errors(TSNode parent)
+{
+    uint64_t bytes = 0, nodes = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(parent);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+            if (is_container(k)) {
+                uint64_t inner = top_errors(k);
+                bytes += inner >> 20;
+                nodes += inner & 0xfffff;
+            } else if (ts_node_has_error(k)) {
+                nodes++;
+                if (type_is(k, "ERROR"))
+                    bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
+            }
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
+}
+
 struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree)
 {
     struct patch_index *ix = NULL;
@@ -1581,6 +1660,23 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
             !(own = ts_parser_parse_string(parser, NULL, text, (uint32_t)length)))
             goto fail;
         tree = own;
+    }
+    if (ts_node_has_error(ts_tree_root_node(tree))) {
+        /* directives inside an initializer or a call's arguments: the
+         * structure from a reading without them, where it has fewer errors
+         * (the text, offsets and all, stays the file's) */
+        char *masked = grammar_mask_nested_directives(text, length);
+        TSTree *other = NULL;
+        if (masked && (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
+            other = ts_parser_parse_string(parser, NULL, masked, (uint32_t)length);
+        free(masked);
+        if (other && top_errors(ts_tree_root_node(other)) < top_errors(ts_tree_root_node(tree))) {
+            if (own)
+                ts_tree_delete(own);
+            tree = own = other;
+        } else if (other) {
+            ts_tree_delete(other);
+        }
     }
     ix = calloc(1, sizeof *ix);
     if (!ix || !(ix->tree = ts_tree_copy(tree)))

@@ -533,7 +533,8 @@ static void sweep_tmp(struct pipeline *p, const char *tmp)
 static void hook_initialized(void *data, struct server *server)
 {
     struct pipeline *p = data;
-    struct link_callbacks cb = { pipeline__on_attached, pipeline__on_detached, pipeline__on_notified };
+    struct link_callbacks cb = { pipeline__on_attached, pipeline__on_detached, pipeline__on_notified,
+                                 pipeline__on_exited };
     char err[512];
     const char *tmp = getenv("TMPDIR");
 

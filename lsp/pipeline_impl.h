@@ -340,6 +340,11 @@ void pipeline__on_batch(uv_timer_t *timer);
 void pipeline__on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user);
 void pipeline__on_image_loaded(const char *build_id, int rc, const char *error, size_t units, uint64_t us,
                             void *user);
+/* hot/exited from `hotc exec` (lsp/exec.h): how a program the editor's
+ * terminal ran ended. Kept for its detach while it is still attached;
+ * else it goes into hotc/status "run", when that names its pid as
+ * "exited" (a crash report says more). */
+void pipeline__on_exited(struct link *link, json_t *params, void *user);
 void pipeline__on_notified(struct link *link, const struct link_program *lp, const char *method, json_t *params,
                         void *user);
 size_t pipeline__program_count(struct pipeline *p);

@@ -207,15 +207,46 @@ void pipeline__on_attached(struct link *link, const struct link_program *lp, voi
 static void set_run_ended(struct state *st, struct program *pg)
 {
     const char *was = json_string_value(json_object_get(st->run, "state"));
-    json_t *status = json_object_get(pg->ended, "status");
+    json_t *status = json_object_get(pg->ended, "status"), *sig = json_object_get(pg->ended, "signal");
 
     if (json_integer_value(json_object_get(st->run, "pid")) != pg->pid)
         return;
     if (was && strcmp(was, "crashed") == 0)
         return;
-    state_set_run(st, json_is_integer(status)
+    state_set_run(st, json_is_integer(sig) ? json_pack("{s:s, s:I, s:O, s:O*}", "state", "exited", "pid", (json_int_t)pg->pid,
+                                                       "signal", sig, "signalName", json_object_get(pg->ended, "signalName"))
+                      : json_is_integer(status)
                           ? json_pack("{s:s, s:I, s:O}", "state", "exited", "pid", (json_int_t)pg->pid, "status", status)
                           : json_pack("{s:s, s:I}", "state", "exited", "pid", (json_int_t)pg->pid));
+}
+
+void pipeline__on_exited(struct link *link, json_t *params, void *user)
+{
+    struct pipeline *p = user;
+    struct state *st = server_state(p->server);
+    long pid = (long)json_integer_value(json_object_get(params, "pid"));
+    json_t *sig = json_object_get(params, "signal");
+    const char *name = json_string_value(json_object_get(params, "signalName"));
+
+    (void)link;
+    if (pid <= 0 || p->closing)
+        return;
+    if (json_is_integer(sig))
+        log_info("program %ld was killed by %s", pid, name ? name : "a signal");
+    else
+        log_info("program %ld exited with status %d", pid, (int)json_integer_value(json_object_get(params, "status")));
+    for (struct program *pg = p->programs; pg; pg = pg->next)
+        if (pg->pid == pid) { /* its connection's end is still to come */
+            json_decref(pg->ended);
+            pg->ended = json_incref(params);
+            return;
+        }
+    const char *was = json_string_value(json_object_get(st->run, "state"));
+    if (json_integer_value(json_object_get(st->run, "pid")) != pid || !was || strcmp(was, "exited") != 0)
+        return;
+    struct program gone = {.pid = pid, .ended = params};
+    set_run_ended(st, &gone);
+    server_state_changed(p->server);
 }
 
 void pipeline__on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user)
@@ -252,7 +283,9 @@ void pipeline__on_detached(struct link *link, const struct link_program *lp, con
         log_info("program %ld detached (%s)", pg->pid, reason);
     } else {
         json_t *status = json_object_get(pg->ended, "status");
-        char *how = strcmp(reason, "exit") == 0 && json_is_integer(status)
+        const char *killer = json_string_value(json_object_get(pg->ended, "signalName"));
+        char *how = killer ? pipeline__fmt("was killed by %s", killer)
+                    : json_is_integer(status) && (strcmp(reason, "exit") == 0 || json_object_get(pg->ended, "pid"))
                         ? pipeline__fmt("exited with status %d", (int)json_integer_value(status))
                         : strdup(strcmp(reason, "disconnected") == 0 ? "exited or disconnected" : reason);
         char *message = pipeline__fmt("program %ld (%s) %s%s", pg->pid, pipeline__base_name(pg->executable), how ? how : reason,

@@ -2,7 +2,18 @@
  *
  * The handler runs on an alternate stack (a stack overflow is a SIGSEGV
  * too). Inside a guard it jumps back to hot_guard, which does the work that
- * is not async-signal-safe (rollback, JSON) in normal context. */
+ * is not async-signal-safe (rollback, JSON) in normal context.
+ *
+ * Once installed it stays in front: this file defines sigaction(), signal()
+ * (and bsd_signal, sysv_signal, __sysv_signal), which libhotc, linked into
+ * the executable, puts in front of libc's for the program and its
+ * libraries. For a crash signal they record the program's handler without
+ * replacing ours and answer with the program's own previous one; a crash
+ * is reported, then handed to the program's handler as the kernel would
+ * (its mask, SA_SIGINFO, SA_RESETHAND, SA_NODEFER; SIG_DFL and SIG_IGN as
+ * the default action would be). Every other signal goes to libc's as it
+ * is. A program that reaches the kernel another way (sigset, a raw system
+ * call) is caught up with by guard_recheck. */
 #include "guard.h"
 
 #include "hot.h"
@@ -10,6 +21,7 @@
 #include "reload.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include "arch.h"
 
@@ -30,27 +43,145 @@ struct guard_frame {
 };
 
 static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
-static struct sigaction previous[4];
+/* The program's handler of each crash signal, the one a crash is handed to
+ * after the report: two copies each, the one `program_at` names is whole
+ * (a new one is written in the other, then named), so the crash handler
+ * never reads one half written. */
+static struct sigaction previous[4][2];
+static int program_at[4];
 static int installed;
+/* Bit i: the runtime's handler is installed for crash_signals[i] (the
+ * program's sigaction and signal only record a handler for those). */
+static int ours_mask;
+/* libc's sigaction and signal functions, behind this file's (resolved once,
+ * before the handlers are installed; sigaction also on its first call) */
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef void (*handler_fn)(int);
+typedef handler_fn (*signal_fn)(int, handler_fn);
+static sigaction_fn libc_sigaction;
+/* This thread's last reported crash: the same fault again (the program's
+ * handler returned, the instruction faulted again), or the same signal
+ * raised by the process itself (a handler that re-raises it to die of it)
+ * is not reported twice; so a program that recovers from a crash (its
+ * handler jumps out) and faults at the same place again is reported once. */
+static __thread int reported_sig;
+static __thread uintptr_t reported_pc;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread struct guard_frame *current;
 static __thread void *alt_stack;
 
-/* The slot of `sig` in crash_signals and previous (0 for any other). */
+/* The slot of `sig` in crash_signals and previous (-1 for any other). */
 static int index_of(int sig)
 {
     for (int i = 0; i < 4; i++)
         if (crash_signals[i] == sig)
             return i;
-    return 0;
+    return -1;
+}
+
+/* libc's definition of `name`, the one behind this file's (dlsym gives an
+ * object pointer; POSIX guarantees it converts to a function pointer). */
+static void libc_function(const char *name, void *fn, size_t size)
+{
+    void *p = dlsym(RTLD_NEXT, name);
+    memcpy(fn, &p, size);
+}
+
+/* libc's sigaction (dlsym is not async-signal-safe: resolved in normal
+ * context first, by guard_init or the program's first call). */
+static sigaction_fn real_sigaction(void)
+{
+    sigaction_fn f = __atomic_load_n(&libc_sigaction, __ATOMIC_ACQUIRE);
+    if (!f) {
+        libc_function("sigaction", &f, sizeof f);
+        __atomic_store_n(&libc_sigaction, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+
+static int kernel_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    sigaction_fn f = real_sigaction();
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return f(sig, act, old);
+}
+
+/* The program's handler of crash signal slot `i` now. */
+static struct sigaction program_handler(int i)
+{
+    return previous[i][__atomic_load_n(&program_at[i], __ATOMIC_ACQUIRE)];
+}
+
+static void set_program_handler(int i, const struct sigaction *sa)
+{
+    int next = !__atomic_load_n(&program_at[i], __ATOMIC_ACQUIRE);
+    previous[i][next] = *sa;
+    __atomic_store_n(&program_at[i], next, __ATOMIC_RELEASE);
+}
+
+static void on_crash(int sig, siginfo_t *info, void *ctx);
+
+static int is_ours(const struct sigaction *sa)
+{
+    return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_crash;
+}
+
+/* The default action of `sig`, now: a fault recurs when the handler
+ * returns (then it kills), a sent signal is raised again. */
+static void default_action(int sig, const siginfo_t *info)
+{
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    kernel_sigaction(sig, &dfl, NULL);
+    if (info->si_code <= 0)
+        raise(sig);
+}
+
+/* Hands a crash to the program's handler as the kernel would have: its
+ * mask blocked (and `sig` unless SA_NODEFER) during the call, SA_RESETHAND
+ * honoured, SIG_IGN and SIG_DFL as the kernel treats them (an ignored
+ * fault kills all the same). Runs in the crash handler. */
+static void hand_over(int sig, siginfo_t *info, void *ctx)
+{
+    int i = index_of(sig);
+    struct sigaction h = program_handler(i);
+    int is_function = (h.sa_flags & SA_SIGINFO) ? h.sa_sigaction != NULL
+                                                : h.sa_handler != SIG_DFL && h.sa_handler != SIG_IGN;
+    if (!is_function) {
+        if (!(h.sa_flags & SA_SIGINFO) && h.sa_handler == SIG_IGN && info->si_code <= 0)
+            return; /* sent, and the program ignores it */
+        default_action(sig, info);
+        return;
+    }
+    if (h.sa_flags & SA_RESETHAND) {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        set_program_handler(i, &dfl);
+    }
+    sigset_t mask = h.sa_mask, old;
+    if (!(h.sa_flags & SA_NODEFER))
+        sigaddset(&mask, sig);
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    if (h.sa_flags & SA_SIGINFO)
+        h.sa_sigaction(sig, info, ctx);
+    else
+        h.sa_handler(sig);
+    /* what it raised to die of it is delivered here (not reported again) */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* The crash signals' handler. Inside a guard it only records the signal
  * and the pc and jumps back to hot_guard (nothing else here is
  * async-signal-safe enough to do more). Outside one it reports the crash
- * and reinstalls the program's previous handler: returning re-executes the
- * faulting instruction, which then takes its usual course (a signal that
- * was sent rather than caused is raised again instead). */
+ * and hands it to the program's handler (hand_over); with none, returning
+ * re-executes the faulting instruction, which then takes its default
+ * course (a signal that was sent rather than caused is raised again
+ * instead). */
 static void on_crash(int sig, siginfo_t *info, void *ctx)
 {
     uintptr_t pc = ARCH_UCONTEXT_PC((ucontext_t *)ctx);
@@ -60,21 +191,23 @@ static void on_crash(int sig, siginfo_t *info, void *ctx)
         g->pc = pc;
         siglongjmp(g->env, 1);
     }
-    /* Called by the program's own handler, which had taken our place and
-     * passes crashes on to the one it replaced (ours): the report was
-     * sent when ours ran first; now the default action. */
+    /* Called by the program's own handler, which had taken our place (past
+     * the functions below: guard_recheck) and passes crashes on to the one
+     * it replaced (ours): the report was sent when ours ran first; now the
+     * default action. */
     struct sigaction now;
-    if (sigaction(sig, NULL, &now) == 0 && !((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_crash)) {
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        sigaction(sig, &dfl, NULL);
-        if (info->si_code <= 0)
-            raise(sig);
+    if (kernel_sigaction(sig, NULL, &now) == 0 && !is_ours(&now)) {
+        default_action(sig, info);
+        return;
+    }
+    /* The fault again after the program's handler returned, or the signal
+     * its handler raised to die of it: reported already. */
+    if (sig == reported_sig && (pc == reported_pc || (info->si_code <= 0 && info->si_pid == getpid()))) {
+        hand_over(sig, info, ctx);
         return;
     }
     /* Unguarded: tell the server, then let the crash happen as it would
-     * have without us (the previous handler, or the default action). */
+     * have without us (the program's handler, or the default action). */
     Dl_info di;
     const char *function = NULL, *module = NULL;
     unsigned long offset = 0, base = 0;
@@ -89,9 +222,18 @@ static void on_crash(int sig, siginfo_t *info, void *ctx)
     int version = reload_version_at(pc);
     session_crash_from_signal(sig, (unsigned long)pc, function, offset, module, base,
                               version ? version : reload_version());
-    sigaction(sig, &previous[index_of(sig)], NULL);
-    if (info->si_code <= 0) /* sent, not a fault: it will not recur */
-        raise(sig);
+    reported_sig = sig;
+    reported_pc = pc;
+    hand_over(sig, info, ctx);
+}
+
+/* Our handler, as installed for every crash signal. */
+static void our_handler(struct sigaction *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sa_sigaction = on_crash;
+    sa->sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa->sa_mask);
 }
 
 int guard_init(void)
@@ -99,14 +241,16 @@ int guard_init(void)
     pthread_mutex_lock(&init_lock);
     int rc = 0;
     if (!installed) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_crash;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-        sigemptyset(&sa.sa_mask);
-        for (int i = 0; i < 4; i++)
-            if (sigaction(crash_signals[i], &sa, &previous[i]) != 0)
+        struct sigaction sa, was;
+        our_handler(&sa);
+        for (int i = 0; i < 4; i++) {
+            if (kernel_sigaction(crash_signals[i], &sa, &was) != 0) {
                 rc = -1;
+                continue;
+            }
+            set_program_handler(i, &was);
+            __atomic_or_fetch(&ours_mask, 1 << i, __ATOMIC_RELEASE);
+        }
         __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&init_lock);
@@ -120,20 +264,81 @@ void guard_recheck(void)
     pthread_mutex_lock(&init_lock);
     for (int i = 0; i < 4; i++) {
         struct sigaction now, sa;
-        if (sigaction(crash_signals[i], NULL, &now) != 0)
+        if (!(__atomic_load_n(&ours_mask, __ATOMIC_ACQUIRE) & (1 << i)) ||
+            kernel_sigaction(crash_signals[i], NULL, &now) != 0 || is_ours(&now))
             continue;
-        if ((now.sa_flags & SA_SIGINFO) && now.sa_sigaction == on_crash)
-            continue;
-        /* the program installed its own: ours goes in front again, theirs
-         * becomes the one a crash is handed to after the report */
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = on_crash;
-        sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
-        sigemptyset(&sa.sa_mask);
-        previous[i] = now;
-        sigaction(crash_signals[i], &sa, NULL);
+        /* the program went around sigaction() below: ours goes in front
+         * again, theirs becomes the one a crash is handed to */
+        our_handler(&sa);
+        set_program_handler(i, &now);
+        kernel_sigaction(crash_signals[i], &sa, NULL);
     }
     pthread_mutex_unlock(&init_lock);
+}
+
+/* The program's sigaction(): see the top of this file. */
+HOT_API int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    int i = index_of(sig);
+    if (i < 0 || !(__atomic_load_n(&ours_mask, __ATOMIC_ACQUIRE) & (1 << i)))
+        return kernel_sigaction(sig, act, old);
+    if (old)
+        *old = program_handler(i);
+    if (act)
+        set_program_handler(i, act);
+    return 0;
+}
+
+/* signal() and its kin over the sigaction() above: BSD semantics (signal,
+ * bsd_signal: SA_RESTART, the signal blocked in its handler) or System V's
+ * (sysv_signal: reset to SIG_DFL on delivery, not blocked). Other signals
+ * go to libc's own. */
+static handler_fn set_handler(int sig, handler_fn handler, int flags, const char *libc_name)
+{
+    int i = index_of(sig);
+    if (i < 0 || !(__atomic_load_n(&ours_mask, __ATOMIC_ACQUIRE) & (1 << i))) {
+        signal_fn f;
+        libc_function(libc_name, &f, sizeof f);
+        if (!f) {
+            errno = ENOSYS;
+            return SIG_ERR;
+        }
+        return f(sig, handler);
+    }
+    if (handler == SIG_ERR) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    if (!(flags & SA_NODEFER))
+        sigaddset(&sa.sa_mask, sig);
+    sigaction(sig, &sa, &old);
+    return old.sa_handler;
+}
+
+HOT_API handler_fn signal(int sig, handler_fn handler)
+{
+    return set_handler(sig, handler, SA_RESTART, "signal");
+}
+
+HOT_API handler_fn bsd_signal(int sig, handler_fn handler)
+{
+    return set_handler(sig, handler, SA_RESTART, "bsd_signal");
+}
+
+HOT_API handler_fn sysv_signal(int sig, handler_fn handler)
+{
+    return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER, "sysv_signal");
+}
+
+/* what signal() is under strict ISO C (-std=c11 without _GNU_SOURCE) */
+HOT_API handler_fn __sysv_signal(int sig, handler_fn handler)
+{
+    return set_handler(sig, handler, SA_RESETHAND | SA_NODEFER, "__sysv_signal");
 }
 
 /* Gives the calling thread an alternate signal stack, so that a stack

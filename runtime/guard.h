@@ -6,15 +6,17 @@
 
 /* Installs the SIGSEGV/SIGBUS/SIGILL/SIGFPE handlers, once for the life of
  * the process (the handlers they replace are kept, for unguarded crashes).
- * Returns 0, or -1 when sigaction refused one (the others stay installed;
- * later calls return 0). Thread-safe. */
+ * From then on the program's sigaction() and signal() for these signals
+ * (guard.c defines them over libc's) record its handler, which gets each
+ * crash after the report, and leave the runtime's in place. Returns 0, or
+ * -1 when sigaction refused one (the others stay installed; later calls
+ * return 0). Thread-safe. */
 int guard_init(void);
 
 /* Puts the runtime's handlers back in front of any the program installed
- * since (theirs then get the crash after the report, as the handlers
- * guard_init replaced do). Called by the runtime's thread about once a
- * second: a crash in the second after the program replaced a handler is
- * not reported. */
+ * without sigaction() or signal() (sigset, a raw system call; theirs then
+ * get the crash after the report). Called by the runtime's thread about
+ * once a second. */
 void guard_recheck(void);
 
 #endif

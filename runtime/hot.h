@@ -22,9 +22,14 @@ extern "C" {
 #endif
 
 /* HOT marks a function as redirectable: kept out of line, never cloned, and
- * given patchable padding before its entry (x86-64: 14 bytes before, 2 at the
- * entry; aarch64: 4 instructions before, 1 at the entry). The cost before any
- * reload is the NOPs at the entry. On x86-64 the padding starts on a 16-byte
+ * given patchable padding before its entry (x86-64: 14 bytes before, 4 at the
+ * entry with gcc, 2 with clang; aarch64: 4 instructions before, 2 at the
+ * entry). The cost before any reload is the NOPs at the entry. A reload
+ * writes only the entry's last NOP(s): gdb puts `break f` on the first one
+ * with gcc (after them with clang), so a debugger's breakpoint on a HOT
+ * function never blocks a reload, and the byte the debugger saved stays
+ * right (clang emits one 2-byte NOP for 2 bytes but one 4-byte NOP for 4,
+ * which would cover the bytes a reload writes: hence 2). On x86-64 the padding starts on a 16-byte
  * boundary (aligned(16); gcc aligns functions only from -O2 otherwise), so
  * that the entry and the jump's target can each be rewritten with one atomic
  * store while other threads run. With gcc it also implies noipa: callers
@@ -51,10 +56,12 @@ extern "C" {
 #define HOT__NOIPA
 #endif
 
-#if defined(HOT__PATCHABLE) && defined(__x86_64__)
+#if defined(HOT__PATCHABLE) && defined(__x86_64__) && defined(__clang__)
 #define HOT __attribute__((noinline, used, aligned(16), patchable_function_entry(16, 14))) HOT__NOIPA
+#elif defined(HOT__PATCHABLE) && defined(__x86_64__)
+#define HOT __attribute__((noinline, used, aligned(16), patchable_function_entry(18, 14))) HOT__NOIPA
 #elif defined(HOT__PATCHABLE) && defined(__aarch64__)
-#define HOT __attribute__((noinline, used, patchable_function_entry(5, 4))) HOT__NOIPA
+#define HOT __attribute__((noinline, used, patchable_function_entry(6, 4))) HOT__NOIPA
 #elif defined(__GNUC__)
 #define HOT __attribute__((noinline, used))
 #else
@@ -183,7 +190,17 @@ HOT_API int hot_rollback(void);
  * runs now keeps running. */
 HOT_API void hot_shutdown(void);
 
-/* Calls fn(arg) so that a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) during the
+/* Crashes outside hot_guard: after hot_init, a crash (SIGSEGV, SIGBUS,
+ * SIGILL, SIGFPE) is reported to the server, then takes the course it
+ * would have taken without libhotc. libhotc defines sigaction(), signal(),
+ * bsd_signal() and sysv_signal() in front of libc's: for these four
+ * signals they record the program's (or a library's) handler and answer
+ * with its previous one, while the runtime's handler stays installed and
+ * hands each crash on to the program's handler after the report, as the
+ * kernel would have (siginfo, mask, SA_RESETHAND, SA_NODEFER; SIG_DFL and
+ * SIG_IGN as the default action). Other signals go to libc's as they are.
+ *
+ * Calls fn(arg) so that a crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE) during the
  * call returns HOT_ECRASHED instead of killing the program. When a reload is
  * in effect, the newest one is rolled back (the previous version runs from
  * then on); the server gets hot/crash either way. Returns 0 when fn

@@ -47,41 +47,68 @@ static void store_target(uintptr_t at, uint64_t target)
 /* A debugger's software breakpoint (gdb, lldb: int3). */
 #define INT3 0xcc
 
+/* Whether the two bytes at `e` are one of the 2-byte entries HOT emits or
+ * the runtime made of them: 90 90 (gcc), 66 90 (clang, or the runtime's). */
+static int nop2(const unsigned char *e)
+{
+    return e[1] == 0x90 && (e[0] == 0x90 || e[0] == 0x66);
+}
+
+/* Makes the slot one instruction: 90 90 (two NOPs) becomes 66 90 (one
+ * two-byte NOP). Safe with threads running there: only the first byte
+ * changes, a one-byte store; a thread at the slot executes 90 or 66 90, a
+ * thread already past the first NOP executes the unchanged 90. From then
+ * on no thread that reaches the slot can stop between its bytes, so the
+ * 2-byte store of the branch is seen whole or not at all. */
+static void join_slot(struct redirect_site *site)
+{
+    if (*(const unsigned char *)site->nop == 0x90 && text_protect(site->nop, 1, 1) == 0) {
+        __atomic_store_n((unsigned char *)site->nop, (unsigned char)0x66, __ATOMIC_SEQ_CST);
+        text_protect(site->nop, 1, 0);
+    }
+}
+
 int redirect_site_init(struct redirect_site *site, uintptr_t pad)
 {
     memset(site, 0, sizeof *site);
     const unsigned char *p = (const unsigned char *)pad;
     for (int i = 0; i < ARCH_PAD_BEFORE; i++)
-        if (p[i] != 0x90)
-            return -1;
+        if (p[i] != 0x90) {
+            site->debugger = p[i] == INT3;
+            return site->debugger ? REDIRECT_EINIT_DEBUGGER : -1;
+        }
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
     const unsigned char *en = (const unsigned char *)entry;
     site->pad = pad;
     /* endbr64, or a breakpoint a debugger put on its first byte */
-    site->nop = memcmp(en, endbr64, 4) == 0 || (en[0] == INT3 && memcmp(en + 1, endbr64 + 1, 3) == 0) ? entry + 4
-                                                                                                      : entry;
-    const unsigned char *e = (const unsigned char *)site->nop;
-    if (e[1] != 0x90 || (e[0] != 0x90 && e[0] != 0x66 && e[0] != INT3))
-        return -1;
-    if (e[0] == INT3) {
-        /* A debugger's breakpoint on the entry (a program started under gdb
-         * with `break f`): the byte under it is the NOP HOT emitted. Leave
-         * it alone; redirect_set writes only once the breakpoint is gone. */
-        site->orig_entry[0] = site->orig_entry[1] = 0x90;
-        site->concurrent = 0;
-        return 0;
+    uintptr_t first = memcmp(en, endbr64, 4) == 0 || (en[0] == INT3 && memcmp(en + 1, endbr64 + 1, 3) == 0)
+                          ? entry + 4
+                          : entry;
+    const unsigned char *e = (const unsigned char *)first;
+    if ((e[0] == 0x90 || e[0] == INT3) && e[1] == 0x90 && e[2] == 0x90 && e[3] == 0x90) {
+        /* gcc's four NOPs: the slot is the last two. gdb puts `break f`
+         * on the first byte (on the endbr64 before them, if any), which
+         * the runtime never writes: gdb steps it and reaches our branch,
+         * and the byte it restores is still right. */
+        site->nop = first + 2;
+    } else {
+        /* two bytes (clang's 66 90, whose `break f` gdb puts after them,
+         * or an executable built with an older hot.h): they are the slot */
+        site->nop = first;
+        if (e[0] == INT3 && e[1] == 0x90) {
+            /* A debugger's breakpoint on the slot (a program started under
+             * gdb with `break f`): the byte under it is the NOP HOT
+             * emitted, 90 or 66. Leave it alone; redirect_set writes only
+             * once the breakpoint is gone, and learns the byte then. */
+            site->concurrent = 0;
+            return 0;
+        }
+        if (!nop2(e))
+            return -1;
     }
-    /* Make the entry one instruction: 90 90 (two NOPs) becomes 66 90 (one
-     * two-byte NOP). Safe with threads running there: only the first byte
-     * changes, a one-byte store; a thread at the entry executes 90 or 66 90,
-     * a thread already past the first NOP executes the unchanged 90. From
-     * then on no thread that reaches the entry can stop between its bytes,
-     * so the 2-byte store of the branch is seen whole or not at all. */
-    if (e[0] == 0x90 && text_protect(site->nop, 1, 1) == 0) {
-        __atomic_store_n((unsigned char *)site->nop, (unsigned char)0x66, __ATOMIC_SEQ_CST);
-        text_protect(site->nop, 1, 0);
-    }
+    join_slot(site);
     memcpy(site->orig_entry, (const void *)site->nop, 2);
+    site->known = 1;
     site->concurrent = site->orig_entry[0] == 0x66 && same_block(site->nop, 2) &&
                        same_block(site->pad + 6, 8);
     return 0;
@@ -126,6 +153,14 @@ int redirect_set(struct redirect_site *site, uintptr_t target)
         text_protect(site->pad + 6, 8, 0);
         site->target = target;
         return 0;
+    }
+    if (!site->known) {
+        /* the breakpoint that covered the slot at init is gone: its NOPs
+         * are there again (with every thread stopped: not concurrent) */
+        if (!nop2((const unsigned char *)site->nop))
+            return REDIRECT_EDEBUGGER;
+        memcpy(site->orig_entry, (const void *)site->nop, 2);
+        site->known = 1;
     }
     if (text_protect(site->pad, (site->nop + 2) - site->pad, 1) != 0)
         return -1;
@@ -211,13 +246,20 @@ int redirect_site_init(struct redirect_site *site, uintptr_t pad)
     memset(site, 0, sizeof *site);
     const uint32_t *p = (const uint32_t *)pad;
     for (int i = 0; i < ARCH_PAD_BEFORE / 4; i++)
-        if (p[i] != A64_NOP)
-            return -1;
+        if (p[i] != A64_NOP) {
+            site->debugger = is_brk(p[i]);
+            return site->debugger ? REDIRECT_EINIT_DEBUGGER : -1;
+        }
     uintptr_t entry = pad + ARCH_PAD_BEFORE;
     site->pad = pad;
-    site->nop = is_bti(*(const uint32_t *)entry) ? entry + 4 : entry;
+    uintptr_t first = is_bti(*(const uint32_t *)entry) ? entry + 4 : entry;
+    const uint32_t *e = (const uint32_t *)first;
+    /* two NOPs: the slot is the second, gdb's `break f` goes on the first
+     * (never written); one NOP (an older hot.h): it is the slot */
+    site->nop = (e[0] == A64_NOP || is_brk(e[0])) && e[1] == A64_NOP ? first + 4 : first;
     uint32_t nop = A64_NOP;
     memcpy(site->orig_entry, &nop, 4);
+    site->known = 1;
     /* a debugger's breakpoint there covers the NOP HOT emitted */
     if (*(const uint32_t *)site->nop != A64_NOP && !is_brk(*(const uint32_t *)site->nop))
         return -1;

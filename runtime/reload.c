@@ -84,7 +84,7 @@ static void do_init(void)
     }
     for (size_t i = 0; i < self.nhot; i++)
         if (redirect_site_init(&sites[i], self.hot[i].pad) != 0)
-            sites[i].pad = 0; /* not what HOT emits: never written */
+            sites[i].pad = 0; /* not what HOT emits (or a debugger's byte in it, `debugger`): never written */
 #ifdef SYS_membarrier
     sync_core = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;
 #endif
@@ -299,6 +299,20 @@ int reload_prepare(const struct reload_request *req, struct reload_plan **out, c
             goto fail;
         }
         size_t site = (size_t)(h - self.hot);
+        if (!sites[site].pad && sites[site].debugger) {
+            /* the breakpoint that was in the padding at start may be gone */
+            struct redirect_site fresh;
+            pthread_mutex_lock(&lock);
+            if (redirect_site_init(&fresh, self.hot[site].pad) == 0)
+                sites[site] = fresh;
+            pthread_mutex_unlock(&lock);
+        }
+        if (!sites[site].pad && sites[site].debugger) {
+            snprintf(reason, reasonsz, "cannot redirect %s(): a debugger's breakpoint is in the padding before "
+                     "its entry (an address breakpoint, not gdb's `break %s`); nothing was changed; delete it "
+                     "and try again", f->name, f->name);
+            goto fail;
+        }
         if (!sites[site].pad) {
             snprintf(reason, reasonsz, "cannot redirect %s(): its entry is not the padding HOT emits; "
                      "rebuild the program with this version's hot.h and restart it", f->name);
@@ -541,13 +555,16 @@ static void resume(enum write_mode mode)
 #endif
 }
 
-/* Why a site with a debugger's breakpoint on its entry was left alone. */
+/* Why a site with a debugger's breakpoint on its slot was left alone: the
+ * slot is the entry's first instruction only in an executable built with
+ * an older hot.h (see redirect.h), where `break f` covers it. */
 static void debugger_reason(size_t site, char *reason, size_t reasonsz)
 {
     const char *name = self.hot[site].sym && self.hot[site].sym->name ? self.hot[site].sym->name : "?";
-    snprintf(reason, reasonsz, "cannot change %s() now: a debugger's breakpoint is on its first instruction "
-             "(gdb: break %s); nothing was changed; delete it, or break on a line inside %s(), and try again",
-             name, name, name);
+    snprintf(reason, reasonsz, "cannot change %s() now: a debugger's breakpoint is on the instruction "
+             "a reload writes (gdb: break %s); nothing was changed; delete it, or break on a line inside "
+             "%s(), and try again (with this version's hot.h, `break %s` no longer blocks reloads)",
+             name, name, name, name);
 }
 
 int reload_apply(struct reload_plan *plan, pid_t skip, struct reload_timings *t, char *reason,

@@ -191,6 +191,32 @@ Test(analysis, diff_body_only)
                "f (hot) body: \n");
 }
 
+/* A conditional inside an initializer list makes tree-sitter end the body
+ * at the initializer's `}`: the function still ends where the compiler
+ * ends it, and an edit after the cut is a change of its body. */
+Test(analysis, a_body_cut_short_by_an_if_in_an_initializer_ends_at_its_brace)
+{
+    const char *src = "struct v { int k; double n; };\n"
+                      "HOT struct v make(double x)\n{\n    struct v r = {\n#ifdef WIDE\n        2,\n#else\n"
+                      "        1,\n#endif\n        x\n    };\n    return r;\n}\n"
+                      "HOT int step(int x)\n{\n    return x + 1;\n}\n";
+    struct analysis *a = of(src);
+    const struct analysis_function *make = analysis_find_function(a, "make");
+    const struct analysis_function *step = analysis_find_function(a, "step");
+    const char *close = strstr(src, "return r;\n}") + strlen("return r;\n}");
+
+    cr_assert(make && step, "both functions are found");
+    cr_assert(make->hot && step->hot);
+    cr_assert_eq(make->end_byte, (size_t)(close - src), "make() ends at its own closing brace");
+    cr_assert_eq(make->range.end.row, 12);
+    analysis_free(a);
+    CHECK_DIFF(src, "struct v { int k; double n; };\n"
+                    "HOT struct v make(double x)\n{\n    struct v r = {\n#ifdef WIDE\n        2,\n#else\n"
+                    "        1,\n#endif\n        x\n    };\n    return r.n > 0 ? r : r;\n}\n"
+                    "HOT int step(int x)\n{\n    return x + 1;\n}\n",
+               "make (hot) body: \n");
+}
+
 Test(analysis, diff_whitespace_is_no_change)
 {
     CHECK_DIFF("HOT void f(int a) { a++; }", "HOT void f(int a)\n{\n    a++; /* same */\n}\n", "");

@@ -801,10 +801,60 @@ static int no_diagnostics(json_t *params, const void *arg)
     return uri && strcmp(uri, arg) == 0 && json_array_size(json_object_get(params, "diagnostics")) == 0;
 }
 
+static int run_killed_by(json_t *params, const void *arg)
+{
+    json_t *run = json_object_get(params, "run");
+    const char *s = json_string_value(json_object_get(run, "state"));
+    const char *name = json_string_value(json_object_get(run, "signalName"));
+    return s && strcmp(s, "exited") == 0 && name && strcmp(name, arg) == 0;
+}
+
+/* Runs a {launch} spec as the editor's terminal does (its program, args
+ * and env; output into e->out). Returns the pid of what it started. */
+static pid_t run_spec(struct env *e, json_t *spec)
+{
+    json_t *args = json_object_get(spec, "args"), *env = json_object_get(spec, "env"), *v;
+    const char *argv[16] = { json_string_value(json_object_get(spec, "program")) };
+    const char *key;
+    size_t i;
+
+    cr_assert(argv[0] && json_array_size(args) < 14);
+    json_array_foreach(args, i, v) argv[i + 1] = json_string_value(v);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int fd = open(e->out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        json_object_foreach(env, key, v) setenv(key, json_string_value(v), 1);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Kills the program the terminal runs (its pid from hotc/status) with
+ * `sig`: the status says so, and the terminal's process (hotc exec) ends
+ * by the same signal. */
+static void kill_in_terminal(struct env *e, pid_t terminal, int sig, const char *name)
+{
+    json_t *p = wait_for(e, "hotc/status", run_state_is, "running", T);
+    pid_t pid = (pid_t)json_integer_value(json_object_get(json_object_get(p, "run"), "pid"));
+    json_decref(p);
+    cr_assert(pid > 0 && pid != terminal, "the program's pid: %ld", (long)pid);
+    cr_assert_eq(kill(pid, sig), 0);
+    p = wait_for(e, "hotc/status", run_killed_by, name, T);
+    json_decref(p);
+    int status = 0;
+    cr_assert_eq(waitpid(terminal, &status, 0), terminal);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == sig, "hotc exec ended with %d", status);
+}
+
 /* Run with no settings: the server finds the workspace's executables that
  * carry the runtime (two here: the user picks), hands the editor what to
- * start in its terminal, hears the program's exit status; restart runs
- * the project's build (a failed build: diagnostics, the program keeps
+ * start in its terminal (hotc exec running the program), hears how the
+ * program ended, killed by SIGTERM or SIGKILL included; restart runs the
+ * project's build (a failed build: diagnostics, the program keeps
  * running; a good one: diagnostics cleared, the program started again). */
 Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
 {
@@ -830,26 +880,24 @@ Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
     cr_assert_eq(json_array_size(json_object_get(res, "candidates")), 2, "%s", json_dumps(r, 0));
     json_decref(r);
 
-    /* the pick: the editor starts it in its terminal with the environment given */
-    r = command(&e, "hotc.server.run", json_pack("[{s:s, s:[s], s:b}]", "program", exits, "args", "1500", "terminal", 1));
+    /* the pick: the editor starts it in its terminal with the environment
+     * given, through hotc exec */
+    r = command(&e, "hotc.server.run", json_pack("[{s:s, s:[s], s:b}]", "program", exits, "args", "120000", "terminal", 1));
     spec = json_object_get(json_object_get(r, "result"), "launch");
     cr_assert(spec, "%s", json_dumps(r, 0));
-    cr_assert_str_eq(json_string_value(json_object_get(spec, "program")), exits);
-    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(spec, "args"), 0)), "1500");
+    json_t *args = json_object_get(spec, "args");
+    cr_assert_str_eq(json_string_value(json_object_get(spec, "program")), test_build_path("hotc"));
+    cr_assert_str_eq(json_string_value(json_array_get(args, 0)), "exec");
+    cr_assert_str_eq(json_string_value(json_array_get(args, 2)), exits);
+    cr_assert_str_eq(json_string_value(json_array_get(args, 3)), "120000");
+    cr_assert_str_eq(json_string_value(json_object_get(spec, "title")), "exits");
     snprintf(endpoint, sizeof endpoint, "%s",
              json_string_value(json_object_get(json_object_get(spec, "env"), "HOTC_ENDPOINT")));
     cr_assert(strncmp(endpoint, "unix:", 5) == 0, "%s", endpoint);
-    json_decref(r);
     snprintf(e.prog, sizeof e.prog, "%s", exits);
-    start_program_at(&e, endpoint, NULL, NULL);
-    p = wait_for(&e, "hotc/status", run_state_is, "running", T);
-    json_decref(p);
-    /* it exits by itself (after 120 s at most: the argument the test helper gives) */
-    kill(e.pid, SIGINT);
-    waitpid(e.pid, NULL, 0);
-    e.pid = 0;
-    p = wait_for(&e, "hotc/status", run_state_is, "exited", T);
-    json_decref(p);
+    /* killed in the terminal: the status says by what */
+    kill_in_terminal(&e, run_spec(&e, spec), SIGTERM, "SIGTERM");
+    json_decref(r);
 
     /* restart: a failing build gives diagnostics and an error */
     snprintf(cmd, sizeof cmd, "%s/Makefile", e.dir);
@@ -869,9 +917,10 @@ Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
     r = command(&e, "hotc.server.restart", json_pack("[{s:b}]", "terminal", 1));
     spec = json_object_get(json_object_get(r, "result"), "launch");
     cr_assert(spec, "%s", json_dumps(r, 0));
-    cr_assert_str_eq(json_string_value(json_object_get(spec, "program")), exits);
-    json_decref(r);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(spec, "args"), 2)), exits);
     cr_assert_eq(access(marker, F_OK), 0, "restart did not run the build");
+    kill_in_terminal(&e, run_spec(&e, spec), SIGKILL, "SIGKILL");
+    json_decref(r);
     p = wait_seen(&e, "textDocument/publishDiagnostics", no_diagnostics, e.uri, T);
     json_decref(p);
 

@@ -5,8 +5,11 @@
  * with TAG=200 and TAG=300 for this executable. Prints each check; exits 0
  * when all pass. */
 #include <hot.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "reload.h"
 #include "rt_basic_step.h"
@@ -45,6 +48,17 @@ static int load(const char *lib, int version, const char *static_name, char *rea
     return rc;
 }
 
+/* Writes `insn` over step()'s first instruction as a debugger does (gdb's
+ * `break step` puts brk #0 there; deleting it puts the NOP back). */
+static void poke_entry(uint32_t insn)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), at = (uintptr_t)step;
+    mprotect((void *)(at & ~(page - 1)), page * 2, PROT_READ | PROT_WRITE | PROT_EXEC);
+    __atomic_store_n((uint32_t *)at, insn, __ATOMIC_SEQ_CST);
+    __builtin___clear_cache((char *)at, (char *)at + 4);
+    mprotect((void *)(at & ~(page - 1)), page * 2, PROT_READ | PROT_EXEC);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -68,7 +82,12 @@ int main(int argc, char **argv)
           "an unresolvable static refuses the reload");
     check(runs(100) && reload_version() == 0, "nothing of it was applied");
 
-    check(load(argv[1], 1, "f_count", reason, sizeof reason) == 1, "patch 1 applies");
+    /* a debugger's breakpoint on the entry's first NOP: the reload writes
+     * the second one, so it applies, and the NOP put back is still right */
+    poke_entry(0xd4200000u); /* brk #0 */
+    check(load(argv[1], 1, "f_count", reason, sizeof reason) == 1, "patch 1 applies under a breakpoint on step");
+    check(*(const uint32_t *)(uintptr_t)step == 0xd4200000u, "the breakpoint's word is left as it was");
+    poke_entry(0xd503201fu); /* nop, as the debugger saved it */
     check(runs(200), "direct, pointer and other-unit calls run patch 1, counters continue");
     check(load(argv[2], 2, "f_count", reason, sizeof reason) == 1, "patch 2 applies");
     check(runs(300), "patch 2 runs");

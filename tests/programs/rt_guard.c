@@ -1,7 +1,10 @@
 /* rt_guard: calls the HOT function risky() under hot_guard (or, with the
- * argument "unguarded", directly; with "own", directly after installing its
- * own SIGSEGV handler, which exits with status 3) and prints what happened
- * whenever it changes. */
+ * argument "unguarded", directly) and prints what happened whenever it
+ * changes. With "own", "own-late" or "own-signal" it calls risky() directly
+ * and installs its own SIGSEGV handler, which exits with status 3: "own"
+ * with sigaction right after hot_init; "own-late" with sigaction
+ * (SA_SIGINFO, SA_RESETHAND) when a reload is applied, just before the new
+ * risky() runs; "own-signal" the same with signal(). */
 #include <hot.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +15,34 @@ static void own_handler(int sig)
 {
     (void)sig;
     _exit(3);
+}
+
+/* 3 when the kernel's details reached it (the faulting address of risky's
+ * NULL store), 4 otherwise. */
+static void own_info_handler(int sig, siginfo_t *info, void *ctx)
+{
+    (void)ctx;
+    _exit(sig == SIGSEGV && info && info->si_signo == SIGSEGV && info->si_addr == NULL ? 3 : 4);
+}
+
+/* Installs the program's handler when a reload was just applied. */
+static void on_reload(enum hot_phase phase, int version, void *user)
+{
+    const char *how = user;
+    (void)version;
+    if (phase != HOT_AFTER)
+        return;
+    if (strcmp(how, "own-signal") == 0) {
+        void (*was)(int) = signal(SIGSEGV, own_handler);
+        printf("own handler, old=%s\n", was == SIG_DFL ? "default" : "other");
+        return;
+    }
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = own_info_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+    sigaction(SIGSEGV, &sa, &old);
+    printf("own handler, old=%s\n", !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL ? "default" : "other");
 }
 
 HOT int risky(int x)
@@ -29,8 +60,11 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     int own = argc > 1 && strcmp(argv[1], "own") == 0;
-    int guarded = !(argc > 1 && (strcmp(argv[1], "unguarded") == 0 || own));
+    int late = argc > 1 && strncmp(argv[1], "own-", 4) == 0;
+    int guarded = !(argc > 1 && (strcmp(argv[1], "unguarded") == 0 || own || late));
     hot_init(NULL);
+    if (late)
+        hot_on_reload(on_reload, argv[1]);
     if (own) {
         /* after hot_init: the runtime's handler is replaced */
         struct sigaction sa;

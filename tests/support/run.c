@@ -94,6 +94,15 @@ int test_run(char *const argv[], char *out, size_t size, int timeout_ms)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int test_libhotc_interposer(const char *name)
+{
+    static const char *const names[] = { "sigaction", "signal", "bsd_signal", "sysv_signal", "__sysv_signal" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(name, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int test_have(const char *tool)
 {
     char cmd[256];

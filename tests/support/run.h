@@ -18,6 +18,10 @@ const char *test_source_path(const char *rel);
  * when `out` is not NULL. Kills it after `timeout_ms`. */
 int test_run(char *const argv[], char *out, size_t size, int timeout_ms);
 
+/* Whether libhotc may export `name` besides hot_*: the signal functions it
+ * puts in front of libc's for the crash signals (runtime/guard.c). */
+int test_libhotc_interposer(const char *name);
+
 /* Whether `tool` is found in PATH (`command -v`). */
 int test_have(const char *tool);
 

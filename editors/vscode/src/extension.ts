@@ -169,7 +169,7 @@ function flashReload(r: HotReloaded) {
 /** Starts what the server said in an integrated terminal (the old one, if any, is closed: that stops its program). */
 function startInTerminal(l: Launch) {
   if (programTerminal) programTerminal.dispose();
-  const name = `hotc: ${l.program.replace(/^.*\//, '')}`;
+  const name = `hotc: ${l.title ?? l.program.replace(/^.*\//, '')}`;
   programTerminal = vscode.window.createTerminal({
     name,
     shellPath: l.program,

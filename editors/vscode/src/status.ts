@@ -78,13 +78,15 @@ export interface Launch {
   args?: string[];
   cwd?: string;
   env?: Record<string, string>;
+  /** the user's program's name (program is `hotc exec`, which runs it) */
+  title?: string;
 }
 
 /** "exited (status 3)", "crashed in value() (SIGSEGV) at main.c:12", "running". */
 export function runText(r: RunState): string {
   if (r.state === 'running') return 'running';
   if (r.state === 'exited') {
-    if (r.signalName || r.signal) return `ended by ${r.signalName ?? `signal ${r.signal}`}`;
+    if (r.signalName || r.signal) return `killed by ${r.signalName ?? `signal ${r.signal}`}`;
     return r.status === undefined ? 'exited' : `exited (status ${r.status})`;
   }
   const fn = r.function ? ` in ${r.function}()` : '';

@@ -6,7 +6,7 @@
 -- up, the lens shows the new version, and a compile error shows as a
 -- diagnostic; :HotRollback shows in the statusline and the reload log;
 -- :HotRestart runs the project's build and starts the program again; the
--- statusline says when it crashed and when it exited.
+-- statusline says when it crashed, when it exited and when it was killed.
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*)/')
 local H = dofile(here .. '/harness.lua')
 local test, wait, ok, eq = H.test, H.wait, H.ok, H.eq
@@ -221,6 +221,22 @@ test('after an exit the statusline says so, not the last reload', function()
     return s:find('exited') and s
   end, nil, describe)
   eq(st, 'hotc · exited (status 0)', 'statusline')
+end)
+
+test('a program killed in its terminal: the statusline says by what', function()
+  vim.fn.delete(out .. '.stop')
+  local before = run_state().pid
+  vim.cmd('HotRestart')
+  wait('the program to run again', function()
+    local r = run_state()
+    return r.state == 'running' and r.pid ~= before and r.pid
+  end, nil, describe)
+  vim.loop.kill(run_state().pid, 15)
+  local st = wait('the statusline to say it was killed', function()
+    local s = require('hotc').status()
+    return s:find('killed') and s
+  end, nil, describe)
+  eq(st, 'hotc · killed by SIGTERM', 'statusline')
 end)
 
 H.finally(function()

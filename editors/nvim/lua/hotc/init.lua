@@ -349,7 +349,7 @@ function M.run_text(r)
     return 'running'
   elseif r.state == 'exited' then
     if r.signalName or r.signal then
-      return 'ended by ' .. tostring(r.signalName or ('signal ' .. tostring(r.signal)))
+      return 'killed by ' .. tostring(r.signalName or ('signal ' .. tostring(r.signal)))
     end
     return r.status ~= nil and ('exited (status ' .. tostring(r.status) .. ')') or 'exited'
   end
@@ -434,7 +434,7 @@ end
 -- The program's :terminal: { buf, job }, for restart to replace.
 local program_term
 
---- Starts `launch` ({program, args, cwd, env}, the server's answer) in a
+--- Starts `launch` ({program, args, cwd, env, title}, the server's answer) in a
 --- :terminal split at the bottom, replacing the previous one (which stops
 --- its program).
 function M.start_in_terminal(launch)
@@ -464,7 +464,7 @@ function M.start_in_terminal(launch)
     end,
   })
   program_term = { buf = buf, job = job }
-  pcall(vim.api.nvim_buf_set_name, buf, 'hotc://' .. vim.fn.fnamemodify(launch.program, ':t'))
+  pcall(vim.api.nvim_buf_set_name, buf, 'hotc://' .. (launch.title or vim.fn.fnamemodify(launch.program, ':t')))
   if vim.api.nvim_win_is_valid(from) then
     vim.api.nvim_set_current_win(from)
   end
