@@ -398,7 +398,7 @@ static int memory(int runs)
     snprintf(dir, sizeof dir, "%s/memory", work);
     snprintf(cmd, sizeof cmd,
              "rm -rf '%s' && mkdir -p '%s/run' && chmod 700 '%s/run' && /usr/bin/python3 '%s/bench/gen.py' 16500 "
-             "'%s/gen.c' && /usr/bin/python3 '%s/bench/gen.py' 1130 '%s/small.c'",
+             "'%s/gen.c' --loops 6000000 && /usr/bin/python3 '%s/bench/gen.py' 1130 '%s/small.c'",
              dir, dir, dir, HOTC_SOURCE_DIR, dir, HOTC_SOURCE_DIR, dir);
     if (sh(cmd) != 0)
         return -1;
