@@ -62,6 +62,9 @@ struct launcher {
     struct build_runner runner; /* the project's build, on restart */
     bool runner_ready;
     json_t *build_uris;      /* uri -> [..]: files with diagnostics from the last build */
+    launcher_before_stop_fn before_stop; /* the state hand-over, before restart stops the program */
+    void *before_stop_user;
+    struct server_request *stopping;     /* the restart waiting for before_stop */
 };
 
 #define BUILD_TIMEOUT_MS (10 * 60 * 1000)
@@ -649,9 +652,45 @@ static void rebuild_free(struct rebuild *rb)
     free(rb);
 }
 
+static void stop_and_relaunch(struct launcher *p, struct server_request *req);
+
+/* before_stop is done: the restart goes on. */
+static void resume_restart(void *arg)
+{
+    struct launcher *p = arg;
+    struct server_request *req = p->stopping;
+
+    p->stopping = NULL;
+    if (!req)
+        return;
+    if (p->closing) {
+        server_reply_error(p->server, req, -32803, "the server is shutting down");
+        return;
+    }
+    stop_and_relaunch(p, req);
+}
+
+/* Lets the program hand its state over (before_stop), then stops and
+ * starts it again. */
+static void relaunch(struct launcher *p, struct server_request *req)
+{
+    if (p->before_stop && !p->stopping) {
+        p->stopping = req;
+        p->before_stop(p->launched ? p->launched->pid : 0, p->run_argv[0], resume_restart, p, p->before_stop_user);
+        return;
+    }
+    stop_and_relaunch(p, req);
+}
+
+void launcher_set_before_stop(struct launcher *p, launcher_before_stop_fn fn, void *user)
+{
+    p->before_stop = fn;
+    p->before_stop_user = user;
+}
+
 /* Stops the program the server started (the restart goes on from its exit
  * callback) or starts it again right away. */
-static void relaunch(struct launcher *p, struct server_request *req)
+static void stop_and_relaunch(struct launcher *p, struct server_request *req)
 {
     if (p->launched) {
         p->restart_req = req;
@@ -821,7 +860,7 @@ void launcher_restart(struct launcher *p, struct server *server, struct link *li
         server_reply_error(p->server, req, -32803, "nothing to restart: start the program with run first");
         return;
     }
-    if (p->restart_req || p->building) {
+    if (p->restart_req || p->building || p->stopping) {
         server_reply_error(p->server, req, -32803, "a restart is already under way");
         return;
     }

@@ -301,6 +301,8 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
     }
     json_t *msg = json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id, "result", "session",
                             c->program.id, "serverVersion", HOTC_VERSION);
+    if (msg && link->cb.attaching)
+        link->cb.attaching(link, &c->program, json_object_get(msg, "result"), link->user);
     trace(link, "hot/attach", true, msg);
     if (msg)
         conn_send(c, msg);
@@ -336,7 +338,7 @@ static void handle_message(struct conn *c, json_t *msg)
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0 ||
-                           strcmp(method, "hot/state") == 0)) {
+                           strcmp(method, "hot/state") == 0 || strcmp(method, "hot/save") == 0)) {
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (id) {

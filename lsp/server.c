@@ -70,7 +70,7 @@ static void on_resume(uv_timer_t *t);
 #define SERVER_TRIM_DELAY_MS 200
 
 static const char *const commands[] = { SERVER_COMMAND_RUN, SERVER_COMMAND_RELOAD, SERVER_COMMAND_ROLLBACK,
-                                        SERVER_COMMAND_RESTART };
+                                        SERVER_COMMAND_RESTART, SERVER_COMMAND_FORGET_STATE };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
 /* ---------------------------------------------------------------- sending */

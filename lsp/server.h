@@ -45,6 +45,7 @@ struct server_request;
 #define SERVER_COMMAND_RELOAD "hotc.server.reload"
 #define SERVER_COMMAND_ROLLBACK "hotc.server.rollback"
 #define SERVER_COMMAND_RESTART "hotc.server.restart"
+#define SERVER_COMMAND_FORGET_STATE "hotc.server.forgetState"
 
 struct server_hooks {
     void *data;

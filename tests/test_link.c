@@ -261,7 +261,7 @@ static void on_notified(struct link *link, const struct link_program *p, const c
     }
 }
 
-static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified };
+static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified, NULL, NULL };
 
 Test(link, a_program_attaches_gets_a_reload_answers_and_detaches, .timeout = 60)
 {

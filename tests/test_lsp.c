@@ -92,11 +92,12 @@ Test(lsp, initialize_announces_capabilities)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(caps, "textDocumentSync"), "change")), 2);
     cr_assert(json_is_true(json_object_get(caps, "hoverProvider")));
     cr_assert(json_object_get(caps, "codeLensProvider"));
-    cr_assert_eq(json_array_size(cmds), 4);
+    cr_assert_eq(json_array_size(cmds), 5);
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 0)), "hotc.server.run");
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 1)), "hotc.server.reload");
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 2)), "hotc.server.rollback");
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 3)), "hotc.server.restart");
+    cr_assert_str_eq(json_string_value(json_array_get(cmds, 4)), "hotc.server.forgetState");
     json_decref(r);
     finish(c);
 }
