@@ -10,7 +10,12 @@
  * Then the server's memory: its RSS over BENCH_RELOADS reloads (default
  * 1,000) of a 300 KB file, and with 100 open files of 20 KB.
  *
+ * Then keystrokes: the server's loop time per didChange in files of 200,
+ * 2,000 and 20,000 lines (BENCH_KEYS keystrokes, default 41).
+ *
  *     bench HOTC_BUILD_DIR WORK_DIR SIZE...      (BENCH_RUNS=N, default 11)
+ *     bench HOTC_BUILD_DIR WORK_DIR keys         the keystroke table alone
+ *     bench HOTC_BUILD_DIR WORK_DIR memory       the memory tables alone
  *
  * It drives the real `hotc lsp` over stdio (tests/support/lspclient) and a
  * real program built from bench/gen.py's output, linked with libhotc and
@@ -381,6 +386,7 @@ static int memory(int runs)
     const char *env[] = { xdg, NULL };
     struct lspclient_options opt = { .env = env, .quiet_stderr = 1 };
     const char *fast = access("/usr/bin/tcc", X_OK) == 0 ? "tcc" : "off";
+    int trace_memory = getenv("BENCH_TRACE_MEMORY") != NULL; /* the RSS every 50 reloads, on stderr */
     long rss[4] = { 0 };
     int version = 1, done = 0;
     struct lspclient *c;
@@ -392,7 +398,7 @@ static int memory(int runs)
     snprintf(dir, sizeof dir, "%s/memory", work);
     snprintf(cmd, sizeof cmd,
              "rm -rf '%s' && mkdir -p '%s/run' && chmod 700 '%s/run' && /usr/bin/python3 '%s/bench/gen.py' 16500 "
-             "'%s/gen.c' && /usr/bin/python3 '%s/bench/gen.py' 1130 '%s/small.c'",
+             "'%s/gen.c' --loops 6000000 && /usr/bin/python3 '%s/bench/gen.py' 1130 '%s/small.c'",
              dir, dir, dir, HOTC_SOURCE_DIR, dir, HOTC_SOURCE_DIR, dir);
     if (sh(cmd) != 0)
         return -1;
@@ -457,20 +463,31 @@ static int memory(int runs)
         }
         json_decref(p);
         done = i;
+        /* the RSS once the save's background work (the baseline's scan, the
+         * heap's trim) is over: the server at rest between saves */
+        if (i == 1 || i == 10 || i == 100 || i == reloads)
+            usleep(1500 * 1000);
+        if (i == 1)
+            rss[3] = rss_kb(lspclient_pid(c));
         if (i == 10)
             rss[0] = rss_kb(lspclient_pid(c));
         if (i == 100)
             rss[1] = rss_kb(lspclient_pid(c));
+        if (trace_memory && (i % 50 == 0 || i <= 10))
+            fprintf(stderr, "bench: memory: reload %d: RSS %.1f MB\n", i, rss_kb(lspclient_pid(c)) / 1024.0);
     }
     rss[2] = rss_kb(lspclient_pid(c));
     free(prev);
     stop_program(pid);
     lspclient_shutdown(c, T);
     lspclient_free(c);
-    printf("\n| server memory | RSS | growth |\n|---|---:|---:|\n");
-    printf("| after 10 reloads of a %zu KB file (%s) | %.1f MB | |\n", (size_t)300, fast, rss[0] / 1024.0);
-    printf("| after 100 | %.1f MB | %+.1f MB |\n", rss[1] / 1024.0, (rss[1] - rss[0]) / 1024.0);
-    printf("| after %d | %.1f MB | **%+.1f MB** |\n", done, rss[2] / 1024.0, (rss[2] - rss[0]) / 1024.0);
+    printf("\n| server memory | RSS | growth from reload 1 | growth from reload 10 |\n|---|---:|---:|---:|\n");
+    printf("| after 1 reload of a %zu KB file (%s) | %.1f MB | | |\n", (size_t)300, fast, rss[3] / 1024.0);
+    printf("| after 10 | %.1f MB | %+.1f MB | |\n", rss[0] / 1024.0, (rss[0] - rss[3]) / 1024.0);
+    printf("| after 100 | %.1f MB | %+.1f MB | %+.1f MB |\n", rss[1] / 1024.0, (rss[1] - rss[3]) / 1024.0,
+           (rss[1] - rss[0]) / 1024.0);
+    printf("| after %d | %.1f MB | **%+.1f MB** | **%+.1f MB** |\n", done, rss[2] / 1024.0,
+           (rss[2] - rss[3]) / 1024.0, (rss[2] - rss[0]) / 1024.0);
     fflush(stdout);
     if (done < reloads)
         return -1;
@@ -492,6 +509,7 @@ static int memory(int runs)
         free(t);
         json_decref(wait_msg(c, "textDocument/publishDiagnostics", -1, NULL));
     }
+    usleep(1500 * 1000); /* at rest */
     rss[1] = rss_kb(lspclient_pid(c));
     printf("| empty server | %.1f MB | |\n", rss[0] / 1024.0);
     printf("| 100 open files of %zu KB | %.1f MB | **%+.1f MB** |\n", strlen(text) / 1024, rss[1] / 1024.0,
@@ -500,6 +518,137 @@ static int memory(int runs)
     lspclient_shutdown(c, T);
     lspclient_free(c);
     return 0;
+}
+
+/* The server's log at `path`, read from `*at` on: copies the first new
+ * line containing `needle` to `out` and returns 1, or returns 0 when there
+ * is none yet (*at is then left before any incomplete line). */
+static int log_line(const char *path, long *at, const char *needle, char *out, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int found = 0;
+
+    if (!f)
+        return 0;
+    fseek(f, *at, SEEK_SET);
+    while (!found && fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n'))
+            break; /* still being written */
+        *at = ftell(f);
+        if (strstr(line, needle)) {
+            snprintf(out, size, "%s", line);
+            found = 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* The number after `key` in `line`, or 0. */
+static double number_after(const char *line, const char *key)
+{
+    const char *k = strstr(line, key);
+
+    return k ? atof(k + strlen(key)) : 0;
+}
+
+/* Waits (up to T ms from `t0`) for a line of the log with `needle`. */
+static int wait_line(const char *path, long *at, const char *needle, char *out, size_t size, double t0)
+{
+    while (!log_line(path, at, needle, out, size))
+        if (now_us() - t0 > T * 1e3)
+            return 0;
+        else
+            usleep(100);
+    return 1;
+}
+
+/* Keystrokes: one character typed in the body of a function in the middle
+ * of a generated file of `lines` lines, then deleted, `keys` times, each
+ * sent as its own didChange once the previous one is analysed. The server
+ * (HOTC_TRACE_TIMINGS) logs how long its loop spent on each, wall and CPU
+ * time of the loop's thread: the didChange handler, and for a large file
+ * the worker's analysis installed and published once it is back. Prints
+ * one row: medians and the 90th percentile of the loop's time per
+ * keystroke, and the median from sending the change to its analysis being
+ * published (what the client waits; the loop is free meanwhile). */
+static int keystrokes(int lines, int keys, int on_loop, double *loop_p50)
+{
+    char dir[PATH_MAX], cmd[4 * PATH_MAX], path[PATH_MAX + 16], uri[PATH_MAX + 16], logpath[PATH_MAX + 32];
+    const char *env[] = { "HOTC_TRACE_TIMINGS=1", on_loop ? "HOTC_BACKGROUND_BYTES=1000000000000" : NULL, NULL };
+    const char *args[] = { "--log", logpath, NULL };
+    struct lspclient_options opt = { .env = env, .args = args, .quiet_stderr = 1 };
+    double *loop = calloc((size_t)keys, sizeof *loop), *cpu = calloc((size_t)keys, sizeof *cpu),
+           *wait = calloc((size_t)keys, sizeof *wait), *sorted = calloc((size_t)keys, sizeof *sorted);
+    struct lspclient *c;
+    char *text;
+    const char *mid;
+    long at = 0;
+    int line, character, ok = 0, background = 0;
+
+    snprintf(dir, sizeof dir, "%s/keys%d", work, lines);
+    snprintf(path, sizeof path, "%s/gen.c", dir);
+    snprintf(logpath, sizeof logpath, "%s/hotc.log", dir);
+    snprintf(uri, sizeof uri, "file://%s", path);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && /usr/bin/python3 '%s/bench/gen.py' %d '%s'", dir,
+             dir, HOTC_SOURCE_DIR, lines, path);
+    if (!loop || !cpu || !wait || !sorted || sh(cmd) != 0 || !(text = test_slurp(path, NULL)))
+        return -1;
+    /* the start of the line `return acc % 1000;` of a function in the middle */
+    mid = strstr(text + strlen(text) / 2, "return acc % 1000;");
+    if (!mid || !(c = lspclient_start(&opt))) {
+        free(text);
+        return -1;
+    }
+    position(text, (size_t)(mid - text), &line, &character);
+    json_decref(lspclient_initialize(c, NULL, T));
+    lspclient_notify(c, "textDocument/didOpen", json_pack("{s:{s:s, s:s, s:i, s:s}}", "textDocument", "uri", uri,
+                                                          "languageId", "c", "version", 1, "text", text));
+    json_decref(wait_msg(c, "textDocument/publishDiagnostics", -1, NULL));
+    for (int k = 0; k < keys; k++) {
+        char needle[64], l[4096];
+        double t0 = now_us();
+        int typed = k % 2 == 0;
+
+        lspclient_notify(c, "textDocument/didChange",
+                         json_pack("{s:{s:s, s:i}, s:[{s:{s:{s:i, s:i}, s:{s:i, s:i}}, s:s}]}", "textDocument", "uri",
+                                   uri, "version", k + 2, "contentChanges", "range", "start", "line", line,
+                                   "character", character, "end", "line", line, "character",
+                                   character + (typed ? 0 : 1), "text", typed ? "x" : ""));
+        snprintf(needle, sizeof needle, "version %d handled", k + 2);
+        if (!wait_line(logpath, &at, needle, l, sizeof l, t0))
+            goto out;
+        loop[k] = number_after(l, "loop time ");
+        cpu[k] = number_after(l, "(cpu ");
+        if (strstr(l, "on a worker")) {
+            background = 1;
+            snprintf(needle, sizeof needle, "version %d ready", k + 2);
+            if (!wait_line(logpath, &at, needle, l, sizeof l, t0))
+                goto out;
+            loop[k] += number_after(l, "loop time ");
+            cpu[k] += number_after(l, "(cpu ");
+        }
+        wait[k] = (now_us() - t0) / 1000;
+    }
+    ok = 1;
+    memcpy(sorted, loop, (size_t)keys * sizeof *sorted);
+    qsort(sorted, (size_t)keys, sizeof *sorted, cmp_double);
+    *loop_p50 = median(loop, keys);
+    printf("| %d | %s | **%.2f ms** | %.2f ms | %.2f ms | %.1f ms |", lines,
+           background ? "a worker" : on_loop ? "the loop (forced)" : "the loop", *loop_p50,
+           sorted[keys * 9 / 10], median(cpu, keys), median(wait, keys));
+out:
+    if (!ok)
+        fprintf(stderr, "bench: keystrokes at %d lines: no answer in the server's log %s\n", lines, logpath);
+    lspclient_shutdown(c, T);
+    lspclient_free(c);
+    free(text);
+    free(loop);
+    free(cpu);
+    free(wait);
+    free(sorted);
+    return ok ? 0 : -1;
 }
 
 /* Median wall time of a shell command, in ms. */
@@ -557,10 +706,54 @@ static double restart(const char *dir, const char *build_cmd, int runs)
     return -1;
 }
 
+/* The keystroke table: 200, 2,000 and 20,000 lines. */
+static int keystroke_table(void)
+{
+    int keys = getenv("BENCH_KEYS") ? atoi(getenv("BENCH_KEYS")) : 41;
+    static const int sizes[] = { 200, 2000, 20000 };
+
+    if (keys < 1)
+        keys = 1;
+    printf("\n| lines | analysis of a keystroke on | **loop per keystroke** (p50) | loop p90 | loop CPU (p50) | "
+           "change → analysis published (p50) | loop: before / now |\n|---:|---|---:|---:|---:|---:|---:|\n");
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        double before, now;
+
+        /* as before this round (every analysis on the loop), then as now */
+        if (keystrokes(sizes[i], keys, 1, &before) != 0)
+            return -1;
+        printf(" |\n");
+        if (keystrokes(sizes[i], keys, 0, &now) != 0)
+            return -1;
+        printf(" **%.1f×** |\n", before / now);
+        fflush(stdout);
+    }
+    printf("\n%d keystrokes each (one character typed in a function body, then deleted), each size first with "
+           "every analysis on the loop (HOTC_BACKGROUND_BYTES set huge), then as shipped; "
+           "loop = the didChange handler plus, with a worker, the installation and publication of its analysis (the server's own "
+           "timing, HOTC_TRACE_TIMINGS): wall time and the loop thread's CPU time\n", keys);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int runs = getenv("BENCH_RUNS") ? atoi(getenv("BENCH_RUNS")) : 11;
     char flags[2 * PATH_MAX];
+
+    if (argc == 4 && strcmp(argv[3], "keys") == 0) {
+        build_dir = argv[1];
+        work = argv[2];
+        setenv("HOTC_BUILD_DIR", build_dir, 1);
+        signal(SIGPIPE, SIG_IGN);
+        return keystroke_table() == 0 ? 0 : 1;
+    }
+    if (argc == 4 && strcmp(argv[3], "memory") == 0) {
+        build_dir = argv[1];
+        work = argv[2];
+        setenv("HOTC_BUILD_DIR", build_dir, 1);
+        signal(SIGPIPE, SIG_IGN);
+        return memory(runs) == 0 ? 0 : 1;
+    }
 
     if (argc < 4) {
         fprintf(stderr, "usage: bench HOTC_BUILD_DIR WORK_DIR SIZE...\n");
@@ -630,5 +823,7 @@ int main(int argc, char **argv)
            "(didSave→applied measured by the client minus the compile column: the compiler process, from the "
            "server's spawn to its exit)\n",
            runs);
+    if (keystroke_table() != 0)
+        return 1;
     return memory(runs) == 0 ? 0 : 1;
 }

@@ -1,18 +1,21 @@
 #!/usr/bin/python3
 """Generate a C source file of about N lines for the reload benchmarks.
 
-    bench/gen.py LINES OUT.c [--variant K]
+    bench/gen.py LINES OUT.c [--variant K] [--loops N]
 
 The file has a game-loop shape: structs, file-scope statics, many ordinary
 functions (each ~10 lines, some static helpers), a handful of HOT functions
 and a main that calls them through hot_poll() about once a millisecond. `--variant K` changes only the
 body of the HOT function `update` (a constant in it), so two variants differ
-by one HOT function, as in a save after a one-function edit.
+by one HOT function, as in a save after a one-function edit. `--loops N`:
+main's iterations (default 600,000, about 10 minutes: a safety net that
+ends a program a benchmark left behind; the memory run of 1,000 reloads
+takes longer on a busy machine).
 """
 import sys
 
 
-def generate(lines, variant):
+def generate(lines, variant, loops=600000):
     out = ['#include <stdio.h>', '#include <unistd.h>', '#include "hot.h"', '',
            'struct particle { float x, y, vx, vy; int alive; };', '',
            'static int frames;', 'static struct particle parts[256];', 'int score;', '']
@@ -32,7 +35,7 @@ def generate(lines, variant):
             f'    score += {variant + 1};', '}', '',
             'HOT int render(void) { return frames % 60; }', '',
             'int main(void)', '{', '    setvbuf(stdout, NULL, _IOLBF, 0);', '    hot_init(NULL);',
-            '    for (long i = 0; i < 600000; i++) { /* about 10 minutes, a safety net */',
+            f'    for (long i = 0; i < {loops}; i++) {{ /* about {loops // 60000} minutes, a safety net */',
             '        hot_poll();', '        update(1.0f / 60);', '        render();', '        usleep(1000);',
             '    }', '    return 0;', '}']
     return '\n'.join(out) + '\n'
@@ -43,8 +46,9 @@ def main(argv):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     variant = int(argv[argv.index('--variant') + 1]) if '--variant' in argv else 0
+    loops = int(argv[argv.index('--loops') + 1]) if '--loops' in argv else 600000
     with open(argv[2], 'w', encoding='utf-8') as f:
-        f.write(generate(int(argv[1]), variant))
+        f.write(generate(int(argv[1]), variant, loops))
     return 0
 
 

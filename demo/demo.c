@@ -9,7 +9,9 @@
  *      its status lines (frame counter, score, version, HOT output);
  *   4. opens the example's source (didOpen), edits a HOT function
  *      (didChange), writes the file and saves (didSave); then saves a
- *      compile error; then a fix;
+ *      compile error; then a fix; for the game, restarts it as the
+ *      editor's restart command does (the server rebuilds it, takes its
+ *      state, and the new program gets it back);
  *   5. shows the program's output changing while its counters carry on, the
  *      error diagnostic while the old code keeps running, and a summary of
  *      each reload with the timings the server and the runtime reported.
@@ -73,6 +75,7 @@ struct scenario {
     int hook;                /* prints "# reloaded" from a hot_on_reload hook */
     int shots;               /* pass --shots DIR and check the screenshots */
     struct step steps[3];
+    const char *restart;     /* then restart it (hotc.server.restart): a status line of the new program contains this */
 };
 
 static const struct scenario scenarios[] = {
@@ -166,6 +169,8 @@ static const struct scenario scenarios[] = {
               {NULL, NULL}},
              "state=\"lives 3, still\""},
         },
+        /* a fresh game would set lives to 5: 3 means the block came back */
+        .restart = "state=\"lives 3, still\"",
     },
     {
         /* Automatic mode: the program is blocked in poll()/read() on its
@@ -419,6 +424,9 @@ static int program_start(struct program *p, const char *workdir, const char *end
         if (in[0] >= 0)
             dup2(in[0], 0);
         setenv("HOTC_ENDPOINT", endpoint, 1);
+        /* hot_init's wait for saved state, made long enough for a shared,
+         * loaded machine (programs get 200 ms) */
+        setenv("HOTC_STATE_WAIT_MS", "5000", 1);
         if (chdir(workdir) != 0)
             _exit(126);
         execv(exe, (char *const *)argv);
@@ -489,6 +497,8 @@ struct demo {
     int diag_count;    /* publishDiagnostics for our file seen */
     struct reload_record records[3];
     int nrecords;
+    json_int_t restart_id; /* the hotc.server.restart request waiting, 0 when none */
+    json_t *restart_result; /* its answer (owned) */
 };
 
 static void replace_json(json_t **slot, json_t *value)
@@ -504,8 +514,11 @@ static void handle(struct demo *d, json_t *msg)
     const char *method = NULL;
     json_t *params = NULL, *id = json_object_get(msg, "id");
 
-    if (json_unpack(msg, "{s:s}", "method", &method) != 0)
-        return; /* a response nobody waits for */
+    if (json_unpack(msg, "{s:s}", "method", &method) != 0) {
+        if (d->restart_id && json_integer_value(id) == d->restart_id)
+            replace_json(&d->restart_result, msg);
+        return; /* a response nobody else waits for */
+    }
     params = json_object_get(msg, "params");
     if (id) {
         /* workspace/codeLens/refresh, window/workDoneProgress/create, ... */
@@ -530,6 +543,11 @@ static void handle(struct demo *d, json_t *msg)
             replace_json(&d->diags, json_object_get(params, "diagnostics"));
             d->diag_count++;
         }
+    } else if (strcmp(method, "window/showMessage") == 0 && !verbose) {
+        const char *m = "";
+        json_unpack(params, "{s:s}", "message", &m);
+        if (strstr(m, "state restored"))
+            note("server  | %s", m);
     } else if (strcmp(method, "window/logMessage") == 0 && verbose) {
         const char *m = "";
         json_unpack(params, "{s:s}", "message", &m);
@@ -903,6 +921,53 @@ static void summary(struct demo *d)
     note("the program's last status line: %s", d->prog.last);
 }
 
+static int restart_answered(struct demo *d, const void *arg)
+{
+    (void)arg;
+    return d->restart_result != NULL;
+}
+
+static int new_status_line(struct demo *d, const void *arg)
+{
+    (void)arg;
+    return d->prog.lines > 0;
+}
+
+/* The editor's restart: the server rebuilds the program (the `build`
+ * setting), asks it for its state (hot/handover) and keeps it, and answers
+ * with what to start in the terminal; the demo stops the old program and
+ * starts the new one, which gets the state back in hot_init. */
+static void do_restart(struct demo *d, const char *workdir)
+{
+    json_t *args = json_array(), *launch;
+    for (int i = 0; sc->args[i]; i++)
+        json_array_append_new(args, json_string(sc->args[i]));
+    char exe[PATH_MAX];
+    snprintf(exe, sizeof exe, "%s/%s", workdir, sc->prog);
+    long frame = d->prog.counters[0];
+    d->restart_id = lspclient_send_request(
+        d->lsp, "workspace/executeCommand",
+        json_pack("{s:s, s:[{s:s, s:o, s:s, s:b}]}", "command", "hotc.server.restart", "arguments", "program", exe,
+                  "args", args, "cwd", workdir, "terminal", 1));
+    int got = wait_until(d, 120000, restart_answered, NULL);
+    launch = got ? json_object_get(json_object_get(d->restart_result, "result"), "launch") : NULL;
+    if (!expect(launch != NULL, "the server rebuilt the program and said what to start (%s)",
+                got ? json_dumps(d->restart_result, JSON_COMPACT) : "no answer"))
+        return;
+    const char *endpoint = json_string_value(json_object_get(json_object_get(launch, "env"), "HOTC_ENDPOINT"));
+    note("the server kept the game's state; the old program is stopped and the new one started");
+    program_stop(&d->prog);
+    if (!expect(endpoint && program_start(&d->prog, workdir, endpoint, NULL) == 0, "the new program started"))
+        return;
+    got = wait_until(d, 20000, new_status_line, NULL);
+    if (!expect(got, "the new program runs"))
+        return;
+    long now = field_long(d->prog.last, sc->counters[0]);
+    expect(now >= frame, "the frame counter came back across the restart (%ld, was %ld)", now, frame);
+    got = wait_until(d, 20000, has_status_line, sc->restart);
+    expect(got, "the state came back: %s", sc->restart);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int endpoint_ready(struct demo *d, const void *arg)
@@ -996,7 +1061,19 @@ int main(int argc, char **argv)
     snprintf(endpoint_file, sizeof endpoint_file, "%s/hotc/endpoint", rundir);
     unlink(endpoint_file);
     snprintf(env_xdg, sizeof env_xdg, "XDG_RUNTIME_DIR=%s", rundir);
-    const char *env[] = {env_xdg, NULL};
+    /* the programs' saved state in the work directory, fresh each run (not
+     * the user's ~/.local/state) */
+    char statedir[PATH_MAX + 16], env_state[PATH_MAX + 32];
+    snprintf(statedir, sizeof statedir, "%s/state", workdir);
+    {
+        char *const rm[] = {"rm", "-rf", statedir, NULL};
+        run_wait(rm);
+    }
+    snprintf(env_state, sizeof env_state, "XDG_STATE_HOME=%s", statedir);
+    const char *env[] = {env_xdg, env_state, NULL};
+    /* what the editor's restart builds with (the example's own Makefile) */
+    static char build_cmd[3 * PATH_MAX];
+    snprintf(build_cmd, sizeof build_cmd, "make -s -B -C %s -f %s HOTC_BUILD=%s", workdir, makefile, build);
     struct lspclient_options opt = {.hotc = hotc, .env = env, .cwd = workdir,
                                     .quiet_stderr = !verbose};
     say("Starting the server: %s lsp", hotc);
@@ -1009,10 +1086,10 @@ int main(int argc, char **argv)
     snprintf(root, sizeof root, "file://%s", workdir);
     json_t *init = lspclient_initialize(
         d.lsp,
-        json_pack("{s:i, s:s, s:{s:{s:b}, s:{s:{s:b}}, s:{s:{s:b}}}, s:{s:s}}", "processId",
+        json_pack("{s:i, s:s, s:{s:{s:b}, s:{s:{s:b}}, s:{s:{s:b}}}, s:{s:s, s:s}}", "processId",
                   (int)getpid(), "rootUri", root, "capabilities", "window", "workDoneProgress", 1,
                   "workspace", "codeLens", "refreshSupport", 1, "textDocument", "synchronization",
-                  "didSave", 1, "initializationOptions", "compileCommands", workdir),
+                  "didSave", 1, "initializationOptions", "compileCommands", workdir, "build", build_cmd),
         15000);
     if (!expect(init != NULL, "the server answered initialize")) {
         lspclient_free(d.lsp);
@@ -1067,6 +1144,11 @@ int main(int argc, char **argv)
         }
     }
 
+    if (sc->restart && !failures) {
+        say("Restart: the editor's restart rebuilds %s, and it gets its state back", sc->prog);
+        do_restart(&d, workdir);
+    }
+
     if (sc->shots && !failures) {
         char a[PATH_MAX + 32], b[PATH_MAX + 32];
         snprintf(a, sizeof a, "%s/shot-v0.bmp", shots);
@@ -1094,6 +1176,7 @@ out:
     }
     json_decref(d.status);
     json_decref(d.reloaded);
+    json_decref(d.restart_result);
     json_decref(d.diags);
     free(d.text);
 

@@ -2597,25 +2597,51 @@ static char *uses_changed_type(const struct reach *r, const struct analysis_func
     return NULL;
 }
 
+/* Whether two arrays of records (functions or types, `size` bytes each,
+ * a `char *name` first) have the same names in the same order. */
+static int same_names(const void *a, size_t na, const void *b, size_t nb, size_t size)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++) {
+        const char *x = *(char *const *)((const char *)a + i * size), *y = *(char *const *)((const char *)b + i * size);
+        if (x != y && strcmp(x, y) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 struct analysis_diff *analysis_diff(const struct analysis *old, const struct analysis *new_)
 {
     struct analysis_diff *d = calloc(1, sizeof *d);
     struct reach reach;
     struct name_index old_fns, new_fns, old_types, new_types;
     size_t k;
+    int same_fns, same_types;
 
     if (!d)
         return NULL;
-    /* By name, sorted: a file has thousands of functions. */
-    name_index_functions(&old_fns, old);
-    name_index_functions(&new_fns, new_);
-    name_index_types(&old_types, old);
-    name_index_types(&new_types, new_);
+    /* By name, sorted: a file has thousands of functions. When both
+     * versions have the same names in the same order (an edit inside
+     * bodies, as typed), the n-th definition of a name is at the same place
+     * in both, which is what the pairing by rank finds: no index needed. */
+    same_fns = same_names(old->functions, old->n_functions, new_->functions, new_->n_functions,
+                          sizeof *old->functions);
+    same_types = same_names(old->types, old->n_types, new_->types, new_->n_types, sizeof *old->types);
+    if (!same_fns) {
+        name_index_functions(&old_fns, old);
+        name_index_functions(&new_fns, new_);
+    }
+    if (!same_types) {
+        name_index_types(&old_types, old);
+        name_index_types(&new_types, new_);
+    }
     for (size_t i = 0; i < old->n_types; i++) {
-        size_t nth = name_index_rank(&old_types, old->types[i].name, i);
-        const struct analysis_type *b = (k = name_index_get_nth(&new_types, old->types[i].name, nth)) != (size_t)-1
-                                            ? &new_->types[k]
-                                            : NULL;
+        size_t nth = same_types ? 0 : name_index_rank(&old_types, old->types[i].name, i);
+        const struct analysis_type *b =
+            (k = same_types ? i : name_index_get_nth(&new_types, old->types[i].name, nth)) != (size_t)-1
+                ? &new_->types[k]
+                : NULL;
         char *msg;
 
         if (!b) {
@@ -2634,10 +2660,10 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
     reach_init(&reach, d, new_);
     for (size_t i = 0; i < new_->n_functions; i++) {
         const struct analysis_function *b = &new_->functions[i];
-        size_t nth = name_index_rank(&new_fns, b->name, i);
-        const struct analysis_function *a = (k = name_index_get_nth(&old_fns, b->name, nth)) != (size_t)-1
-                                                ? &old->functions[k]
-                                                : NULL;
+        size_t nth = same_fns ? 0 : name_index_rank(&new_fns, b->name, i);
+        const struct analysis_function *a =
+            (k = same_fns ? i : name_index_get_nth(&old_fns, b->name, nth)) != (size_t)-1 ? &old->functions[k]
+                                                                                           : NULL;
         char *msg;
 
         if (!a) {
@@ -2656,13 +2682,17 @@ struct analysis_diff *analysis_diff(const struct analysis *old, const struct ana
             add_change(d, b->name, b->hot, ANALYSIS_BODY, NULL);
     }
     reach_release(&reach);
-    for (size_t i = 0; i < old->n_functions; i++)
+    for (size_t i = 0; !same_fns && i < old->n_functions; i++)
         if (name_index_get(&new_fns, old->functions[i].name) == (size_t)-1)
             add_change(d, old->functions[i].name, old->functions[i].hot, ANALYSIS_REMOVED, NULL);
-    free(old_fns.v);
-    free(new_fns.v);
-    free(old_types.v);
-    free(new_types.v);
+    if (!same_fns) {
+        free(old_fns.v);
+        free(new_fns.v);
+    }
+    if (!same_types) {
+        free(old_types.v);
+        free(new_types.v);
+    }
     return d;
 }
 

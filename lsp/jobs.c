@@ -516,13 +516,36 @@ static void on_rollback_result(struct link *link, const struct link_program *lp,
         program_pump(p, pg);
 }
 
+static void on_state_result(struct link *link, const struct link_program *lp, json_t *result, const char *error,
+                            uint64_t rtt_us, void *user)
+{
+    struct send *s = user;
+    struct pipeline *p = s->p;
+    struct program *pg = pipeline__program_get(p, s->program);
+
+    (void)link;
+    (void)lp;
+    (void)rtt_us;
+    if (pg)
+        pg->busy = false;
+    s->answered(p, pg, result, error, s->user);
+    json_decref(s->params);
+    free(s);
+    if (pg && !p->closing)
+        program_pump(p, pg);
+}
+
 /* Fails a send that cannot go out. */
 void pipeline__send_fail(struct pipeline *p, struct send *s, long pid, const char *why)
 {
     if (s->kind == SEND_RELOAD)
         job_answer(s->job, s->target, NULL, why, 0);
+    else if (s->kind == SEND_STATE)
+        s->answered(p, pipeline__program_get(p, s->program), NULL, why, s->user);
     else
         pipeline__rollback_answer(s->rollback, pipeline__program_get(p, s->program), pid, NULL, why);
+    if (s->kind == SEND_STATE)
+        json_decref(s->params);
     free(s);
 }
 
@@ -582,6 +605,8 @@ static void program_pump(struct pipeline *p, struct program *pg)
                 if (pg->poll && p->batch_ready && !uv_is_active((uv_handle_t *)&p->wait))
                     uv_timer_start(&p->wait, on_wait, WAIT_TELL_MS, 0);
             }
+        } else if (s->kind == SEND_STATE) {
+            rc = link_request(p->link, pg->id, s->method, json_incref(s->params), on_state_result, s);
         } else {
             rc = link_request(p->link, pg->id, "hot/rollback", json_object(), on_rollback_result, s);
         }

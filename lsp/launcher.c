@@ -40,10 +40,15 @@ extern char **environ;
 struct launched {
     struct launcher *p;
     uv_process_t proc;
+    uv_timer_t kill_timer;   /* SIGKILL when SIGTERM did not end it (launched_stop) */
+    bool timer_open;
     int open_handles;
     bool exited;
     long pid;
 };
+
+/* How long a program the server stops gets after SIGTERM before SIGKILL. */
+#define STOP_GRACE_MS 3000
 
 struct launcher {
     uv_loop_t *loop;
@@ -62,6 +67,9 @@ struct launcher {
     struct build_runner runner; /* the project's build, on restart */
     bool runner_ready;
     json_t *build_uris;      /* uri -> [..]: files with diagnostics from the last build */
+    launcher_before_stop_fn before_stop; /* the state hand-over, before restart stops the program */
+    void *before_stop_user;
+    struct server_request *stopping;     /* the restart waiting for before_stop */
 };
 
 #define BUILD_TIMEOUT_MS (10 * 60 * 1000)
@@ -98,6 +106,33 @@ static void on_launched_closed(uv_handle_t *h)
 static int launch(struct launcher *p, long *pid_out, char *err, size_t errsize);
 static void answer_launch(struct launcher *p, struct server_request *req);
 
+static void on_stop_grace_over(uv_timer_t *timer)
+{
+    struct launched *l = timer->data;
+
+    if (!l->exited) {
+        log_warn("program %ld did not end within %d ms of SIGTERM; killing it", l->pid, STOP_GRACE_MS);
+        uv_process_kill(&l->proc, SIGKILL);
+    }
+}
+
+/* Asks the program to end (SIGTERM, and SIGCONT so that a stopped one
+ * does), and kills it when it has not after STOP_GRACE_MS: a restart never
+ * waits on a program that ignores SIGTERM or sits stopped in a debugger. */
+static void launched_stop(struct launched *l, uv_loop_t *loop)
+{
+    if (l->exited)
+        return;
+    uv_process_kill(&l->proc, SIGTERM);
+    uv_process_kill(&l->proc, SIGCONT);
+    if (!l->timer_open && uv_timer_init(loop, &l->kill_timer) == 0) {
+        l->kill_timer.data = l;
+        l->timer_open = true;
+        l->open_handles++;
+        uv_timer_start(&l->kill_timer, on_stop_grace_over, STOP_GRACE_MS, 0);
+    }
+}
+
 /* The program the server started ended: its exit status goes into the
  * "run" member of hotc/status (unless a crash report already said more),
  * and a pending restart starts it again. */
@@ -112,6 +147,10 @@ static void on_launched_exit(uv_process_t *proc, int64_t status, int signal)
         log_info("program %ld exited with status %" PRId64, l->pid, status);
     l->exited = true;
     uv_close((uv_handle_t *)&l->proc, on_launched_closed);
+    if (l->timer_open) {
+        l->timer_open = false;
+        uv_close((uv_handle_t *)&l->kill_timer, on_launched_closed);
+    }
     if (!p || p->launched != l)
         return;
     p->launched = NULL;
@@ -649,13 +688,49 @@ static void rebuild_free(struct rebuild *rb)
     free(rb);
 }
 
+static void stop_and_relaunch(struct launcher *p, struct server_request *req);
+
+/* before_stop is done: the restart goes on. */
+static void resume_restart(void *arg)
+{
+    struct launcher *p = arg;
+    struct server_request *req = p->stopping;
+
+    p->stopping = NULL;
+    if (!req)
+        return;
+    if (p->closing) {
+        server_reply_error(p->server, req, -32803, "the server is shutting down");
+        return;
+    }
+    stop_and_relaunch(p, req);
+}
+
+/* Lets the program hand its state over (before_stop), then stops and
+ * starts it again. */
+static void relaunch(struct launcher *p, struct server_request *req)
+{
+    if (p->before_stop && !p->stopping) {
+        p->stopping = req;
+        p->before_stop(p->launched ? p->launched->pid : 0, p->run_argv[0], resume_restart, p, p->before_stop_user);
+        return;
+    }
+    stop_and_relaunch(p, req);
+}
+
+void launcher_set_before_stop(struct launcher *p, launcher_before_stop_fn fn, void *user)
+{
+    p->before_stop = fn;
+    p->before_stop_user = user;
+}
+
 /* Stops the program the server started (the restart goes on from its exit
  * callback) or starts it again right away. */
-static void relaunch(struct launcher *p, struct server_request *req)
+static void stop_and_relaunch(struct launcher *p, struct server_request *req)
 {
     if (p->launched) {
         p->restart_req = req;
-        uv_process_kill(&p->launched->proc, SIGTERM);
+        launched_stop(p->launched, p->loop);
         return;
     }
     answer_launch(p, req);
@@ -821,7 +896,7 @@ void launcher_restart(struct launcher *p, struct server *server, struct link *li
         server_reply_error(p->server, req, -32803, "nothing to restart: start the program with run first");
         return;
     }
-    if (p->restart_req || p->building) {
+    if (p->restart_req || p->building || p->stopping) {
         server_reply_error(p->server, req, -32803, "a restart is already under way");
         return;
     }
@@ -894,10 +969,15 @@ void launcher_close(struct launcher *p)
     if (p->launched) {
         struct launched *l = p->launched;
         uv_process_kill(&l->proc, SIGTERM);
+        uv_process_kill(&l->proc, SIGCONT);
         l->p = NULL;
         p->launched = NULL;
         if (!l->exited)
             uv_close((uv_handle_t *)&l->proc, on_launched_closed);
+        if (l->timer_open) {
+            l->timer_open = false;
+            uv_close((uv_handle_t *)&l->kill_timer, on_launched_closed);
+        }
     }
 }
 

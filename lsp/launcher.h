@@ -50,6 +50,14 @@ void launcher_restart(struct launcher *self, struct server *server, struct link 
 
 /* On `exit`: answers a pending restart, stops the program and closes its
  * handles; the launcher starts nothing afterwards. */
+/* Called by restart before it stops the program it started (`pid`; 0 when
+ * the editor runs it in its terminal) whose executable is `path`: the
+ * state hand-over (lsp/handover.c). The hook calls `resume(arg)` exactly
+ * once, when the program may be stopped. */
+typedef void (*launcher_before_stop_fn)(long pid, const char *path, void (*resume)(void *arg), void *arg,
+                                        void *user);
+void launcher_set_before_stop(struct launcher *self, launcher_before_stop_fn fn, void *user);
+
 void launcher_close(struct launcher *self);
 
 /* Frees the launcher once the loop has ended. NULL is a no-op. */

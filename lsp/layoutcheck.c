@@ -51,6 +51,8 @@ struct work {
     char error[768];
     uint64_t us;
     layoutcheck_cb cb;
+    layoutcheck_work_fn use;     /* layoutcheck_use */
+    layoutcheck_done_fn used;
     void *user;
 };
 
@@ -343,6 +345,56 @@ int layoutcheck_run(struct layoutcheck *self, const char *build_id, const char *
     if (rc != 0) {
         im->users--;
         work_free(w);
+        return rc;
+    }
+    self->pending++;
+    return 0;
+}
+
+static void use_work(uv_work_t *req)
+{
+    struct work *w = req->data;
+
+    image_load(w->image);
+    w->use(w->image->file, w->image->file ? NULL : w->image->error, w->user);
+}
+
+static void on_used(uv_work_t *req, int status)
+{
+    struct work *w = req->data;
+    struct layoutcheck *self = w->image->owner;
+
+    (void)status;
+    self->pending--;
+    if (!self->closing)
+        w->used(w->user);
+    image_release(w->image);
+    work_free(w);
+    maybe_free(self);
+}
+
+int layoutcheck_use(struct layoutcheck *self, const char *build_id, layoutcheck_work_fn work,
+                    layoutcheck_done_fn done, void *user)
+{
+    struct image *im = image_get(self, build_id ? build_id : "");
+    struct work *w;
+    int rc;
+
+    if (!im)
+        return UV_ENOENT;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return UV_ENOMEM;
+    w->image = im;
+    w->use = work;
+    w->used = done;
+    w->user = user;
+    w->req.data = w;
+    im->users++;
+    rc = uv_queue_work(self->loop, &w->req, use_work, on_used);
+    if (rc != 0) {
+        im->users--;
+        free(w);
         return rc;
     }
     self->pending++;

@@ -63,4 +63,15 @@ void layoutcheck_detach(struct layoutcheck *self, const char *build_id);
 int layoutcheck_run(struct layoutcheck *self, const char *build_id, const char *patch,
                     const struct compat_request *req, layoutcheck_cb cb, void *user);
 
+/* Runs `work` on a worker with the image of `build_id` (loaded first when
+ * needed; `exe` is NULL when it could not be read, then `error` says why),
+ * then `done` on the loop, unless the cache is freed first. `work` takes
+ * the file's lock itself (debuginfo_lock). The image stays while the work
+ * runs, even when its program detaches. Returns 0, or a negative libuv
+ * error (then neither is called). */
+typedef void (*layoutcheck_work_fn)(struct debuginfo *exe, const char *error, void *user);
+typedef void (*layoutcheck_done_fn)(void *user);
+int layoutcheck_use(struct layoutcheck *self, const char *build_id, layoutcheck_work_fn work,
+                    layoutcheck_done_fn done, void *user);
+
 #endif

@@ -322,6 +322,8 @@ static void handle_attach(struct conn *c, json_t *id, json_t *params)
     /* our side of the handshake: only a holder of the token can answer so */
     if (msg && *link->token && proof_of(link, "server", json_string_value(json_object_get(params, "nonce")), proof))
         json_object_set_new(json_object_get(msg, "result"), "proof", json_string(proof));
+    if (msg && link->cb.attaching)
+        link->cb.attaching(link, &c->program, json_object_get(msg, "result"), link->user);
     trace(link, "hot/attach", true, msg);
     if (msg)
         conn_send(c, msg);
@@ -357,7 +359,7 @@ static void handle_message(struct conn *c, json_t *msg)
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (!id && (strcmp(method, "hot/crash") == 0 || strcmp(method, "hot/log") == 0 ||
-                           strcmp(method, "hot/state") == 0)) {
+                           strcmp(method, "hot/state") == 0 || strcmp(method, "hot/save") == 0)) {
             if (link->cb.notified)
                 link->cb.notified(link, &c->program, method, params, link->user);
         } else if (id) {

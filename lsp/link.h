@@ -55,7 +55,7 @@ struct link_callbacks {
     /* `reason` is the runtime's (hot/detach) or "disconnected" */
     void (*detached)(struct link *link, const struct link_program *program, const char *reason,
                      void *user);
-    /* hot/crash, hot/log, hot/state and hot/detach params, borrowed
+    /* hot/crash, hot/log, hot/state, hot/save and hot/detach params, borrowed
      * (hot/detach is followed by `detached` when the connection ends) */
     void (*notified)(struct link *link, const struct link_program *program, const char *method,
                      json_t *params, void *user);
@@ -63,6 +63,9 @@ struct link_callbacks {
      * (on a connection of its own that never attaches; over TCP only with
      * the token); may be NULL */
     void (*exited)(struct link *link, json_t *params, void *user);
+    /* may be NULL: adds members to the hot/attach result (borrowed) just
+     * before it is sent, ahead of `attached` */
+    void (*attaching)(struct link *link, const struct link_program *program, json_t *result, void *user);
 };
 
 /* Listens in `dir` (NULL: $XDG_RUNTIME_DIR/hotc, else /tmp/hotc-<uid>),

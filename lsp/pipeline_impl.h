@@ -51,6 +51,7 @@
 
 struct job;
 struct program;
+struct restoring;
 
 /* What a compile needs from the file system, found off the loop: the
  * compile_commands.json that applies to a file (loaded when it changed) and
@@ -166,7 +167,12 @@ struct rollback {
     json_t *programs;
 };
 
-enum send_kind { SEND_RELOAD, SEND_ROLLBACK };
+enum send_kind { SEND_RELOAD, SEND_ROLLBACK, SEND_STATE };
+
+/* The answer to a SEND_STATE request (hot/handover, hot/restore): `pg` NULL
+ * when the program is gone, `result` NULL with `error` on failure. */
+typedef void (*send_answered_fn)(struct pipeline *p, struct program *pg, json_t *result, const char *error,
+                                 void *user);
 
 struct send {
     struct send *next;
@@ -175,6 +181,11 @@ struct send {
     size_t target;
     struct rollback *rollback;
     int program;
+    struct pipeline *p;          /* SEND_STATE: method, params (owned), who hears the answer */
+    const char *method;
+    json_t *params;
+    send_answered_fn answered;
+    void *user;
 };
 
 struct program {
@@ -193,6 +204,7 @@ struct program {
     struct send *queue;
     struct applied *applied;
     json_t *ended;           /* how it ended (hot/detach {reason, status?}), or NULL */
+    bool state_forgotten;    /* its saved state was forgotten: what it hands over is not kept */
 };
 
 struct pipeline {
@@ -240,6 +252,9 @@ struct pipeline {
     struct launcher *launcher; /* the program started by run */
     struct scan *scans;        /* every scan alive (freed at exit when one is still running) */
     char *last_build_id;     /* of the last program that attached */
+    json_t *saved_states;    /* executable -> true: a state is saved for it (lsp/handover.c) */
+    json_t *saving;          /* executable -> how many saves of its state are being written */
+    struct restoring *deferred; /* restores waiting for those saves */
 };
 
 enum reload_mode {
@@ -340,6 +355,13 @@ void pipeline__on_batch(uv_timer_t *timer);
 void pipeline__on_detached(struct link *link, const struct link_program *lp, const char *reason, void *user);
 void pipeline__on_image_loaded(const char *build_id, int rc, const char *error, size_t units, uint64_t us,
                             void *user);
+void pipeline__attach_result(struct link *link, const struct link_program *lp, json_t *result, void *user);
+void pipeline__before_stop(long pid, const char *path, void (*resume)(void *arg), void *arg, void *user);
+void pipeline__command_forget_state(struct pipeline *p, struct server_request *req, json_t *arguments);
+void pipeline__handover_attached(struct pipeline *p, struct program *pg);
+void pipeline__handover_saved(struct pipeline *p, struct program *pg, json_t *params);
+void pipeline__handover_start(struct pipeline *p);
+void pipeline__handover_free(struct pipeline *p);
 /* hot/exited from `hotc exec` (lsp/exec.h): how a program the editor's
  * terminal ran ended. Kept for its detach while it is still attached;
  * else it goes into hotc/status "run", when that names its pid as

@@ -197,6 +197,7 @@ void pipeline__on_attached(struct link *link, const struct link_program *lp, voi
     log_info("program %ld attached: %s (%zu HOT functions, version %d)", pg->pid, pg->executable,
              json_array_size(pg->functions), pg->version);
     pipeline__scan_next_base(p);
+    pipeline__handover_attached(p, pg);
     server_state_changed(p->server);
 }
 
@@ -438,6 +439,10 @@ void pipeline__on_notified(struct link *link, const struct link_program *lp, con
         }
     } else if (strcmp(method, "hot/crash") == 0) {
         on_crash(p, lp->id, lp->pid, params);
+    } else if (strcmp(method, "hot/save") == 0) {
+        struct program *pg = pipeline__program_get(p, lp->id);
+        if (pg)
+            pipeline__handover_saved(p, pg, params);
     } else if (strcmp(method, "hot/state") == 0) {
         struct program *pg = pipeline__program_get(p, lp->id);
         if (pg)

@@ -161,7 +161,7 @@ static void scan_cleanup_work(uv_work_t *req)
  * that save look like "nothing changed". */
 static bool base_scan_outdated(struct pipeline *p, const struct scan *s)
 {
-    struct document *doc = docstore_find_path(server_docs(p->server), s->path);
+    struct document *doc = docstore_peek_path(server_docs(p->server), s->path); /* its uri only */
     json_t *base = json_object_get(p->bases, doc ? doc->uri : s->uri);
     size_t len;
     const char *text = scan_text(s, &len);
@@ -195,6 +195,7 @@ static void on_scan_read(uv_work_t *req, int status)
         else if (!unit && !s->cancelled)
             json_object_set_new(p->units_failed, s->path, json_true());
         p->scanning_base = false;
+        server_trim_soon(p->server); /* the expansion and its parse were freed */
         pipeline__scan_next_base(p);
     } else if (!s->cancelled) {
         struct document *doc = docstore_get(server_docs(p->server), s->uri);
@@ -325,7 +326,8 @@ void pipeline__scan_next_base(struct pipeline *p)
 
     if (p->scanning_base || p->closing || !p->server || !*p->tmpdir)
         return;
-    for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++) {
+    /* the texts only: a document still analysed on a worker is not waited for */
+    for (size_t i = 0; (doc = docstore_peek_at(server_docs(p->server), i)) != NULL; i++) {
         json_t *base = json_object_get(p->bases, doc->uri);
         if (!doc->path || pipeline__is_header(doc->path) || json_object_get(p->units, doc->path) ||
             json_object_get(p->units_failed, doc->path))

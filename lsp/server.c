@@ -1,9 +1,14 @@
 /* Implements lsp/server.h. Messages from one read are queued and then
  * handled in order, so that a $/cancelRequest can still catch a request
- * queued before it; every handler runs to completion on the loop thread. */
+ * queued before it; every handler runs to completion on the loop thread.
+ * A message that reads documents waits in the queue while a large
+ * document's analysis runs on a worker (handle_queue). */
 #include "server.h"
 
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,15 +42,35 @@ struct server {
     char *root;
     json_t *settings;
     json_t *queue;                 /* incoming messages not yet handled */
+    int paused;                    /* the queue waits for a document's analysis (handle_queue) */
+    uv_timer_t resume;             /* handles the queue again once that analysis is back */
+    int resume_ready;
     json_t *diags;                 /* uri -> source -> [Diagnostic] */
     json_t *published;             /* uri -> the [Diagnostic] the editor last got */
     struct server_request *inflight;
     json_int_t next_out_id;
     struct server_hooks hooks;
+    uv_timer_t trim_timer;         /* server_trim_soon()'s delay */
+    uv_work_t trim_work;
+    int trim_ready;                /* trim_timer is initialized */
+    int trimming, trim_again;      /* a trim runs on a worker; another was asked for meanwhile */
 };
 
+/* Documents this big (about 900 lines) or bigger are parsed and analysed
+ * on a worker after a keystroke: below it, that takes well under a
+ * keystroke's budget (5 ms) on the loop (docs/performance.md). */
+#define SERVER_BACKGROUND_BYTES (16 * 1024)
+
+static void on_document_ready(void *data, struct document *doc);
+static void handle_queue(struct server *self, int force);
+static void on_resume(uv_timer_t *t);
+
+/* server_trim_soon() gives freed pages back this long after the last call
+ * (a burst of keystrokes or a batch of saves is one trim). */
+#define SERVER_TRIM_DELAY_MS 200
+
 static const char *const commands[] = { SERVER_COMMAND_RUN, SERVER_COMMAND_RELOAD, SERVER_COMMAND_ROLLBACK,
-                                        SERVER_COMMAND_RESTART };
+                                        SERVER_COMMAND_RESTART, SERVER_COMMAND_FORGET_STATE };
 #define N_COMMANDS (sizeof commands / sizeof *commands)
 
 /* ---------------------------------------------------------------- sending */
@@ -128,6 +153,50 @@ static void log_sink(void *data, enum log_level level, const char *message)
     server_notify(self, "window/logMessage", protocol_log_message((int)level, message));
 }
 
+/* ---------------------------------------------------------------- heap */
+
+#ifdef __GLIBC__
+static void trim_work(uv_work_t *w)
+{
+    (void)w;
+    malloc_trim(0);
+}
+
+static void trim_done(uv_work_t *w, int status)
+{
+    struct server *self = w->data;
+
+    (void)status;
+    self->trimming = 0;
+    if (self->trim_again) {
+        self->trim_again = 0;
+        server_trim_soon(self);
+    }
+}
+
+static void on_trim_timer(uv_timer_t *t)
+{
+    struct server *self = t->data;
+
+    if (self->trimming) {
+        self->trim_again = 1;
+        return;
+    }
+    self->trim_work.data = self;
+    self->trimming = uv_queue_work(self->loop, &self->trim_work, trim_work, trim_done) == 0;
+}
+#endif
+
+void server_trim_soon(struct server *self)
+{
+#ifdef __GLIBC__
+    if (self->trim_ready && self->phase != PHASE_EXITED)
+        uv_timer_start(&self->trim_timer, on_trim_timer, SERVER_TRIM_DELAY_MS, 0);
+#else
+    (void)self;
+#endif
+}
+
 /* ---------------------------------------------------------------- accessors */
 
 uv_loop_t *server_loop(struct server *self) { return self->loop; }
@@ -162,7 +231,7 @@ static void publish(struct server *self, const char *uri)
 {
     json_t *by_source = json_object_get(self->diags, uri);
     json_t *all = json_array();
-    struct document *doc = docstore_get(self->docs, uri);
+    struct document *doc = docstore_peek(self->docs, uri); /* for its version, settled or not */
     json_t *sent = json_object_get(self->published, uri);
     const char *source;
     json_t *list;
@@ -413,7 +482,7 @@ static void on_did_open(struct server *self, struct server_request *req, json_t 
     path = protocol_uri_to_path(item.uri);
     doc = docstore_open(self->docs, item.uri, path, item.text, item.len, item.version);
     free(path);
-    if (doc)
+    if (doc && !doc->job) /* else parsed on a worker: on_document_ready publishes */
         analyse_and_publish(self, doc);
     if (doc && self->hooks.did_open)
         self->hooks.did_open(self->hooks.data, self, doc);
@@ -433,8 +502,20 @@ static int next_is_change_of(struct server *self, const char *uri)
     return next_uri && !strcmp(next_uri, uri);
 }
 
+/* The loop thread's CPU time in ms (HOTC_TRACE_TIMINGS logs it beside the
+ * wall time: on a busy machine the wall time also counts other processes). */
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static void on_did_change(struct server *self, struct server_request *req, json_t *params)
 {
+    uint64_t t0 = uv_hrtime();
+    double cpu0 = thread_cpu_ms();
     struct protocol_changes changes;
     const char *uri;
     struct document *doc;
@@ -442,7 +523,7 @@ static void on_did_change(struct server *self, struct server_request *req, json_
     (void)req;
     protocol_read_did_change(params, &changes);
     uri = changes.uri;
-    doc = uri ? docstore_get(self->docs, uri) : NULL;
+    doc = uri ? docstore_peek(self->docs, uri) : NULL; /* an analysis still running keeps running */
     if (!doc) {
         log_warn("ignoring a change to %s, which is not open", uri ? uri : "(no uri)");
         return;
@@ -465,8 +546,34 @@ static void on_did_change(struct server *self, struct server_request *req, json_
      * analysis. */
     if (next_is_change_of(self, uri))
         return;
-    docstore_update(self->docs, doc);
+    /* a large document is analysed on a worker: on_document_ready publishes */
+    if (docstore_update_later(self->docs, doc))
+        analyse_and_publish(self, doc);
+    if (log_trace_enabled())
+        log_debug("loop: didChange of %s version %d handled: loop time %.3f ms (cpu %.3f ms)%s", uri, doc->version,
+                  (double)(uv_hrtime() - t0) / 1e6, thread_cpu_ms() - cpu0,
+                  doc->job ? " (analysis on a worker)" : "");
+}
+
+/* A document analysed on a worker (docstore_update_later) is up to date. */
+static void on_document_ready(void *data, struct document *doc)
+{
+    struct server *self = data;
+
     analyse_and_publish(self, doc);
+    server_trim_soon(self); /* the worker freed the previous tree and analysis */
+    /* the messages that waited for it, on the loop's next turn: this may
+     * be called from inside another handler (a lookup settled it) */
+    if (self->paused && self->resume_ready && !docstore_busy(self->docs))
+        uv_timer_start(&self->resume, on_resume, 0, 0);
+}
+
+static void on_resume(uv_timer_t *t)
+{
+    struct server *self = t->data;
+
+    if (self->paused && !docstore_busy(self->docs))
+        handle_queue(self, 0);
 }
 
 static void on_did_save(struct server *self, struct server_request *req, json_t *params)
@@ -770,17 +877,49 @@ static void on_message(void *data, json_t *msg)
         json_array_append(self->queue, msg);
 }
 
-static void on_batch(void *data)
+/* Whether `msg` is a didChange notification. */
+static int is_change(json_t *msg)
 {
-    struct server *self = data;
+    const char *method = json_string_value(json_object_get(msg, "method"));
 
+    return method && !strcmp(method, "textDocument/didChange") && !json_object_get(msg, "id");
+}
+
+/* Handles the queued messages in order. Any message but a didChange reads
+ * the documents: while one of them is analysed on a worker, the queue waits
+ * for it (on_document_ready resumes), so that neither the message sees a
+ * stale analysis nor the loop waits for the worker. `force`: wait for
+ * the workers instead (the editor is gone: nothing more will come). */
+static void handle_queue(struct server *self, int force)
+{
     while (json_array_size(self->queue) > 0 && self->phase != PHASE_EXITED) {
-        json_t *msg = json_incref(json_array_get(self->queue, 0));
+        json_t *msg = json_array_get(self->queue, 0);
+
+        if (!is_change(msg) && docstore_busy(self->docs)) {
+            if (!force && self->resume_ready) {
+                self->paused = 1;
+                return;
+            }
+            self->paused = 0;
+            for (size_t i = 0; docstore_at(self->docs, i); i++)
+                ; /* each lookup settles */
+            continue;
+        }
+        json_incref(msg);
         json_array_remove(self->queue, 0);
         dispatch(self, msg);
         json_decref(msg);
     }
+    self->paused = 0;
     json_array_clear(self->queue);
+}
+
+static void on_batch(void *data)
+{
+    struct server *self = data;
+
+    if (!self->paused)
+        handle_queue(self, 0);
 }
 
 static void on_error(void *data, int code, const char *text)
@@ -794,7 +933,7 @@ static void on_eof(void *data)
 {
     struct server *self = data;
 
-    on_batch(self);
+    handle_queue(self, 1);
     if (self->phase != PHASE_EXITED) {
         log_info("the editor closed the connection");
         begin_exit(self, self->shutdown_requested ? 0 : 1);
@@ -820,6 +959,21 @@ struct server *server_new(uv_loop_t *loop, const struct server_options *opt)
     self->docs = docstore_new("HOT");
     if (!self->docs)
         goto fail;
+    /* HOTC_BACKGROUND_BYTES: another size, for `make bench` (a huge one
+     * keeps every analysis on the loop, as before round 9) */
+    docstore_set_background(self->docs, loop,
+                            getenv("HOTC_BACKGROUND_BYTES") ? strtoull(getenv("HOTC_BACKGROUND_BYTES"), NULL, 10)
+                                                            : SERVER_BACKGROUND_BYTES,
+                            on_document_ready, self);
+    if (uv_timer_init(loop, &self->resume) == 0) {
+        self->resume.data = self;
+        self->resume_ready = 1;
+    }
+    if (uv_timer_init(loop, &self->trim_timer) == 0) {
+        self->trim_timer.data = self;
+        uv_unref((uv_handle_t *)&self->trim_timer); /* never what keeps the loop running */
+        self->trim_ready = 1;
+    }
     cb.data = self;
     cb.on_message = on_message;
     cb.on_error = on_error;

@@ -45,12 +45,15 @@ struct server_request;
 #define SERVER_COMMAND_RELOAD "hotc.server.reload"
 #define SERVER_COMMAND_ROLLBACK "hotc.server.rollback"
 #define SERVER_COMMAND_RESTART "hotc.server.restart"
+#define SERVER_COMMAND_FORGET_STATE "hotc.server.forgetState"
 
 struct server_hooks {
     void *data;
     /* After `initialized`: e.g. start listening for runtimes. */
     void (*initialized)(void *data, struct server *server);
-    /* After didOpen has analysed `doc` (borrowed, valid during the call). */
+    /* After didOpen (`doc` borrowed, valid during the call). A large file
+     * may still be parsed on a worker (`doc->job`): docstore_get waits for
+     * its analysis and baseline. */
     void (*did_open)(void *data, struct server *server, struct document *doc);
     /* After didSave has updated `doc` (borrowed, valid during the call). */
     void (*did_save)(void *data, struct server *server, struct document *doc);
@@ -142,5 +145,11 @@ void server_mark_running(struct server *self, struct document *doc, const char *
 /* The reload state changed: recompute analysis diagnostics, refresh lenses
  * (workspace/codeLens/refresh when the client supports it), send hotc/status. */
 void server_state_changed(struct server *self);
+
+/* Gives the heap's free pages back to the system (glibc's malloc_trim, which
+ * walks every arena: tens to hundreds of ms with a large file's heap) on a
+ * worker, shortly after the last call: call it after work that freed much
+ * (a batch of saves, a large file's analysis). */
+void server_trim_soon(struct server *self);
 
 #endif

@@ -5,7 +5,8 @@
 # whole file compiled into a shared library; rebuild and restart.
 # "real": the real-looking case (bench/gen_real.py). Each row has its patch
 # compile over an empty file's with the same flags; then the server's RSS
-# over BENCH_RELOADS reloads (default 1,000) and with 100 open files.
+# over BENCH_RELOADS reloads (default 1,000) and with 100 open files; the
+# keystroke table between them.
 # BENCH_RUNS=N sets the number of reloads per case (default 11).
 BENCH_DIR := $(BUILD)/bench
 BENCH_SIZES := 200 2000 20000
@@ -18,6 +19,19 @@ $(BENCH_BIN): bench/bench.c tests/support/lspclient.c tests/support/run.c $(LSP_
 bench: all $(BENCH_BIN)
 	@mkdir -p $(BENCH_DIR)
 	$(BENCH_BIN) $(abspath $(BUILD)) $(abspath $(BENCH_DIR)) $(BENCH_SIZES) real
+
+# make bench-keys: only the keystroke table (the server's loop time per
+# didChange at 200, 2,000 and 20,000 lines; BENCH_KEYS=N keystrokes);
+# make bench-memory: only the memory tables (BENCH_RELOADS=N reloads).
+.PHONY: bench-keys bench-memory
+
+bench-keys: all $(BENCH_BIN)
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_BIN) $(abspath $(BUILD)) $(abspath $(BENCH_DIR)) keys
+
+bench-memory: all $(BENCH_BIN)
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_BIN) $(abspath $(BUILD)) $(abspath $(BENCH_DIR)) memory
 
 # make bench-micro: analysis_run, a keystroke (edit + reparse + analysis) and
 # patch_build on generated files, in-process (bench/micro.c). MICRO_RUNS=N.

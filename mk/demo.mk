@@ -1,7 +1,11 @@
 # `make demo`, the examples, and their checks (included by the Makefile).
 #
-#   make demo              install what is missing, build, then a live reload
-#                          of examples/particles driven as an editor would
+#   make demo              install what is missing, build, then live reloads
+#                          driven as an editor would: examples/particles, then
+#                          examples/game (a field added to its state struct
+#                          live, state kept; a restart rebuilds it and hands
+#                          the state back)
+#   make demo DEMO=particles  one example only (DEMO is a list)
 #   make demo DEMO=sdl     the same with the SDL2 example (Xvfb without $DISPLAY)
 #   make demo DEMO=echo    the same with the automatic-mode example
 #   make demo DEMO=game    the same with typed state: a struct changed live
@@ -12,7 +16,7 @@
 #   make check-examples    build the examples with -Werror, run them briefly;
 #                          examples/ledger also with CMake
 
-DEMO ?= particles
+DEMO ?= particles game
 DEMO_BIN := $(BUILD)/demo/hotc-demo
 DEMO_OBJ := $(BUILD)/obj/demo/demo.o
 DEMO_WORK := $(BUILD)/demo/work
@@ -41,8 +45,10 @@ demo: $(DEPS_STAMP)
 	@$(MAKE) --no-print-directory demo-run
 
 demo-run: all $(DEMO_BIN)
-	@$(EXAMPLE_ENV) $(if $(filter sdl,$(DEMO)),$(if $(DISPLAY),,xvfb-run -a)) \
-	  $(DEMO_BIN) $(DEMO_ARGS) --example $(DEMO)
+	@for d in $(DEMO); do \
+	  if [ "$$d" = sdl ] && [ -z "$$DISPLAY" ]; then wrap="xvfb-run -a"; else wrap=""; fi; \
+	  $(EXAMPLE_ENV) $$wrap $(DEMO_BIN) $(DEMO_ARGS) --example $$d || exit 1; \
+	done
 
 examples: all
 	@for e in $(EXAMPLES); do \

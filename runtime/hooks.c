@@ -400,3 +400,85 @@ size_t hooks_migrate(const struct migrate_plan *plans, size_t nplans, struct hoo
     pthread_mutex_unlock(&lock);
     return done;
 }
+
+/* ---------------------------------------------------------------- across restarts */
+
+void hooks_blocks_each(hooks_block_cb cb, void *user)
+{
+    pthread_mutex_lock(&lock);
+    for (struct state_block *b = blocks; b; b = b->next)
+        cb(b->name, b->type, b->type ? 0 : b->version, b->layout, b->data, b->size, user);
+    pthread_mutex_unlock(&lock);
+}
+
+int hooks_restore_block(const char *name, const char *type, int version, void *data, size_t size)
+{
+    struct state_block *b = calloc(1, sizeof *b);
+    char *n = strdup(name), *t = type ? strdup(type) : NULL;
+    int rc = -1;
+    if (!b || !n || (type && !t))
+        goto fail;
+    pthread_mutex_lock(&lock);
+    struct state_block *q = blocks;
+    while (q && strcmp(q->name, name) != 0)
+        q = q->next;
+    if (!q) {
+        b->name = n;
+        b->type = t;
+        b->data = data;
+        b->size = size;
+        b->version = type ? 0 : version;
+        b->next = blocks;
+        blocks = b;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&lock);
+    if (rc == 0)
+        return 0;
+fail:
+    free(b);
+    free(n);
+    free(t);
+    return -1;
+}
+
+/* The variables HOT_PERSIST registered (from constructors, before main). */
+struct persisted {
+    void *addr;
+    size_t size;
+    const char *name, *file; /* string literals of the program */
+    struct persisted *next;
+};
+static struct persisted *persisted;
+
+HOT_API int hot_persist(void *addr, size_t size, const char *name, const char *file)
+{
+    if (!addr || !size || !name)
+        return HOT_EINVAL;
+    struct persisted *v = calloc(1, sizeof *v);
+    if (!v)
+        return HOT_ENOMEM;
+    v->addr = addr;
+    v->size = size;
+    v->name = name;
+    v->file = file ? file : "";
+    pthread_mutex_lock(&lock);
+    for (struct persisted *q = persisted; q; q = q->next)
+        if (q->addr == addr) {
+            pthread_mutex_unlock(&lock);
+            free(v);
+            return 0;
+        }
+    v->next = persisted;
+    persisted = v;
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+void hooks_persist_each(hooks_persist_cb cb, void *user)
+{
+    pthread_mutex_lock(&lock);
+    for (struct persisted *v = persisted; v; v = v->next)
+        cb(v->name, v->file, v->addr, v->size, user);
+    pthread_mutex_unlock(&lock);
+}

@@ -52,4 +52,22 @@ struct hooks_prepared *hooks_migrate_prepare(const struct migrate_plan *plans, s
 /* Frees what hooks_migrate did not take. NULL is fine. */
 void hooks_prepared_free(struct hooks_prepared *pre);
 
+/* Across restarts (runtime/handover.c). Calls `cb` for every block,
+ * typed (`type` its spelling, `version` 0, `layout` the fingerprint a live
+ * migration gave it, NULL while it is in the executable's) or not (`type`
+ * NULL), under the registry's lock: `cb` must not call hot_state. */
+typedef void (*hooks_block_cb)(const char *name, const char *type, int version, const char *layout,
+                               const void *data, size_t size, void *user);
+void hooks_blocks_each(hooks_block_cb cb, void *user);
+
+/* Adds a block handed back from a saved state: `data` (malloc'd, `size`
+ * bytes, already in this build's layout for a typed block) is taken on
+ * success. Returns 0, or -1 when a block of that name exists already or
+ * out of memory (then `data` stays the caller's). */
+int hooks_restore_block(const char *name, const char *type, int version, void *data, size_t size);
+
+/* Calls `cb` for every variable HOT_PERSIST registered, under the lock. */
+typedef void (*hooks_persist_cb)(const char *name, const char *file, void *addr, size_t size, void *user);
+void hooks_persist_each(hooks_persist_cb cb, void *user);
+
 #endif

@@ -28,8 +28,12 @@ HOT_API int hot_init_mode(const char *endpoint, enum hot_mode mode)
         mode = HOT_MODE_AUTO;
     if (stopworld_init() != 0 || guard_init() != 0)
         return HOT_EUNSUPPORTED;
-    /* The executable is read on the runtime's thread: hot_init stays cheap. */
-    return session_start(endpoint, mode == HOT_MODE_AUTO);
+    /* The executable is read on the runtime's thread: hot_init stays cheap,
+     * but for the state of the last run when the server keeps some. */
+    int rc = session_start(endpoint, mode == HOT_MODE_AUTO);
+    if (rc == 0)
+        session_wait_state();
+    return rc;
 #endif
 }
 

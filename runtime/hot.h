@@ -89,8 +89,12 @@ enum hot_mode {
 };
 
 /* Attaches to the hotc server at `endpoint`, or at the one named by
- * $HOTC_ENDPOINT (then the endpoint file) when NULL. Never blocks: a
- * background thread connects, and retries quietly while there is no server.
+ * $HOTC_ENDPOINT (then the endpoint file) when NULL. A background thread
+ * connects, and retries quietly while there is no server. Without a server
+ * it returns at once; with one, it waits for the attach's answer (the
+ * executable read and one round trip) and, when the server keeps state of
+ * the program's last run, for that state, 200 ms at most in all (see
+ * HOT_PERSIST).
  * Returns 0, or a negative error when the runtime cannot start at all (the
  * program still runs; it just won't reload). Calling it twice is harmless. */
 HOT_API int hot_init(const char *endpoint);
@@ -177,6 +181,58 @@ HOT_API void *hot_state(const char *name, size_t size, int version, hot_migrate_
 #define HOT_STATE_MIGRATE(type, name, fn) ((type *)hot_state_typed((name), sizeof(type), #type, (fn)))
 HOT_API void *hot_state_typed(const char *name, size_t size, const char *type, hot_migrate_fn migrate);
 
+/* State across a restart and a clean exit. When the program exits (exit(),
+ * a return from main, or hot_shutdown) or the editor restarts it (hotc's restart
+ * command, which rebuilds it first), the runtime hands every state block
+ * (hot_state and HOT_STATE) and every HOT_PERSIST variable to the server,
+ * which keeps them per executable path in $XDG_STATE_HOME/hotc (default
+ * ~/.local/state/hotc; files 0600 in a 0700 folder) together with the
+ * layout of each typed block and variable, read from the build's debug
+ * information. The next start of the same executable gets them back
+ * inside hot_init, before it returns: hot_init waits for them (at most
+ * 200 ms, or $HOTC_STATE_WAIT_MS) only when the server said at attach that
+ * it keeps state for the program, never without a server or saved state.
+ * When the new build's layouts differ, typed blocks and variables are
+ * migrated field by field as at a reload (see HOT_STATE); a field that
+ * cannot be migrated is left at its default (zero in a block, the
+ * variable's initial value in a variable) and the editor is warned with
+ * its name. Pointers do not survive a process: pointer fields are reset
+ * (NULL in a block, the initial value in a variable), unlike at a live
+ * reload where they are kept. Untyped hot_state blocks come back byte for
+ * byte (their `version` and `migrate` work as at a reload). State arriving
+ * after hot_init stopped waiting is not applied (the editor is told) and
+ * stays saved. A crash or a kill saves nothing: the next start gets what
+ * the last clean exit or restart saved. The editor's "forget state"
+ * command (hotc.server.forgetState) deletes it. Call hot_init first in
+ * main, before the state is used.
+ *
+ * HOT_PERSIST(var) makes an existing global or file-scope `static`
+ * persistent in that way. Place it at file scope after the definition:
+ *
+ *   static struct score best = { .points = 10 };
+ *   HOT_PERSIST(best);
+ *
+ * It registers the variable's address, size, name and file from a
+ * constructor (gcc and clang); its type comes from the debug information
+ * (build with -g). Function-local statics cannot be named from file scope
+ * and are not supported. A persistent variable whose layout a reload
+ * changes is still refused live (code refers to it by address): restart
+ * to apply, and it is migrated then. Returns from hot_persist: 0, or
+ * HOT_EINVAL / HOT_ENOMEM. */
+#define HOT__CAT2(a, b) a##b
+#define HOT__CAT(a, b) HOT__CAT2(a, b)
+#if defined(__GNUC__)
+#define HOT_PERSIST(var)                                                                                   \
+    __attribute__((constructor)) static void HOT__CAT(hot__persist_, __LINE__)(void)                    \
+    {                                                                                                      \
+        hot_persist((void *)&(var), sizeof(var), #var, __FILE__);                                          \
+    }                                                                                                      \
+    struct hot__persist_semicolon
+#else
+#define HOT_PERSIST(var) struct hot__persist_semicolon
+#endif
+HOT_API int hot_persist(void *addr, size_t size, const char *name, const char *file);
+
 /* The version of the code running now: 0 before any reload, then 1, 2, ... */
 HOT_API int hot_version(void);
 
@@ -186,8 +242,8 @@ HOT_API int hot_version(void);
  * HOT_ESTOP when the other threads could not be stopped (nothing changed). */
 HOT_API int hot_rollback(void);
 
-/* Detaches from the server and stops the background thread. The code that
- * runs now keeps running. */
+/* Hands the state over (see HOT_PERSIST), detaches from the server and
+ * stops the background thread. The code that runs now keeps running. */
 HOT_API void hot_shutdown(void);
 
 /* Crashes outside hot_guard: after hot_init, a crash (SIGSEGV, SIGBUS,

@@ -27,6 +27,7 @@
 #include "hmac.h"
 
 #include "arch.h"
+#include "handover.h"
 #include "hooks.h"
 #include "hot.h"
 #include "reload.h"
@@ -64,6 +65,7 @@
 #define MAX_BACKLOG (4u << 20)
 #define CRASH_SEND_MS 250 /* the dying program's wait for its crash report */
 #define STOP_FLUSH_MS 500 /* hot_shutdown's wait for the last messages */
+#define SAVE_FLUSH_MS 5000 /* the same when they hand the state over (hot/save) */
 #define GUARD_RECHECK_MS 1000 /* how often the crash handlers are put back in front */
 #define NO_EXIT_STATUS (-1) /* exit_status before exit(): hot_shutdown's detach */
 
@@ -114,9 +116,50 @@ static unsigned long dropped; /* notifications dropped since the last report */
 static int next_id = 1;
 static struct pending *pending;
 
+/* hot_init's wait for the state of the last run (hot/restore): `gate`
+ * opens when there is nothing to wait for (no server, or the server keeps
+ * no state for this program: hot/attach's `savedState`) or the state was
+ * restored; `gate_passed` once hot_init stopped waiting (a later
+ * hot/restore is refused). Under gate_lock. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static int gate_open, gate_passed;
+static int attach_id;       /* the id of this connection's hot/attach */
+static int saved_state;     /* the server said it keeps state for this program */
+
 pid_t session_thread_tid(void)
 {
     return __atomic_load_n(&thread_tid, __ATOMIC_ACQUIRE);
+}
+
+static void open_gate(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+#define STATE_WAIT_MS 200
+
+void session_wait_state(void)
+{
+    const char *env = getenv("HOTC_STATE_WAIT_MS");
+    long ms = env && *env ? strtol(env, NULL, 10) : STATE_WAIT_MS;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&gate_lock);
+    while (!gate_open && ms > 0)
+        if (pthread_cond_timedwait(&gate_cond, &gate_lock, &until) != 0)
+            break;
+    gate_passed = 1;
+    pthread_mutex_unlock(&gate_lock);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -714,10 +757,9 @@ static void state_entry(const char *name, const char *type, size_t size, void *u
  * answer must carry HMAC(token, "hotc server " nonce), which only a holder
  * of the token can make. Until it has, nothing the server sends is acted
  * on (server_verdict). `server_proof` is the proof expected on this
- * connection ("" without a token), `attach_id` the id of our hot/attach. */
+ * connection ("" without a token). */
 static char server_proof[HMAC_HEX_LEN + 1];
 static int server_proven;
-static int attach_id;
 
 /* Adds nonce and proof to attach params `p` when HOTC_TOKEN is set, and
  * sets server_proof; else clears it. */
@@ -1045,6 +1087,32 @@ static int parse_migrations(json_t *arr, struct migrations **out, char *err, siz
     return 0;
 }
 
+int session_plan_parse(json_t *obj, struct migrate_plan *out, char *err, size_t errsz)
+{
+    struct migrations *m = NULL;
+    json_t *arr = json_pack("[O]", obj);
+    int rc = arr ? parse_migrations(arr, &m, err, errsz) : -1;
+    json_decref(arr);
+    if (rc != 0 || !m) {
+        if (rc == 0)
+            snprintf(err, errsz, "no migration plan");
+        migrations_free(m);
+        return -1;
+    }
+    *out = m->plans[0];
+    free(m->plans);
+    free(m);
+    return 0;
+}
+
+void session_plan_release(struct migrate_plan *plan)
+{
+    free((char *)plan->type);
+    free((char *)plan->from_layout);
+    free((char *)plan->to_layout);
+    ops_free(plan->ops, plan->nops);
+}
+
 /* The "state" entries of a reload result, one per block migrated. */
 static void on_migrated(const char *name, const char *type, const char *how, const char *const *defaulted,
                         size_t ndefaulted, void *user)
@@ -1282,8 +1350,8 @@ int session_poll(void)
 
 /* Whether the connection may go on after `msg` (borrowed) while the
  * server has not yet proven that it knows the token: 1 when it is proven
- * or no proof is needed, 0 when `msg` is the answer that proves it (and
- * is not to be handled further), -1 when the server must be left (another
+ * or no proof is needed, 0 when `msg` is the answer that proves it (then
+ * handled as any answer), -1 when the server must be left (another
  * answer, or a request before the proof), with the reason for the next
  * trusted server. */
 static int server_verdict(json_t *msg)
@@ -1310,6 +1378,22 @@ static int server_verdict(json_t *msg)
     return 0;
 }
 
+/* hot/restore: the state of the last run, applied while hot_init waits;
+ * refused once it stopped waiting (the program runs on without it). */
+static void on_restore(json_t *id, json_t *params)
+{
+    json_t *result;
+    pthread_mutex_lock(&gate_lock);
+    if (gate_passed)
+        result = json_pack("{s:s, s:[], s:[], s:[]}", "status", "late", "restored", "skipped", "defaulted");
+    else
+        result = handover_restore(params);
+    gate_open = 1;
+    pthread_cond_broadcast(&gate_cond);
+    pthread_mutex_unlock(&gate_lock);
+    respond(id, result);
+}
+
 /* Answers one message from the server (borrowed): requests are handled,
  * responses (to hot/attach) ignored, anything else answered with a
  * JSON-RPC error. */
@@ -1321,7 +1405,13 @@ static void dispatch(json_t *msg)
     if (json_unpack(msg, "{s:s}", "method", &method) != 0) {
         if (!id) /* neither request nor response */
             respond_error(NULL, -32600, "invalid request");
-        return; /* a response (to hot/attach): nothing to do */
+        /* a response (to hot/attach): whether state of the last run follows */
+        if (json_is_integer(id) && json_integer_value(id) == attach_id) {
+            saved_state = json_is_true(json_object_get(json_object_get(msg, "result"), "savedState"));
+            if (!saved_state)
+                open_gate();
+        }
+        return;
     }
     if (!id)
         return; /* notifications from the server: none defined yet */
@@ -1332,6 +1422,10 @@ static void dispatch(json_t *msg)
             on_reload(id, params);
     } else if (strcmp(method, "hot/rollback") == 0) {
         on_rollback(id);
+    } else if (strcmp(method, "hot/handover") == 0) {
+        respond(id, handover_snapshot(NULL));
+    } else if (strcmp(method, "hot/restore") == 0) {
+        on_restore(id, params);
     } else {
         respond_error(id, -32601, "method not found");
     }
@@ -1437,6 +1531,7 @@ static int converse(int fd)
     __atomic_store_n(&sock, fd, __ATOMIC_RELEASE);
     __atomic_store_n(&attached, 1, __ATOMIC_RELEASE);
     attach_id = next_id++;
+    saved_state = 0;
     append(json_pack("{s:s, s:i, s:s, s:o}", "jsonrpc", "2.0", "id", attach_id, "method",
                      "hot/attach", "params", attach_params()),
            0);
@@ -1498,28 +1593,39 @@ static int converse(int fd)
         while (verdict >= 0 && (got = next_message(&r, &msg)) == 1) {
             if (!msg)
                 respond_error(NULL, -32700, "parse error");
-            else if ((verdict = server_verdict(msg)) > 0)
+            else if ((verdict = server_verdict(msg)) >= 0) {
+                if (verdict == 0)
+                    tell_distrust(); /* proven: a server we trust at last */
                 dispatch(msg);
-            else if (verdict == 0)
-                tell_distrust(); /* proven: a server we trust at last */
+            }
             json_decref(msg);
         }
         if (got < 0 || verdict < 0)
             break;
     }
     free(r.buf);
+    open_gate();
     if (stopped) {
         /* hot_shutdown: what the program's threads said last, then detach;
          * waiting at most STOP_FLUSH_MS for a server that does not read. */
         take_handed(gen);
-        int status = __atomic_load_n(&exit_status, __ATOMIC_ACQUIRE);
+        int status = __atomic_load_n(&exit_status, __ATOMIC_ACQUIRE), empty = 1;
+        { /* a clean exit (or hot_shutdown) hands the state over */
+            json_t *save = handover_snapshot(&empty);
+            if (save && (!empty || saved_state)) {
+                json_object_set_new(save, "reason", json_string(status == NO_EXIT_STATUS ? "shutdown" : "exit"));
+                append(notification("hot/save", save), 0);
+            } else {
+                json_decref(save);
+            }
+        }
         append(status == NO_EXIT_STATUS
                    ? json_pack("{s:s, s:s, s:{s:s}}", "jsonrpc", "2.0", "method", "hot/detach", "params", "reason",
                                "shutdown")
                    : json_pack("{s:s, s:s, s:{s:s, s:i}}", "jsonrpc", "2.0", "method", "hot/detach", "params",
                                "reason", "exit", "status", status),
                0);
-        drain_backlog(fd, now_ms() + STOP_FLUSH_MS);
+        drain_backlog(fd, now_ms() + (empty && !saved_state ? STOP_FLUSH_MS : SAVE_FLUSH_MS));
     }
     __atomic_store_n(&attached, 0, __ATOMIC_RELEASE);
     lock_send(-1);
@@ -1555,6 +1661,14 @@ static void *run(void *arg)
     pthread_sigmask(SIG_SETMASK, &all, NULL);
     __atomic_store_n(&thread_tid, stopworld_gettid(), __ATOMIC_RELEASE);
     char err[256];
+    {
+        /* no server at all: hot_init does not wait while the executable is read */
+        int named;
+        char *ep = find_endpoint(&named);
+        if (!ep)
+            open_gate();
+        free(ep);
+    }
     reload_init(err, sizeof err);
     for (;;) {
         int named;
@@ -1566,6 +1680,8 @@ static void *run(void *arg)
             free(beside);
         }
         free(ep);
+        if (fd < 0)
+            open_gate(); /* no server: hot_init does not wait */
         if (fd >= 0 && converse(fd))
             break;
         /* Between connections, what is handed over (a late answer from

@@ -6,6 +6,7 @@
 #ifndef HOTC_SESSION_H
 #define HOTC_SESSION_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Starts the background thread. `endpoint` NULL: $HOTC_ENDPOINT, then the
@@ -31,6 +32,20 @@ pid_t session_thread_tid(void);
  * a later warning) while the server is not reading and the backlog is
  * full. */
 void session_log(const char *level, const char *message);
+
+/* Waits until the state of the last run is restored (hot/restore), or
+ * there is none to wait for, at most $HOTC_STATE_WAIT_MS (default 200)
+ * ms; after it, hot/restore is refused. Called once by hot_init. */
+void session_wait_state(void);
+
+/* One migration plan as hot/reload carries it (`obj` a struct json_t,
+ * borrowed) into `out`, validated (strings and ops owned by `out`: free
+ * them with session_plan_release). Returns 0, or -1 with the reason in
+ * `err`. */
+struct json_t;
+struct migrate_plan;
+int session_plan_parse(struct json_t *obj, struct migrate_plan *out, char *err, size_t errsz);
+void session_plan_release(struct migrate_plan *plan);
 
 /* Queues hot/state (when attached): a typed block was created. Any thread;
  * like session_log. */

@@ -294,7 +294,7 @@ static void on_exited(struct link *link, json_t *params, void *user)
     link_close(link);
 }
 
-static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified, on_exited };
+static const struct link_callbacks callbacks = { on_attached, on_detached, on_notified, on_exited, NULL };
 
 Test(link, a_program_attaches_gets_a_reload_answers_and_detaches, .timeout = 60)
 {

@@ -92,11 +92,12 @@ Test(lsp, initialize_announces_capabilities)
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(caps, "textDocumentSync"), "change")), 2);
     cr_assert(json_is_true(json_object_get(caps, "hoverProvider")));
     cr_assert(json_object_get(caps, "codeLensProvider"));
-    cr_assert_eq(json_array_size(cmds), 4);
+    cr_assert_eq(json_array_size(cmds), 5);
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 0)), "hotc.server.run");
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 1)), "hotc.server.reload");
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 2)), "hotc.server.rollback");
     cr_assert_str_eq(json_string_value(json_array_get(cmds, 3)), "hotc.server.restart");
+    cr_assert_str_eq(json_string_value(json_array_get(cmds, 4)), "hotc.server.forgetState");
     json_decref(r);
     finish(c);
 }
@@ -483,6 +484,92 @@ Test(lsp, incremental_changes_give_signature_and_layout_warnings)
     cr_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "code")), "layout-hint");
     json_decref(d);
     finish(c);
+}
+
+/* A large document (past the server's 16 KB) is analysed on a worker after
+ * each keystroke: the server's log says so (HOTC_TRACE_TIMINGS); the
+ * diagnostics follow the last edit, at the right place; a request right
+ * after a burst of edits sees them all (it waits in the queue for the
+ * worker, the loop never waits: no "waited for" in the log); a small
+ * document is still analysed on the loop. */
+Test(lsp, keystrokes_in_a_large_file_are_analysed_on_a_worker, .timeout = 120)
+{
+    char dir[] = "/tmp/hotc-test-keys-XXXXXX", logpath[64], *big, *logtext;
+    const char *env[] = { "HOTC_TRACE_TIMINGS=1", NULL };
+    const char *args[] = { "--log", logpath, NULL };
+    struct lspclient_options opt = { .env = env, .args = args, .quiet_stderr = 1 };
+    const char *uri = "file:///tmp/big.c", *small = "file:///tmp/small.c";
+    size_t cap = 64 * 1024, at = 0;
+    struct lspclient *c;
+    json_t *d, *r, *lenses;
+    int fillers = 600, line_update, found = 0;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(logpath, sizeof logpath, "%s/hotc.log", dir);
+    big = malloc(cap);
+    at += (size_t)snprintf(big + at, cap - at, "#include <hot.h>\nstruct game { float x; };\n");
+    for (int i = 0; i < fillers; i++)
+        at += (size_t)snprintf(big + at, cap - at, "int filler_%d(int a) { return a + %d; }\n", i, i);
+    line_update = 2 + fillers;
+    at += (size_t)snprintf(big + at, cap - at, "HOT void update(struct game *g, float dt) { g->x += dt; }\n");
+    cr_assert_gt(at, 16 * 1024);
+    c = lspclient_start(&opt);
+    cr_assert(c);
+    json_decref(lspclient_initialize(c, NULL, T));
+    open_doc(c, uri, big);
+    d = wait_diagnostics(c, uri);
+    cr_assert_eq(json_array_size(d), 0, "%s", json_dumps(d, 0));
+    json_decref(d);
+
+    /* float dt -> double dt in update(): a signature warning on its line */
+    change(c, uri, 2, line_update, 32, 37, "double");
+    d = wait_diagnostics(c, uri);
+    cr_assert_eq(json_array_size(d), 1, "%s", json_dumps(d, 0));
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(json_object_get(json_array_get(d, 0), "range"), "start"), "line")),
+                 line_update);
+    cr_assert(strstr(json_string_value(json_object_get(json_array_get(d, 0), "message")), "cannot reload update()"));
+    json_decref(d);
+
+    /* a burst: back to float, then filler_5 and filler_7 marked, and the
+     * lenses asked for at once */
+    change(c, uri, 3, line_update, 32, 38, "float");
+    change(c, uri, 4, 2 + 5, 0, 0, "HOT ");
+    change(c, uri, 5, 2 + 7, 0, 0, "HOT ");
+    r = lspclient_request(c, "textDocument/codeLens", json_pack("{s:{s:s}}", "textDocument", "uri", uri), T);
+    lenses = json_object_get(r, "result");
+    cr_assert_eq(json_array_size(lenses), 3, "%s", json_dumps(r, 0));
+    cr_assert_eq(json_integer_value(json_object_get(
+                     json_object_get(json_object_get(json_array_get(lenses, 0), "range"), "start"), "line")),
+                 2 + 5);
+    json_decref(r);
+    d = wait_diagnostics(c, uri);
+    cr_assert_eq(json_array_size(d), 0, "%s", json_dumps(d, 0));
+    json_decref(d);
+
+    open_doc(c, small, game_c);
+    json_decref(wait_diagnostics(c, small));
+    change(c, small, 2, 2, 45, 50, "double");
+    json_decref(wait_diagnostics(c, small));
+    finish(c);
+
+    logtext = test_slurp(logpath, NULL);
+    cr_assert_not_null(logtext);
+    for (const char *l = logtext; (l = strstr(l, "loop: didChange of ")) != NULL; l++) {
+        const char *end = strchr(l, '\n');
+        int worker = strstr(l, "(analysis on a worker)") && strstr(l, "(analysis on a worker)") < end;
+        if (!strncmp(l + strlen("loop: didChange of "), uri, strlen(uri)))
+            cr_assert(worker, "a keystroke in the large file was analysed on the loop: %.*s", (int)(end - l), l);
+        else
+            cr_assert_not(worker, "a keystroke in the small file went to a worker: %.*s", (int)(end - l), l);
+        found++;
+    }
+    cr_assert_geq(found, 3, "%s", logtext);
+    cr_assert_null(strstr(logtext, "waited for"), "the loop waited for a worker:\n%s", logtext); /* the burst may be read at once: one update */
+    free(logtext);
+    free(big);
+    unlink(logpath);
+    rmdir(dir);
 }
 
 Test(lsp, save_with_text_replaces_the_document)

@@ -22,6 +22,7 @@ const SERVER_RUN = 'hotc.server.run';
 const SERVER_RELOAD = 'hotc.server.reload';
 const SERVER_ROLLBACK = 'hotc.server.rollback';
 const SERVER_RESTART = 'hotc.server.restart';
+const SERVER_FORGET_STATE = 'hotc.server.forgetState';
 
 let client: LanguageClient | undefined;
 let statusItem: vscode.StatusBarItem;
@@ -358,6 +359,10 @@ export async function activate(context: vscode.ExtensionContext) {
     }),
     vscode.commands.registerCommand('hotc.rollback', () => serverCommand(SERVER_ROLLBACK, [])),
     vscode.commands.registerCommand('hotc.restart', () => restartProgram()),
+    vscode.commands.registerCommand('hotc.forgetState', async () => {
+      const r = (await serverCommand(SERVER_FORGET_STATE, [])) as { forgotten?: string[] } | undefined;
+      if (r && r.forgotten) vscode.window.showInformationMessage(`hotc: forgot the saved state of ${r.forgotten.length} program(s)`);
+    }),
     vscode.commands.registerCommand('hotc.forgetProgram', () => context.workspaceState.update(PICKED_PROGRAM, undefined)),
     vscode.window.onDidCloseTerminal((t) => {
       if (t === programTerminal) programTerminal = undefined;

@@ -127,7 +127,7 @@ test('lenses follow a rename of the HOT function', function()
 end)
 
 test('user commands exist', function()
-  for _, name in ipairs({ 'HotRun', 'HotReload', 'HotRollback', 'HotRestart', 'HotLog' }) do
+  for _, name in ipairs({ 'HotRun', 'HotReload', 'HotRollback', 'HotRestart', 'HotForgetState', 'HotLog' }) do
     eq(vim.fn.exists(':' .. name), 2, ':' .. name)
   end
 end)
@@ -159,7 +159,7 @@ test('doc/hotc.txt has its tags', function()
   vim.fn.writefile(vim.fn.readfile(H.repo .. '/editors/nvim/doc/hotc.txt'), doc .. '/hotc.txt')
   vim.cmd('helptags ' .. doc)
   local tags = H.read(doc .. '/tags')
-  for _, t in ipairs({ 'hotc.txt', 'hotc-setup', ':HotRun', ':HotReload', ':HotRollback', ':HotRestart', 'hotc-statusline', 'hotc-health' }) do
+  for _, t in ipairs({ 'hotc.txt', 'hotc-setup', ':HotRun', ':HotReload', ':HotRollback', ':HotRestart', ':HotForgetState', 'hotc-statusline', 'hotc-health' }) do
     ok(tags:find(t, 1, true), 'tag ' .. t)
   end
 end)

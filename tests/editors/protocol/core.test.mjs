@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { project, start, uriOf, waitFor } from './lsp.mjs';
 
-const SERVER_COMMANDS = ['hotc.server.run', 'hotc.server.reload', 'hotc.server.rollback', 'hotc.server.restart'];
+const SERVER_COMMANDS = ['hotc.server.run', 'hotc.server.reload', 'hotc.server.rollback', 'hotc.server.restart', 'hotc.server.forgetState'];
 const CLIENT_COMMANDS = ['hotc.run', 'hotc.reload', 'hotc.rollback', 'hotc.restart', 'hotc.showLog'];
 
 // line numbers (0-based) are asserted below: keep them in step
@@ -147,6 +147,7 @@ describe('hotc lsp core', () => {
       'hotc.server.reload': [uriOf(file)],
       'hotc.server.rollback': [],
       'hotc.server.restart': [],
+      'hotc.server.forgetState': [],
     };
     for (const [cmd, args] of Object.entries(answers)) {
       if (cmd === 'hotc.server.run') continue; // would launch something: the pipeline tests run it

@@ -1,7 +1,7 @@
 -- hotc for Neovim: starts `hotc lsp --stdio` for C buffers under a project
 -- root, keeps the reload status the server sends (hotc/status) for the
 -- statusline, refreshes code lenses after each reload, and maps the user
--- commands :HotRun :HotReload :HotRollback :HotRestart onto the server's
+-- commands :HotRun :HotReload :HotRollback :HotRestart :HotForgetState onto the server's
 -- hotc.server.* commands (docs/protocol.md). :HotRun starts the program in
 -- a :terminal split (the server says what to start); when the workspace has
 -- several programs linked with libhotc, vim.ui.select asks which, and the
@@ -570,6 +570,18 @@ function M.rollback()
   M.execute('hotc.server.rollback', {})
 end
 
+--- Forgets the state the server saved for the workspace's programs (the
+--- next start begins fresh).
+function M.forget_state()
+  M.execute('hotc.server.forgetState', {}, function(err, result)
+    if err then
+      notify('forgetState failed: ' .. tostring(err.message or err), vim.log.levels.ERROR)
+    elseif result and result.forgotten then
+      notify(('forgot the saved state of %d program(s)'):format(#result.forgotten), vim.log.levels.INFO)
+    end
+  end)
+end
+
 --- Rebuilds (the server runs the project's build; errors become
 --- diagnostics) and starts the program again in its terminal.
 function M.restart()
@@ -718,6 +730,7 @@ local function define_commands()
     HotReload = { M.reload, "rebuild and push this file's HOT functions now" },
     HotRollback = { M.rollback, 'roll every attached program back one version' },
     HotRestart = { M.restart, 'rebuild, then start the program of :HotRun again' },
+    HotForgetState = { M.forget_state, "forget the programs' saved state" },
     HotLog = { M.show_log, 'show the reload log' },
   }
   for name, def in pairs(cmds) do
