@@ -7,6 +7,9 @@
  * from the saved layouts to the new build's are made on a worker and sent
  * in hot/restore, and the editor hears what was restored, migrated,
  * reset or left at its default. hotc.server.forgetState removes it. */
+#include <fcntl.h>
+#include <string.h>
+
 #include "pipeline_impl.h"
 
 #include "statestore.h"
@@ -32,6 +35,40 @@ struct listing {
     char err[600];
 };
 
+/* ---------------------------------------------------------------- markers */
+
+/* Beside the server's Unix socket, `state-<key>` (statestore_key) exists
+ * while the server keeps state for that executable or is saving some: a
+ * starting program's hot_init waits for its attach answer only then
+ * (runtime/session.c). Created and removed off the loop. */
+static void on_marker_done(uv_fs_t *req)
+{
+    uv_file fd = (uv_file)req->result;
+    bool opened = req->fs_type == UV_FS_OPEN && req->result >= 0;
+
+    uv_fs_req_cleanup(req);
+    if (opened && uv_fs_close(req->loop, req, fd, on_marker_done) == 0)
+        return;
+    free(req);
+}
+
+static void marker_sync(struct pipeline *p, const char *exe)
+{
+    const char *ep = p->link ? link_endpoint(p->link) : NULL;
+    const char *slash = ep && strncmp(ep, "unix:", 5) == 0 ? strrchr(ep, '/') : NULL;
+    bool on = json_object_get(p->saved_states, exe) || json_object_get(p->saving, exe);
+    char key[96], path[4400];
+    uv_fs_t *req;
+
+    if (!slash || p->closing || !(req = calloc(1, sizeof *req)))
+        return;
+    statestore_key(exe, key, sizeof key);
+    snprintf(path, sizeof path, "%.*s/state-%s", (int)(slash - ep - 5), ep + 5, key);
+    if ((on ? uv_fs_open(p->loop, req, path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600, on_marker_done)
+            : uv_fs_unlink(p->loop, req, path, on_marker_done)) != 0)
+        free(req);
+}
+
 static void list_work(uv_work_t *req)
 {
     struct listing *l = req->data;
@@ -50,8 +87,10 @@ static void on_listed(uv_work_t *req, int status)
     (void)status;
     if (*l->err)
         log_warn("%s", l->err);
-    json_object_foreach(l->found, exe, v)
+    json_object_foreach(l->found, exe, v) {
         json_object_set(l->p->saved_states, exe, v);
+        marker_sync(l->p, exe);
+    }
     if (json_object_size(l->found))
         log_info("saved program state for %zu executables", json_object_size(l->found));
     json_decref(l->found);
@@ -131,9 +170,11 @@ static void saving_count(struct pipeline *p, const char *exe, int delta)
     json_int_t n = json_integer_value(json_object_get(p->saving, exe)) + delta;
     if (n > 0) {
         json_object_set_new(p->saving, exe, json_integer(n));
+        marker_sync(p, exe);
         return;
     }
     json_object_del(p->saving, exe);
+    marker_sync(p, exe);
     for (struct restoring **q = &p->deferred; *q;) {
         struct restoring *r = *q;
         if (strcmp(r->executable, exe) != 0) {
@@ -576,8 +617,10 @@ static void on_forgotten(uv_work_t *req, int status)
     json_t *e;
 
     (void)status;
-    json_array_foreach(f->forgotten, i, e)
+    json_array_foreach(f->forgotten, i, e) {
         json_object_del(p->saved_states, json_string_value(e));
+        marker_sync(p, json_string_value(e));
+    }
     if (*f->err) {
         server_reply_error(p->server, f->req, -32803, f->err);
     } else {

@@ -57,8 +57,7 @@ int statestore_dir(char *out, size_t size, char *err, size_t errsize)
     return 0;
 }
 
-/* The file of `executable`: its base name and a hash of its whole path. */
-static void file_of(const char *dir, const char *executable, char *out, size_t size)
+void statestore_key(const char *executable, char *out, size_t size)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     const char *slash = strrchr(executable, '/');
@@ -71,7 +70,15 @@ static void file_of(const char *dir, const char *executable, char *out, size_t s
     for (char *p = name; *p; p++)
         if (*p == '.' || *p == ' ')
             *p = '_';
-    snprintf(out, size, "%s/%s-%016" PRIx64 ".json", dir, name, h);
+    snprintf(out, size, "%s-%016" PRIx64, name, h);
+}
+
+/* The file of `executable`: its key (statestore_key) in `dir`. */
+static void file_of(const char *dir, const char *executable, char *out, size_t size)
+{
+    char key[96];
+    statestore_key(executable, key, sizeof key);
+    snprintf(out, size, "%s/%s.json", dir, key);
 }
 
 /* Writes all of `n` bytes. Returns 0 or -1 (errno set). */

@@ -91,10 +91,10 @@ enum hot_mode {
 /* Attaches to the hotc server at `endpoint`, or at the one named by
  * $HOTC_ENDPOINT (then the endpoint file) when NULL. A background thread
  * connects, and retries quietly while there is no server. Without a server
- * it returns at once; with one, it waits for the attach's answer (the
- * executable read and one round trip) and, when the server keeps state of
- * the program's last run, for that state, 200 ms at most in all (see
- * HOT_PERSIST).
+ * it returns at once, and also when the server (over a Unix socket) keeps
+ * no state of this program's last run (a marker beside its socket says
+ * when it does); otherwise it waits for the attach's answer and for that
+ * state, 200 ms at most in all (see HOT_PERSIST).
  * Returns 0, or a negative error when the runtime cannot start at all (the
  * program still runs; it just won't reload). Calling it twice is harmless. */
 HOT_API int hot_init(const char *endpoint);

@@ -647,6 +647,42 @@ static char *find_endpoint(int *named)
     return read_endpoint_file(dir);
 }
 
+/* Whether the server at Unix endpoint `ep` may keep state of this
+ * program's last run: it leaves a marker beside its socket for each
+ * executable it keeps state for, or is saving state for,
+ * `state-<base name>-<hash of the path>` (lsp/handover.c). Without one,
+ * hot_init does not wait for the attach answer. A TCP endpoint (a server
+ * whose files this program cannot see) always may. */
+static int server_may_keep_state(const char *ep)
+{
+    char exe[4096], dir[512], name[64], marker[700];
+    uint64_t h = 0xcbf29ce484222325ull;
+    if (strncmp(ep, "unix:", 5) != 0)
+        return 1;
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return 1;
+    exe[n] = '\0';
+    snprintf(dir, sizeof dir, "%s", ep + 5);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 1;
+    *slash = '\0';
+    for (const char *c = exe; *c; c++) {
+        h ^= (unsigned char)*c;
+        h *= 0x100000001b3ull;
+    }
+    const char *base = strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe;
+    size_t len = strlen(base) < sizeof name - 1 ? strlen(base) : sizeof name - 1;
+    memcpy(name, base, len);
+    name[len] = '\0';
+    for (char *c = name; *c; c++)
+        if (*c == '.' || *c == ' ')
+            *c = '_';
+    snprintf(marker, sizeof marker, "%s/state-%s-%016llx", dir, name, (unsigned long long)h);
+    return access(marker, F_OK) == 0;
+}
+
 /* For a named Unix endpoint that no longer answers: the endpoint in the
  * file next to its socket (a new string, or NULL). A server names its
  * socket after its pid, so the one a program was started with dies with
@@ -1662,10 +1698,11 @@ static void *run(void *arg)
     __atomic_store_n(&thread_tid, stopworld_gettid(), __ATOMIC_RELEASE);
     char err[256];
     {
-        /* no server at all: hot_init does not wait while the executable is read */
+        /* no server at all, or one that keeps no state for this program:
+         * hot_init does not wait while the executable is read */
         int named;
         char *ep = find_endpoint(&named);
-        if (!ep)
+        if (!ep || !server_may_keep_state(ep))
             open_gate();
         free(ep);
     }

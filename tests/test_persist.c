@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +315,22 @@ Test(persist, a_clean_exit_hands_the_state_over_and_the_next_start_gets_it_back)
 }
 
 /* The editor forgets the state: the next start begins from scratch. */
+/* The markers beside the server's socket (`state-<key>`) that tell a
+ * starting program the server keeps state for it. */
+static size_t markers(struct env *e)
+{
+    char pattern[PATH_MAX + 64];
+    glob_t g;
+    size_t n;
+
+    snprintf(pattern, sizeof pattern, "%s/run/hotc/state-*", e->dir);
+    if (glob(pattern, 0, NULL, &g) != 0)
+        return 0;
+    n = g.gl_pathc;
+    globfree(&g);
+    return n;
+}
+
 Test(persist, forgetting_the_state_starts_the_next_run_fresh)
 {
     struct env e;
@@ -324,6 +341,9 @@ Test(persist, forgetting_the_state_starts_the_next_run_fresh)
     start_server(&e, NULL);
     run_program(&e, "30");
     state_file(&e, path, sizeof path);
+    for (long long until = test_now_ms() + T; markers(&e) != 1 && test_now_ms() < until;)
+        usleep(20000);
+    cr_assert_eq(markers(&e), 1, "no marker tells the next start to wait for its state");
     /* a new server finds the saved state at start-up (it is on disk) */
     cr_assert_eq(lspclient_shutdown(e.c, T), 0);
     lspclient_free(e.c);
@@ -342,6 +362,9 @@ Test(persist, forgetting_the_state_starts_the_next_run_fresh)
     cr_assert_str_eq(json_string_value(json_array_get(forgotten, 0)), e.prog);
     json_decref(r);
     cr_assert_neq(access(path, F_OK), 0, "the state file is still there");
+    for (long long until = test_now_ms() + T; markers(&e) != 0 && test_now_ms() < until;)
+        usleep(20000);
+    cr_assert_eq(markers(&e), 0, "the marker of a forgotten state is still there");
     end = wait_line(&e, "end", 0);
     long pid2 = field(end, "pid");
     free(end);
@@ -445,6 +468,7 @@ Test(persist, a_restart_does_not_wait_forever_for_a_program_that_cannot_answer)
     cr_assert_gt(pid1, 0, "%s", json_dumps(r, 0));
     json_decref(r);
     free(wait_line(&e, "start", 0));
+    wait_message(&e, "attached"); /* hot_init does not wait for it without saved state */
     cr_assert_eq(kill((pid_t)pid1, SIGSTOP), 0);
     r = command(&e, "hotc.server.restart", NULL);
     long pid2 = (long)json_integer_value(json_object_get(json_object_get(r, "result"), "pid"));
