@@ -61,6 +61,13 @@ static char *stream_of(const uint8_t *data, size_t size, size_t *len)
     return out;
 }
 
+static void close_left(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int sv[2];
@@ -92,9 +99,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct server *server = server_new(&loop, &opt);
     if (server && server_start(server) == 0)
         uv_run(&loop, UV_RUN_DEFAULT);
+    /* as lsp/main.c does: the handles left (the server's timers) closed
+     * before the server they live in is freed */
+    uv_walk(&loop, close_left, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
     server_free(server);
     uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
+    if (uv_loop_close(&loop) != 0)
+        abort(); /* a handle still open: its memory would leak every input */
     close(sv[1]);
     close(out);
     fuzz_tsalloc_check();
