@@ -1661,16 +1661,20 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
             goto fail;
         tree = own;
     }
-    if (ts_node_has_error(ts_tree_root_node(tree))) {
-        /* directives inside an initializer or a call's arguments: the
+    uint64_t errors = ts_node_has_error(ts_tree_root_node(tree)) ? top_errors(ts_tree_root_node(tree)) : 0;
+    if (errors >> 20) {
+        /* tree-sitter gave up on bytes at the top level (this runs after
+         * every keystroke: an error inside a definition, as an unknown HOT
+         * macro makes, costs nothing more): directives inside an
+         * initializer or a call's arguments are the usual cause. The
          * structure from a reading without them, where it has fewer errors
-         * (the text, offsets and all, stays the file's) */
+         * (the text, offsets and all, stays the file's). */
         char *masked = grammar_mask_nested_directives(text, length);
         TSTree *other = NULL;
         if (masked && (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
             other = ts_parser_parse_string(parser, NULL, masked, (uint32_t)length);
         free(masked);
-        if (other && top_errors(ts_tree_root_node(other)) < top_errors(ts_tree_root_node(tree))) {
+        if (other && top_errors(ts_tree_root_node(other)) < errors) {
             if (own)
                 ts_tree_delete(own);
             tree = own = other;
