@@ -297,22 +297,47 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/* A work item on the image of `build_id` (*rc: UV_ENOENT without one,
+ * UV_ENOMEM), or NULL. */
+static struct work *work_new(struct layoutcheck *self, const char *build_id, int *rc)
+{
+    struct image *im = image_get(self, build_id ? build_id : "");
+    struct work *w = im ? calloc(1, sizeof *w) : NULL;
+
+    *rc = !im ? UV_ENOENT : !w ? UV_ENOMEM : 0;
+    if (w) {
+        w->image = im;
+        w->req.data = w;
+    }
+    return w;
+}
+
+/* Queues `w` on a worker, holding its image; frees it when it cannot. */
+static int work_queue(struct layoutcheck *self, struct work *w, uv_work_cb work, uv_after_work_cb after)
+{
+    int rc;
+
+    w->image->users++;
+    rc = uv_queue_work(self->loop, &w->req, work, after);
+    if (rc != 0) {
+        w->image->users--;
+        work_free(w);
+        return rc;
+    }
+    self->pending++;
+    return 0;
+}
+
 int layoutcheck_run(struct layoutcheck *self, const char *build_id, const char *patch,
                     const struct compat_request *req, layoutcheck_cb cb, void *user)
 {
-    struct image *im = image_get(self, build_id ? build_id : "");
-    struct work *w;
     int rc;
+    struct work *w = work_new(self, build_id, &rc);
 
-    if (!im)
-        return UV_ENOENT;
-    w = calloc(1, sizeof *w);
     if (!w)
-        return UV_ENOMEM;
-    w->image = im;
+        return rc;
     w->cb = cb;
     w->user = user;
-    w->req.data = w;
     w->patch = strdup(patch);
     w->req_copy.source = strdup(req->source);
     w->functions = calloc(req->function_count + 1, sizeof *w->functions);
@@ -340,15 +365,7 @@ int layoutcheck_run(struct layoutcheck *self, const char *build_id, const char *
     w->req_copy.functions = w->functions;
     w->req_copy.statics = w->statics;
     w->req_copy.state_types = (const char *const *)w->state_types;
-    im->users++;
-    rc = uv_queue_work(self->loop, &w->req, check_work, on_checked);
-    if (rc != 0) {
-        im->users--;
-        work_free(w);
-        return rc;
-    }
-    self->pending++;
-    return 0;
+    return work_queue(self, w, check_work, on_checked);
 }
 
 static void use_work(uv_work_t *req)
@@ -376,27 +393,13 @@ static void on_used(uv_work_t *req, int status)
 int layoutcheck_use(struct layoutcheck *self, const char *build_id, layoutcheck_work_fn work,
                     layoutcheck_done_fn done, void *user)
 {
-    struct image *im = image_get(self, build_id ? build_id : "");
-    struct work *w;
     int rc;
+    struct work *w = work_new(self, build_id, &rc);
 
-    if (!im)
-        return UV_ENOENT;
-    w = calloc(1, sizeof *w);
     if (!w)
-        return UV_ENOMEM;
-    w->image = im;
+        return rc;
     w->use = work;
     w->used = done;
     w->user = user;
-    w->req.data = w;
-    im->users++;
-    rc = uv_queue_work(self->loop, &w->req, use_work, on_used);
-    if (rc != 0) {
-        im->users--;
-        free(w);
-        return rc;
-    }
-    self->pending++;
-    return 0;
+    return work_queue(self, w, use_work, on_used);
 }
