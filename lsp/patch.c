@@ -836,45 +836,19 @@ static void use_name(struct ctx *c, const char *name, size_t len, int depth)
 /* A quoted #include after a function-like macro: the header may expand
  * the file's macros (`#define LIBM_DD(name) static jv f_##name(...)
  * { ... helper(...) ... }` then `#include "libm.h"`, which holds
- * `LIBM_DD(sin)`), so the names it holds count as used. It is read from
- * beside the file, as the compiler looks first; when it is not there,
- * every macro defined before the #include counts as used. */
+ * `LIBM_DD(sin)`), so every macro defined before it counts as used (the
+ * builder reads no file: which of them the header expands is not known). */
 static void use_include(struct ctx *c, TSNode inc)
 {
-    TSNode path = ts_node_child_by_field_id(inc, c->f_path);
-    size_t len, dir = 0;
-    const char *name = node_text(c, path, &len);
-    const char *file = c->in->path;
-    for (size_t i = 0; file[i]; i++)
-        if (file[i] == '/')
-            dir = i + 1;
-    char *header = NULL;
-    if (len >= 2 && name[0] == '"' && name[1] != '/' && (header = malloc(dir + len))) {
-        memcpy(header, file, dir);
-        memcpy(header + dir, name + 1, len - 2);
-        header[dir + len - 2] = '\0';
-    }
-    FILE *f = header ? fopen(header, "rb") : NULL;
-    free(header);
-    if (f) {
-        long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-        if (size < 0 || size > (16L << 20) || fseek(f, 0, SEEK_SET) != 0)
-            size = 0;
-        char *text = malloc((size_t)size + 1);
-        size_t n = text ? fread(text, 1, (size_t)size, f) : 0;
-        fclose(f);
-        if (text)
-            use_names_in(c, text, text + n, 0);
-        else
-            c->oom = true;
-        free(text);
-        return;
-    }
     uint32_t at = ts_node_start_byte(inc);
     for (size_t i = 0; i < c->nsyms; i++) {
         struct sym *s = &c->syms[i];
-        if ((s->flags & SYM_MACRO) && s->mfirst && ts_node_start_byte(c->occs[s->mfirst - 1].node) < at)
+        if ((s->flags & SYM_MACRO) && s->mfirst && ts_node_start_byte(c->occs[s->mfirst - 1].node) < at &&
+            !s->scanned) {
+            s->scanned = true;
+            s->referenced = true;
             use_macro(c, s, 0);
+        }
     }
 }
 
