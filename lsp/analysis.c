@@ -794,6 +794,10 @@ static void add_function(struct ctx *c, TSNode def)
 
     if (ts_node_is_null(fdecl) || ts_node_is_null(name) || ts_node_is_null(body))
         return;
+    /* no type: the head is a macro's call (`DEF_PRIMITIVE(add) { ... }`),
+     * the name tree-sitter gives is the macro's, not the function's */
+    if (ts_node_is_null(ts_node_child_by_field_id(def, c->f_type)))
+        return;
     if (!ts_node_is_null(grammar_misread_name(fdecl)))
         name = grammar_misread_name(fdecl);
     memset(&f, 0, sizeof f);

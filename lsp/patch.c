@@ -198,7 +198,7 @@ struct ctx {
     TSTreeCursor cursor;
     /* field ids, looked up once: ts_node_child_by_field_name looks the
      * name up among the language's fields on every call */
-    TSFieldId f_declarator, f_body, f_value, f_name, f_size, f_path;
+    TSFieldId f_declarator, f_body, f_value, f_name, f_size, f_path, f_type;
 };
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -675,6 +675,20 @@ static void collect_macro(struct ctx *c, TSNode def)
         c->oom = true;
 }
 
+/* Whether the head of definition `def` is a macro's call
+ * (`DEF_PRIMITIVE(fiber_call) { ... }`, defining `prim_fiber_call`), which
+ * tree-sitter reads as a definition of no function (a type and a
+ * parenthesized name) or, with no type before it, of a function named
+ * as the macro. What it defines is not known: it is copied as it is (see
+ * is_stray). */
+static bool macro_head(struct ctx *c, TSNode def)
+{
+    if (ts_node_is_null(ts_node_child_by_field_id(def, c->f_type)))
+        return true;
+    /* `MACRO(name) {`: a type (the macro) and a parenthesized name */
+    return !declarator_info(c, ts_node_child_by_field_id(def, c->f_declarator), false).is_function;
+}
+
 static bool is_container(TSNode n)
 {
     const char *t = ts_node_type(n);
@@ -730,7 +744,8 @@ static void collect(struct ctx *c, TSNode parent)
         if (ts_node_start_byte(k) < body_end)
             continue; /* the rest of a body tree-sitter cut short */
         if (strcmp(t, "function_definition") == 0) {
-            collect_function(c, k);
+            if (!macro_head(c, k))
+                collect_function(c, k);
             body_end = grammar_function_end(k, c->src, c->len);
         }
         else if (strcmp(t, "declaration") == 0 && !(i + 1 < n && is_function_head(c, k, kids[i + 1])))
@@ -863,6 +878,13 @@ static bool is_bound_local_static(struct ctx *c, TSNode decl)
 {
     if (!has_storage(c, decl, ST_STATIC))
         return false;
+    /* a table of label addresses (`static void *jump[] = { &&op_add,
+     * ... }`, computed goto) holds the old code's labels: the new code
+     * needs its own */
+    const char *p = c->src + ts_node_start_byte(decl), *end = c->src + ts_node_end_byte(decl);
+    for (; p + 2 < end; p++)
+        if (p[0] == '&' && p[1] == '&' && (p[2] == '_' || (p[2] >= 'a' && p[2] <= 'z') || (p[2] >= 'A' && p[2] <= 'Z')))
+            return false;
     bool spec_const = has_qualifier(c, decl, "const");
     TSNode decls[64];
     size_t ndecl = declarators(decl, decls, 64);
@@ -905,6 +927,10 @@ static void scan(struct ctx *c, TSNode root)
             use_name(c, name, len, 0);
             descend = false;
         } else if (strcmp(t, "declaration") == 0 && is_bound_local_static(c, n)) {
+            descend = false;
+        } else if (strcmp(t, "preproc_arg") == 0) {
+            /* the body of a macro defined inside kept code */
+            use_names_in(c, c->src + ts_node_start_byte(n), c->src + ts_node_end_byte(n), 0);
             descend = false;
         }
         if (!cursor_next(cur, root, descend))
@@ -1458,7 +1484,11 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
         struct item *it;
         if (ts_node_start_byte(k) < body_end)
             continue; /* the rest of a body tree-sitter cut short */
-        if (strcmp(t, "function_definition") == 0) {
+        if (strcmp(t, "function_definition") == 0 && macro_head(c, k)) {
+            body_end = grammar_function_end(k, c->src, c->len);
+            if (!item_add(c, ix, ITEM_STRAY, k))
+                break;
+        } else if (strcmp(t, "function_definition") == 0) {
             body_end = grammar_function_end(k, c->src, c->len);
             if (!(it = item_add(c, ix, ITEM_FUNC, k)))
                 break;
@@ -1820,6 +1850,7 @@ static void field_ids(struct ctx *c, const TSTree *tree)
     c->f_name = ts_language_field_id_for_name(lang, "name", 4);
     c->f_size = ts_language_field_id_for_name(lang, "size", 4);
     c->f_path = ts_language_field_id_for_name(lang, "path", 4);
+    c->f_type = ts_language_field_id_for_name(lang, "type", 4);
 }
 
 void patch_index_free(struct patch_index *self)
