@@ -4,6 +4,7 @@
 #include "grammar.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -355,4 +356,60 @@ enum grammar_directive grammar_next_structural(const char *text, size_t len, siz
     }
     *pos = i;
     return DIR_OTHER;
+}
+
+static bool is_container(TSNode n)
+{
+    const char *t = ts_node_type(n);
+    return strcmp(t, "preproc_if") == 0 || strcmp(t, "preproc_ifdef") == 0 || strcmp(t, "preproc_else") == 0 ||
+           strcmp(t, "preproc_elif") == 0 || strcmp(t, "preproc_elifdef") == 0;
+}
+
+/* How badly a tree read the top level (and top-level #if branches): the
+ * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
+ * vanish), then how many nodes hold an error. Lower is better. */
+static uint64_t top_errors(TSNode parent)
+{
+    uint64_t bytes = 0, nodes = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(parent);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+            if (is_container(k)) {
+                uint64_t inner = top_errors(k);
+                bytes += inner >> 20;
+                nodes += inner & 0xfffff;
+            } else if (ts_node_has_error(k)) {
+                nodes++;
+                if (strcmp(ts_node_type(k), "ERROR") == 0)
+                    bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
+            }
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
+}
+
+TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch)
+{
+    TSNode root = ts_tree_root_node(tree);
+    uint64_t errors = ts_node_has_error(root) ? top_errors(root) : 0;
+    if (!(errors >> 20) || len > UINT32_MAX)
+        return NULL;
+    /* tree-sitter gave up on bytes at the top level (this runs after
+     * every keystroke: an error inside a definition, as an unknown HOT
+     * macro makes, costs nothing more) */
+    char *copy = grammar_mask_directives(text, len, last_branch);
+    TSParser *parser = copy ? ts_parser_new() : NULL;
+    TSTree *other = NULL;
+    if (parser && ts_parser_set_language(parser, grammar_language()))
+        other = ts_parser_parse_string(parser, NULL, copy, (uint32_t)len);
+    free(copy);
+    if (parser)
+        ts_parser_delete(parser);
+    if (other && top_errors(ts_tree_root_node(other)) >= errors) {
+        ts_tree_delete(other);
+        other = NULL;
+    }
+    return other;
 }

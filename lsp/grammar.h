@@ -52,6 +52,15 @@ uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
  *   function the first reading does not define. */
 char *grammar_mask_directives(const char *text, size_t len, bool last_branch);
 
+/* A reading of `text` for when tree-sitter's `tree` of it gave up on bytes
+ * at the top level (ERROR nodes there, where whole functions vanish;
+ * directives inside an initializer or a call's arguments, and conditionals
+ * whose branches each open a brace, are the usual causes): the parse of
+ * grammar_mask_directives' copy, when it reads the top level with fewer
+ * errors. NULL when `tree` reads it well or the copy does no better.
+ * Offsets are the text's; the caller deletes the tree. */
+TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch);
+
 /* Directive lines, by what they do to the structure around them. */
 enum grammar_directive { DIR_OTHER, DIR_IF, DIR_ELSE, DIR_ENDIF, DIR_MACRO };
 

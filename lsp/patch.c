@@ -1869,31 +1869,6 @@ void patch_index_free(struct patch_index *self)
     free(self);
 }
 
-/* How badly a tree read the top level (and top-level #if branches): the
- * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
- * vanish), then how many nodes hold an error. Lower is better. */
-static uint64_t top_errors(TSNode parent)
-{
-    uint64_t bytes = 0, nodes = 0;
-    TSTreeCursor cur = ts_tree_cursor_new(parent);
-    if (ts_tree_cursor_goto_first_child(&cur)) {
-        do {
-            TSNode k = ts_tree_cursor_current_node(&cur);
-            if (is_container(k)) {
-                uint64_t inner = top_errors(k);
-                bytes += inner >> 20;
-                nodes += inner & 0xfffff;
-            } else if (ts_node_has_error(k)) {
-                nodes++;
-                if (type_is(k, "ERROR"))
-                    bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
-            }
-        } while (ts_tree_cursor_goto_next_sibling(&cur));
-    }
-    ts_tree_cursor_delete(&cur);
-    return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
-}
-
 /* The index of `text`; `last_branch` as in grammar_mask_directives, for
  * the reading used when tree-sitter gave up on bytes at the top level. */
 static struct patch_index *index_new(const char *text, size_t length, const TSTree *tree, bool last_branch)
@@ -1913,28 +1888,12 @@ static struct patch_index *index_new(const char *text, size_t length, const TSTr
             goto fail;
         tree = own;
     }
-    uint64_t errors = ts_node_has_error(ts_tree_root_node(tree)) ? top_errors(ts_tree_root_node(tree)) : 0;
-    if (errors >> 20) {
-        /* tree-sitter gave up on bytes at the top level (this runs after
-         * every keystroke: an error inside a definition, as an unknown HOT
-         * macro makes, costs nothing more): directives inside an
-         * initializer or a call's arguments are the usual cause. The
-         * structure from a reading without them, where it has fewer errors
-         * (the text, offsets and all, stays the file's), and with one
-         * branch of a conditional whose branches each open a brace. */
-        char *copy = grammar_mask_directives(text, length, last_branch);
-        TSTree *other = NULL;
-        if (copy && (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
-            other = ts_parser_parse_string(parser, NULL, copy, (uint32_t)length);
-        free(copy);
-        if (other && top_errors(ts_tree_root_node(other)) < errors) {
-            if (own)
-                ts_tree_delete(own);
-            tree = own = other;
-            masked = true;
-        } else if (other) {
-            ts_tree_delete(other);
-        }
+    TSTree *reading = grammar_reading(text, length, tree, last_branch);
+    if (reading) {
+        if (own)
+            ts_tree_delete(own);
+        tree = own = reading;
+        masked = true;
     }
     ix = calloc(1, sizeof *ix);
     if (!ix || !(ix->tree = ts_tree_copy(tree)))
