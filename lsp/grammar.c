@@ -249,6 +249,7 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
     size_t i = 0;
     int depth = 0, skipping = 0; /* skipping: #if nesting inside a blanked branch, 1 its own */
     bool line_start = true;
+    char last = ';'; /* the last character of code at file scope */
 
     while (i < len && !m.oom) {
         size_t next = skip_lexeme(text, len, i);
@@ -256,6 +257,8 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
         if (next != i) {
             if (skipping)
                 mask(&m, i, next);
+            else if (depth == 0 && (ch == '"' || ch == '\''))
+                last = ch;
             i = next;
             line_start = false;
             continue;
@@ -295,8 +298,11 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
             } else if (kind == DIR_ENDIF && g) {
                 branch_end(&m, g, &depth, i, end, true);
                 ngroups--;
-            } else if (depth > 0) {
-                mask(&m, i, end); /* an #include or #define inside brackets */
+            } else if (depth > 0 || (last != ';' && last != '}' && kind != DIR_ELSE && kind != DIR_ENDIF)) {
+                /* an #include or #define inside brackets, or inside a
+                 * declaration at file scope (`static const char names[] =`
+                 * `#define X(n) #n "\0"` `#include "names.h"` `;`) */
+                mask(&m, i, end);
             }
             i = end;
             continue;
@@ -308,6 +314,10 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
             depth++;
         } else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0) {
             depth--;
+            if (depth == 0)
+                last = ch;
+        } else if (depth == 0 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            last = ch;
         }
         if (ch == '\n')
             line_start = true;

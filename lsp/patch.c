@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "grammar.h"
 
@@ -634,6 +635,29 @@ static void collect_declaration(struct ctx *c, TSNode decl)
     }
 }
 
+/* Whether [a, b) (a definition's head before its name) holds a word that
+ * spells inline and is not the keyword: a project's macro for it
+ * (`force_inline`, `ALWAYS_INLINE`), often with always_inline, whose
+ * callers need the body (a prototype alone does not compile). */
+static bool inline_macro(const struct ctx *c, uint32_t a, uint32_t b)
+{
+    for (uint32_t i = a; i < b && i < c->len;) {
+        uint32_t j = i;
+        while (j < b && (c->src[j] == '_' || (c->src[j] >= 'a' && c->src[j] <= 'z') ||
+                         (c->src[j] >= 'A' && c->src[j] <= 'Z') || (c->src[j] >= '0' && c->src[j] <= '9')))
+            j++;
+        if (j == i) {
+            i++;
+            continue;
+        }
+        for (uint32_t k = i; k + 6 <= j; k++)
+            if (strncasecmp(c->src + k, "inline", 6) == 0)
+                return true;
+        i = j;
+    }
+    return false;
+}
+
 static void collect_function(struct ctx *c, TSNode def)
 {
     TSNode d = { 0 };
@@ -653,7 +677,7 @@ static void collect_function(struct ctx *c, TSNode def)
     s->flags |= SYM_FUNC;
     if (words & ST_STATIC)
         s->flags |= SYM_STATIC_FN;
-    if (words & ST_INLINE)
+    if ((words & ST_INLINE) || inline_macro(c, ts_node_start_byte(def), ts_node_start_byte(id)))
         s->flags |= SYM_INLINE;
 }
 
