@@ -301,8 +301,17 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
             } else if (depth > 0 || (last != ';' && last != '}' && kind != DIR_ELSE && kind != DIR_ENDIF)) {
                 /* an #include or #define inside brackets, or inside a
                  * declaration at file scope (`static const char names[] =`
-                 * `#define X(n) #n "\0"` `#include "names.h"` `;`) */
+                 * `#define X(n) #n "\0"` `#include "names.h"` `;`): there
+                 * an initializer that is all #include reads as a string
+                 * the length of that line, so that the value's node
+                 * covers it */
                 mask(&m, i, end);
+                if (depth == 0 && last == '=' && kind == DIR_OTHER && m.out && end - i >= 2 &&
+                    !memchr(text + i, '\n', end - i)) {
+                    m.out[i] = '"';
+                    m.out[end - 1] = '"';
+                    last = '"';
+                }
             }
             i = end;
             continue;
@@ -400,11 +409,30 @@ static uint64_t top_errors(TSNode parent)
     return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
 }
 
+/* Whether a top-level node read with an error holds a directive line (a
+ * declaration whose initializer an #include writes). */
+static bool directive_in_error(TSNode root, const char *text, size_t len)
+{
+    bool found = false;
+    TSTreeCursor cur = ts_tree_cursor_new(root);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+            if (!ts_node_has_error(k) || is_container(k))
+                continue;
+            for (size_t i = ts_node_start_byte(k); !found && i + 1 < ts_node_end_byte(k) && i + 1 < len; i++)
+                found = text[i] == '\n' && text[i + 1] == '#';
+        } while (!found && ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return found;
+}
+
 TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch)
 {
     TSNode root = ts_tree_root_node(tree);
     uint64_t errors = ts_node_has_error(root) ? top_errors(root) : 0;
-    if (!(errors >> 20) || len > UINT32_MAX)
+    if (!errors || len > UINT32_MAX || (!(errors >> 20) && !directive_in_error(root, text, len)))
         return NULL;
     /* tree-sitter gave up on bytes at the top level (this runs after
      * every keystroke: an error inside a definition, as an unknown HOT
