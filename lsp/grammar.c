@@ -72,6 +72,50 @@ static size_t skip_lexeme(const char *text, size_t len, size_t i)
     return i;
 }
 
+bool grammar_mask_directive_comments(char *text, size_t len)
+{
+    bool changed = false, line_start = true;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t next = skip_lexeme(text, len, i);
+        if (next != i) {
+            i = next;
+            line_start = false;
+            continue;
+        }
+        if (text[i] == '#' && line_start) {
+            while (i < len && text[i] != '\n') {
+                next = skip_lexeme(text, len, i);
+                bool block = next > i + 1 && text[i] == '/' && text[i + 1] == '*';
+                size_t after = next;
+                while (after < len && (text[after] == ' ' || text[after] == '\t' || text[after] == '\r'))
+                    after++;
+                /* one that ends the directive stays: tree-sitter reads it
+                 * there, but not blanks before the newline */
+                if (block && after < len && text[after] != '\n' && !memchr(text + i, '\n', next - i)) {
+                    memset(text + i, ' ', next - i);
+                    changed = true;
+                }
+                if (next != i) {
+                    i = next;
+                    continue;
+                }
+                if (text[i] == '\\' && i + 1 < len)
+                    i++;
+                i++;
+            }
+            continue;
+        }
+        if (text[i] == '\n')
+            line_start = true;
+        else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            line_start = false;
+        i++;
+    }
+    return changed;
+}
+
 uint32_t grammar_function_end(TSNode def, const char *text, size_t len)
 {
     TSNode body = ts_node_child_by_field_name(def, "body", 4);

@@ -3,6 +3,7 @@
 #ifndef HOTC_GRAMMAR_H
 #define HOTC_GRAMMAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tree_sitter/api.h>
@@ -38,5 +39,13 @@ uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
  * cannot read such directives in an expression and loses the structure of
  * what surrounds them; a parse of the copy keeps it. Malloc'd. */
 char *grammar_mask_nested_directives(const char *text, size_t len);
+
+/* Blanks, in place, each block comment that lies on a directive line
+ * (a comment between the statements of a `do { ... } while (0)` macro
+ * body), newlines and every byte offset kept; returns whether it blanked
+ * any. The compiler reads such a comment as a space; tree-sitter ends the
+ * macro's value at it and reads the rest of the definition, and the
+ * function after it, as errors. A comment spanning lines is left as is. */
+bool grammar_mask_directive_comments(char *text, size_t len);
 
 #endif

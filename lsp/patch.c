@@ -1044,8 +1044,16 @@ static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl
                 sbuf_str(&b, " __asm__(__hotc_def(");
                 sbuf_add(&b, name, len);
                 sbuf_str(&b, "))");
+                /* right after the parameters: an asm label goes before the
+                 * attributes (`f(int) ATTR_UNUSED;`, where tree-sitter reads
+                 * the macro as part of the function's declarator) */
+                TSNode at = k;
+                while (type_is(at, "pointer_declarator") && !ts_node_is_null(ts_node_child_by_field_id(at, c->f_declarator)))
+                    at = ts_node_child_by_field_id(at, c->f_declarator);
+                TSNode params = type_is(at, "function_declarator") ? ts_node_child_by_field_name(at, "parameters", 10)
+                                                                   : at;
                 if (!b.oom)
-                    edit_insert_after(c, k, b.data, b.len);
+                    edit_insert_after(c, ts_node_is_null(params) ? k : params, b.data, b.len);
                 free(b.data);
             }
             continue;
@@ -1666,20 +1674,36 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
         /* tree-sitter gave up on bytes at the top level (this runs after
          * every keystroke: an error inside a definition, as an unknown HOT
          * macro makes, costs nothing more): directives inside an
-         * initializer or a call's arguments are the usual cause. The
-         * structure from a reading without them, where it has fewer errors
-         * (the text, offsets and all, stays the file's). */
-        char *masked = grammar_mask_nested_directives(text, length);
-        TSTree *other = NULL;
-        if (masked && (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
-            other = ts_parser_parse_string(parser, NULL, masked, (uint32_t)length);
-        free(masked);
-        if (other && top_errors(ts_tree_root_node(other)) < errors) {
-            if (own)
-                ts_tree_delete(own);
-            tree = own = other;
-        } else if (other) {
-            ts_tree_delete(other);
+         * initializer or a call's arguments are the usual cause, and a
+         * comment inside a macro's body (tree-sitter ends the macro there).
+         * The structure from a reading without the comments on directive
+         * lines, then also without nested directives, where it has fewer
+         * errors (the text, offsets and all, stays the file's). */
+        char *uncommented = malloc(length + 1);
+        if (uncommented) {
+            memcpy(uncommented, text, length);
+            uncommented[length] = '\0';
+            if (!grammar_mask_directive_comments(uncommented, length)) {
+                free(uncommented);
+                uncommented = NULL;
+            }
+        }
+        char *readings[2] = { uncommented, grammar_mask_nested_directives(uncommented ? uncommented : text, length) };
+        for (int r = 0; r < 2; r++) {
+            TSTree *other = NULL;
+            if (readings[r] &&
+                (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
+                other = ts_parser_parse_string(parser, NULL, readings[r], (uint32_t)length);
+            free(readings[r]);
+            uint64_t other_errors = other ? top_errors(ts_tree_root_node(other)) : errors;
+            if (other && other_errors < errors) {
+                if (own)
+                    ts_tree_delete(own);
+                tree = own = other;
+                errors = other_errors;
+            } else if (other) {
+                ts_tree_delete(other);
+            }
         }
     }
     ix = calloc(1, sizeof *ix);
