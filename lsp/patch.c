@@ -80,13 +80,6 @@ static void sbuf_char(struct sbuf *b, char c)
     sbuf_add(b, &c, 1);
 }
 
-static void sbuf_fmt(struct sbuf *b, const char *fmt, unsigned long n)
-{
-    char tmp[64];
-    int k = snprintf(tmp, sizeof tmp, fmt, n);
-    sbuf_add(b, tmp, (size_t)k);
-}
-
 /* ------------------------------------------------------------ names */
 
 enum {
@@ -110,6 +103,7 @@ struct sym {
     unsigned flags;
     bool reloaded, kept, referenced, scanned;
     bool const_init;  /* static var: const-qualified with an initializer */
+    bool sized_by_init; /* static array whose initializer sets a size the text does not show */
     bool is_tls;
     int slot;         /* static var: N of __hotc_s_N */
     uint32_t first;   /* index + 1 into occs, 0 none */
@@ -473,6 +467,17 @@ static long initializer_count(struct ctx *c, TSNode value)
                 continue;
             if (type_is(e, "initializer_pair"))
                 return -1;
+            /* a macro may make several elements (a call in a static
+             * initializer is a macro's), #if lines choose some */
+            if (type_is(e, "call_expression") || strncmp(ts_node_type(e), "preproc_", 8) == 0)
+                return -1;
+            if (type_is(e, "identifier")) {
+                size_t len;
+                const char *name = node_text(c, e, &len);
+                struct sym *s = sym_find(c, name, len);
+                if (s && (s->flags & SYM_MACRO))
+                    return -1;
+            }
             n++;
         }
         return n;
@@ -606,6 +611,13 @@ static void collect_declaration(struct ctx *c, TSNode decl)
         if (!s) {
             c->oom = true;
             return;
+        }
+        if (!info.is_function && !(is_static && info.is_const) && !ts_node_is_null(info.unsized) &&
+            type_is(d, "init_declarator") && !ts_node_is_null(ts_node_child_by_field_id(d, c->f_value)) &&
+            initializer_count(c, ts_node_child_by_field_id(d, c->f_value)) < 0) {
+            s->sized_by_init = true; /* its initializer is copied (size_from_copy) */
+            if (!sym_add_occ(c, s, d))
+                c->oom = true;
         }
         if (info.is_function) {
             if (is_static)
@@ -791,6 +803,11 @@ static void use_name(struct ctx *c, const char *name, size_t len, int depth)
     }
     if ((s->flags & SYM_FUNC) && (s->flags & (SYM_STATIC_FN | SYM_INLINE)) && !s->kept)
         keep_function(c, s);
+    if (s->sized_by_init && !s->scanned) {
+        s->scanned = true;
+        for (uint32_t o = s->first; o; o = c->occs[o - 1].next)
+            push_work(c, c->occs[o - 1].node);
+    }
     if (s->flags & SYM_SVAR) {
         s->referenced = true;
         if (s->const_init && !s->scanned) {
@@ -905,14 +922,15 @@ static void add_one_line(struct ctx *c, struct sbuf *out, uint32_t a, uint32_t b
 }
 
 /* Appends a declarator's source with the identifier replaced by `rename`
- * (when not NULL) and the missing size of an array filled in. */
+ * (when not NULL) and the missing size of an array filled in with `size`
+ * (when not NULL). */
 static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct declared *info,
-                           long count, const char *rename)
+                           const char *size, const char *rename)
 {
     uint32_t a = ts_node_start_byte(d), e = ts_node_end_byte(d);
     uint32_t id_a = ts_node_start_byte(info->ident), id_b = ts_node_end_byte(info->ident);
     uint32_t size_at = UINT32_MAX;
-    if (!ts_node_is_null(info->unsized) && count >= 0) {
+    if (!ts_node_is_null(info->unsized) && size) {
         /* just before the closing bracket */
         uint32_t n = ts_node_child_count(info->unsized);
         for (uint32_t i = 0; i < n; i++) {
@@ -923,7 +941,7 @@ static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct decla
     }
     for (uint32_t i = a; i < e;) {
         if (i == size_at)
-            sbuf_fmt(b, "%lu", (unsigned long)count);
+            sbuf_str(b, size);
         if (rename && i == id_a && id_b > id_a) {
             sbuf_str(b, rename);
             i = id_b;
@@ -932,7 +950,40 @@ static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct decla
         sbuf_char(b, c->src[i++]);
     }
     if (size_at == e)
-        sbuf_fmt(b, "%lu", (unsigned long)count);
+        sbuf_str(b, size);
+}
+
+/* An array sized by an initializer whose element count the text does not
+ * show (macros make the elements, or #if lines choose them), when the patch
+ * uses it: a copy of its definition named __hotc_n_<name> is inserted
+ * before `decl`, so that the declaration that replaces the definition can
+ * take its size from the compiler (`sizeof` on an array of unknown bound
+ * does not compile): that size is written to `size`. The names in the
+ * initializer were marked used (sized_by_init). Returns whether it
+ * inserted the copy. */
+static bool size_from_copy(struct ctx *c, TSNode decl, TSNode first, TSNode d, struct declared *info,
+                           TSNode value, char *size, size_t size_len)
+{
+    size_t len;
+    const char *name = node_text(c, info->ident, &len);
+    struct sym *s = sym_find(c, name, len);
+    char copy[128];
+    if (!s || !s->referenced || !s->sized_by_init || len > 100)
+        return false;
+    snprintf(copy, sizeof copy, "__hotc_n_%.*s", (int)len, name);
+    snprintf(size, size_len, "sizeof %s / sizeof %s[0]", copy, copy);
+    struct sbuf b = { 0 };
+    sbuf_add(&b, c->src + ts_node_start_byte(decl), ts_node_start_byte(first) - ts_node_start_byte(decl));
+    add_declarator(c, &b, d, info, NULL, copy);
+    sbuf_str(&b, " __attribute((unused)) = ");
+    sbuf_add(&b, c->src + ts_node_start_byte(value), ts_node_end_byte(value) - ts_node_start_byte(value));
+    sbuf_str(&b, ";\n");
+    if (b.oom)
+        c->oom = true;
+    else
+        edit_insert(c, decl, b.data, b.len);
+    free(b.data);
+    return !b.oom;
 }
 
 /* Records why a static declaration cannot be bound: tree-sitter found no
@@ -988,17 +1039,20 @@ static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, s
         if (*nslots < 64)
             slots[(*nslots)++] = slot;
         struct sbuf b = { 0 };
-        TSNode d = k;
+        TSNode d = k, value = { 0 };
         long count = -1;
         if (type_is(k, "init_declarator")) {
             d = ts_node_child_by_field_id(k, c->f_declarator);
-            TSNode value = ts_node_child_by_field_id(k, c->f_value);
+            value = ts_node_child_by_field_id(k, c->f_value);
             if (!ts_node_is_null(value))
                 count = initializer_count(c, value);
         }
-        char sym[32];
+        char sym[32], size[300];
         snprintf(sym, sizeof sym, "__hotc_s_%d", slot);
-        add_declarator(c, &b, d, &info, count, local ? sym : NULL);
+        snprintf(size, sizeof size, "%ld", count);
+        bool sized = count >= 0 || (!local && !ts_node_is_null(info.unsized) && !ts_node_is_null(value) &&
+                                    size_from_copy(c, decl, decls[0], d, &info, value, size, sizeof size));
+        add_declarator(c, &b, d, &info, sized ? size : NULL, local ? sym : NULL);
         if (!local) {
             sbuf_str(&b, " __asm__(\"");
             sbuf_str(&b, sym);
@@ -1064,8 +1118,12 @@ static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl
         TSNode d = ts_node_child_by_field_id(k, c->f_declarator);
         TSNode value = ts_node_child_by_field_id(k, c->f_value);
         long count = ts_node_is_null(value) ? -1 : initializer_count(c, value);
+        char size[300];
+        snprintf(size, sizeof size, "%ld", count);
+        bool sized = count >= 0 || (!ts_node_is_null(info.unsized) && !ts_node_is_null(value) &&
+                                    size_from_copy(c, decl, decls[0], d, &info, value, size, sizeof size));
         struct sbuf b = { 0 };
-        add_declarator(c, &b, d, &info, count, NULL);
+        add_declarator(c, &b, d, &info, sized ? size : NULL, NULL);
         if (!b.oom)
             edit_replace(c, k, b.data, b.len);
         free(b.data);
