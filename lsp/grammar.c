@@ -116,6 +116,113 @@ bool grammar_mask_directive_comments(char *text, size_t len)
     return changed;
 }
 
+/* The end of the directive line starting at `i` (text[i] is '#'), past its
+ * continuation lines and the comments on it, at its newline. */
+static size_t directive_end(const char *text, size_t len, size_t i)
+{
+    while (i < len && text[i] != '\n') {
+        size_t next = skip_lexeme(text, len, i);
+        if (next != i) {
+            i = next;
+            continue;
+        }
+        if (text[i] == '\\' && i + 1 < len)
+            i++;
+        i++;
+    }
+    return i;
+}
+
+/* Whether `word` (not NUL-terminated, `n` bytes) is `want`. */
+static bool word_is(const char *word, size_t n, const char *want)
+{
+    return strlen(want) == n && memcmp(word, want, n) == 0;
+}
+
+/* The next word of a directive from `*i` (spaces, tabs and parentheses
+ * before it skipped), moving `*i` past it; its length, 0 at the end. */
+static size_t directive_word(const char *text, size_t end, size_t *i, const char **word)
+{
+    while (*i < end && (text[*i] == ' ' || text[*i] == '\t' || text[*i] == '(' || text[*i] == ')' || text[*i] == '#'))
+        (*i)++;
+    *word = text + *i;
+    size_t start = *i;
+    while (*i < end && (text[*i] == '_' || (text[*i] >= 'a' && text[*i] <= 'z') ||
+                        (text[*i] >= 'A' && text[*i] <= 'Z') || (text[*i] >= '0' && text[*i] <= '9')))
+        (*i)++;
+    return *i - start;
+}
+
+/* Whether the directive [i, end) opens a branch only a C++ compiler takes:
+ * #ifdef __cplusplus, #if defined __cplusplus, #if defined(__cplusplus). */
+static bool opens_cplusplus(const char *text, size_t i, size_t end)
+{
+    const char *w;
+    size_t n = directive_word(text, end, &i, &w);
+    bool ifdef = word_is(w, n, "ifdef");
+    if (!ifdef && !word_is(w, n, "if"))
+        return false;
+    n = directive_word(text, end, &i, &w);
+    if (!ifdef) {
+        if (!word_is(w, n, "defined"))
+            return false;
+        n = directive_word(text, end, &i, &w);
+    }
+    if (!word_is(w, n, "__cplusplus"))
+        return false;
+    while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == ')' || text[i] == '\r'))
+        i++;
+    return i == end || text[i] == '/';
+}
+
+bool grammar_mask_cplusplus(char *text, size_t len)
+{
+    bool changed = false, line_start = true;
+    int depth = 0, blank_depth = 0; /* blanking while blank_depth > 0 */
+    size_t i = 0;
+
+    while (i < len) {
+        if (text[i] == '#' && line_start) {
+            size_t end = directive_end(text, len, i), at = i;
+            const char *w;
+            size_t n = directive_word(text, end, &at, &w);
+            bool opens = word_is(w, n, "if") || word_is(w, n, "ifdef") || word_is(w, n, "ifndef");
+            bool closes = word_is(w, n, "endif");
+            bool other_branch = n >= 4 && (word_is(w, n, "else") || memcmp(w, "elif", 4) == 0);
+            bool keep = true;
+            if (blank_depth) {
+                keep = depth == blank_depth && (closes || other_branch);
+                if (keep)
+                    blank_depth = 0;
+            } else if (opens && opens_cplusplus(text, i, end)) {
+                blank_depth = depth + 1;
+            }
+            depth += opens ? 1 : closes && depth > 0 ? -1 : 0;
+            for (; !keep && i < end; i++)
+                if (text[i] != '\n') {
+                    text[i] = ' ';
+                    changed = true;
+                }
+            i = end;
+            continue;
+        }
+        size_t next = skip_lexeme(text, len, i);
+        if (next == i)
+            next = i + 1;
+        if (text[i] == '\n')
+            line_start = true;
+        else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            line_start = false;
+        for (; blank_depth && i < next; i++)
+            if (text[i] != '\n') {
+                text[i] = ' ';
+                changed = true;
+            }
+        i = next;
+    }
+    return changed;
+}
+
 uint32_t grammar_function_end(TSNode def, const char *text, size_t len)
 {
     TSNode body = ts_node_child_by_field_name(def, "body", 4);

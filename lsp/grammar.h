@@ -48,4 +48,12 @@ char *grammar_mask_nested_directives(const char *text, size_t len);
  * function after it, as errors. A comment spanning lines is left as is. */
 bool grammar_mask_directive_comments(char *text, size_t len);
 
+/* Blanks, in place, what a C compiler never reads: the branches only a C++
+ * compiler takes (`#ifdef __cplusplus` up to its #else, #elif or #endif:
+ * an `extern "C" {` there, closed in another such branch, leaves
+ * tree-sitter with a brace it cannot match and the whole file unread).
+ * Directive lines outside those branches, newlines and every byte offset
+ * are kept; returns whether it blanked anything. */
+bool grammar_mask_cplusplus(char *text, size_t len);
+
 #endif

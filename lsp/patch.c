@@ -1688,10 +1688,14 @@ void patch_index_free(struct patch_index *self)
 
 /* How badly a tree read the top level (and top-level #if branches): the
  * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
- * vanish), then how many nodes hold an error. Lower is better. */
+ * vanish; all of them when the root is one), then the bytes of the nodes
+ * that hold an error (an unclosed block holding the rest of the file is
+ * worse than a definition with an unknown macro). Lower is better. */
 static uint64_t top_errors(TSNode parent)
 {
     uint64_t bytes = 0, nodes = 0;
+    if (type_is(parent, "ERROR") && ts_node_is_null(ts_node_parent(parent))) /* nothing read */
+        return ((uint64_t)(ts_node_end_byte(parent) - ts_node_start_byte(parent)) << 20) | 0xfffff;
     TSTreeCursor cur = ts_tree_cursor_new(parent);
     if (ts_tree_cursor_goto_first_child(&cur)) {
         do {
@@ -1701,7 +1705,7 @@ static uint64_t top_errors(TSNode parent)
                 bytes += inner >> 20;
                 nodes += inner & 0xfffff;
             } else if (ts_node_has_error(k)) {
-                nodes++;
+                nodes += ts_node_end_byte(k) - ts_node_start_byte(k);
                 if (type_is(k, "ERROR"))
                     bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
             }
@@ -1728,25 +1732,30 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
         tree = own;
     }
     uint64_t errors = ts_node_has_error(ts_tree_root_node(tree)) ? top_errors(ts_tree_root_node(tree)) : 0;
-    if (errors >> 20) {
-        /* tree-sitter gave up on bytes at the top level (this runs after
-         * every keystroke: an error inside a definition, as an unknown HOT
-         * macro makes, costs nothing more): directives inside an
-         * initializer or a call's arguments are the usual cause, and a
-         * comment inside a macro's body (tree-sitter ends the macro there).
+    if (errors) {
+        /* tree-sitter misread the top level (this runs after every
+         * keystroke: an error inside a definition, as an unknown HOT macro
+         * makes, costs a scan of the text, and a parse only where the scan
+         * finds what it blanks): a comment inside a macro's body
+         * (tree-sitter ends the macro there), an `extern "C" {` for C++
+         * (the file reads as one unclosed block), and, when it gave up on
+         * bytes, directives inside an initializer or a call's arguments.
          * The structure from a reading without the comments on directive
-         * lines, then also without nested directives, where it has fewer
-         * errors (the text, offsets and all, stays the file's). */
-        char *uncommented = malloc(length + 1);
-        if (uncommented) {
-            memcpy(uncommented, text, length);
-            uncommented[length] = '\0';
-            if (!grammar_mask_directive_comments(uncommented, length)) {
-                free(uncommented);
-                uncommented = NULL;
+         * lines and the C++-only branches, then also without nested
+         * directives, where it has fewer errors (the text, offsets and all,
+         * stays the file's). */
+        char *c_only = malloc(length + 1);
+        if (c_only) {
+            memcpy(c_only, text, length);
+            c_only[length] = '\0';
+            bool changed = grammar_mask_directive_comments(c_only, length);
+            if (!grammar_mask_cplusplus(c_only, length) && !changed) {
+                free(c_only);
+                c_only = NULL;
             }
         }
-        char *readings[2] = { uncommented, grammar_mask_nested_directives(uncommented ? uncommented : text, length) };
+        char *readings[2] = { c_only, errors >> 20 ? grammar_mask_nested_directives(c_only ? c_only : text, length)
+                                                   : NULL };
         for (int r = 0; r < 2; r++) {
             TSTree *other = NULL;
             if (readings[r] &&
