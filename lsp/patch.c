@@ -368,12 +368,29 @@ static bool is_inline_word(struct ctx *c, TSNode n)
     return node_is(c, n, "inline") || node_is(c, n, "__inline") || node_is(c, n, "__inline__");
 }
 
+/* Whether `n` names a macro of the file whose body is just `word`
+ * (`#define CONST const`: tree-sitter reads the name as a type). */
+static bool macro_is(struct ctx *c, TSNode n, const char *word)
+{
+    size_t len;
+    const char *name = node_text(c, n, &len);
+    struct sym *s = sym_find(c, name, len);
+    if (!s || !(s->flags & SYM_MACRO))
+        return false;
+    uint32_t blen = s->macro_len;
+    while (blen && (c->src[s->macro_start + blen - 1] == ' ' || c->src[s->macro_start + blen - 1] == '\t'))
+        blen--;
+    return blen == strlen(word) && memcmp(c->src + s->macro_start, word, blen) == 0;
+}
+
 static bool has_qualifier(struct ctx *c, TSNode n, const char *word)
 {
     uint32_t k = ts_node_child_count(n);
     for (uint32_t i = 0; i < k; i++) {
         TSNode q = ts_node_child(n, i);
         if (type_is(q, "type_qualifier") && node_is(c, q, word))
+            return true;
+        if (type_is(q, "type_identifier") && macro_is(c, q, word))
             return true;
     }
     return false;
@@ -408,6 +425,17 @@ struct declared {
     bool is_const;
 };
 
+/* Whether `n`'s text is a keyword of a basic type. */
+static bool is_type_keyword(struct ctx *c, TSNode n)
+{
+    static const char *const words[] = { "void",   "char",     "short",  "int",   "long",
+                                         "float",  "double",   "signed", "unsigned", "_Bool" };
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (node_is(c, n, words[i]))
+            return true;
+    return false;
+}
+
 static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
 {
     struct declared r = { .is_const = spec_const };
@@ -418,8 +446,14 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
         const char *t = ts_node_type(d);
         if (strcmp(t, "identifier") == 0) {
             /* A name tree-sitter made up to recover (`static v[2];` reads
-             * as type `v` and a missing name) declares nothing. */
-            if (!ts_node_is_missing(d) && ts_node_end_byte(d) > ts_node_start_byte(d))
+             * as type `v` and a missing name) declares nothing, nor does a
+             * type keyword it took for one in a const declaration (`static
+             * CONST double` before an #if whose branches hold the
+             * declarators: left as it is, the patch has its own copy, as of
+             * any const static; a variable there cannot be bound, and the
+             * patch must not compile rather than hold a copy). */
+            if (!ts_node_is_missing(d) && ts_node_end_byte(d) > ts_node_start_byte(d) &&
+                !(spec_const && is_type_keyword(c, d)))
                 r.ident = d;
             return r;
         }
