@@ -199,7 +199,7 @@ bool grammar_mask_cplusplus(char *text, size_t len)
             }
             depth += opens ? 1 : closes && depth > 0 ? -1 : 0;
             for (; !keep && i < end; i++)
-                if (text[i] != '\n') {
+                if (text[i] != '\n' && text[i] != ' ') {
                     text[i] = ' ';
                     changed = true;
                 }
@@ -214,7 +214,7 @@ bool grammar_mask_cplusplus(char *text, size_t len)
         else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
             line_start = false;
         for (; blank_depth && i < next; i++)
-            if (text[i] != '\n') {
+            if (text[i] != '\n' && text[i] != ' ') {
                 text[i] = ' ';
                 changed = true;
             }
