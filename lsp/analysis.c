@@ -798,6 +798,13 @@ static void add_function(struct ctx *c, TSNode def)
         name = grammar_misread_name(fdecl);
     memset(&f, 0, sizeof f);
     name_i = tok_at(c, ts_node_start_byte(name));
+    /* `if (x) {` read as a definition where tree-sitter lost the function
+     * around it (a head made by a macro) */
+    static const char *const statements[] = { "if", "while", "for", "switch", "return", "sizeof", "do", "else",
+                                              "case", "goto", NULL };
+    for (int k = 0; statements[k]; k++)
+        if (tok_is(c, name_i, statements[k]))
+            return;
     head = name_i;
     while (head > 0 && !is_boundary(c, head - 1))
         head--;

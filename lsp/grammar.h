@@ -28,17 +28,42 @@ TSNode grammar_misread_name(TSNode fdecl);
  * When tree-sitter's reading of the body has errors (a conditional
  * directive inside an initializer list cuts the body short, the rest of it
  * read as stray top-level nodes), the body's braces are matched in `text`
- * (comments, strings, character constants and directive lines skipped);
- * otherwise, or when they do not balance, the node's own end. */
+ * (comments, strings, character constants and directive lines skipped;
+ * of a conditional group, only the first branch counts, as in
+ * grammar_mask_directives); otherwise, or when they do not balance, the
+ * node's own end. */
 uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
 
-/* A copy of `text` (`len` bytes, NUL-terminated) in which each preprocessor
- * directive line inside brackets ((, [ or {: an `#if` or `#include` inside
- * an initializer list or a call's arguments) is blanked, newlines and every
- * byte offset kept; NULL when there is none (or out of memory). tree-sitter
- * cannot read such directives in an expression and loses the structure of
- * what surrounds them; a parse of the copy keeps it. Malloc'd. */
-char *grammar_mask_nested_directives(const char *text, size_t len);
+/* A copy of `text` (`len` bytes, NUL-terminated) that tree-sitter can read
+ * with the structure the compiler sees, every byte offset and newline kept;
+ * NULL when nothing needed blanking (or out of memory). Malloc'd. Blanked:
+ * - each directive line inside brackets ((, [ or {: an `#if` or `#include`
+ *   inside an initializer list or a call's arguments), which tree-sitter
+ *   cannot read in an expression;
+ * - of a conditional group opened inside brackets, or one whose branches
+ *   open or close brackets (`#if A` `if (a) {` `#else` `if (b) {` `#endif`,
+ *   or a function's head in two branches), every branch but the first,
+ *   and the group's directive lines: both branches read together leave the
+ *   braces unbalanced and the rest of the file misread. The first branch
+ *   stands for the others: the compiler's choice is not known here, and
+ *   the patch keeps every branch (only the reading is changed).
+ *   `last_branch`: of a group at file scope whose first branch leaves
+ *   brackets open (`#ifdef WIN32` `int wmain(...) {` `#else`
+ *   `int main(...) {` `#endif`), the last branch is read instead, for a
+ *   function the first reading does not define. */
+char *grammar_mask_directives(const char *text, size_t len, bool last_branch);
+
+/* Directive lines, by what they do to the structure around them. */
+enum grammar_directive { DIR_OTHER, DIR_IF, DIR_ELSE, DIR_ENDIF, DIR_MACRO };
+
+/* The next directive line in [*pos, end) of `text` that the file's
+ * structure depends on beyond the range: a conditional (DIR_IF: #if,
+ * #ifdef, #ifndef; DIR_ELSE: #elif.., #else; DIR_ENDIF) or a macro's
+ * (DIR_MACRO: #define, #undef). Comments, strings and character constants
+ * are skipped. Returns its kind with [*a, *b) the line (continuations
+ * included, the newline not) and *pos past it; DIR_OTHER when none. */
+enum grammar_directive grammar_next_structural(const char *text, size_t len, size_t end, size_t *pos, size_t *a,
+                                               size_t *b);
 
 /* Blanks, in place, each block comment that lies on a directive line
  * (a comment between the statements of a `do { ... } while (0)` macro

@@ -108,7 +108,7 @@ struct sym {
     int slot;         /* static var: N of __hotc_s_N */
     uint32_t first;   /* index + 1 into occs, 0 none */
     uint32_t last;
-    uint32_t macro_start, macro_len; /* macro body */
+    uint32_t mfirst, mlast; /* macro: its bodies (one per #define) in occs */
 };
 
 struct edit {
@@ -122,7 +122,7 @@ struct edit {
 
 /* One top-level item of the file, in document order (containers such as
  * #if are flattened; the top-level ones leave an open and a close mark). */
-enum { ITEM_FUNC, ITEM_DECL, ITEM_OPEN, ITEM_CLOSE };
+enum { ITEM_FUNC, ITEM_DECL, ITEM_OPEN, ITEM_CLOSE, ITEM_STRAY, ITEM_INCLUDE };
 
 struct item {
     TSNode node;          /* the function_definition or declaration */
@@ -156,6 +156,7 @@ struct patch_index {
     struct edit *edits;
     size_t nedits;
     struct sbuf arena;
+    bool masked; /* read from grammar_mask_directives' copy */
 };
 
 struct ctx {
@@ -177,6 +178,8 @@ struct ctx {
 
     TSNode *work;
     size_t nwork, workcap;
+    uint32_t (*raw)[2]; /* ranges whose every name counts as used */
+    size_t nraw, rawcap;
 
     struct edit *edits;
     size_t nedits, editcap;
@@ -184,11 +187,12 @@ struct ctx {
 
     int next_slot;
     bool oom;
+    bool fn_macro_seen; /* while indexing: a function-like #define came before */
     char refused[256]; /* why the patch cannot be built (set once), else "" */
     TSTreeCursor cursor;
     /* field ids, looked up once: ts_node_child_by_field_name looks the
      * name up among the language's fields on every call */
-    TSFieldId f_declarator, f_body, f_value, f_name, f_size;
+    TSFieldId f_declarator, f_body, f_value, f_name, f_size, f_path;
 };
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -266,17 +270,23 @@ static struct sym *sym_get(struct ctx *c, const char *name, size_t n)
     return s;
 }
 
-static bool sym_add_occ(struct ctx *c, struct sym *s, TSNode node)
+/* Appends `node` to the chain [*first, *last] of occurrences. */
+static bool occ_add(struct ctx *c, uint32_t *first, uint32_t *last, TSNode node)
 {
     if (!grow((void **)&c->occs, &c->occcap, c->nocc + 1, sizeof *c->occs))
         return false;
     c->occs[c->nocc] = (struct occ){ node, 0 };
-    if (s->last)
-        c->occs[s->last - 1].next = (uint32_t)c->nocc + 1;
+    if (*last)
+        c->occs[*last - 1].next = (uint32_t)c->nocc + 1;
     else
-        s->first = (uint32_t)c->nocc + 1;
-    s->last = (uint32_t)++c->nocc;
+        *first = (uint32_t)c->nocc + 1;
+    *last = (uint32_t)++c->nocc;
     return true;
+}
+
+static bool sym_add_occ(struct ctx *c, struct sym *s, TSNode node)
+{
+    return occ_add(c, &s->first, &s->last, node);
 }
 
 /* ------------------------------------------------------------ tree helpers */
@@ -368,19 +378,23 @@ static bool is_inline_word(struct ctx *c, TSNode n)
     return node_is(c, n, "inline") || node_is(c, n, "__inline") || node_is(c, n, "__inline__");
 }
 
-/* Whether `n` names a macro of the file whose body is just `word`
+/* Whether `n` names a macro of the file whose every body is just `word`
  * (`#define CONST const`: tree-sitter reads the name as a type). */
 static bool macro_is(struct ctx *c, TSNode n, const char *word)
 {
     size_t len;
     const char *name = node_text(c, n, &len);
     struct sym *s = sym_find(c, name, len);
-    if (!s || !(s->flags & SYM_MACRO))
+    if (!s || !(s->flags & SYM_MACRO) || !s->mfirst)
         return false;
-    uint32_t blen = s->macro_len;
-    while (blen && (c->src[s->macro_start + blen - 1] == ' ' || c->src[s->macro_start + blen - 1] == '\t'))
-        blen--;
-    return blen == strlen(word) && memcmp(c->src + s->macro_start, word, blen) == 0;
+    for (uint32_t o = s->mfirst; o; o = c->occs[o - 1].next) {
+        const char *body = node_text(c, c->occs[o - 1].node, &len);
+        while (len && (body[len - 1] == ' ' || body[len - 1] == '\t'))
+            len--;
+        if (len != strlen(word) || memcmp(body, word, len) != 0)
+            return false;
+    }
+    return true;
 }
 
 static bool has_qualifier(struct ctx *c, TSNode n, const char *word)
@@ -707,8 +721,8 @@ static void collect_macro(struct ctx *c, TSNode def)
         return;
     }
     s->flags |= SYM_MACRO;
-    s->macro_start = ts_node_start_byte(value);
-    s->macro_len = ts_node_end_byte(value) - s->macro_start;
+    if (!occ_add(c, &s->mfirst, &s->mlast, value))
+        c->oom = true;
 }
 
 static bool is_container(TSNode n)
@@ -794,6 +808,19 @@ static void keep_function(struct ctx *c, struct sym *s)
         uint32_t end = grammar_function_end(def, c->src, c->len);
         if (!ts_node_is_null(body))
             push_work(c, body);
+        if (c->ix && c->ix->masked) {
+            /* the branches the reading left out may use other names: the
+             * compiler may take one of them */
+            size_t at = ts_node_start_byte(def), a, b;
+            if (grammar_next_structural(c->src, c->len, end, &at, &a, &b) != DIR_OTHER) {
+                if (!grow((void **)&c->raw, &c->rawcap, c->nraw + 1, sizeof *c->raw)) {
+                    c->oom = true;
+                    return;
+                }
+                c->raw[c->nraw][0] = ts_node_start_byte(def);
+                c->raw[c->nraw++][1] = end;
+            }
+        }
         /* the rest of a body tree-sitter cut short, read as stray nodes */
         for (TSNode k = ts_node_next_sibling(def); !ts_node_is_null(k) && ts_node_start_byte(k) < end;
              k = ts_node_next_sibling(k))
@@ -803,17 +830,16 @@ static void keep_function(struct ctx *c, struct sym *s)
 
 static void use_name(struct ctx *c, const char *name, size_t len, int depth);
 
-/* A macro used by kept code: the names in its body count as used too. */
-static void use_macro(struct ctx *c, struct sym *s, int depth)
+/* The names in [p, end) count as used. */
+static void use_names_in(struct ctx *c, const char *p, const char *end, int depth)
 {
-    const char *p = c->src + s->macro_start, *end = p + s->macro_len;
     while (p < end) {
         if (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
             const char *q = p;
             while (q < end && (*q == '_' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
                                (*q >= '0' && *q <= '9')))
                 q++;
-            use_name(c, p, (size_t)(q - p), depth + 1);
+            use_name(c, p, (size_t)(q - p), depth);
             p = q;
         } else if (*p >= '0' && *p <= '9') {
             while (p < end && (*p == '_' || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
@@ -822,6 +848,16 @@ static void use_macro(struct ctx *c, struct sym *s, int depth)
         } else {
             p++;
         }
+    }
+}
+
+/* A macro used by kept code: the names in its bodies (every #define of
+ * it: an X-macro is defined again for each use) count as used too. */
+static void use_macro(struct ctx *c, struct sym *s, int depth)
+{
+    for (uint32_t o = s->mfirst; o; o = c->occs[o - 1].next) {
+        TSNode value = c->occs[o - 1].node;
+        use_names_in(c, c->src + ts_node_start_byte(value), c->src + ts_node_end_byte(value), depth + 1);
     }
 }
 
@@ -848,6 +884,25 @@ static void use_name(struct ctx *c, const char *name, size_t len, int depth)
             s->scanned = true;
             for (uint32_t o = s->first; o; o = c->occs[o - 1].next)
                 push_work(c, c->occs[o - 1].node);
+        }
+    }
+}
+
+/* A quoted #include after a function-like macro: the header may expand
+ * the file's macros (`#define LIBM_DD(name) static jv f_##name(...)
+ * { ... helper(...) ... }` then `#include "libm.h"`, which holds
+ * `LIBM_DD(sin)`), so every macro defined before it counts as used (the
+ * builder reads no file: which of them the header expands is not known). */
+static void use_include(struct ctx *c, TSNode inc)
+{
+    uint32_t at = ts_node_start_byte(inc);
+    for (size_t i = 0; i < c->nsyms; i++) {
+        struct sym *s = &c->syms[i];
+        if ((s->flags & SYM_MACRO) && s->mfirst && ts_node_start_byte(c->occs[s->mfirst - 1].node) < at &&
+            !s->scanned) {
+            s->scanned = true;
+            s->referenced = true;
+            use_macro(c, s, 0);
         }
     }
 }
@@ -1270,6 +1325,55 @@ static void rewrite_local_statics(struct ctx *c, TSNode body, const char *fname,
     ts_tree_cursor_delete(&cur);
 }
 
+/* The position of byte `at`. */
+static TSPoint point_at(const struct ctx *c, uint32_t at)
+{
+    TSPoint p = { 0, 0 };
+    for (uint32_t i = 0; i < at && i < c->len; i++) {
+        if (c->src[i] == '\n') {
+            p.row++;
+            p.column = 0;
+        } else {
+            p.column++;
+        }
+    }
+    return p;
+}
+
+/* Where the prototype of a reloaded function whose definition spans
+ * [head, end) goes: before `head`, unless the head is in a branch of a
+ * conditional group opened before it and closed inside the body (`#ifdef
+ * _WIN32` ... `int run(...) {` `#else` `int run(...) {` `#endif`): there
+ * the head read may be in the branch the compiler skips, so before the
+ * group's #if, which the compiler reads whichever branch it takes. */
+static uint32_t group_around_head(struct ctx *c, uint32_t head, uint32_t end)
+{
+    size_t at = head, a, b;
+    int depth = 0;
+    enum grammar_directive kind;
+    bool crosses = false;
+    while (!crosses && (kind = grammar_next_structural(c->src, c->len, end, &at, &a, &b)) != DIR_OTHER) {
+        if (kind == DIR_IF)
+            depth++;
+        else if (kind == DIR_ENDIF && depth > 0)
+            depth--;
+        else if (kind != DIR_MACRO && depth == 0)
+            crosses = true;
+    }
+    if (!crosses)
+        return head;
+    /* the group open at `head`: the innermost #if before it not closed */
+    size_t opens[64], n = 0;
+    at = 0;
+    while ((kind = grammar_next_structural(c->src, c->len, head, &at, &a, &b)) != DIR_OTHER) {
+        if (kind == DIR_IF && n < 64)
+            opens[n++] = a;
+        else if (kind == DIR_ENDIF && n > 0)
+            n--;
+    }
+    return n > 0 ? (uint32_t)opens[n - 1] : head;
+}
+
 static void edit_function(struct ctx *c, TSNode def)
 {
     TSNode id = function_name(c, def);
@@ -1300,10 +1404,13 @@ static void edit_function(struct ctx *c, TSNode def)
         sbuf_str(&b, " __asm__(__hotc_def(");
         sbuf_add(&b, name, len);
         sbuf_str(&b, "));\n");
+        uint32_t at = group_around_head(c, ts_node_start_byte(head), end);
         if (b.oom)
             c->oom = true;
-        else
+        else if (at == ts_node_start_byte(head))
             edit_insert(c, head, b.data, b.len);
+        else
+            edit_add(c, at, at, point_at(c, at), b.data, b.len);
         free(b.data);
         struct sbuf a = { 0 };
         sbuf_str(&a, " __hotc_export(");
@@ -1416,6 +1523,25 @@ static void item_dep(struct ctx *c, struct patch_index *ix, struct item *it, TSN
     it->ndep++;
 }
 
+/* Whether top-level `n` is code the patch copies as it is and that no
+ * item stands for: a definition whose head is a macro (flex's `YY_DECL {`),
+ * what tree-sitter could not read. The names it uses are used. */
+static bool is_stray(TSNode n)
+{
+    static const char *const known[] = {
+        "function_definition", "declaration", "comment", "type_definition", "struct_specifier",
+        "union_specifier", "enum_specifier", "linkage_specification", ";", "preproc_include",
+        "preproc_def", "preproc_function_def", "preproc_call", "preproc_if", "preproc_ifdef",
+        "preproc_else", "preproc_elif", "preproc_elifdef", "preproc_directive", "#if", "#ifdef",
+        "#ifndef", "#else", "#elif", "#endif", "\n",
+    };
+    const char *t = ts_node_type(n);
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(t, known[i]) == 0)
+            return false;
+    return ts_node_is_named(n) || ts_node_has_error(n);
+}
+
 /* Step 3 with no name used, for the index: the items of `parent` in
  * document order, each with the symbols it declares and the edits it gets
  * when the patch uses none of them (bodies to prototypes, statics to weak
@@ -1451,6 +1577,17 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
                 item_dep(c, ix, it, declarator_info(c, decls[d], spec_const).ident);
             edit_declaration(c, k);
             it->nedit = (uint32_t)c->nedits - it->edit;
+        } else if (strcmp(t, "preproc_function_def") == 0) {
+            c->fn_macro_seen = true;
+        } else if (strcmp(t, "preproc_include") == 0) {
+            /* after a function-like macro, a header of the project may be
+             * an X-macro list expanded here: see use_include */
+            TSNode path = ts_node_child_by_field_id(k, c->f_path);
+            if (c->fn_macro_seen && type_is(path, "string_literal") && !item_add(c, ix, ITEM_INCLUDE, k))
+                break;
+        } else if (is_stray(k)) {
+            if (!item_add(c, ix, ITEM_STRAY, k))
+                break;
         } else if (is_container(k)) {
             if (top && !item_add(c, ix, ITEM_OPEN, k))
                 break;
@@ -1501,6 +1638,9 @@ static void edit_items(struct ctx *c)
         switch (it->kind) {
         case ITEM_OPEN:
             before = c->nedits;
+            break;
+        case ITEM_STRAY:
+        case ITEM_INCLUDE:
             break;
         case ITEM_CLOSE:
             if (c->nedits > before) {
@@ -1570,6 +1710,81 @@ static void add_line_directive(struct sbuf *b, unsigned long line, const struct 
     sbuf_add(b, quoted->data, quoted->len);
 }
 
+/* A directive line of a replaced range. */
+struct dline {
+    size_t a, b;
+    enum grammar_directive kind;
+    size_t group; /* DIR_ELSE, DIR_ENDIF: index + 1 of its #if in the range, 0 outside */
+    bool keep, macros; /* macros: DIR_IF, its group holds a #define or #undef */
+};
+
+/* Appends to `b` the directive lines of [start, end) that the text around
+ * the range depends on, each on a line of its own: the #if, #else or
+ * #endif of a group the range does not hold whole (the head of a function
+ * in two #if branches), #define and #undef (a later line may use the
+ * macro) and the whole groups that hold them. Returns whether it did. */
+static bool keep_directives(struct ctx *c, struct sbuf *b, uint32_t start, uint32_t end)
+{
+    struct dline *lines = NULL;
+    size_t n = 0, cap = 0, at = start, da, db, open = 0;
+    size_t *stack = NULL, depth = 0;
+    enum grammar_directive kind;
+    bool any = false;
+
+    while ((kind = grammar_next_structural(c->src, c->len, end, &at, &da, &db)) != DIR_OTHER) {
+        if (!grow((void **)&lines, &cap, n + 1, sizeof *lines) ||
+            (kind == DIR_IF && !grow((void **)&stack, &open, depth + 1, sizeof *stack))) {
+            b->oom = true;
+            break;
+        }
+        struct dline *l = &lines[n];
+        *l = (struct dline){ .a = da, .b = db, .kind = kind, .keep = true };
+        if (kind == DIR_IF) {
+            l->keep = false;
+            stack[depth++] = n;
+        } else if (kind == DIR_MACRO) {
+            if (depth)
+                lines[stack[depth - 1]].macros = true;
+        } else if (depth) {
+            size_t g = stack[depth - 1];
+            l->group = g + 1;
+            l->keep = false;
+            if (kind == DIR_ENDIF) {
+                depth--;
+                if (lines[g].macros) {
+                    lines[g].keep = true;
+                    for (size_t k = g + 1; k <= n; k++)
+                        if (lines[k].group == g + 1)
+                            lines[k].keep = true;
+                    if (depth)
+                        lines[stack[depth - 1]].macros = true;
+                }
+            }
+        }
+        n++;
+    }
+    /* groups left open: their #if and #else lines stay */
+    for (size_t d = 0; d < depth; d++) {
+        size_t g = stack[d];
+        lines[g].keep = true;
+        for (size_t k = g + 1; k < n; k++)
+            if (lines[k].group == g + 1)
+                lines[k].keep = true;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!lines[k].keep)
+            continue;
+        if (b->len && b->data[b->len - 1] != '\n')
+            sbuf_char(b, '\n');
+        sbuf_add(b, c->src + lines[k].a, lines[k].b - lines[k].a);
+        sbuf_char(b, '\n');
+        any = true;
+    }
+    free(lines);
+    free(stack);
+    return any;
+}
+
 /* Applies the edits. Generated attributes are spelled `__attribute`: glibc's
  * <sys/cdefs.h> defines `__attribute__` away for compilers that do not claim
  * to be GCC (tcc), which would silently drop `weak`. */
@@ -1615,8 +1830,9 @@ static void emit(struct ctx *c, struct sbuf *b)
         sbuf_add(b, c->src + pos, e->start - pos);
         const char *text = !e->text_len ? "" : e->shared ? c->ix->arena.data + e->text : c->arena.data + e->text;
         sbuf_add(b, text, e->text_len);
+        bool kept = e->end > e->start && keep_directives(c, b, e->start, e->end);
         pos = e->end;
-        if (e->force_resync || count_newlines(text, e->text_len) != count_newlines(c->src + e->start, e->end - e->start)) {
+        if (kept || e->force_resync || count_newlines(text, e->text_len) != count_newlines(c->src + e->start, e->end - e->start)) {
             if (b->len && b->data[b->len - 1] != '\n')
                 sbuf_char(b, '\n');
             add_line_directive(b, (unsigned long)e->end_point.row + 1, &quoted);
@@ -1702,6 +1918,7 @@ static void field_ids(struct ctx *c, const TSTree *tree)
     c->f_value = ts_language_field_id_for_name(lang, "value", 5);
     c->f_name = ts_language_field_id_for_name(lang, "name", 4);
     c->f_size = ts_language_field_id_for_name(lang, "size", 4);
+    c->f_path = ts_language_field_id_for_name(lang, "path", 4);
 }
 
 void patch_index_free(struct patch_index *self)
@@ -1722,14 +1939,12 @@ void patch_index_free(struct patch_index *self)
 
 /* How badly a tree read the top level (and top-level #if branches): the
  * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
- * vanish; all of them when the root is one), then the bytes of the nodes
- * that hold an error (an unclosed block holding the rest of the file is
- * worse than a definition with an unknown macro). Lower is better. */
+ * vanish), then the bytes of the nodes that hold an error (an unclosed
+ * block holding the rest of the file is worse than a definition with an
+ * unknown macro). Lower is better. */
 static uint64_t top_errors(TSNode parent)
 {
     uint64_t bytes = 0, nodes = 0;
-    if (type_is(parent, "ERROR") && ts_node_is_null(ts_node_parent(parent))) /* nothing read */
-        return ((uint64_t)(ts_node_end_byte(parent) - ts_node_start_byte(parent)) << 20) | 0xfffff;
     TSTreeCursor cur = ts_tree_cursor_new(parent);
     if (ts_tree_cursor_goto_first_child(&cur)) {
         do {
@@ -1749,12 +1964,15 @@ static uint64_t top_errors(TSNode parent)
     return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
 }
 
-struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree)
+/* The index of `text`; `last_branch` as in grammar_mask_directives, for
+ * the reading used when tree-sitter gave up on bytes at the top level. */
+static struct patch_index *index_new(const char *text, size_t length, const TSTree *tree, bool last_branch)
 {
     struct patch_index *ix = NULL;
     TSParser *parser = NULL;
     TSTree *own = NULL;
     struct ctx c = { .src = text, .len = length };
+    bool masked = false;
 
     if (!text || length > UINT32_MAX)
         return NULL;
@@ -1775,9 +1993,10 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
          * (the file reads as one unclosed block), and, when it gave up on
          * bytes, directives inside an initializer or a call's arguments.
          * The structure from a reading without the comments on directive
-         * lines and the C++-only branches, then also without nested
-         * directives, where it has fewer errors (the text, offsets and all,
-         * stays the file's). */
+         * lines and the C++-only branches, then also with one branch of a
+         * conditional whose branches each open a brace and without nested
+         * directives, where it has fewer errors (the text, offsets and
+         * all, stays the file's). */
         char *c_only = malloc(length + 1);
         if (c_only) {
             memcpy(c_only, text, length);
@@ -1788,7 +2007,8 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
                 c_only = NULL;
             }
         }
-        char *readings[2] = { c_only, errors >> 20 ? grammar_mask_nested_directives(c_only ? c_only : text, length)
+        char *readings[2] = { c_only, errors >> 20 ? grammar_mask_directives(c_only ? c_only : text, length,
+                                                                             last_branch)
                                                    : NULL };
         for (int r = 0; r < 2; r++) {
             TSTree *other = NULL;
@@ -1802,6 +2022,7 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
                     ts_tree_delete(own);
                 tree = own = other;
                 errors = other_errors;
+                masked = r == 1; /* branches left out of the reading */
             } else if (other) {
                 ts_tree_delete(other);
             }
@@ -1810,6 +2031,7 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
     ix = calloc(1, sizeof *ix);
     if (!ix || !(ix->tree = ts_tree_copy(tree)))
         goto fail;
+    ix->masked = masked;
     ix->length = length;
     TSNode root = ts_tree_root_node(ix->tree);
     field_ids(&c, ix->tree);
@@ -1850,6 +2072,11 @@ done:
     return ix;
 }
 
+struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree)
+{
+    return index_new(text, length, tree, false);
+}
+
 /* Whether `ix` was built from the tree `in` names (the text is the
  * caller's promise). A copy of a tree (ts_tree_copy) has a root node of its
  * own (its id is the address of the tree's root field) but shares the root's
@@ -1871,7 +2098,30 @@ int patch_build(struct patch *self, const struct patch_input *in)
     return patch_build_indexed(self, in, NULL);
 }
 
+static int build(struct patch *self, const struct patch_input *in, const struct patch_index *index,
+                 bool last_branch);
+
 int patch_build_indexed(struct patch *self, const struct patch_input *in, const struct patch_index *index)
+{
+    int err = build(self, in, index, false);
+    if (err == PATCH_ENOTFOUND) {
+        /* a function whose head is in the last branch of an #if (the
+         * first reading has the first branch's) */
+        struct patch other;
+        patch_init(&other);
+        if (build(&other, in, NULL, true) == 0) {
+            patch_release(self);
+            *self = other;
+            return 0;
+        }
+        patch_release(&other);
+    }
+    return err;
+}
+
+/* patch_build_indexed with one reading of the file. */
+static int build(struct patch *self, const struct patch_input *in, const struct patch_index *index,
+                 bool last_branch)
 {
     struct ctx c = { .src = in->text, .len = in->length, .in = in, .out = self };
     struct patch_index *own = NULL;
@@ -1885,7 +2135,7 @@ int patch_build_indexed(struct patch *self, const struct patch_input *in, const 
     if (index_fits(index, in)) {
         ix = index;
     } else {
-        if (!(own = patch_index_new(in->text, in->length, in->tree))) {
+        if (!(own = index_new(in->text, in->length, in->tree, last_branch))) {
             err = PATCH_EPARSE;
             snprintf(self->error, sizeof self->error, "cannot parse %s", in->path);
             goto done;
@@ -1919,9 +2169,20 @@ int patch_build_indexed(struct patch *self, const struct patch_input *in, const 
         s->reloaded = true;
         keep_function(&c, s);
     }
-    while (c.nwork && !c.oom) {
-        TSNode n = c.work[--c.nwork];
-        scan(&c, n);
+    for (size_t i = 0; i < ix->nitems; i++) {
+        if (ix->items[i].kind == ITEM_STRAY)
+            push_work(&c, ix->items[i].node);
+        else if (ix->items[i].kind == ITEM_INCLUDE)
+            use_include(&c, ix->items[i].node);
+    }
+    while ((c.nwork || c.nraw) && !c.oom) {
+        if (c.nwork) {
+            TSNode n = c.work[--c.nwork];
+            scan(&c, n);
+        } else {
+            c.nraw--;
+            use_names_in(&c, c.src + c.raw[c.nraw][0], c.src + c.raw[c.nraw][1], 0);
+        }
     }
     if (c.oom)
         goto oom;
@@ -1963,6 +2224,7 @@ done:
         ts_tree_cursor_delete(&c.cursor);
     free(c.syms);
     free(c.work);
+    free(c.raw);
     free(c.edits);
     free(c.arena.data);
     patch_index_free(own);

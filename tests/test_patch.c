@@ -177,7 +177,11 @@ static void compile_shared(const char *cc, const char *name, const char *source,
     snprintf(inc1, sizeof inc1, "-I%s", test_source_path("runtime"));
     snprintf(inc2, sizeof inc2, "-I%s", incdir);
     spit(src, source);
-    char *argv[] = { (char *)cc, "-fPIC", "-shared", "-Wall", "-Wextra", inc1, inc2, "-o", so, src, NULL };
+    /* a call of a function the patch dropped is an error, not a warning
+     * (tcc has no -Werror=) */
+    const char *implicit = strcmp(cc, "tcc") == 0 ? "-Wall" : "-Werror=implicit-function-declaration";
+    char *argv[] = { (char *)cc, "-fPIC", "-shared", "-Wall", "-Wextra", (char *)implicit, inc1, inc2, "-o", so, src,
+                     NULL };
     int rc = test_run(argv, out, sizeof out, 60000);
     cr_assert_eq(rc, 0, "%s: %s failed:\n%s", name, cc, out);
     char *nm[] = { "nm", "-D", so, NULL };
