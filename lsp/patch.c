@@ -758,6 +758,11 @@ static bool is_function_head(const struct ctx *c, TSNode decl, TSNode next)
 {
     if (!type_is(decl, "declaration") || !ts_node_has_error(decl) || !type_is(next, "function_definition"))
         return false;
+    /* a whole declaration before it (`MACRO const char *names[] = {...};`
+     * with an unknown macro) ends with its `;`; a head has none */
+    uint32_t last = ts_node_end_byte(decl);
+    if (last > 0 && last <= c->len && c->src[last - 1] == ';')
+        return false;
     for (uint32_t i = ts_node_end_byte(decl); i < ts_node_start_byte(next) && i < c->len; i++)
         if (c->src[i] != ' ' && c->src[i] != '\t' && c->src[i] != '\n' && c->src[i] != '\r')
             return false;
