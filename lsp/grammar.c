@@ -250,6 +250,141 @@ static enum grammar_directive directive_at(const char *text, size_t len, size_t 
     return DIR_OTHER;
 }
 
+/* The macro a conditional tests when it is `#ifdef X`, `#ifndef X`,
+ * `#if defined X` or `#if !defined(X)` (the line [i, end), i at '#'):
+ * its length (0 for any other condition), the name in *name and in *defined
+ * whether the first branch is the one taken when X is defined. */
+static size_t simple_condition(const char *text, size_t i, size_t end, const char **name, bool *defined)
+{
+    const char *w;
+    size_t n = directive_word(text, end, &i, &w);
+    bool ifdef = word_is(w, n, "ifdef"), ifndef = word_is(w, n, "ifndef");
+    if (!ifdef && !ifndef && !word_is(w, n, "if"))
+        return 0;
+    *defined = !ifndef;
+    if (!ifdef && !ifndef) {
+        while (i < end && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        if (i < end && text[i] == '!') {
+            *defined = false;
+            i++;
+        }
+        n = directive_word(text, end, &i, &w);
+        if (!word_is(w, n, "defined"))
+            return 0;
+    }
+    n = directive_word(text, end, &i, name);
+    while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == ')' || text[i] == '\r'))
+        i++;
+    return i == end || text[i] == '/' ? n : 0;
+}
+
+/* A conditional group being read by grammar_mask_body_branches. */
+struct body_group {
+    bool chosen; /* one branch is read, by the macro's assumed state */
+    int keep;    /* chosen: the branch read (0 first, 1 #else) */
+    int branch;  /* the current branch */
+};
+
+/* Whether the branches of `groups` (innermost last) read the current text:
+ * not in a branch left out, and for an unchosen group in its first one. */
+static bool branch_read(const struct body_group *groups, int n, bool *counted)
+{
+    *counted = true;
+    for (int k = 0; k < n; k++) {
+        if (groups[k].chosen && groups[k].branch != groups[k].keep)
+            return false;
+        if (!groups[k].chosen && groups[k].branch != 0)
+            *counted = false;
+    }
+    return true;
+}
+
+bool grammar_mask_body_branches(char *text, size_t len)
+{
+    struct body_group groups[64];
+    struct assumption {
+        char name[64]; /* a copy: the text's lines get blanked */
+        size_t len;
+        bool defined;
+    } assumed[256];
+    int ngroups = 0, nassumed = 0, depth = 0, overflow = 0;
+    bool changed = false, line_start = true;
+    size_t i = 0;
+
+    while (i < len) {
+        bool counted, read = branch_read(groups, ngroups, &counted);
+        if (text[i] == '#' && line_start) {
+            size_t end = directive_end(text, len, i), at = i;
+            const char *w, *name;
+            size_t n = directive_word(text, end, &at, &w), nlen;
+            bool opens = word_is(w, n, "if") || word_is(w, n, "ifdef") || word_is(w, n, "ifndef");
+            bool other = word_is(w, n, "else") || (n >= 4 && memcmp(w, "elif", 4) == 0);
+            bool blank = !read;
+            if (opens && (ngroups == 64 || overflow)) {
+                overflow++;
+            } else if (opens) {
+                struct body_group *g = &groups[ngroups++];
+                bool first_defined;
+                *g = (struct body_group){ 0 };
+                nlen = simple_condition(text, i, end, &name, &first_defined);
+                if (read && depth > 0 && nlen && nlen < sizeof assumed[0].name) {
+                    int k = 0;
+                    while (k < nassumed && !(assumed[k].len == nlen && memcmp(assumed[k].name, name, nlen) == 0))
+                        k++;
+                    if (k == nassumed && nassumed < 256) {
+                        memcpy(assumed[k].name, name, nlen);
+                        assumed[k].len = nlen;
+                        assumed[k].defined = first_defined;
+                        nassumed++;
+                    }
+                    if (k < nassumed) {
+                        g->chosen = true;
+                        g->keep = assumed[k].defined == first_defined ? 0 : 1;
+                        blank = true;
+                    }
+                }
+            } else if (other && overflow == 0 && ngroups) {
+                struct body_group *g = &groups[ngroups - 1];
+                g->branch++;
+                blank = blank || g->chosen;
+            } else if (word_is(w, n, "endif") && overflow) {
+                overflow--;
+            } else if (word_is(w, n, "endif") && ngroups) {
+                blank = blank || groups[ngroups - 1].chosen;
+                ngroups--;
+            }
+            for (; blank && i < end; i++)
+                if (text[i] != '\n' && text[i] != ' ') {
+                    text[i] = ' ';
+                    changed = true;
+                }
+            i = end;
+            continue;
+        }
+        size_t next = skip_lexeme(text, len, i);
+        if (next == i)
+            next = i + 1;
+        if (text[i] == '\n')
+            line_start = true;
+        else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            line_start = false;
+        if (read && counted && next == i + 1) {
+            if (text[i] == '{')
+                depth++;
+            else if (text[i] == '}' && depth > 0)
+                depth--;
+        }
+        for (; !read && i < next; i++)
+            if (text[i] != '\n' && text[i] != ' ') {
+                text[i] = ' ';
+                changed = true;
+            }
+        i = next;
+    }
+    return changed;
+}
+
 uint32_t grammar_function_end(TSNode def, const char *text, size_t len)
 {
     TSNode body = ts_node_child_by_field_name(def, "body", 4);

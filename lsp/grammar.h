@@ -81,4 +81,18 @@ bool grammar_mask_directive_comments(char *text, size_t len);
  * are kept; returns whether it blanked anything. */
 bool grammar_mask_cplusplus(char *text, size_t len);
 
+/* Blanks, in place, inside braces (a function's body), the branches a
+ * compiler would not read under one consistent assumption about each macro
+ * tested as `#ifdef X`, `#ifndef X`, `#if defined X` or `#if !defined X`:
+ * the first such test takes its first branch, and every later test of the
+ * same macro the branch that agrees (`#ifndef X` `if (a) {` `#endif` ...
+ * `#ifndef X` `}` `#endif` with its #ifdef counterpart: the braces of one
+ * configuration balance, those of all branches together do not). The
+ * directive lines of those groups are blanked too; other conditions are
+ * left as they are. Newlines and every byte offset are kept; returns
+ * whether it blanked anything. The patch keeps every branch: only the
+ * reading changes, and the names of a kept function's whole text count as
+ * used. */
+bool grammar_mask_body_branches(char *text, size_t len);
+
 #endif

@@ -1998,16 +1998,21 @@ static struct patch_index *index_new(const char *text, size_t length, const TSTr
          * (the file reads as one unclosed block), and, when it gave up on
          * bytes, directives inside an initializer or a call's arguments.
          * The structure from a reading without the comments on directive
-         * lines and the C++-only branches, then also with one branch of a
+         * lines, the C++-only branches and the branches of a body that
+         * disagree with the others (grammar_mask_body_branches: braces
+         * opened in one #ifndef X and closed in another), then also with one branch of a
          * conditional whose branches each open a brace and without nested
          * directives, where it has fewer errors (the text, offsets and
          * all, stays the file's). */
         char *c_only = malloc(length + 1);
+        bool body_branches = false;
         if (c_only) {
             memcpy(c_only, text, length);
             c_only[length] = '\0';
             bool changed = grammar_mask_directive_comments(c_only, length);
-            if (!grammar_mask_cplusplus(c_only, length) && !changed) {
+            changed = grammar_mask_cplusplus(c_only, length) || changed;
+            body_branches = grammar_mask_body_branches(c_only, length);
+            if (!changed && !body_branches) {
                 free(c_only);
                 c_only = NULL;
             }
@@ -2027,7 +2032,7 @@ static struct patch_index *index_new(const char *text, size_t length, const TSTr
                     ts_tree_delete(own);
                 tree = own = other;
                 errors = other_errors;
-                masked = r == 1; /* branches left out of the reading */
+                masked = r == 1 || body_branches; /* branches left out of the reading */
             } else if (other) {
                 ts_tree_delete(other);
             }
