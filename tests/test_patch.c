@@ -473,3 +473,21 @@ Test(patch, c_readings_blank_only_what_c_ignores)
     cr_expect_not(grammar_mask_directive_comments(text, len), "nothing left to blank");
     cr_expect_not(grammar_mask_cplusplus(text, len), "nothing left to blank");
 }
+
+/* Inside a body, the branches of plain #ifdef/#ifndef tests are read under
+ * one assumption per macro (the first test's first branch); a file-scope
+ * group and any other condition are left to the later readings. */
+Test(patch, body_branches_read_one_configuration)
+{
+    char text[] = "#ifdef A\nint a;\n#endif\n"
+                  "void f(void) {\n#ifndef A\n  if (x) {\n#endif\n  y();\n#ifdef A\n  z();\n#else\n  }\n#endif\n"
+                  "#if A > 2\n  w();\n#endif\n}\n";
+    char want[] = "#ifdef A\nint a;\n#endif\n"
+                  "void f(void) {\n         \n  if (x) {\n      \n  y();\n        \n      \n     \n  }\n      \n"
+                  "#if A > 2\n  w();\n#endif\n}\n";
+    size_t len = sizeof text - 1;
+
+    cr_assert(grammar_mask_body_branches(text, len));
+    cr_expect_str_eq(text, want);
+    cr_expect_not(grammar_mask_body_branches(text, len), "nothing left to blank");
+}
