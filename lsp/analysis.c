@@ -794,6 +794,10 @@ static void add_function(struct ctx *c, TSNode def)
 
     if (ts_node_is_null(fdecl) || ts_node_is_null(name) || ts_node_is_null(body))
         return;
+    /* no type: the head is a macro's call (`DEF_PRIMITIVE(add) { ... }`),
+     * the name tree-sitter gives is the macro's, not the function's */
+    if (ts_node_is_null(ts_node_child_by_field_id(def, c->f_type)))
+        return;
     if (!ts_node_is_null(grammar_misread_name(fdecl)))
         name = grammar_misread_name(fdecl);
     memset(&f, 0, sizeof f);
@@ -1975,6 +1979,11 @@ static struct analysis *run(const char *text, size_t len, const TSTree *tree, co
     c.out = calloc(1, sizeof *c.out);
     if (!c.out)
         return NULL;
+    /* where tree-sitter lost the top level (conditionals whose branches
+     * each open a brace), the reading the patch builder uses too */
+    TSTree *reading = grammar_reading(text, len, tree, false);
+    if (reading)
+        tree = reading;
     lang = ts_tree_language(tree);
     c.f_declarator = ts_language_field_id_for_name(lang, "declarator", 10);
     c.f_body = ts_language_field_id_for_name(lang, "body", 4);
@@ -2005,6 +2014,8 @@ static struct analysis *run(const char *text, size_t len, const TSTree *tree, co
         cache_install(cache, &next, text, len, c.marker);
     else if (cache)
         cache_clear(&next), cache_clear(cache);
+    if (reading)
+        ts_tree_delete(reading);
     return c.out;
 }
 

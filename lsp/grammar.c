@@ -4,6 +4,7 @@
 #include "grammar.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -534,6 +535,7 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
     size_t i = 0;
     int depth = 0, skipping = 0; /* skipping: #if nesting inside a blanked branch, 1 its own */
     bool line_start = true;
+    char last = ';'; /* the last character of code at file scope */
 
     while (i < len && !m.oom) {
         size_t next = skip_lexeme(text, len, i);
@@ -541,6 +543,8 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
         if (next != i) {
             if (skipping)
                 mask(&m, i, next);
+            else if (depth == 0 && (ch == '"' || ch == '\''))
+                last = ch;
             i = next;
             line_start = false;
             continue;
@@ -580,8 +584,11 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
             } else if (kind == DIR_ENDIF && g) {
                 branch_end(&m, g, &depth, i, end, true);
                 ngroups--;
-            } else if (depth > 0) {
-                mask(&m, i, end); /* an #include or #define inside brackets */
+            } else if (depth > 0 || (last != ';' && last != '}' && kind != DIR_ELSE && kind != DIR_ENDIF)) {
+                /* an #include or #define inside brackets, or inside a
+                 * declaration at file scope (`static const char names[] =`
+                 * `#define X(n) #n "\0"` `#include "names.h"` `;`) */
+                mask(&m, i, end);
             }
             i = end;
             continue;
@@ -593,6 +600,10 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
             depth++;
         } else if ((ch == ')' || ch == ']' || ch == '}') && depth > 0) {
             depth--;
+            if (depth == 0)
+                last = ch;
+        } else if (depth == 0 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
+            last = ch;
         }
         if (ch == '\n')
             line_start = true;
@@ -641,4 +652,89 @@ enum grammar_directive grammar_next_structural(const char *text, size_t len, siz
     }
     *pos = i;
     return DIR_OTHER;
+}
+
+static bool is_container(TSNode n)
+{
+    const char *t = ts_node_type(n);
+    return strcmp(t, "preproc_if") == 0 || strcmp(t, "preproc_ifdef") == 0 || strcmp(t, "preproc_else") == 0 ||
+           strcmp(t, "preproc_elif") == 0 || strcmp(t, "preproc_elifdef") == 0;
+}
+
+/* How badly a tree read the top level (and top-level #if branches): the
+ * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
+ * vanish), then the bytes of the nodes that hold an error (an unclosed
+ * block holding the rest of the file is worse than a definition with an
+ * unknown macro). Lower is better. */
+static uint64_t top_errors(TSNode parent)
+{
+    uint64_t bytes = 0, nodes = 0;
+    TSTreeCursor cur = ts_tree_cursor_new(parent);
+    if (ts_tree_cursor_goto_first_child(&cur)) {
+        do {
+            TSNode k = ts_tree_cursor_current_node(&cur);
+            if (is_container(k)) {
+                uint64_t inner = top_errors(k);
+                bytes += inner >> 20;
+                nodes += inner & 0xfffff;
+            } else if (ts_node_has_error(k)) {
+                nodes += ts_node_end_byte(k) - ts_node_start_byte(k);
+                if (strcmp(ts_node_type(k), "ERROR") == 0)
+                    bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
+            }
+        } while (ts_tree_cursor_goto_next_sibling(&cur));
+    }
+    ts_tree_cursor_delete(&cur);
+    return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
+}
+
+TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch)
+{
+    TSNode root = ts_tree_root_node(tree);
+    uint64_t errors = ts_node_has_error(root) ? top_errors(root) : 0;
+    if (!errors || len > UINT32_MAX)
+        return NULL;
+    /* tree-sitter misread the top level (this runs after every keystroke:
+     * an error inside a definition, as an unknown HOT macro makes, costs a
+     * scan of the text, and a parse only where the scan finds what to
+     * blank): a comment inside a macro's body, an `extern "C" {` for C++
+     * (the file reads as one unclosed block); and when it gave up on bytes
+     * (ERROR nodes), the branches of a body that disagree with the others,
+     * then directives inside an initializer or a call's arguments and
+     * conditionals whose branches each open a brace. The reading with the
+     * fewest errors. */
+    char *c_only = malloc(len + 1);
+    if (c_only) {
+        memcpy(c_only, text, len);
+        c_only[len] = '\0';
+        bool changed = grammar_mask_directive_comments(c_only, len);
+        changed = grammar_mask_cplusplus(c_only, len) || changed;
+        changed = ((errors >> 20) && grammar_mask_body_branches(c_only, len)) || changed;
+        if (!changed) {
+            free(c_only);
+            c_only = NULL;
+        }
+    }
+    char *readings[2] = { c_only, errors >> 20 ? grammar_mask_directives(c_only ? c_only : text, len, last_branch)
+                                               : NULL };
+    TSParser *parser = readings[0] || readings[1] ? ts_parser_new() : NULL;
+    TSTree *best = NULL;
+    for (int r = 0; r < 2; r++) {
+        TSTree *other = NULL;
+        if (readings[r] && parser && ts_parser_set_language(parser, grammar_language()))
+            other = ts_parser_parse_string(parser, NULL, readings[r], (uint32_t)len);
+        free(readings[r]);
+        uint64_t other_errors = other ? top_errors(ts_tree_root_node(other)) : errors;
+        if (other && other_errors < errors) {
+            if (best)
+                ts_tree_delete(best);
+            best = other;
+            errors = other_errors;
+        } else if (other) {
+            ts_tree_delete(other);
+        }
+    }
+    if (parser)
+        ts_parser_delete(parser);
+    return best;
 }

@@ -53,6 +53,19 @@ uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
  *   function the first reading does not define. */
 char *grammar_mask_directives(const char *text, size_t len, bool last_branch);
 
+/* A reading of `text` for when tree-sitter's `tree` of it misread the top
+ * level: the parse of a copy without the comments on directive lines and
+ * the C++-only branches (grammar_mask_directive_comments,
+ * grammar_mask_cplusplus), and when it gave up on bytes (ERROR nodes
+ * there, where whole functions vanish) also without the branches of a body
+ * that disagree with the others (grammar_mask_body_branches), then of
+ * grammar_mask_directives' copy of that (directives inside an initializer
+ * or a call's arguments, conditionals whose branches each open a brace):
+ * the one that reads the top level with the fewest errors. NULL when `tree`
+ * reads it well or no copy does better.
+ * Offsets are the text's; the caller deletes the tree. */
+TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch);
+
 /* Directive lines, by what they do to the structure around them. */
 enum grammar_directive { DIR_OTHER, DIR_IF, DIR_ELSE, DIR_ENDIF, DIR_MACRO };
 

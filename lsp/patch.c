@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "grammar.h"
 
@@ -192,7 +193,7 @@ struct ctx {
     TSTreeCursor cursor;
     /* field ids, looked up once: ts_node_child_by_field_name looks the
      * name up among the language's fields on every call */
-    TSFieldId f_declarator, f_body, f_value, f_name, f_size, f_path;
+    TSFieldId f_declarator, f_body, f_value, f_name, f_size, f_path, f_type;
 };
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
@@ -684,6 +685,29 @@ static void collect_declaration(struct ctx *c, TSNode decl)
     }
 }
 
+/* Whether [a, b) (a definition's head before its name) holds a word that
+ * spells inline and is not the keyword: a project's macro for it
+ * (`force_inline`, `ALWAYS_INLINE`), often with always_inline, whose
+ * callers need the body (a prototype alone does not compile). */
+static bool inline_macro(const struct ctx *c, uint32_t a, uint32_t b)
+{
+    for (uint32_t i = a; i < b && i < c->len;) {
+        uint32_t j = i;
+        while (j < b && (c->src[j] == '_' || (c->src[j] >= 'a' && c->src[j] <= 'z') ||
+                         (c->src[j] >= 'A' && c->src[j] <= 'Z') || (c->src[j] >= '0' && c->src[j] <= '9')))
+            j++;
+        if (j == i) {
+            i++;
+            continue;
+        }
+        for (uint32_t k = i; k + 6 <= j; k++)
+            if (strncasecmp(c->src + k, "inline", 6) == 0)
+                return true;
+        i = j;
+    }
+    return false;
+}
+
 static void collect_function(struct ctx *c, TSNode def)
 {
     TSNode d = { 0 };
@@ -703,7 +727,7 @@ static void collect_function(struct ctx *c, TSNode def)
     s->flags |= SYM_FUNC;
     if (words & ST_STATIC)
         s->flags |= SYM_STATIC_FN;
-    if (words & ST_INLINE)
+    if ((words & ST_INLINE) || inline_macro(c, ts_node_start_byte(def), ts_node_start_byte(id)))
         s->flags |= SYM_INLINE;
 }
 
@@ -723,6 +747,20 @@ static void collect_macro(struct ctx *c, TSNode def)
     s->flags |= SYM_MACRO;
     if (!occ_add(c, &s->mfirst, &s->mlast, value))
         c->oom = true;
+}
+
+/* Whether the head of definition `def` is a macro's call
+ * (`DEF_PRIMITIVE(fiber_call) { ... }`, defining `prim_fiber_call`), which
+ * tree-sitter reads as a definition of no function (a type and a
+ * parenthesized name) or, with no type before it, of a function named
+ * as the macro. What it defines is not known: it is copied as it is (see
+ * is_stray). */
+static bool macro_head(struct ctx *c, TSNode def)
+{
+    if (ts_node_is_null(ts_node_child_by_field_id(def, c->f_type)))
+        return true;
+    /* `MACRO(name) {`: a type (the macro) and a parenthesized name */
+    return !declarator_info(c, ts_node_child_by_field_id(def, c->f_declarator), false).is_function;
 }
 
 static bool is_container(TSNode n)
@@ -780,7 +818,8 @@ static void collect(struct ctx *c, TSNode parent)
         if (ts_node_start_byte(k) < body_end)
             continue; /* the rest of a body tree-sitter cut short */
         if (strcmp(t, "function_definition") == 0) {
-            collect_function(c, k);
+            if (!macro_head(c, k))
+                collect_function(c, k);
             body_end = grammar_function_end(k, c->src, c->len);
         }
         else if (strcmp(t, "declaration") == 0 && !(i + 1 < n && is_function_head(c, k, kids[i + 1])))
@@ -918,6 +957,13 @@ static bool is_bound_local_static(struct ctx *c, TSNode decl)
 {
     if (!has_storage(c, decl, ST_STATIC))
         return false;
+    /* a table of label addresses (`static void *jump[] = { &&op_add,
+     * ... }`, computed goto) holds the old code's labels: the new code
+     * needs its own */
+    const char *p = c->src + ts_node_start_byte(decl), *end = c->src + ts_node_end_byte(decl);
+    for (; p + 2 < end; p++)
+        if (p[0] == '&' && p[1] == '&' && (p[2] == '_' || (p[2] >= 'a' && p[2] <= 'z') || (p[2] >= 'A' && p[2] <= 'Z')))
+            return false;
     bool spec_const = has_qualifier(c, decl, "const");
     TSNode decls[64];
     size_t ndecl = declarators(decl, decls, 64);
@@ -960,6 +1006,10 @@ static void scan(struct ctx *c, TSNode root)
             use_name(c, name, len, 0);
             descend = false;
         } else if (strcmp(t, "declaration") == 0 && is_bound_local_static(c, n)) {
+            descend = false;
+        } else if (strcmp(t, "preproc_arg") == 0) {
+            /* the body of a macro defined inside kept code */
+            use_names_in(c, c->src + ts_node_start_byte(n), c->src + ts_node_end_byte(n), 0);
             descend = false;
         }
         if (!cursor_next(cur, root, descend))
@@ -1562,7 +1612,11 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
         struct item *it;
         if (ts_node_start_byte(k) < body_end)
             continue; /* the rest of a body tree-sitter cut short */
-        if (strcmp(t, "function_definition") == 0) {
+        if (strcmp(t, "function_definition") == 0 && macro_head(c, k)) {
+            body_end = grammar_function_end(k, c->src, c->len);
+            if (!item_add(c, ix, ITEM_STRAY, k))
+                break;
+        } else if (strcmp(t, "function_definition") == 0) {
             body_end = grammar_function_end(k, c->src, c->len);
             if (!(it = item_add(c, ix, ITEM_FUNC, k)))
                 break;
@@ -1924,6 +1978,7 @@ static void field_ids(struct ctx *c, const TSTree *tree)
     c->f_name = ts_language_field_id_for_name(lang, "name", 4);
     c->f_size = ts_language_field_id_for_name(lang, "size", 4);
     c->f_path = ts_language_field_id_for_name(lang, "path", 4);
+    c->f_type = ts_language_field_id_for_name(lang, "type", 4);
 }
 
 void patch_index_free(struct patch_index *self)
@@ -1940,33 +1995,6 @@ void patch_index_free(struct patch_index *self)
     free(self->edits);
     free(self->arena.data);
     free(self);
-}
-
-/* How badly a tree read the top level (and top-level #if branches): the
- * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
- * vanish), then the bytes of the nodes that hold an error (an unclosed
- * block holding the rest of the file is worse than a definition with an
- * unknown macro). Lower is better. */
-static uint64_t top_errors(TSNode parent)
-{
-    uint64_t bytes = 0, nodes = 0;
-    TSTreeCursor cur = ts_tree_cursor_new(parent);
-    if (ts_tree_cursor_goto_first_child(&cur)) {
-        do {
-            TSNode k = ts_tree_cursor_current_node(&cur);
-            if (is_container(k)) {
-                uint64_t inner = top_errors(k);
-                bytes += inner >> 20;
-                nodes += inner & 0xfffff;
-            } else if (ts_node_has_error(k)) {
-                nodes += ts_node_end_byte(k) - ts_node_start_byte(k);
-                if (type_is(k, "ERROR"))
-                    bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
-            }
-        } while (ts_tree_cursor_goto_next_sibling(&cur));
-    }
-    ts_tree_cursor_delete(&cur);
-    return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
 }
 
 /* The index of `text`; `last_branch` as in grammar_mask_directives, for
@@ -1988,55 +2016,12 @@ static struct patch_index *index_new(const char *text, size_t length, const TSTr
             goto fail;
         tree = own;
     }
-    uint64_t errors = ts_node_has_error(ts_tree_root_node(tree)) ? top_errors(ts_tree_root_node(tree)) : 0;
-    if (errors) {
-        /* tree-sitter misread the top level (this runs after every
-         * keystroke: an error inside a definition, as an unknown HOT macro
-         * makes, costs a scan of the text, and a parse only where the scan
-         * finds what it blanks): a comment inside a macro's body
-         * (tree-sitter ends the macro there), an `extern "C" {` for C++
-         * (the file reads as one unclosed block), and, when it gave up on
-         * bytes, directives inside an initializer or a call's arguments.
-         * The structure from a reading without the comments on directive
-         * lines, the C++-only branches and the branches of a body that
-         * disagree with the others (grammar_mask_body_branches: braces
-         * opened in one #ifndef X and closed in another), then also with one branch of a
-         * conditional whose branches each open a brace and without nested
-         * directives, where it has fewer errors (the text, offsets and
-         * all, stays the file's). */
-        char *c_only = malloc(length + 1);
-        bool body_branches = false;
-        if (c_only) {
-            memcpy(c_only, text, length);
-            c_only[length] = '\0';
-            bool changed = grammar_mask_directive_comments(c_only, length);
-            changed = grammar_mask_cplusplus(c_only, length) || changed;
-            body_branches = grammar_mask_body_branches(c_only, length);
-            if (!changed && !body_branches) {
-                free(c_only);
-                c_only = NULL;
-            }
-        }
-        char *readings[2] = { c_only, errors >> 20 ? grammar_mask_directives(c_only ? c_only : text, length,
-                                                                             last_branch)
-                                                   : NULL };
-        for (int r = 0; r < 2; r++) {
-            TSTree *other = NULL;
-            if (readings[r] &&
-                (parser || ((parser = ts_parser_new()) && ts_parser_set_language(parser, grammar_language()))))
-                other = ts_parser_parse_string(parser, NULL, readings[r], (uint32_t)length);
-            free(readings[r]);
-            uint64_t other_errors = other ? top_errors(ts_tree_root_node(other)) : errors;
-            if (other && other_errors < errors) {
-                if (own)
-                    ts_tree_delete(own);
-                tree = own = other;
-                errors = other_errors;
-                masked = r == 1 || body_branches; /* branches left out of the reading */
-            } else if (other) {
-                ts_tree_delete(other);
-            }
-        }
+    TSTree *reading = grammar_reading(text, length, tree, last_branch);
+    if (reading) {
+        if (own)
+            ts_tree_delete(own);
+        tree = own = reading;
+        masked = true;
     }
     ix = calloc(1, sizeof *ix);
     if (!ix || !(ix->tree = ts_tree_copy(tree)))

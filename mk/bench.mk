@@ -52,7 +52,8 @@ bench-micro: all $(MICRO_BIN)
 # make patchcheck DB=path/to/compile_commands.json: every function of every
 # file of a project taken as the one to reload; its patch built and compiled
 # with the file's own flags; fails when a patch does not compile where its
-# file does (bench/patchcheck.c). ONLY=substring limits the files.
+# file does (bench/patchcheck.c). ONLY=substring limits the files, EVERY=N
+# takes one function in N of each file (for very big files).
 PATCHCHECK_BIN := $(BUILD)/bench/patchcheck
 
 .PHONY: patchcheck
@@ -62,5 +63,5 @@ $(PATCHCHECK_BIN): bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(FLAGS_STA
 	$(CC) $(TEST_CFLAGS) -o $@ bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(PKG_LIBS)
 
 patchcheck: all $(PATCHCHECK_BIN)
-	@test -n "$(DB)" || { echo "usage: make patchcheck DB=path/to/compile_commands.json [ONLY=substring]"; exit 2; }
-	$(PATCHCHECK_BIN) $(if $(ONLY),--only $(ONLY)) $(DB)
+	@test -n "$(DB)" || { echo "usage: make patchcheck DB=path/to/compile_commands.json [ONLY=substring] [EVERY=n]"; exit 2; }
+	$(PATCHCHECK_BIN) $(if $(ONLY),--only $(ONLY)) $(if $(EVERY),--every $(EVERY)) $(DB)
