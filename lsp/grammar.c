@@ -73,6 +73,157 @@ static size_t skip_lexeme(const char *text, size_t len, size_t i)
     return i;
 }
 
+bool grammar_mask_directive_comments(char *text, size_t len)
+{
+    bool changed = false, line_start = true;
+    size_t i = 0;
+
+    while (i < len) {
+        size_t next = skip_lexeme(text, len, i);
+        if (next != i) {
+            i = next;
+            line_start = false;
+            continue;
+        }
+        if (text[i] == '#' && line_start) {
+            while (i < len && text[i] != '\n') {
+                next = skip_lexeme(text, len, i);
+                bool block = next > i + 1 && text[i] == '/' && text[i + 1] == '*';
+                size_t after = next;
+                while (after < len && (text[after] == ' ' || text[after] == '\t' || text[after] == '\r'))
+                    after++;
+                /* one that ends the directive stays: tree-sitter reads it
+                 * there, but not blanks before the newline */
+                if (block && after < len && text[after] != '\n' && !memchr(text + i, '\n', next - i)) {
+                    memset(text + i, ' ', next - i);
+                    changed = true;
+                }
+                if (next != i) {
+                    i = next;
+                    continue;
+                }
+                if (text[i] == '\\' && i + 1 < len)
+                    i++;
+                i++;
+            }
+            continue;
+        }
+        if (text[i] == '\n')
+            line_start = true;
+        else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            line_start = false;
+        i++;
+    }
+    return changed;
+}
+
+/* The end of the directive line starting at `i` (text[i] is '#'), past its
+ * continuation lines and the comments on it, at its newline. */
+static size_t directive_end(const char *text, size_t len, size_t i)
+{
+    while (i < len && text[i] != '\n') {
+        size_t next = skip_lexeme(text, len, i);
+        if (next != i) {
+            i = next;
+            continue;
+        }
+        if (text[i] == '\\' && i + 1 < len)
+            i++;
+        i++;
+    }
+    return i;
+}
+
+/* Whether `word` (not NUL-terminated, `n` bytes) is `want`. */
+static bool word_is(const char *word, size_t n, const char *want)
+{
+    return strlen(want) == n && memcmp(word, want, n) == 0;
+}
+
+/* The next word of a directive from `*i` (spaces, tabs and parentheses
+ * before it skipped), moving `*i` past it; its length, 0 at the end. */
+static size_t directive_word(const char *text, size_t end, size_t *i, const char **word)
+{
+    while (*i < end && (text[*i] == ' ' || text[*i] == '\t' || text[*i] == '(' || text[*i] == ')' || text[*i] == '#'))
+        (*i)++;
+    *word = text + *i;
+    size_t start = *i;
+    while (*i < end && (text[*i] == '_' || (text[*i] >= 'a' && text[*i] <= 'z') ||
+                        (text[*i] >= 'A' && text[*i] <= 'Z') || (text[*i] >= '0' && text[*i] <= '9')))
+        (*i)++;
+    return *i - start;
+}
+
+/* Whether the directive [i, end) opens a branch only a C++ compiler takes:
+ * #ifdef __cplusplus, #if defined __cplusplus, #if defined(__cplusplus). */
+static bool opens_cplusplus(const char *text, size_t i, size_t end)
+{
+    const char *w;
+    size_t n = directive_word(text, end, &i, &w);
+    bool ifdef = word_is(w, n, "ifdef");
+    if (!ifdef && !word_is(w, n, "if"))
+        return false;
+    n = directive_word(text, end, &i, &w);
+    if (!ifdef) {
+        if (!word_is(w, n, "defined"))
+            return false;
+        n = directive_word(text, end, &i, &w);
+    }
+    if (!word_is(w, n, "__cplusplus"))
+        return false;
+    while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == ')' || text[i] == '\r'))
+        i++;
+    return i == end || text[i] == '/';
+}
+
+bool grammar_mask_cplusplus(char *text, size_t len)
+{
+    bool changed = false, line_start = true;
+    int depth = 0, blank_depth = 0; /* blanking while blank_depth > 0 */
+    size_t i = 0;
+
+    while (i < len) {
+        if (text[i] == '#' && line_start) {
+            size_t end = directive_end(text, len, i), at = i;
+            const char *w;
+            size_t n = directive_word(text, end, &at, &w);
+            bool opens = word_is(w, n, "if") || word_is(w, n, "ifdef") || word_is(w, n, "ifndef");
+            bool closes = word_is(w, n, "endif");
+            bool other_branch = n >= 4 && (word_is(w, n, "else") || memcmp(w, "elif", 4) == 0);
+            bool keep = true;
+            if (blank_depth) {
+                keep = depth == blank_depth && (closes || other_branch);
+                if (keep)
+                    blank_depth = 0;
+            } else if (opens && opens_cplusplus(text, i, end)) {
+                blank_depth = depth + 1;
+            }
+            depth += opens ? 1 : closes && depth > 0 ? -1 : 0;
+            for (; !keep && i < end; i++)
+                if (text[i] != '\n' && text[i] != ' ') {
+                    text[i] = ' ';
+                    changed = true;
+                }
+            i = end;
+            continue;
+        }
+        size_t next = skip_lexeme(text, len, i);
+        if (next == i)
+            next = i + 1;
+        if (text[i] == '\n')
+            line_start = true;
+        else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            line_start = false;
+        for (; blank_depth && i < next; i++)
+            if (text[i] != '\n' && text[i] != ' ') {
+                text[i] = ' ';
+                changed = true;
+            }
+        i = next;
+    }
+    return changed;
+}
+
 /* What kind of directive the line at `i` (its '#') is, and where it ends
  * (the newline, continuations included) in *end. */
 static enum grammar_directive directive_at(const char *text, size_t len, size_t i, size_t *end)
@@ -98,6 +249,141 @@ static enum grammar_directive directive_at(const char *text, size_t len, size_t 
     if ((n == 6 && memcmp(word, "define", 6) == 0) || (n == 5 && memcmp(word, "undef", 5) == 0))
         return DIR_MACRO;
     return DIR_OTHER;
+}
+
+/* The macro a conditional tests when it is `#ifdef X`, `#ifndef X`,
+ * `#if defined X` or `#if !defined(X)` (the line [i, end), i at '#'):
+ * its length (0 for any other condition), the name in *name and in *defined
+ * whether the first branch is the one taken when X is defined. */
+static size_t simple_condition(const char *text, size_t i, size_t end, const char **name, bool *defined)
+{
+    const char *w;
+    size_t n = directive_word(text, end, &i, &w);
+    bool ifdef = word_is(w, n, "ifdef"), ifndef = word_is(w, n, "ifndef");
+    if (!ifdef && !ifndef && !word_is(w, n, "if"))
+        return 0;
+    *defined = !ifndef;
+    if (!ifdef && !ifndef) {
+        while (i < end && (text[i] == ' ' || text[i] == '\t'))
+            i++;
+        if (i < end && text[i] == '!') {
+            *defined = false;
+            i++;
+        }
+        n = directive_word(text, end, &i, &w);
+        if (!word_is(w, n, "defined"))
+            return 0;
+    }
+    n = directive_word(text, end, &i, name);
+    while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == ')' || text[i] == '\r'))
+        i++;
+    return i == end || text[i] == '/' ? n : 0;
+}
+
+/* A conditional group being read by grammar_mask_body_branches. */
+struct body_group {
+    bool chosen; /* one branch is read, by the macro's assumed state */
+    int keep;    /* chosen: the branch read (0 first, 1 #else) */
+    int branch;  /* the current branch */
+};
+
+/* Whether the branches of `groups` (innermost last) read the current text:
+ * not in a branch left out, and for an unchosen group in its first one. */
+static bool branch_read(const struct body_group *groups, int n, bool *counted)
+{
+    *counted = true;
+    for (int k = 0; k < n; k++) {
+        if (groups[k].chosen && groups[k].branch != groups[k].keep)
+            return false;
+        if (!groups[k].chosen && groups[k].branch != 0)
+            *counted = false;
+    }
+    return true;
+}
+
+bool grammar_mask_body_branches(char *text, size_t len)
+{
+    struct body_group groups[64];
+    struct assumption {
+        char name[64]; /* a copy: the text's lines get blanked */
+        size_t len;
+        bool defined;
+    } assumed[256];
+    int ngroups = 0, nassumed = 0, depth = 0, overflow = 0;
+    bool changed = false, line_start = true;
+    size_t i = 0;
+
+    while (i < len) {
+        bool counted, read = branch_read(groups, ngroups, &counted);
+        if (text[i] == '#' && line_start) {
+            size_t end = directive_end(text, len, i), at = i;
+            const char *w, *name;
+            size_t n = directive_word(text, end, &at, &w), nlen;
+            bool opens = word_is(w, n, "if") || word_is(w, n, "ifdef") || word_is(w, n, "ifndef");
+            bool other = word_is(w, n, "else") || (n >= 4 && memcmp(w, "elif", 4) == 0);
+            bool blank = !read;
+            if (opens && (ngroups == 64 || overflow)) {
+                overflow++;
+            } else if (opens) {
+                struct body_group *g = &groups[ngroups++];
+                bool first_defined;
+                *g = (struct body_group){ 0 };
+                nlen = simple_condition(text, i, end, &name, &first_defined);
+                if (read && depth > 0 && nlen && nlen < sizeof assumed[0].name) {
+                    int k = 0;
+                    while (k < nassumed && !(assumed[k].len == nlen && memcmp(assumed[k].name, name, nlen) == 0))
+                        k++;
+                    if (k == nassumed && nassumed < 256) {
+                        memcpy(assumed[k].name, name, nlen);
+                        assumed[k].len = nlen;
+                        assumed[k].defined = first_defined;
+                        nassumed++;
+                    }
+                    if (k < nassumed) {
+                        g->chosen = true;
+                        g->keep = assumed[k].defined == first_defined ? 0 : 1;
+                        blank = true;
+                    }
+                }
+            } else if (other && overflow == 0 && ngroups) {
+                struct body_group *g = &groups[ngroups - 1];
+                g->branch++;
+                blank = blank || g->chosen;
+            } else if (word_is(w, n, "endif") && overflow) {
+                overflow--;
+            } else if (word_is(w, n, "endif") && ngroups) {
+                blank = blank || groups[ngroups - 1].chosen;
+                ngroups--;
+            }
+            for (; blank && i < end; i++)
+                if (text[i] != '\n' && text[i] != ' ') {
+                    text[i] = ' ';
+                    changed = true;
+                }
+            i = end;
+            continue;
+        }
+        size_t next = skip_lexeme(text, len, i);
+        if (next == i)
+            next = i + 1;
+        if (text[i] == '\n')
+            line_start = true;
+        else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
+            line_start = false;
+        if (read && counted && next == i + 1) {
+            if (text[i] == '{')
+                depth++;
+            else if (text[i] == '}' && depth > 0)
+                depth--;
+        }
+        for (; !read && i < next; i++)
+            if (text[i] != '\n' && text[i] != ' ') {
+                text[i] = ' ';
+                changed = true;
+            }
+        i = next;
+    }
+    return changed;
 }
 
 uint32_t grammar_function_end(TSNode def, const char *text, size_t len)
@@ -386,7 +672,9 @@ static bool is_container(TSNode n)
 
 /* How badly a tree read the top level (and top-level #if branches): the
  * bytes tree-sitter gave up on (ERROR nodes, where whole functions can
- * vanish), then how many nodes hold an error. Lower is better. */
+ * vanish), then the bytes of the nodes that hold an error (an unclosed
+ * block holding the rest of the file is worse than a definition with an
+ * unknown macro). Lower is better. */
 static uint64_t top_errors(TSNode parent)
 {
     uint64_t bytes = 0, nodes = 0;
@@ -399,7 +687,7 @@ static uint64_t top_errors(TSNode parent)
                 bytes += inner >> 20;
                 nodes += inner & 0xfffff;
             } else if (ts_node_has_error(k)) {
-                nodes++;
+                nodes += ts_node_end_byte(k) - ts_node_start_byte(k);
                 if (strcmp(ts_node_type(k), "ERROR") == 0)
                     bytes += ts_node_end_byte(k) - ts_node_start_byte(k);
             }
@@ -432,22 +720,51 @@ TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool l
 {
     TSNode root = ts_tree_root_node(tree);
     uint64_t errors = ts_node_has_error(root) ? top_errors(root) : 0;
-    if (!errors || len > UINT32_MAX || (!(errors >> 20) && !directive_in_error(root, text, len)))
+    if (!errors || len > UINT32_MAX)
         return NULL;
-    /* tree-sitter gave up on bytes at the top level (this runs after
-     * every keystroke: an error inside a definition, as an unknown HOT
-     * macro makes, costs nothing more) */
-    char *copy = grammar_mask_directives(text, len, last_branch);
-    TSParser *parser = copy ? ts_parser_new() : NULL;
-    TSTree *other = NULL;
-    if (parser && ts_parser_set_language(parser, grammar_language()))
-        other = ts_parser_parse_string(parser, NULL, copy, (uint32_t)len);
-    free(copy);
+    /* tree-sitter misread the top level (this runs after every keystroke:
+     * an error inside a definition, as an unknown HOT macro makes, costs a
+     * scan of the text, and a parse only where the scan finds what to
+     * blank): a comment inside a macro's body, an `extern "C" {` for C++
+     * (the file reads as one unclosed block); and when it gave up on bytes
+     * (ERROR nodes), the branches of a body that disagree with the others,
+     * then directives inside an initializer or a call's arguments and
+     * conditionals whose branches each open a brace (also where a node
+     * read with an error holds a directive: an initializer an #include
+     * writes). The reading with the fewest errors. */
+    char *c_only = malloc(len + 1);
+    if (c_only) {
+        memcpy(c_only, text, len);
+        c_only[len] = '\0';
+        bool changed = grammar_mask_directive_comments(c_only, len);
+        changed = grammar_mask_cplusplus(c_only, len) || changed;
+        changed = ((errors >> 20) && grammar_mask_body_branches(c_only, len)) || changed;
+        if (!changed) {
+            free(c_only);
+            c_only = NULL;
+        }
+    }
+    bool directives = (errors >> 20) || directive_in_error(root, text, len);
+    char *readings[2] = { c_only, directives ? grammar_mask_directives(c_only ? c_only : text, len, last_branch)
+                                             : NULL };
+    TSParser *parser = readings[0] || readings[1] ? ts_parser_new() : NULL;
+    TSTree *best = NULL;
+    for (int r = 0; r < 2; r++) {
+        TSTree *other = NULL;
+        if (readings[r] && parser && ts_parser_set_language(parser, grammar_language()))
+            other = ts_parser_parse_string(parser, NULL, readings[r], (uint32_t)len);
+        free(readings[r]);
+        uint64_t other_errors = other ? top_errors(ts_tree_root_node(other)) : errors;
+        if (other && other_errors < errors) {
+            if (best)
+                ts_tree_delete(best);
+            best = other;
+            errors = other_errors;
+        } else if (other) {
+            ts_tree_delete(other);
+        }
+    }
     if (parser)
         ts_parser_delete(parser);
-    if (other && top_errors(ts_tree_root_node(other)) >= errors) {
-        ts_tree_delete(other);
-        other = NULL;
-    }
-    return other;
+    return best;
 }

@@ -3,6 +3,7 @@
 #ifndef HOTC_GRAMMAR_H
 #define HOTC_GRAMMAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <tree_sitter/api.h>
@@ -52,12 +53,16 @@ uint32_t grammar_function_end(TSNode def, const char *text, size_t len);
  *   function the first reading does not define. */
 char *grammar_mask_directives(const char *text, size_t len, bool last_branch);
 
-/* A reading of `text` for when tree-sitter's `tree` of it gave up on bytes
- * at the top level (ERROR nodes there, where whole functions vanish;
- * directives inside an initializer or a call's arguments, and conditionals
- * whose branches each open a brace, are the usual causes): the parse of
- * grammar_mask_directives' copy, when it reads the top level with fewer
- * errors. NULL when `tree` reads it well or the copy does no better.
+/* A reading of `text` for when tree-sitter's `tree` of it misread the top
+ * level: the parse of a copy without the comments on directive lines and
+ * the C++-only branches (grammar_mask_directive_comments,
+ * grammar_mask_cplusplus), and when it gave up on bytes (ERROR nodes
+ * there, where whole functions vanish) also without the branches of a body
+ * that disagree with the others (grammar_mask_body_branches), then of
+ * grammar_mask_directives' copy of that (directives inside an initializer
+ * or a call's arguments, conditionals whose branches each open a brace):
+ * the one that reads the top level with the fewest errors. NULL when `tree`
+ * reads it well or no copy does better.
  * Offsets are the text's; the caller deletes the tree. */
 TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch);
 
@@ -72,5 +77,35 @@ enum grammar_directive { DIR_OTHER, DIR_IF, DIR_ELSE, DIR_ENDIF, DIR_MACRO };
  * included, the newline not) and *pos past it; DIR_OTHER when none. */
 enum grammar_directive grammar_next_structural(const char *text, size_t len, size_t end, size_t *pos, size_t *a,
                                                size_t *b);
+
+/* Blanks, in place, each block comment that lies on a directive line
+ * (a comment between the statements of a `do { ... } while (0)` macro
+ * body), newlines and every byte offset kept; returns whether it blanked
+ * any. The compiler reads such a comment as a space; tree-sitter ends the
+ * macro's value at it and reads the rest of the definition, and the
+ * function after it, as errors. A comment spanning lines is left as is. */
+bool grammar_mask_directive_comments(char *text, size_t len);
+
+/* Blanks, in place, what a C compiler never reads: the branches only a C++
+ * compiler takes (`#ifdef __cplusplus` up to its #else, #elif or #endif:
+ * an `extern "C" {` there, closed in another such branch, leaves
+ * tree-sitter with a brace it cannot match and the whole file unread).
+ * Directive lines outside those branches, newlines and every byte offset
+ * are kept; returns whether it blanked anything. */
+bool grammar_mask_cplusplus(char *text, size_t len);
+
+/* Blanks, in place, inside braces (a function's body), the branches a
+ * compiler would not read under one consistent assumption about each macro
+ * tested as `#ifdef X`, `#ifndef X`, `#if defined X` or `#if !defined X`:
+ * the first such test takes its first branch, and every later test of the
+ * same macro the branch that agrees (`#ifndef X` `if (a) {` `#endif` ...
+ * `#ifndef X` `}` `#endif` with its #ifdef counterpart: the braces of one
+ * configuration balance, those of all branches together do not). The
+ * directive lines of those groups are blanked too; other conditions are
+ * left as they are. Newlines and every byte offset are kept; returns
+ * whether it blanked anything. The patch keeps every branch: only the
+ * reading changes, and the names of a kept function's whole text count as
+ * used. */
+bool grammar_mask_body_branches(char *text, size_t len);
 
 #endif

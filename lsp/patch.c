@@ -81,13 +81,6 @@ static void sbuf_char(struct sbuf *b, char c)
     sbuf_add(b, &c, 1);
 }
 
-static void sbuf_fmt(struct sbuf *b, const char *fmt, unsigned long n)
-{
-    char tmp[64];
-    int k = snprintf(tmp, sizeof tmp, fmt, n);
-    sbuf_add(b, tmp, (size_t)k);
-}
-
 /* ------------------------------------------------------------ names */
 
 enum {
@@ -111,6 +104,7 @@ struct sym {
     unsigned flags;
     bool reloaded, kept, referenced, scanned;
     bool const_init;  /* static var: const-qualified with an initializer */
+    bool sized_by_init; /* static array whose initializer sets a size the text does not show */
     bool is_tls;
     int slot;         /* static var: N of __hotc_s_N */
     uint32_t first;   /* index + 1 into occs, 0 none */
@@ -385,12 +379,33 @@ static bool is_inline_word(struct ctx *c, TSNode n)
     return node_is(c, n, "inline") || node_is(c, n, "__inline") || node_is(c, n, "__inline__");
 }
 
+/* Whether `n` names a macro of the file whose every body is just `word`
+ * (`#define CONST const`: tree-sitter reads the name as a type). */
+static bool macro_is(struct ctx *c, TSNode n, const char *word)
+{
+    size_t len;
+    const char *name = node_text(c, n, &len);
+    struct sym *s = sym_find(c, name, len);
+    if (!s || !(s->flags & SYM_MACRO) || !s->mfirst)
+        return false;
+    for (uint32_t o = s->mfirst; o; o = c->occs[o - 1].next) {
+        const char *body = node_text(c, c->occs[o - 1].node, &len);
+        while (len && (body[len - 1] == ' ' || body[len - 1] == '\t'))
+            len--;
+        if (len != strlen(word) || memcmp(body, word, len) != 0)
+            return false;
+    }
+    return true;
+}
+
 static bool has_qualifier(struct ctx *c, TSNode n, const char *word)
 {
     uint32_t k = ts_node_child_count(n);
     for (uint32_t i = 0; i < k; i++) {
         TSNode q = ts_node_child(n, i);
         if (type_is(q, "type_qualifier") && node_is(c, q, word))
+            return true;
+        if (type_is(q, "type_identifier") && macro_is(c, q, word))
             return true;
     }
     return false;
@@ -425,6 +440,17 @@ struct declared {
     bool is_const;
 };
 
+/* Whether `n`'s text is a keyword of a basic type. */
+static bool is_type_keyword(struct ctx *c, TSNode n)
+{
+    static const char *const words[] = { "void",   "char",     "short",  "int",   "long",
+                                         "float",  "double",   "signed", "unsigned", "_Bool" };
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (node_is(c, n, words[i]))
+            return true;
+    return false;
+}
+
 static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
 {
     struct declared r = { .is_const = spec_const };
@@ -435,8 +461,14 @@ static struct declared declarator_info(struct ctx *c, TSNode d, bool spec_const)
         const char *t = ts_node_type(d);
         if (strcmp(t, "identifier") == 0) {
             /* A name tree-sitter made up to recover (`static v[2];` reads
-             * as type `v` and a missing name) declares nothing. */
-            if (!ts_node_is_missing(d) && ts_node_end_byte(d) > ts_node_start_byte(d))
+             * as type `v` and a missing name) declares nothing, nor does a
+             * type keyword it took for one in a const declaration (`static
+             * CONST double` before an #if whose branches hold the
+             * declarators: left as it is, the patch has its own copy, as of
+             * any const static; a variable there cannot be bound, and the
+             * patch must not compile rather than hold a copy). */
+            if (!ts_node_is_missing(d) && ts_node_end_byte(d) > ts_node_start_byte(d) &&
+                !(spec_const && is_type_keyword(c, d)))
                 r.ident = d;
             return r;
         }
@@ -484,6 +516,17 @@ static long initializer_count(struct ctx *c, TSNode value)
                 continue;
             if (type_is(e, "initializer_pair"))
                 return -1;
+            /* a macro may make several elements (a call in a static
+             * initializer is a macro's), #if lines choose some */
+            if (type_is(e, "call_expression") || strncmp(ts_node_type(e), "preproc_", 8) == 0)
+                return -1;
+            if (type_is(e, "identifier")) {
+                size_t len;
+                const char *name = node_text(c, e, &len);
+                struct sym *s = sym_find(c, name, len);
+                if (s && (s->flags & SYM_MACRO))
+                    return -1;
+            }
             n++;
         }
         return n;
@@ -617,6 +660,13 @@ static void collect_declaration(struct ctx *c, TSNode decl)
         if (!s) {
             c->oom = true;
             return;
+        }
+        if (!info.is_function && !(is_static && info.is_const) && !ts_node_is_null(info.unsized) &&
+            type_is(d, "init_declarator") && !ts_node_is_null(ts_node_child_by_field_id(d, c->f_value)) &&
+            initializer_count(c, ts_node_child_by_field_id(d, c->f_value)) < 0) {
+            s->sized_by_init = true; /* its initializer is copied (size_from_copy) */
+            if (!sym_add_occ(c, s, d))
+                c->oom = true;
         }
         if (info.is_function) {
             if (is_static)
@@ -867,6 +917,11 @@ static void use_name(struct ctx *c, const char *name, size_t len, int depth)
     }
     if ((s->flags & SYM_FUNC) && (s->flags & (SYM_STATIC_FN | SYM_INLINE)) && !s->kept)
         keep_function(c, s);
+    if (s->sized_by_init && !s->scanned) {
+        s->scanned = true;
+        for (uint32_t o = s->first; o; o = c->occs[o - 1].next)
+            push_work(c, c->occs[o - 1].node);
+    }
     if (s->flags & SYM_SVAR) {
         s->referenced = true;
         if (s->const_init && !s->scanned) {
@@ -1011,14 +1066,15 @@ static void add_one_line(struct ctx *c, struct sbuf *out, uint32_t a, uint32_t b
 }
 
 /* Appends a declarator's source with the identifier replaced by `rename`
- * (when not NULL) and the missing size of an array filled in. */
+ * (when not NULL) and the missing size of an array filled in with `size`
+ * (when not NULL). */
 static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct declared *info,
-                           long count, const char *rename)
+                           const char *size, const char *rename)
 {
     uint32_t a = ts_node_start_byte(d), e = ts_node_end_byte(d);
     uint32_t id_a = ts_node_start_byte(info->ident), id_b = ts_node_end_byte(info->ident);
     uint32_t size_at = UINT32_MAX;
-    if (!ts_node_is_null(info->unsized) && count >= 0) {
+    if (!ts_node_is_null(info->unsized) && size) {
         /* just before the closing bracket */
         uint32_t n = ts_node_child_count(info->unsized);
         for (uint32_t i = 0; i < n; i++) {
@@ -1029,7 +1085,7 @@ static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct decla
     }
     for (uint32_t i = a; i < e;) {
         if (i == size_at)
-            sbuf_fmt(b, "%lu", (unsigned long)count);
+            sbuf_str(b, size);
         if (rename && i == id_a && id_b > id_a) {
             sbuf_str(b, rename);
             i = id_b;
@@ -1038,7 +1094,40 @@ static void add_declarator(struct ctx *c, struct sbuf *b, TSNode d, struct decla
         sbuf_char(b, c->src[i++]);
     }
     if (size_at == e)
-        sbuf_fmt(b, "%lu", (unsigned long)count);
+        sbuf_str(b, size);
+}
+
+/* An array sized by an initializer whose element count the text does not
+ * show (macros make the elements, or #if lines choose them), when the patch
+ * uses it: a copy of its definition named __hotc_n_<name> is inserted
+ * before `decl`, so that the declaration that replaces the definition can
+ * take its size from the compiler (`sizeof` on an array of unknown bound
+ * does not compile): that size is written to `size`. The names in the
+ * initializer were marked used (sized_by_init). Returns whether it
+ * inserted the copy. */
+static bool size_from_copy(struct ctx *c, TSNode decl, TSNode first, TSNode d, struct declared *info,
+                           TSNode value, char *size, size_t size_len)
+{
+    size_t len;
+    const char *name = node_text(c, info->ident, &len);
+    struct sym *s = sym_find(c, name, len);
+    char copy[128];
+    if (!s || !s->referenced || !s->sized_by_init || len > 100)
+        return false;
+    snprintf(copy, sizeof copy, "__hotc_n_%.*s", (int)len, name);
+    snprintf(size, size_len, "sizeof %s / sizeof %s[0]", copy, copy);
+    struct sbuf b = { 0 };
+    sbuf_add(&b, c->src + ts_node_start_byte(decl), ts_node_start_byte(first) - ts_node_start_byte(decl));
+    add_declarator(c, &b, d, info, NULL, copy);
+    sbuf_str(&b, " __attribute((unused)) = ");
+    sbuf_add(&b, c->src + ts_node_start_byte(value), ts_node_end_byte(value) - ts_node_start_byte(value));
+    sbuf_str(&b, ";\n");
+    if (b.oom)
+        c->oom = true;
+    else
+        edit_insert(c, decl, b.data, b.len);
+    free(b.data);
+    return !b.oom;
 }
 
 /* Records why a static declaration cannot be bound: tree-sitter found no
@@ -1094,17 +1183,20 @@ static void rewrite_static(struct ctx *c, TSNode decl, bool local, int *slots, s
         if (*nslots < 64)
             slots[(*nslots)++] = slot;
         struct sbuf b = { 0 };
-        TSNode d = k;
+        TSNode d = k, value = { 0 };
         long count = -1;
         if (type_is(k, "init_declarator")) {
             d = ts_node_child_by_field_id(k, c->f_declarator);
-            TSNode value = ts_node_child_by_field_id(k, c->f_value);
+            value = ts_node_child_by_field_id(k, c->f_value);
             if (!ts_node_is_null(value))
                 count = initializer_count(c, value);
         }
-        char sym[32];
+        char sym[32], size[300];
         snprintf(sym, sizeof sym, "__hotc_s_%d", slot);
-        add_declarator(c, &b, d, &info, count, local ? sym : NULL);
+        snprintf(size, sizeof size, "%ld", count);
+        bool sized = count >= 0 || (!local && !ts_node_is_null(info.unsized) && !ts_node_is_null(value) &&
+                                    size_from_copy(c, decl, decls[0], d, &info, value, size, sizeof size));
+        add_declarator(c, &b, d, &info, sized ? size : NULL, local ? sym : NULL);
         if (!local) {
             sbuf_str(&b, " __asm__(\"");
             sbuf_str(&b, sym);
@@ -1150,8 +1242,16 @@ static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl
                 sbuf_str(&b, " __asm__(__hotc_def(");
                 sbuf_add(&b, name, len);
                 sbuf_str(&b, "))");
+                /* right after the parameters: an asm label goes before the
+                 * attributes (`f(int) ATTR_UNUSED;`, where tree-sitter reads
+                 * the macro as part of the function's declarator) */
+                TSNode at = k;
+                while (type_is(at, "pointer_declarator") && !ts_node_is_null(ts_node_child_by_field_id(at, c->f_declarator)))
+                    at = ts_node_child_by_field_id(at, c->f_declarator);
+                TSNode params = type_is(at, "function_declarator") ? ts_node_child_by_field_name(at, "parameters", 10)
+                                                                   : at;
                 if (!b.oom)
-                    edit_insert_after(c, k, b.data, b.len);
+                    edit_insert_after(c, ts_node_is_null(params) ? k : params, b.data, b.len);
                 free(b.data);
             }
             continue;
@@ -1162,8 +1262,12 @@ static void rewrite_global(struct ctx *c, TSNode decl, struct sym *reloaded_decl
         TSNode d = ts_node_child_by_field_id(k, c->f_declarator);
         TSNode value = ts_node_child_by_field_id(k, c->f_value);
         long count = ts_node_is_null(value) ? -1 : initializer_count(c, value);
+        char size[300];
+        snprintf(size, sizeof size, "%ld", count);
+        bool sized = count >= 0 || (!ts_node_is_null(info.unsized) && !ts_node_is_null(value) &&
+                                    size_from_copy(c, decl, decls[0], d, &info, value, size, sizeof size));
         struct sbuf b = { 0 };
-        add_declarator(c, &b, d, &info, count, NULL);
+        add_declarator(c, &b, d, &info, sized ? size : NULL, NULL);
         if (!b.oom)
             edit_replace(c, k, b.data, b.len);
         free(b.data);

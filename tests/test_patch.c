@@ -452,3 +452,42 @@ Test(patch, an_index_gives_the_same_output)
     }
     ts_parser_delete(parser);
 }
+
+/* The readings the patch index falls back on blank only what a C compiler
+ * reads as nothing: a comment inside a directive (not the one ending it:
+ * tree-sitter reads that one), and the branches only C++ takes (up to their
+ * #else); every offset and newline stays. */
+Test(patch, c_readings_blank_only_what_c_ignores)
+{
+    char text[] = "#define F(x) do { \\\n    f(x); /*note*/; \\\n} while (0) /* end */\n"
+                  "#ifdef __cplusplus\nextern \"C\" {\n#else\nint c_only;\n#endif\n"
+                  "#if defined(__cplusplus)\n#if X\n}\n#endif\n#endif\nint after;\n";
+    char want[] = "#define F(x) do { \\\n    f(x);         ; \\\n} while (0) /* end */\n"
+                  "#ifdef __cplusplus\n            \n#else\nint c_only;\n#endif\n"
+                  "#if defined(__cplusplus)\n     \n \n      \n#endif\nint after;\n";
+    size_t len = sizeof text - 1;
+
+    cr_assert(grammar_mask_directive_comments(text, len));
+    cr_assert(grammar_mask_cplusplus(text, len));
+    cr_expect_str_eq(text, want);
+    cr_expect_not(grammar_mask_directive_comments(text, len), "nothing left to blank");
+    cr_expect_not(grammar_mask_cplusplus(text, len), "nothing left to blank");
+}
+
+/* Inside a body, the branches of plain #ifdef/#ifndef tests are read under
+ * one assumption per macro (the first test's first branch); a file-scope
+ * group and any other condition are left to the later readings. */
+Test(patch, body_branches_read_one_configuration)
+{
+    char text[] = "#ifdef A\nint a;\n#endif\n"
+                  "void f(void) {\n#ifndef A\n  if (x) {\n#endif\n  y();\n#ifdef A\n  z();\n#else\n  }\n#endif\n"
+                  "#if A > 2\n  w();\n#endif\n}\n";
+    char want[] = "#ifdef A\nint a;\n#endif\n"
+                  "void f(void) {\n         \n  if (x) {\n      \n  y();\n        \n      \n     \n  }\n      \n"
+                  "#if A > 2\n  w();\n#endif\n}\n";
+    size_t len = sizeof text - 1;
+
+    cr_assert(grammar_mask_body_branches(text, len));
+    cr_expect_str_eq(text, want);
+    cr_expect_not(grammar_mask_body_branches(text, len), "nothing left to blank");
+}
