@@ -1772,16 +1772,17 @@ static void add_line_directive(struct sbuf *b, unsigned long line, const struct 
 /* A directive line of a replaced range. */
 struct dline {
     size_t a, b;
-    enum grammar_directive kind;
-    size_t group; /* DIR_ELSE, DIR_ENDIF: index + 1 of its #if in the range, 0 outside */
-    bool keep, macros; /* macros: DIR_IF, its group holds a #define or #undef */
+    size_t group; /* #else, #endif: index + 1 of its #if in the range, 0 outside */
+    bool keep;
 };
 
 /* Appends to `b` the directive lines of [start, end) that the text around
  * the range depends on, each on a line of its own: the #if, #else or
  * #endif of a group the range does not hold whole (the head of a function
- * in two #if branches), #define and #undef (a later line may use the
- * macro) and the whole groups that hold them. Returns whether it did. */
+ * in two #if branches). A #define or #undef goes with the range, as
+ * before: kept without the #include that used and undefined it (an
+ * X-macro table in a body), it would redefine a later macro. Returns
+ * whether it appended anything. */
 static bool keep_directives(struct ctx *c, struct sbuf *b, uint32_t start, uint32_t end)
 {
     struct dline *lines = NULL;
@@ -1791,34 +1792,23 @@ static bool keep_directives(struct ctx *c, struct sbuf *b, uint32_t start, uint3
     bool any = false;
 
     while ((kind = grammar_next_structural(c->src, c->len, end, &at, &da, &db)) != DIR_OTHER) {
+        if (kind == DIR_MACRO)
+            continue;
         if (!grow((void **)&lines, &cap, n + 1, sizeof *lines) ||
             (kind == DIR_IF && !grow((void **)&stack, &open, depth + 1, sizeof *stack))) {
             b->oom = true;
             break;
         }
         struct dline *l = &lines[n];
-        *l = (struct dline){ .a = da, .b = db, .kind = kind, .keep = true };
+        *l = (struct dline){ .a = da, .b = db, .keep = true };
         if (kind == DIR_IF) {
-            l->keep = false;
+            l->keep = false; /* until it is known not to close in the range */
             stack[depth++] = n;
-        } else if (kind == DIR_MACRO) {
-            if (depth)
-                lines[stack[depth - 1]].macros = true;
         } else if (depth) {
-            size_t g = stack[depth - 1];
-            l->group = g + 1;
+            l->group = stack[depth - 1] + 1;
             l->keep = false;
-            if (kind == DIR_ENDIF) {
+            if (kind == DIR_ENDIF)
                 depth--;
-                if (lines[g].macros) {
-                    lines[g].keep = true;
-                    for (size_t k = g + 1; k <= n; k++)
-                        if (lines[k].group == g + 1)
-                            lines[k].keep = true;
-                    if (depth)
-                        lines[stack[depth - 1]].macros = true;
-                }
-            }
         }
         n++;
     }
