@@ -6,9 +6,10 @@
  * patch is built (patch_build) and compiled with the same command. A patch
  * that fails where its file compiles is a bug of the patch builder; so is
  * a warning the patch shows that the file's own compile does not (after
- * the filter the server applies, build_patch_noise). A function defined
- * in a branch the preprocessor skips with the file's flags (`#ifdef
- * _WIN32`) is not in the program: it is counted apart, not taken.
+ * the filter the server applies, build_patch_noise). A function whose
+ * name is nowhere in the preprocessor's output for the file's flags
+ * (defined in a branch it skips, `#ifdef _WIN32`) is not in the program:
+ * it is counted apart, not taken.
  *
  *     patchcheck [--only SUBSTRING] [--every N] COMPILE_COMMANDS.json
  *
@@ -40,38 +41,22 @@ struct tally {
 
 static size_t every = 1;
 
-/* The rows (1-based) of `file` that the preprocessor keeps, read from the
- * line markers of its output `pre` (`# N "path" flags`): a row whose text
- * reaches the output is in an active branch. rows[r] is set for each;
- * `nrows` bounds them. */
-static void active_rows(const char *pre, const char *file, unsigned char *rows, size_t nrows)
+static bool ident_char(char ch)
 {
-    const char *p = pre;
-    bool in_file = false;
-    size_t row = 0;
-    const char *base = strrchr(file, '/');
-    base = base ? base + 1 : file;
-    while (*p) {
-        const char *eol = strchr(p, '\n');
-        size_t n = eol ? (size_t)(eol - p) : strlen(p);
-        if (n > 2 && p[0] == '#' && p[1] == ' ' && p[2] >= '0' && p[2] <= '9') {
-            row = strtoul(p + 2, NULL, 10);
-            const char *q = memchr(p, '"', n), *r = q ? memchr(q + 1, '"', n - (size_t)(q + 1 - p)) : NULL;
-            if (q && r) {
-                size_t len = (size_t)(r - q - 1), blen = strlen(base);
-                in_file = len >= blen && memcmp(r - blen, base, blen) == 0 &&
-                          (len == blen || r[-(long)blen - 1] == '/');
-            }
-        } else {
-            bool text = false;
-            for (size_t k = 0; k < n && !text; k++)
-                text = p[k] != ' ' && p[k] != '\t' && p[k] != '\r';
-            if (in_file && text && row < nrows)
-                rows[row] = 1;
-            row++;
-        }
-        p = eol ? eol + 1 : p + n;
-    }
+    return ch == '_' || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* Whether `name` is a word of the preprocessor's output `pre`: a function
+ * defined only in a branch the preprocessor skips (`#ifdef _WIN32`) is
+ * not. (Line markers would say which rows are kept, but a generated
+ * parser's #line directives move them.) */
+static bool appears(const char *pre, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(pre, name); p; p = strstr(p + 1, name))
+        if ((p == pre || !ident_char(p[-1])) && !ident_char(p[n]))
+            return true;
+    return false;
 }
 
 /* Runs `argv` in `cwd`; its output (stdout and stderr) in a new string.
@@ -218,17 +203,13 @@ static void check_file(const struct build_command *entry, const char *tmp, struc
     free(output);
     /* the file as the preprocessor reads it: a function defined in a branch
      * it skips (`#ifdef _WIN32`) is not in the program and not taken */
-    size_t nrows = 2;
-    for (size_t k = 0; k < len; k++)
-        nrows += text[k] == '\n';
-    unsigned char *rows = calloc(nrows, 1);
     snprintf(so, sizeof so, "%s/file.i", tmp);
     argv = build_patch_argv(entry, NULL, NULL, entry->file, entry->file, so, &cwd);
     char **pre_argv = NULL;
     size_t argc = 0;
     while (argv && argv[argc])
         argc++;
-    if (argv && rows && (pre_argv = calloc(argc + 2, sizeof *pre_argv))) {
+    if (argv && (pre_argv = calloc(argc + 2, sizeof *pre_argv))) {
         pre_argv[0] = argv[0];
         pre_argv[1] = "-E";
         memcpy(pre_argv + 2, argv + 1, (argc - 1) * sizeof *argv);
@@ -241,13 +222,10 @@ static void check_file(const struct build_command *entry, const char *tmp, struc
         free(pre_argv);
         build_argv_free(argv);
         free(cwd);
-        free(rows);
         free(file_warnings);
         free(text);
         return;
     }
-    active_rows(pre, entry->file, rows, nrows);
-    free(pre);
     free(output);
     output = NULL;
     free(pre_argv);
@@ -265,10 +243,7 @@ static void check_file(const struct build_command *entry, const char *tmp, struc
 
         for (size_t k = 0; k < i; k++)
             dup |= strcmp(a->functions[k].name, name) == 0;
-        size_t row = 1;
-        for (size_t k = 0; k < a->functions[i].name_byte && k < len; k++)
-            row += text[k] == '\n';
-        if (!dup && row < nrows && !rows[row]) {
+        if (!dup && !appears(pre, name)) {
             t->inactive++;
             continue;
         }
@@ -312,7 +287,7 @@ static void check_file(const struct build_command *entry, const char *tmp, struc
         patch_release(&p);
     }
     analysis_free(a);
-    free(rows);
+    free(pre);
     free(file_warnings);
     free(text);
 }

@@ -535,7 +535,8 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
     size_t i = 0;
     int depth = 0, skipping = 0; /* skipping: #if nesting inside a blanked branch, 1 its own */
     bool line_start = true;
-    char last = ';'; /* the last character of code at file scope */
+    char last = ';';      /* the last character of code at file scope */
+    bool in_init = false; /* after a file-scope `=`, before its `;` */
 
     while (i < len && !m.oom) {
         size_t next = skip_lexeme(text, len, i);
@@ -584,7 +585,7 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
             } else if (kind == DIR_ENDIF && g) {
                 branch_end(&m, g, &depth, i, end, true);
                 ngroups--;
-            } else if (depth > 0 || (last != ';' && last != '}' && kind != DIR_ELSE && kind != DIR_ENDIF)) {
+            } else if (depth > 0 || (in_init && kind != DIR_ELSE && kind != DIR_ENDIF)) {
                 /* an #include or #define inside brackets, or inside a
                  * declaration at file scope (`static const char names[] =`
                  * `#define X(n) #n "\0"` `#include "names.h"` `;`): there
@@ -613,6 +614,10 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch)
                 last = ch;
         } else if (depth == 0 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r') {
             last = ch;
+            if (ch == '=')
+                in_init = true;
+            else if (ch == ';')
+                in_init = false;
         }
         if (ch == '\n')
             line_start = true;
