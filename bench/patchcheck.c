@@ -244,6 +244,7 @@ static void check_file(const struct build_command *entry, const char *tmp, struc
         for (size_t k = 0; k < i; k++)
             dup |= strcmp(a->functions[k].name, name) == 0;
         if (!dup && !appears(pre, name)) {
+            printf("inactive %s: %s()\n", entry->file, name);
             t->inactive++;
             continue;
         }
