@@ -843,6 +843,23 @@ static void push_work(struct ctx *c, TSNode n)
     c->work[c->nwork++] = n;
 }
 
+/* Kept code in [start, end): when the reading left branches of it out,
+ * the names they hold count as used too (the compiler may take one). */
+static void use_left_out(struct ctx *c, uint32_t start, uint32_t end)
+{
+    if (!c->ix || !c->ix->masked)
+        return;
+    size_t at = start, a, b;
+    if (grammar_next_structural(c->src, c->len, end, &at, &a, &b) == DIR_OTHER)
+        return;
+    if (!grow((void **)&c->raw, &c->rawcap, c->nraw + 1, sizeof *c->raw)) {
+        c->oom = true;
+        return;
+    }
+    c->raw[c->nraw][0] = start;
+    c->raw[c->nraw++][1] = end;
+}
+
 static void keep_function(struct ctx *c, struct sym *s)
 {
     s->kept = true;
@@ -852,19 +869,7 @@ static void keep_function(struct ctx *c, struct sym *s)
         uint32_t end = grammar_function_end(def, c->src, c->len);
         if (!ts_node_is_null(body))
             push_work(c, body);
-        if (c->ix && c->ix->masked) {
-            /* the branches the reading left out may use other names: the
-             * compiler may take one of them */
-            size_t at = ts_node_start_byte(def), a, b;
-            if (grammar_next_structural(c->src, c->len, end, &at, &a, &b) != DIR_OTHER) {
-                if (!grow((void **)&c->raw, &c->rawcap, c->nraw + 1, sizeof *c->raw)) {
-                    c->oom = true;
-                    return;
-                }
-                c->raw[c->nraw][0] = ts_node_start_byte(def);
-                c->raw[c->nraw++][1] = end;
-            }
-        }
+        use_left_out(c, ts_node_start_byte(def), end);
         /* the rest of a body tree-sitter cut short, read as stray nodes */
         for (TSNode k = ts_node_next_sibling(def); !ts_node_is_null(k) && ts_node_start_byte(k) < end;
              k = ts_node_next_sibling(k))
@@ -926,8 +931,11 @@ static void use_name(struct ctx *c, const char *name, size_t len, int depth)
         s->referenced = true;
         if (s->const_init && !s->scanned) {
             s->scanned = true;
-            for (uint32_t o = s->first; o; o = c->occs[o - 1].next)
-                push_work(c, c->occs[o - 1].node);
+            for (uint32_t o = s->first; o; o = c->occs[o - 1].next) {
+                TSNode d = c->occs[o - 1].node;
+                push_work(c, d);
+                use_left_out(c, ts_node_start_byte(d), ts_node_end_byte(d));
+            }
         }
     }
 }
@@ -1773,16 +1781,35 @@ static void add_line_directive(struct sbuf *b, unsigned long line, const struct 
 struct dline {
     size_t a, b;
     size_t group; /* #else, #endif: index + 1 of its #if in the range, 0 outside */
-    bool keep;
+    bool keep, macros; /* macros: an #if whose group holds a kept #define */
 };
 
+/* Whether the directive [a, b) defines a function-like macro. */
+static bool defines_function_like(const struct ctx *c, size_t a, size_t b)
+{
+    size_t i = a + 1;
+    while (i < b && (c->src[i] == ' ' || c->src[i] == '\t'))
+        i++;
+    if (b - i < 6 || memcmp(c->src + i, "define", 6) != 0)
+        return false;
+    for (i += 6; i < b && (c->src[i] == ' ' || c->src[i] == '\t'); i++)
+        ;
+    while (i < b && (c->src[i] == '_' || (c->src[i] >= 'a' && c->src[i] <= 'z') ||
+                     (c->src[i] >= 'A' && c->src[i] <= 'Z') || (c->src[i] >= '0' && c->src[i] <= '9')))
+        i++;
+    return i < b && c->src[i] == '(';
+}
+
 /* Appends to `b` the directive lines of [start, end) that the text around
- * the range depends on, each on a line of its own: the #if, #else or
- * #endif of a group the range does not hold whole (the head of a function
- * in two #if branches). A #define or #undef goes with the range, as
- * before: kept without the #include that used and undefined it (an
- * X-macro table in a body), it would redefine a later macro. Returns
- * whether it appended anything. */
+ * the range depends on, each on a line of its own:
+ * - the #if, #else or #endif of a group the range does not hold whole
+ *   (the head of a function in two #if branches);
+ * - an object-like #define and every #undef (a later function may use a
+ *   constant a body defines: quickjs's OP_DEFINE_METHOD_GETTER), with the
+ *   whole groups that hold them. A function-like #define goes with the
+ *   range: it is an X-macro for an #include the range holds, which
+ *   undefines it, and kept alone it would redefine a later one.
+ * Returns whether it appended anything. */
 static bool keep_directives(struct ctx *c, struct sbuf *b, uint32_t start, uint32_t end)
 {
     struct dline *lines = NULL;
@@ -1792,7 +1819,7 @@ static bool keep_directives(struct ctx *c, struct sbuf *b, uint32_t start, uint3
     bool any = false;
 
     while ((kind = grammar_next_structural(c->src, c->len, end, &at, &da, &db)) != DIR_OTHER) {
-        if (kind == DIR_MACRO)
+        if (kind == DIR_MACRO && defines_function_like(c, da, db))
             continue;
         if (!grow((void **)&lines, &cap, n + 1, sizeof *lines) ||
             (kind == DIR_IF && !grow((void **)&stack, &open, depth + 1, sizeof *stack))) {
@@ -1804,11 +1831,24 @@ static bool keep_directives(struct ctx *c, struct sbuf *b, uint32_t start, uint3
         if (kind == DIR_IF) {
             l->keep = false; /* until it is known not to close in the range */
             stack[depth++] = n;
+        } else if (kind == DIR_MACRO) {
+            if (depth)
+                lines[stack[depth - 1]].macros = true;
         } else if (depth) {
-            l->group = stack[depth - 1] + 1;
+            size_t g = stack[depth - 1];
+            l->group = g + 1;
             l->keep = false;
-            if (kind == DIR_ENDIF)
+            if (kind == DIR_ENDIF) {
                 depth--;
+                if (lines[g].macros) {
+                    lines[g].keep = true;
+                    for (size_t k = g + 1; k <= n; k++)
+                        if (lines[k].group == g + 1)
+                            lines[k].keep = true;
+                    if (depth)
+                        lines[stack[depth - 1]].macros = true;
+                }
+            }
         }
         n++;
     }
