@@ -1958,8 +1958,10 @@ static void cache_install(struct analysis_cache *self, struct analysis_cache *ne
     *self = *next;
 }
 
+/* `given`: the caller read `tree` already, `given_reading` is its reading
+ * (or NULL); otherwise it is read here. */
 static struct analysis *run(const char *text, size_t len, const TSTree *tree, const char *marker,
-                            struct analysis_cache *cache)
+                            struct analysis_cache *cache, bool given, const TSTree *given_reading)
 {
     struct ctx c;
     const TSLanguage *lang;
@@ -1981,9 +1983,11 @@ static struct analysis *run(const char *text, size_t len, const TSTree *tree, co
         return NULL;
     /* where tree-sitter lost the top level (conditionals whose branches
      * each open a brace), the reading the patch builder uses too */
-    TSTree *reading = grammar_reading(text, len, tree, false);
+    TSTree *reading = given ? NULL : grammar_reading(text, len, tree, false);
     if (reading)
         tree = reading;
+    else if (given_reading)
+        tree = given_reading;
     lang = ts_tree_language(tree);
     c.f_declarator = ts_language_field_id_for_name(lang, "declarator", 10);
     c.f_body = ts_language_field_id_for_name(lang, "body", 4);
@@ -2021,13 +2025,19 @@ static struct analysis *run(const char *text, size_t len, const TSTree *tree, co
 
 struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, const char *marker)
 {
-    return run(text, len, tree, marker, NULL);
+    return run(text, len, tree, marker, NULL, false, NULL);
 }
 
 struct analysis *analysis_run_cached(const char *text, size_t len, const TSTree *tree, const char *marker,
                                      struct analysis_cache *cache)
 {
-    return run(text, len, tree, marker, cache);
+    return run(text, len, tree, marker, cache, false, NULL);
+}
+
+struct analysis *analysis_run_read(const char *text, size_t len, const TSTree *tree, const TSTree *reading,
+                                   const char *marker, struct analysis_cache *cache)
+{
+    return run(text, len, tree, marker, cache, true, reading);
 }
 
 struct analysis *analysis_of_text(const char *text, size_t len, const char *marker)

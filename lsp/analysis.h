@@ -94,6 +94,13 @@ void analysis_cache_free(struct analysis_cache *self);
 struct analysis *analysis_run_cached(const char *text, size_t len, const TSTree *tree, const char *marker,
                                      struct analysis_cache *cache);
 
+/* analysis_run_cached for a caller that has read `tree` already: `reading`
+ * is grammar_reading(text, len, tree, false), NULL where the file needs
+ * none (the docstore reads once per version for the analysis and the patch
+ * index). */
+struct analysis *analysis_run_read(const char *text, size_t len, const TSTree *tree, const TSTree *reading,
+                                   const char *marker, struct analysis_cache *cache);
+
 /* Parses `text` with a fresh parser and analyses it (for tests, baselines). */
 struct analysis *analysis_of_text(const char *text, size_t len, const char *marker);
 

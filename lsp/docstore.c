@@ -233,11 +233,16 @@ void docstore_update(struct docstore *self, struct document *doc)
      * analysis is reused (the cost follows the edit) */
     if (!doc->bodies)
         doc->bodies = analysis_cache_new();
-    doc->analysis = analysis_run_cached(doc->text, doc->len, doc->tree, self->marker, doc->bodies);
+    /* one reading for both (grammar_reading: a second parse where
+     * tree-sitter lost the top level) */
+    TSTree *reading = doc->tree ? grammar_reading(doc->text, doc->len, doc->tree, false) : NULL;
+    doc->analysis = analysis_run_read(doc->text, doc->len, doc->tree, reading, self->marker, doc->bodies);
     /* here, after an edit, so that a save finds it ready (NULL when out of
      * memory: patch_build then indexes for itself) */
     patch_index_free(doc->patch_index);
-    doc->patch_index = doc->tree ? patch_index_new(doc->text, doc->len, doc->tree) : NULL;
+    doc->patch_index = doc->tree ? patch_index_new_read(doc->text, doc->len, doc->tree, reading) : NULL;
+    if (reading)
+        ts_tree_delete(reading);
     doc->touched = ++self->clock;
     drop_cold_trees(self);
 }
@@ -288,8 +293,11 @@ static void job_work(uv_work_t *w)
     job->tree = tree;
     if (!job->bodies)
         job->bodies = analysis_cache_new();
-    job->analysis = analysis_run_cached(job->text, job->len, job->tree, job->marker, job->bodies);
-    job->index = job->tree ? patch_index_new(job->text, job->len, job->tree) : NULL;
+    TSTree *reading = job->tree ? grammar_reading(job->text, job->len, job->tree, false) : NULL;
+    job->analysis = analysis_run_read(job->text, job->len, job->tree, reading, job->marker, job->bodies);
+    job->index = job->tree ? patch_index_new_read(job->text, job->len, job->tree, reading) : NULL;
+    if (reading)
+        ts_tree_delete(reading);
     uv_mutex_lock(&job->lock);
     job->done = 1;
     uv_cond_signal(&job->cond);

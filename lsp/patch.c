@@ -158,6 +158,7 @@ struct patch_index {
     size_t nedits;
     struct sbuf arena;
     bool masked; /* read from grammar_mask_directives' copy */
+    TSTree *source; /* when masked: a copy of the tree it was read from (index_fits) */
 };
 
 struct ctx {
@@ -2017,6 +2018,8 @@ void patch_index_free(struct patch_index *self)
         return;
     if (self->tree)
         ts_tree_delete(self->tree);
+    if (self->source)
+        ts_tree_delete(self->source);
     free(self->syms);
     free(self->table);
     free(self->occs);
@@ -2028,12 +2031,15 @@ void patch_index_free(struct patch_index *self)
 }
 
 /* The index of `text`; `last_branch` as in grammar_mask_directives, for
- * the reading used when tree-sitter gave up on bytes at the top level. */
-static struct patch_index *index_new(const char *text, size_t length, const TSTree *tree, bool last_branch)
+ * the reading used when tree-sitter gave up on bytes at the top level.
+ * `given`: the caller read `tree` already (grammar_reading), `given_reading`
+ * its reading or NULL. */
+static struct patch_index *index_new(const char *text, size_t length, const TSTree *tree, bool last_branch,
+                                     bool given, const TSTree *given_reading)
 {
     struct patch_index *ix = NULL;
     TSParser *parser = NULL;
-    TSTree *own = NULL;
+    TSTree *own = NULL, *reading = NULL;
     struct ctx c = { .src = text, .len = length };
     bool masked = false;
 
@@ -2046,15 +2052,15 @@ static struct patch_index *index_new(const char *text, size_t length, const TSTr
             goto fail;
         tree = own;
     }
-    TSTree *reading = grammar_reading(text, length, tree, last_branch);
+    const TSTree *source = tree;
+    reading = given ? (given_reading ? ts_tree_copy(given_reading) : NULL)
+                            : grammar_reading(text, length, tree, last_branch);
     if (reading) {
-        if (own)
-            ts_tree_delete(own);
-        tree = own = reading;
+        tree = reading;
         masked = true;
     }
     ix = calloc(1, sizeof *ix);
-    if (!ix || !(ix->tree = ts_tree_copy(tree)))
+    if (!ix || !(ix->tree = ts_tree_copy(tree)) || (masked && !(ix->source = ts_tree_copy(source))))
         goto fail;
     ix->masked = masked;
     ix->length = length;
@@ -2090,6 +2096,8 @@ fail:
     patch_index_free(ix);
     ix = NULL;
 done:
+    if (reading)
+        ts_tree_delete(reading);
     if (own)
         ts_tree_delete(own);
     if (parser)
@@ -2099,7 +2107,13 @@ done:
 
 struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree)
 {
-    return index_new(text, length, tree, false);
+    return index_new(text, length, tree, false, false, NULL);
+}
+
+struct patch_index *patch_index_new_read(const char *text, size_t length, const TSTree *tree,
+                                         const TSTree *reading)
+{
+    return tree ? index_new(text, length, tree, false, true, reading) : NULL;
 }
 
 /* Whether `ix` was built from the tree `in` names (the text is the
@@ -2108,11 +2122,11 @@ struct patch_index *patch_index_new(const char *text, size_t length, const TSTre
  * children, whose ids are addresses inside the root subtree: these cannot be
  * reused while the index holds its copy, and any edit of the other tree
  * replaces its root. */
-static bool index_fits(const struct patch_index *ix, const struct patch_input *in)
+bool patch_index_fits(const struct patch_index *ix, const TSTree *tree, size_t length)
 {
-    if (!ix || !in->tree || ix->length != in->length)
+    if (!ix || !tree || ix->length != length)
         return false;
-    TSNode a = ts_tree_root_node(ix->tree), b = ts_tree_root_node(in->tree);
+    TSNode a = ts_tree_root_node(ix->source ? ix->source : ix->tree), b = ts_tree_root_node(tree);
     if (ts_node_child_count(a) == 0 || ts_node_child_count(b) == 0)
         return false;
     return ts_node_child(a, 0).id == ts_node_child(b, 0).id;
@@ -2157,10 +2171,10 @@ static int build(struct patch *self, const struct patch_input *in, const struct 
         snprintf(self->error, sizeof self->error, "cannot build a patch: %s", patch_strerror(PATCH_EINVAL));
         return PATCH_EINVAL;
     }
-    if (index_fits(index, in)) {
+    if (patch_index_fits(index, in->tree, in->length)) {
         ix = index;
     } else {
-        if (!(own = index_new(in->text, in->length, in->tree, last_branch))) {
+        if (!(own = index_new(in->text, in->length, in->tree, last_branch, false, NULL))) {
             err = PATCH_EPARSE;
             snprintf(self->error, sizeof self->error, "cannot parse %s", in->path);
             goto done;

@@ -41,6 +41,19 @@ struct patch_index;
  * cannot be parsed. */
 struct patch_index *patch_index_new(const char *text, size_t length, const TSTree *tree);
 
+/* patch_index_new for a caller that has read `tree` already: `reading` is
+ * grammar_reading(text, length, tree, false), NULL where the file needs
+ * none (the docstore reads once per version for the analysis and the
+ * index). `tree` must not be NULL. */
+struct patch_index *patch_index_new_read(const char *text, size_t length, const TSTree *tree,
+                                         const TSTree *reading);
+
+/* Whether `ix` was built from `tree`, the tree of a text of `length`
+ * bytes (then patch_build_indexed uses it; otherwise it indexes again). An
+ * index read from a masked copy (grammar_reading) fits the tree it was
+ * read from. */
+bool patch_index_fits(const struct patch_index *ix, const TSTree *tree, size_t length);
+
 /* Frees `self` (NULL is fine). */
 void patch_index_free(struct patch_index *self);
 

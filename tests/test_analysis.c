@@ -353,6 +353,39 @@ static void check_cached(const char *what, const char *src, size_t len, struct a
     ts_tree_delete(tree);
 }
 
+/* The reading handed in (the docstore reads once for the analysis and the
+ * patch index) gives analysis_run's result, on a file tree-sitter loses the
+ * top level of (a function head in two branches of an #if) and on one it
+ * reads whole. */
+Test(analysis, a_given_reading_is_the_same_analysis)
+{
+    static const char *const srcs[] = {
+        "#if WIDE\nHOT long f(long a) {\n#else\nHOT int f(int a) {\n#endif\n  return a + 1;\n}\n"
+        "HOT int g(int b) { return f(b) * 2; }\nstatic int h(void) { return 3; }\n",
+        "HOT int g(int b) { return b * 2; }\nstatic int h(void) { return 3; }\n",
+    };
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        size_t len = strlen(srcs[i]);
+        TSTree *tree = parse(srcs[i], len);
+        TSTree *reading = grammar_reading(srcs[i], len, tree, false);
+        cr_assert_eq(reading != NULL, i == 0, "case %zu: a reading only where the top level is lost", i);
+        struct analysis_cache *cache = analysis_cache_new();
+        struct analysis *full = analysis_run(srcs[i], len, tree, "HOT");
+        struct analysis *read = analysis_run_read(srcs[i], len, tree, reading, "HOT", cache);
+        char *x = dump_all(full), *y = dump_all(read);
+        cr_assert_str_eq(y, x, "case %zu", i);
+        cr_assert(strstr(x, "g") && strstr(x, "h"), "case %zu: %s", i, x);
+        free(x);
+        free(y);
+        analysis_free(full);
+        analysis_free(read);
+        analysis_cache_free(cache);
+        if (reading)
+            ts_tree_delete(reading);
+        ts_tree_delete(tree);
+    }
+}
+
 /* A copy dumps as the original, and is independent of it. */
 Test(analysis, copy_is_the_same_analysis)
 {

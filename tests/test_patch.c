@@ -405,8 +405,19 @@ Test(patch, an_index_gives_the_same_output)
         TSTree *other = ts_parser_parse_string(parser, NULL, fc.input, (uint32_t)fc.length);
         struct patch_index *index = patch_index_new(fc.input, fc.length, tree);
         struct patch_index *stale = patch_index_new(fc.input, fc.length, other);
+        /* as the docstore builds it: the reading given (shared with the
+         * analysis) */
+        TSTree *reading = grammar_reading(fc.input, fc.length, tree, false);
+        struct patch_index *given = patch_index_new_read(fc.input, fc.length, tree, reading);
+        if (reading)
+            ts_tree_delete(reading);
         cr_assert_not_null(index);
         cr_assert_not_null(stale);
+        cr_assert_not_null(given);
+        /* used where it fits, also when read from a masked copy */
+        cr_expect(patch_index_fits(index, tree, fc.length), "%s", names[i]);
+        cr_expect(patch_index_fits(given, tree, fc.length), "%s", names[i]);
+        cr_expect(!patch_index_fits(stale, tree, fc.length), "%s", names[i]);
         size_t all = fc.nfunctions;
         const char *requested[16];
         memcpy(requested, fc.functions, sizeof requested);
@@ -425,15 +436,18 @@ Test(patch, an_index_gives_the_same_output)
                 .build_id = "ab",
                 .tree = tree,
             };
-            struct patch plain, indexed, ignored;
+            struct patch plain, indexed, ignored, shared;
             patch_init(&plain);
             patch_init(&indexed);
             patch_init(&ignored);
+            patch_init(&shared);
             cr_assert_eq(patch_build(&plain, &in), 0, "%s: %s", names[i], plain.error);
             cr_assert_eq(patch_build_indexed(&indexed, &in, index), 0, "%s: %s", names[i], indexed.error);
             cr_assert_eq(patch_build_indexed(&ignored, &in, stale), 0, "%s: %s", names[i], ignored.error);
             cr_expect_str_eq(indexed.source, plain.source, "%s, request %zu", names[i], k);
             cr_expect_str_eq(ignored.source, plain.source, "%s, request %zu", names[i], k);
+            cr_assert_eq(patch_build_indexed(&shared, &in, given), 0, "%s: %s", names[i], shared.error);
+            cr_expect_str_eq(shared.source, plain.source, "%s, request %zu", names[i], k);
             cr_expect_eq(indexed.static_count, plain.static_count, "%s", names[i]);
             for (size_t s = 0; s < plain.static_count && s < indexed.static_count; s++) {
                 cr_expect_str_eq(indexed.statics[s].symbol, plain.statics[s].symbol);
@@ -442,8 +456,10 @@ Test(patch, an_index_gives_the_same_output)
             patch_release(&plain);
             patch_release(&indexed);
             patch_release(&ignored);
+            patch_release(&shared);
         }
         fc.nfunctions = all;
+        patch_index_free(given);
         patch_index_free(index);
         patch_index_free(stale);
         ts_tree_delete(tree);
