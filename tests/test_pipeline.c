@@ -1564,6 +1564,35 @@ Test(pipeline, a_compile_error_lands_on_the_users_line)
     json_decref(p);
     p = wait_for(&e, "hotc/status", last_result_is, "compileError", T);
     json_decref(p);
+    /* an error in a macro's body, expanded twice: said once, at the
+     * #define (the compiler says it once per expansion) */
+    char *twice = test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n", "#define TWICE(v) ((v) * )\nHOT int value(int x)\n",
+                                                      "return x + 100;", "int a = TWICE(x);\n    int b = TWICE(x);\n    return a + b;", NULL });
+    save(&e, twice);
+    struct diag_match err2 = { e.uri, NULL, 1, 0 };
+    for (;;) {
+        p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err2, T);
+        int at_define = 0, other = 0;
+        json_array_foreach(json_object_get(p, "diagnostics"), i, d) {
+            if (json_integer_value(json_object_get(d, "severity")) != 1)
+                continue;
+            if (json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")) ==
+                test_line_of(twice, "#define TWICE"))
+                at_define++;
+            else
+                other++;
+        }
+        char *all = json_dumps(p, JSON_COMPACT);
+        json_decref(p);
+        if (at_define == 0 && other > 0) { /* the previous save's error, still being replaced */
+            free(all);
+            continue;
+        }
+        cr_assert_eq(at_define, 1, "the macro's error, said %d times: %s", at_define, all);
+        free(all);
+        break;
+    }
+    free(twice);
     free(broken);
     teardown(&e);
     remove_project(&e);
