@@ -332,8 +332,10 @@ static void job_finish(struct job *job)
                           (json_int_t)job->load_us, "applyUs", (json_int_t)job->apply_us, "totalUs",
                           (json_int_t)total);
     json_object_set_new(job->last, "build", build_details(job));
-    job->reloaded = json_pack("{s:s, s:i, s:o, s:O}", "uri", job->uri, "version", job->version, "functions",
-                              pipeline__fn_names(job), "programs", job->programs);
+    /* totalUs: from the save to the last program's answer, what the lens
+     * says (each program's own timings are its part) */
+    job->reloaded = json_pack("{s:s, s:i, s:o, s:O, s:I}", "uri", job->uri, "version", job->version, "functions",
+                              pipeline__fn_names(job), "programs", job->programs, "totalUs", (json_int_t)total);
     if (job->reloaded && job->state_said)
         json_object_set_new(job->reloaded, "state", json_string(job->state_said));
     log_info("%s (analysis %" PRIu64 " us, patch %" PRIu64 " us, compile %" PRIu64 " us, check %" PRIu64

@@ -99,7 +99,8 @@ export function runText(r: RunState): string {
 export function reloadedFlash(r: HotReloaded): string {
   const applied = r.programs.filter((p) => p.status === 'applied');
   if (!applied.length) return '';
-  const t = formatUs(applied[0].timings?.totalUs);
+  // from the save to the program's answer (the lens's figure); an older server's runtime part otherwise
+  const t = formatUs(r.totalUs ?? applied[0].timings?.totalUs);
   const fns = r.functions.length > 2 ? `${r.functions.length} functions` : r.functions.map((f) => `${f}()`).join(', ');
   return `Reloaded ${fns}${t ? ` in ${t}` : ''}`;
 }
@@ -113,6 +114,8 @@ export interface HotReloaded {
   functions: string[];
   /** the counter of the `hotc/status` that follows (older servers: absent) */
   reloads?: number;
+  /** from the save to the last program's answer, µs (older servers: absent) */
+  totalUs?: number;
   programs: { pid: number; status: ProgramStatus; reason?: string; timings?: ProgramTimings }[];
 }
 

@@ -310,7 +310,10 @@ handlers['hotc/reloaded'] = function(_, params, ctx)
     for _, f in ipairs(fns) do
       table.insert(names, f .. '()')
     end
-    local t = type(applied.timings) == 'table' and format_us(applied.timings.totalUs)
+    -- from the save to the program's answer (the lens's figure); an older
+    -- server's runtime part otherwise
+    local t = (params.totalUs and format_us(params.totalUs))
+      or (type(applied.timings) == 'table' and format_us(applied.timings.totalUs))
     local text = 'Reloaded ' .. (#names > 2 and (#names .. ' functions') or table.concat(names, ', ')) .. (t and (' in ' .. t) or '')
     local s = state_for(ctx.client_id)
     if M.config.reload_notification == 'notify' then
