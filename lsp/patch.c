@@ -764,14 +764,6 @@ static bool macro_head(struct ctx *c, TSNode def)
     return !declarator_info(c, ts_node_child_by_field_id(def, c->f_declarator), false).is_function;
 }
 
-static bool is_container(TSNode n)
-{
-    const char *t = ts_node_type(n);
-    return strcmp(t, "preproc_if") == 0 || strcmp(t, "preproc_ifdef") == 0 ||
-           strcmp(t, "preproc_else") == 0 || strcmp(t, "preproc_elif") == 0 ||
-           strcmp(t, "preproc_elifdef") == 0;
-}
-
 /* The children of `parent`, walked with a cursor: ts_node_child(i) walks
  * from the first child each time, quadratic over a file's top level. */
 static size_t children(TSNode parent, TSNode **out, size_t *cap)
@@ -827,7 +819,7 @@ static void collect(struct ctx *c, TSNode parent)
             collect_declaration(c, k);
         else if (strcmp(t, "preproc_def") == 0 || strcmp(t, "preproc_function_def") == 0)
             collect_macro(c, k);
-        else if (is_container(k))
+        else if (grammar_is_container(k))
             collect(c, k);
     }
     free(kids);
@@ -1656,7 +1648,7 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
         } else if (is_stray(k)) {
             if (!item_add(c, ix, ITEM_STRAY, k))
                 break;
-        } else if (is_container(k)) {
+        } else if (grammar_is_container(k)) {
             if (top && !item_add(c, ix, ITEM_OPEN, k))
                 break;
             index_items(c, ix, k, false);
