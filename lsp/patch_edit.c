@@ -68,6 +68,22 @@ static TSPoint point_after(const struct ctx *c, TSNode n, uint32_t at)
     return p;
 }
 
+/* The position of byte `at`, which lies at or before the start of `n`:
+ * the row counted back from `n`'s, the column from the start of `at`'s
+ * line (as point_after, without a walk from the top of the file). */
+static TSPoint point_before(const struct ctx *c, TSNode n, uint32_t at)
+{
+    TSPoint p = ts_node_start_point(n);
+    for (uint32_t i = at; i < ts_node_start_byte(n) && i < c->len; i++)
+        if (c->src[i] == '\n')
+            p.row--;
+    uint32_t line = at;
+    while (line > 0 && c->src[line - 1] != '\n')
+        line--;
+    p.column = at - line;
+    return p;
+}
+
 /* Blanks a token (static, inline) keeping every column in place. */
 static void edit_blank(struct ctx *c, TSNode n)
 {
@@ -410,21 +426,6 @@ static void rewrite_local_statics(struct ctx *c, TSNode body, const char *fname,
     ts_tree_cursor_delete(&cur);
 }
 
-/* The position of byte `at`. */
-static TSPoint point_at(const struct ctx *c, uint32_t at)
-{
-    TSPoint p = { 0, 0 };
-    for (uint32_t i = 0; i < at && i < c->len; i++) {
-        if (c->src[i] == '\n') {
-            p.row++;
-            p.column = 0;
-        } else {
-            p.column++;
-        }
-    }
-    return p;
-}
-
 /* Where the prototype of a reloaded function whose definition spans
  * [head, end) goes: before `head`, unless the head is in a branch of a
  * conditional group opened before it and closed inside the body (`#ifdef
@@ -495,7 +496,7 @@ void patch__edit_function(struct ctx *c, TSNode def)
         else if (at == ts_node_start_byte(head))
             edit_insert(c, head, b.data, b.len);
         else
-            edit_add(c, at, at, point_at(c, at), b.data, b.len);
+            edit_add(c, at, at, point_before(c, head, at), b.data, b.len);
         free(b.data);
         struct sbuf a = { 0 };
         sbuf_str(&a, " __hotc_export(");
