@@ -1,13 +1,14 @@
-/* Fuzz target: the runtime's side of the socket (runtime/session.c): the
+/* Fuzz target: the runtime's side of the socket (runtime/session*.c): the
  * message reader that cuts the server's bytes into messages, hot/reload's
  * parameters (functions, statics, a library sent as bytes, written to a
  * file and checked as an ELF file the way it is before dlopen), and the answers to
  * everything else. Nothing is dlopened: a patch's code is the server's to
  * choose, so loading one is not fuzzed.
  *
- * session.c is included whole to reach its file-private functions; the
- * rest of the runtime is linked as it is. */
-#include "../runtime/session.c"
+ * session_requests.c (the reader and the requests) is included whole to
+ * reach its file-private functions; the rest of the runtime, session.c
+ * (the backlog the answers go to) included, is linked as it is. */
+#include "../runtime/session_requests.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -18,7 +19,7 @@ static void handle(json_t *msg)
     const char *method = json_string_value(json_object_get(msg, "method"));
     json_t *params = json_object_get(msg, "params");
     if (!method || strcmp(method, "hot/reload") != 0 || !json_is_object(params)) {
-        dispatch(msg);
+        session__dispatch(msg);
         return;
     }
     struct reload_request req;
@@ -49,20 +50,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     r.len = size;
     json_t *msg;
     int got;
-    while ((got = next_message(&r, &msg)) == 1) {
+    while ((got = session__next_message(&r, &msg)) == 1) {
         if (msg)
             handle(msg);
         else
-            respond_error(NULL, -32700, "parse error");
+            session__respond_error(NULL, -32700, "parse error");
         json_decref(msg);
     }
     free(r.buf);
-    struct pending *p = __atomic_exchange_n(&pending, NULL, __ATOMIC_ACQ_REL);
+    struct pending *p = __atomic_exchange_n(&session__pending, NULL, __ATOMIC_ACQ_REL);
     if (p) {
         reload_plan_free(p->plan);
         json_decref(p->id);
         free(p);
     }
-    discard_backlog();
+    session__discard_backlog();
     return 0;
 }

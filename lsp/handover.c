@@ -40,7 +40,7 @@ struct listing {
 /* Beside the server's Unix socket, `state-<key>` (statestore_key) exists
  * while the server keeps state for that executable or is saving some: a
  * starting program's hot_init waits for its attach answer only then
- * (runtime/session.c). Created and removed off the loop. */
+ * (runtime/session_endpoint.c). Created and removed off the loop. */
 static void on_marker_done(uv_fs_t *req)
 {
     uv_file fd = (uv_file)req->result;

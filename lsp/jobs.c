@@ -661,6 +661,28 @@ static struct text_range diag_range(int line, int column)
     return r;
 }
 
+/* Whether a message before diags->items[i] says the same at the same place
+ * of `uri`: an error in a macro's body comes once per expansion, each
+ * with its own "in expansion of" notes; the editor shows it once. */
+static bool said_before(const struct build_diags *diags, size_t i, const char *uri, const char *cwd,
+                        const struct job *job)
+{
+    const struct build_diag *d = &diags->items[i];
+
+    for (size_t k = 0; k < i; k++) {
+        const struct build_diag *o = &diags->items[k];
+        if (o->line != d->line || o->column != d->column || o->severity != d->severity ||
+            !o->message || !d->message || strcmp(o->message, d->message) != 0 || build_patch_noise(o))
+            continue;
+        char *u = diag_uri(o->file, cwd, job);
+        bool same = u && strcmp(u, uri) == 0;
+        free(u);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
 /* Publishes the compile's messages as "compiler" diagnostics, grouped by
  * file, and clears those of the previous compile of the same file. */
 static void publish_compiler(struct pipeline *p, struct job *job, const struct build_diags *diags,
@@ -693,7 +715,7 @@ static void publish_compiler(struct pipeline *p, struct job *job, const struct b
         for (i = 0; out && notes_all && owned && diags && i < diags->count; i++) {
             const struct build_diag *d = &diags->items[i];
             char *u = diag_uri(d->file, cwd, job);
-            if (u && strcmp(u, uri) == 0 && !build_patch_noise(d)) {
+            if (u && strcmp(u, uri) == 0 && !build_patch_noise(d) && !said_before(diags, i, u, cwd, job)) {
                 struct server_diagnostic *sd = &out[n++];
                 sd->range = diag_range(d->line, d->column);
                 sd->severity = d->severity == BUILD_ERROR ? 1 : d->severity == BUILD_WARNING ? 2 : 3;

@@ -344,6 +344,9 @@ void pipeline__free_strv(char **v, size_t n);
 char *pipeline__hash_key(const char *path, const char *name);
 bool pipeline__is_header(const char *path);
 void pipeline__job_check(struct job *job);
+/* The layout refusals shown on `uri` no longer hold (a patch of it passed
+ * the check, or it is back to what the program runs): cleared. */
+void pipeline__clear_layout(struct pipeline *p, const char *uri);
 void pipeline__job_deliver(struct job *job);
 void pipeline__job_free(struct job *job);
 void pipeline__job_start(struct pipeline *p, struct job *job, struct document *doc);

@@ -133,14 +133,23 @@ void pipeline__program_free(struct program *pg)
 
 /* A program built from the files as they are now attached (a restart
  * rebuilt it): every open file's text becomes the baseline, so the
- * warnings that asked for a restart (signature, layout, stale lenses) go. */
+ * warnings that asked for a restart (signature, layout, stale lenses) go,
+ * and what it runs as the compiler sees it is read again (the units of
+ * the previous build would count its changes as still to push). */
 static void rebase_all(struct pipeline *p)
 {
     struct document *doc;
+    const char *uri;
+    json_t *unused;
+    void *tmp;
 
     for (size_t i = 0; (doc = docstore_at(server_docs(p->server), i)) != NULL; i++)
         if (doc->path)
             pipeline__set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    json_object_foreach_safe(p->layout_uris, tmp, uri, unused)
+        pipeline__clear_layout(p, uri);
+    json_object_clear(p->units);
+    json_object_clear(p->units_failed);
     log_info("a rebuilt program attached: the open files are what it runs");
 }
 

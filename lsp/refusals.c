@@ -333,13 +333,18 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
     else
         log_info("layout check of %s: %zu variables, functions and types agree with the running program (%.2f ms)",
                  pipeline__base_name(job->path), r->report->compared, job->check_us / 1000.0);
-    if (json_object_get(p->layout_uris, job->uri)) {
-        json_object_del(p->layout_uris, job->uri);
-        server_set_diagnostics(p->server, job->uri, "layout", NULL, 0);
-    }
+    pipeline__clear_layout(p, job->uri);
     if (r->rc == 0 && r->report->migrations)
         job->migrations = json_incref(r->report->migrations);
     pipeline__job_deliver(job);
+}
+
+void pipeline__clear_layout(struct pipeline *p, const char *uri)
+{
+    if (json_object_get(p->layout_uris, uri)) {
+        json_object_del(p->layout_uris, uri);
+        server_set_diagnostics(p->server, uri, "layout", NULL, 0);
+    }
 }
 
 /* Holds the compiled patch against the running program's DWARF, off the

@@ -607,8 +607,13 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         json_object_set_new(p->base_serials, src->uri, json_integer((json_int_t)++p->next_serial));
         pipeline__unit_rebase(p, src->path, expansion);
     }
-    if (n == 0 && mode == RELOAD_CHANGED)
+    if (n == 0 && mode == RELOAD_CHANGED) {
+        /* no HOT function of it differs from what the program runs (a
+         * refused change was put back, as a header often is): neither its
+         * compile errors nor its layout refusals hold any more */
         clear_compiler(p, src->path);
+        pipeline__clear_layout(p, src->uri);
+    }
     if (n == 0 && mode == RELOAD_CHANGED && n_programs > 0 && batch) {
         char *list = NULL, *message;
         size_t size = 0, i;

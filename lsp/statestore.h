@@ -29,8 +29,8 @@ int statestore_dir(char *out, size_t size, char *err, size_t errsize);
 /* `executable`'s key: its base name (`.` and spaces as `_`, 63 bytes at
  * most) and a 64-bit FNV-1a hash of its whole path, `name-%016x`. It names
  * the state file and the marker beside the server's socket that the
- * runtime looks for before it waits in hot_init (runtime/session.c computes
- * the same). */
+ * runtime looks for before it waits in hot_init (runtime/session_endpoint.c
+ * computes the same). */
 void statestore_key(const char *executable, char *out, size_t size);
 
 /* Writes `state` (borrowed; its "executable" names the program) into its

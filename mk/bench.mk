@@ -65,3 +65,12 @@ $(PATCHCHECK_BIN): bench/patchcheck.c tests/support/run.c $(LSP_LIB) $(FLAGS_STA
 patchcheck: all $(PATCHCHECK_BIN)
 	@test -n "$(DB)" || { echo "usage: make patchcheck DB=path/to/compile_commands.json [ONLY=substring] [EVERY=n]"; exit 2; }
 	$(PATCHCHECK_BIN) $(if $(ONLY),--only $(ONLY)) $(if $(EVERY),--every $(EVERY)) $(DB)
+
+# Part of make check: the same check on this repository's own C (the patch
+# builder's fixtures and the examples), tools/patchcheck-self.sh.
+.PHONY: check-patchcheck
+check-patchcheck: all $(PATCHCHECK_BIN)
+	@echo "== patchcheck: every function of the patch fixtures and the examples"
+	@sh tools/patchcheck-self.sh $(PATCHCHECK_BIN) $(BUILD)/patchcheck-self 90
+
+CHECK_EXTRA += check-patchcheck

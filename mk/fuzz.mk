@@ -64,10 +64,11 @@ $(FUZZ_DIR)/fuzz_server $(FUZZ_DIR)/fuzz_edit: $(FUZZ_DIR)/fuzz_%: fuzz/fuzz_%.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Ilsp -I$(GRAMMAR_SRC) $(PKG_CFLAGS) -c $< -o $@.o
 	$(FUZZ_LINK) -o $@ $@.o $(FUZZ_DIR)/tsalloc.o $(FUZZ_LSP_OBJS) $(FUZZ_GRAMMAR_OBJ) $(PKG_LIBS) -lm
 
-# session.c is included by the target itself.
-$(FUZZ_DIR)/fuzz_runtime: fuzz/fuzz_runtime.c runtime/session.c $(filter-out %/session.o,$(FUZZ_RT_OBJS))
+# session_requests.c is included by the target itself.
+$(FUZZ_DIR)/fuzz_runtime: fuzz/fuzz_runtime.c runtime/session_requests.c runtime/session_impl.h \
+    $(filter-out %/session_requests.o,$(FUZZ_RT_OBJS))
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fvisibility=hidden -Iruntime -DHOTC_VERSION=\"$(VERSION)\" -c $< -o $@.o
-	$(FUZZ_LINK) -o $@ $@.o $(filter-out %/session.o,$(FUZZ_RT_OBJS)) $(RT_LIBS)
+	$(FUZZ_LINK) -o $@ $@.o $(filter-out %/session_requests.o,$(FUZZ_RT_OBJS)) $(RT_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -2,8 +2,8 @@
  * exit: hot/save; or the server's hot/handover before a restart) and gets back at its
  * next start (hot/restore): every hot_state block and HOT_PERSIST variable
  * as bytes, typed ones migrated by the server's plans (docs/protocol.md,
- * "State across restarts"). The messages' JSON lives here and in session.c
- * only. */
+ * "State across restarts"). The messages' JSON lives here and in the
+ * session's files only. */
 #ifndef HOTC_HANDOVER_H
 #define HOTC_HANDOVER_H
 

@@ -3,7 +3,8 @@
  * thread, nothing visible changes), then applied at a safe point (every
  * redirect written while other threads are stopped), or refused whole.
  * Applied versions form a stack that rollback pops; their libraries stay
- * loaded. No JSON here: session.c translates messages into these structs. */
+ * loaded. No JSON here: session_requests.c translates messages into these
+ * structs. */
 #ifndef HOTC_RELOAD_H
 #define HOTC_RELOAD_H
 

@@ -960,6 +960,40 @@ Test(layout, a_header_changed_behind_the_editor_refuses_the_next_c_save_then_app
     remove_project(&e);
 }
 
+/* A header save that a HOT function of another file cannot take (its
+ * struct grew) is refused there; saving the header back as it was takes
+ * the warning away, with no other save: nothing is left to refuse. */
+Test(layout, a_refused_header_save_put_back_clears_its_warning)
+{
+    struct env e;
+    char *line0 = start(&e), *line1, *line2;
+    char *core = strdup(doc_of(&e, "core.h")->text);
+    char *core2 = test_edit(core, (const char *const[]){ "    int sku;\n    int qty;\n", "    int sku;\n    int batch;\n    int qty;\n",
+                                                    NULL });
+    size_t mark;
+
+    /* pricing.c saved as it is first: the server knows what the program
+     * runs of it (its preprocessed unit, read in the background after
+     * start-up) and so that it includes core.h */
+    save(&e, "pricing.c", doc_of(&e, "pricing.c")->text);
+    json_decref(wait_for(&e, "hotc/status", status_done, NULL, T));
+    mark = json_array_size(e.history);
+    line1 = save_refused(&e, "core.h", core2, "pricing.c",
+                         (const char *const[]){ "struct lot", "batch", "16", "24", NULL }, "layout-changed",
+                         "price_of", "price=374 ", "price=500 ", line0);
+    save(&e, "core.h", core);
+    expect_cleared(&e, mark, "pricing.c", "the header was put back");
+    /* and the program ran on, untouched */
+    line2 = expect_unchanged(&e, line1, "price=374 ", "price=500 ");
+    teardown(&e);
+    free(core);
+    free(core2);
+    free(line0);
+    free(line1);
+    free(line2);
+    remove_project(&e);
+}
+
 /* ------------------------------------------------------------ applied */
 
 Test(layout, unedited_files_saved_give_no_warning_and_no_information)
