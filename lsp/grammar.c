@@ -48,6 +48,20 @@ TSNode grammar_misread_name(TSNode fdecl)
     return none;
 }
 
+/* Blanks [a, b) of `text`: every byte but a newline or a space becomes a
+ * space, so that offsets and line numbers stay. Returns whether it
+ * changed a byte. */
+static bool blank_range(char *text, size_t a, size_t b)
+{
+    bool changed = false;
+    for (size_t i = a; i < b; i++)
+        if (text[i] != '\n' && text[i] != ' ') {
+            text[i] = ' ';
+            changed = true;
+        }
+    return changed;
+}
+
 /* The end of a comment, string or character constant starting at `i`
  * (text[i] is its first character), or `i` when none starts there. */
 static size_t skip_lexeme(const char *text, size_t len, size_t i)
@@ -199,11 +213,8 @@ bool grammar_mask_cplusplus(char *text, size_t len)
                 blank_depth = depth + 1;
             }
             depth += opens ? 1 : closes && depth > 0 ? -1 : 0;
-            for (; !keep && i < end; i++)
-                if (text[i] != '\n' && text[i] != ' ') {
-                    text[i] = ' ';
-                    changed = true;
-                }
+            if (!keep && blank_range(text, i, end))
+                changed = true;
             i = end;
             continue;
         }
@@ -214,11 +225,8 @@ bool grammar_mask_cplusplus(char *text, size_t len)
             line_start = true;
         else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r')
             line_start = false;
-        for (; blank_depth && i < next; i++)
-            if (text[i] != '\n' && text[i] != ' ') {
-                text[i] = ' ';
-                changed = true;
-            }
+        if (blank_depth && blank_range(text, i, next))
+            changed = true;
         i = next;
     }
     return changed;
@@ -355,11 +363,8 @@ bool grammar_mask_body_branches(char *text, size_t len)
                 blank = blank || groups[ngroups - 1].chosen;
                 ngroups--;
             }
-            for (; blank && i < end; i++)
-                if (text[i] != '\n' && text[i] != ' ') {
-                    text[i] = ' ';
-                    changed = true;
-                }
+            if (blank && blank_range(text, i, end))
+                changed = true;
             i = end;
             continue;
         }
@@ -376,11 +381,8 @@ bool grammar_mask_body_branches(char *text, size_t len)
             else if (text[i] == '}' && depth > 0)
                 depth--;
         }
-        for (; !read && i < next; i++)
-            if (text[i] != '\n' && text[i] != ' ') {
-                text[i] = ' ';
-                changed = true;
-            }
+        if (!read && blank_range(text, i, next))
+            changed = true;
         i = next;
     }
     return changed;
@@ -481,9 +483,7 @@ static void mask(struct masker *m, size_t a, size_t b)
         memcpy(m->out, m->text, m->len);
         m->out[m->len] = '\0';
     }
-    for (size_t k = a; k < b && k < m->len; k++)
-        if (m->text[k] != '\n')
-            m->out[k] = ' ';
+    blank_range(m->out, a, b < m->len ? b : m->len);
 }
 
 static void group_line(struct group *g, size_t a, size_t b)
@@ -668,7 +668,7 @@ enum grammar_directive grammar_next_structural(const char *text, size_t len, siz
     return DIR_OTHER;
 }
 
-static bool is_container(TSNode n)
+bool grammar_is_container(TSNode n)
 {
     const char *t = ts_node_type(n);
     return strcmp(t, "preproc_if") == 0 || strcmp(t, "preproc_ifdef") == 0 || strcmp(t, "preproc_else") == 0 ||
@@ -687,7 +687,7 @@ static uint64_t top_errors(TSNode parent)
     if (ts_tree_cursor_goto_first_child(&cur)) {
         do {
             TSNode k = ts_tree_cursor_current_node(&cur);
-            if (is_container(k)) {
+            if (grammar_is_container(k)) {
                 uint64_t inner = top_errors(k);
                 bytes += inner >> 20;
                 nodes += inner & 0xfffff;
@@ -711,7 +711,7 @@ static bool directive_in_error(TSNode root, const char *text, size_t len)
     if (ts_tree_cursor_goto_first_child(&cur)) {
         do {
             TSNode k = ts_tree_cursor_current_node(&cur);
-            if (!ts_node_has_error(k) || is_container(k))
+            if (!ts_node_has_error(k) || grammar_is_container(k))
                 continue;
             for (size_t i = ts_node_start_byte(k); !found && i + 1 < ts_node_end_byte(k) && i + 1 < len; i++)
                 found = text[i] == '\n' && text[i + 1] == '#';

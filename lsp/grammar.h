@@ -66,6 +66,11 @@ char *grammar_mask_directives(const char *text, size_t len, bool last_branch);
  * Offsets are the text's; the caller deletes the tree. */
 TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch);
 
+/* Whether `n` is a conditional group or one of its branches (`#if`,
+ * `#ifdef`, `#else`, `#elif`, `#elifdef`), whose children are items of the
+ * level it sits at (the file's top level, for one there). */
+bool grammar_is_container(TSNode n);
+
 /* Directive lines, by what they do to the structure around them. */
 enum grammar_directive { DIR_OTHER, DIR_IF, DIR_ELSE, DIR_ENDIF, DIR_MACRO };
 
