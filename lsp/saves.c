@@ -562,8 +562,21 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         }
         if (skip || (mode == RELOAD_CHANGED && !changed))
             continue;
-        if (!pipeline__any_program_has(p, src->path, f->name))
+        if (!pipeline__any_program_has(p, src->path, f->name)) {
+            /* HOT in the text, not in the running program (marked or
+             * written since it was built): it has no entry to redirect, and
+             * the text is not what the program runs */
+            if (changed && n_programs > 0) {
+                bool is_new = expansion ? !json_object_get(json_object_get(unit, "fns"), f->name)
+                                        : ch && ch->kind == ANALYSIS_ADDED;
+                const char *marker = docstore_marker(server_docs(p->server));
+                full = false;
+                json_array_append_new(notes, json_sprintf("%s() is not %s in the running program (%s since it was "
+                                                          "built); restart to reload it live",
+                                                          f->name, marker, is_new ? "written" : "marked"));
+            }
             continue;
+        }
         fns[n] = strdup(f->name);
         hashes[n++] = expansion ? (uint64_t)json_integer_value(
                                       json_object_get(json_object_get(expansion, "closures"), f->name))

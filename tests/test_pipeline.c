@@ -1531,6 +1531,50 @@ Test(pipeline, a_program_that_vanishes_mid_reload_is_reported_and_the_server_goe
     remove_project(&e);
 }
 
+/* The status's last message (a borrowed string, or ""). */
+static const char *last_message(json_t *status)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(status, "last"), "message"));
+    return m ? m : "";
+}
+
+/* A function marked HOT after the program was built has no entry to
+ * redirect: the save says so (not "nothing to reload"), and the text is
+ * not taken for what the program runs: taking the mark away again is
+ * nothing to reload, with no note about that function. */
+Test(pipeline, a_function_marked_hot_after_the_build_asks_for_a_restart)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+
+    setup_project(&e);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    char *started = wait_output(&e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    free(started);
+    char *marked = test_edit(e.text, (const char *const[]){ "static void on_term(int sig)", "static HOT void on_term(int sig)", NULL });
+    save(&e, marked);
+    p = wait_for(&e, "hotc/status", last_result_is, "notApplied", T);
+    cr_assert(p, "no notApplied status for the newly marked function");
+    cr_assert(strstr(last_message(p), "on_term() is not HOT in the running program (marked since it was built)"), "%s",
+              last_message(p));
+    json_decref(p);
+    /* the mark taken away: the text is what the program runs again */
+    save(&e, e.text);
+    p = wait_for(&e, "hotc/status", last_result_is, "nothing", T);
+    cr_assert(p, "putting the text back is not \"nothing to reload\"");
+    cr_assert_null(strstr(last_message(p), "on_term"), "%s", last_message(p));
+    json_decref(p);
+    free(marked);
+    teardown(&e);
+    remove_project(&e);
+}
+
 /* The line a compile error lands on, on its own and fast: one program,
  * one broken save, the error diagnostic at the user's line (not the
  * generated patch's), and the program never runs the broken code. */
