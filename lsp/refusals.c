@@ -342,8 +342,9 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
 void pipeline__clear_layout(struct pipeline *p, const char *uri)
 {
     if (json_object_get(p->layout_uris, uri)) {
-        json_object_del(p->layout_uris, uri);
+        /* `uri` may be the key itself (rebase_all): deleting frees it */
         server_set_diagnostics(p->server, uri, "layout", NULL, 0);
+        json_object_del(p->layout_uris, uri);
     }
 }
 
