@@ -233,7 +233,10 @@ static void collect_tokens(struct ctx *c, TSTreeCursor *cur, const char *parent)
         c->defuses[def].start = ts_node_start_byte(n);
     }
 
-    if (ts_node_child_count(n) == 0 || strcmp(type, "string_literal") == 0 || strcmp(type, "char_literal") == 0) {
+    /* deeper than GRAMMAR_MAX_DEPTH: the node's text is one token (its
+     * changes still change the hash) */
+    if (ts_node_child_count(n) == 0 || strcmp(type, "string_literal") == 0 || strcmp(type, "char_literal") == 0 ||
+        c->depth >= GRAMMAR_MAX_DEPTH) {
         struct token t;
 
         t.node = n;
@@ -703,7 +706,7 @@ static void add_function(struct ctx *c, TSNode def)
 
 /* ---------------------------------------------------------------- walk */
 
-static void walk(struct ctx *c, TSTreeCursor *cur)
+static void walk(struct ctx *c, TSTreeCursor *cur, unsigned depth)
 {
     TSNode n = ts_tree_cursor_current_node(cur);
     const char *t = ts_node_type(n);
@@ -726,9 +729,9 @@ static void walk(struct ctx *c, TSTreeCursor *cur)
     }
     if (!strcmp(t, "type_definition"))
         analysis__add_typedef(c, n);
-    if (ts_tree_cursor_goto_first_child(cur)) {
+    if (depth < GRAMMAR_MAX_DEPTH && ts_tree_cursor_goto_first_child(cur)) {
         do
-            walk(c, cur);
+            walk(c, cur, depth + 1);
         while (ts_tree_cursor_goto_next_sibling(cur));
         ts_tree_cursor_goto_parent(cur);
     }
@@ -760,16 +763,16 @@ static int marker_allowed(struct ctx *c, size_t i)
 
 /* Whether `n` has a syntax error other than the ERROR node tree-sitter
  * makes of one identifier (a macro it does not know, like the marker). */
-static int has_other_error(TSNode n)
+static int has_other_error(TSNode n, unsigned depth)
 {
-    if (ts_node_is_missing(n))
+    if (ts_node_is_missing(n) || depth > GRAMMAR_MAX_DEPTH)
         return 1;
     if (!ts_node_has_error(n))
         return 0;
     if (!strcmp(ts_node_type(n), "ERROR"))
         return !(ts_node_child_count(n) == 1 && !strcmp(ts_node_type(ts_node_child(n, 0)), "identifier"));
     for (uint32_t i = 0; i < ts_node_child_count(n); i++)
-        if (has_other_error(ts_node_child(n, i)))
+        if (has_other_error(ts_node_child(n, i), depth + 1))
             return 1;
     return 0;
 }
@@ -783,7 +786,7 @@ static void check_stray_markers(struct ctx *c)
         if (!c->toks[i].top || marker_allowed(c, i))
             continue;
         /* Code being typed is often broken: say nothing until it parses. */
-        if (has_other_error(c->tops[c->toks[i].top - 1]))
+        if (has_other_error(c->tops[c->toks[i].top - 1], 0))
             continue;
         p.range = node_range(c->toks[i].node);
         sbuf_printf(&b, "%s can only mark a function definition; it has no effect here", c->marker);
@@ -885,7 +888,7 @@ static struct analysis *run(const char *text, size_t len, const TSTree *tree, co
     ts_tree_cursor_reset(&cur, ts_tree_root_node(tree));
     analysis__index_defs(&c, &cur);
     ts_tree_cursor_reset(&cur, ts_tree_root_node(tree));
-    walk(&c, &cur);
+    walk(&c, &cur, 0);
     ts_tree_cursor_delete(&cur);
     check_stray_markers(&c);
     free(c.toks);

@@ -119,6 +119,7 @@ struct ctx {
     size_t n_toks, cap_toks;
     TSNode *path;               /* collect_tokens: the ancestors of the current node */
     size_t depth, cap_path;
+    unsigned layout_depth;      /* layout_record's nesting */
     TSNode *tops;               /* marker tokens: their top-level declaration */
     size_t n_tops;
     struct type_use *uses;      /* every type use, in document order */

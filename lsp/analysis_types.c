@@ -6,6 +6,7 @@
  * analysis__add_record, analysis__add_typedef); lsp/analysis_impl.h holds
  * what they share. */
 #include "analysis_impl.h"
+#include "grammar.h"
 
 /* ---------------------------------------------------------------- types */
 
@@ -186,7 +187,14 @@ static void add_def(struct ctx *c, char *name, TSNode node, TSNode declarator)
 
 /* Records every named type and enumeration constant outside function
  * bodies, under the cursor's node. */
+static void index_defs(struct ctx *c, TSTreeCursor *cur, unsigned depth);
+
 void analysis__index_defs(struct ctx *c, TSTreeCursor *cur)
+{
+    index_defs(c, cur, 0);
+}
+
+static void index_defs(struct ctx *c, TSTreeCursor *cur, unsigned depth)
 {
     TSNode n = ts_tree_cursor_current_node(cur);
     const char *t = ts_node_type(n);
@@ -230,9 +238,9 @@ void analysis__index_defs(struct ctx *c, TSTreeCursor *cur)
                 add_def(c, node_text(c, nm), n, decls[k]);
         }
     }
-    if (ts_tree_cursor_goto_first_child(cur)) {
+    if (depth < GRAMMAR_MAX_DEPTH && ts_tree_cursor_goto_first_child(cur)) {
         do
-            analysis__index_defs(c, cur);
+            index_defs(c, cur, depth + 1);
         while (ts_tree_cursor_goto_next_sibling(cur));
         ts_tree_cursor_goto_parent(cur);
     }
@@ -732,10 +740,26 @@ static size_t members(TSNode fd, struct member *out, size_t max)
  * When `ty` is given, the members are appended to it as fields, their
  * offsets counted from `base` bits (-1: unknown); the members of anonymous
  * structs and unions are appended as the parent's. */
+static struct layout layout_record_body(struct ctx *c, TSNode spec, TSNode body, int is_union,
+                                        struct analysis_type *ty, long base);
+
 static struct layout layout_record(struct ctx *c, TSNode spec, struct analysis_type *ty, long base)
 {
     TSNode body = ts_node_child_by_field_name(spec, "body", 4);
     int is_union = !strcmp(ts_node_type(spec), "union_specifier");
+    struct layout l;
+
+    if (c->layout_depth >= GRAMMAR_MAX_DEPTH / 16)
+        return unknown_layout; /* records nested deeper than any real code's */
+    c->layout_depth++;
+    l = layout_record_body(c, spec, body, is_union, ty, base);
+    c->layout_depth--;
+    return l;
+}
+
+static struct layout layout_record_body(struct ctx *c, TSNode spec, TSNode body, int is_union,
+                                        struct analysis_type *ty, long base)
+{
     int packed = 0, known = 1;
     long aligned = 0, pos = 0, size = 0, align = 1, unnamed_align = 1;
     struct layout l;

@@ -680,15 +680,17 @@ bool grammar_is_container(TSNode n)
  * vanish), then the bytes of the nodes that hold an error (an unclosed
  * block holding the rest of the file is worse than a definition with an
  * unknown macro). Lower is better. */
-static uint64_t top_errors(TSNode parent)
+static uint64_t top_errors_at(TSNode parent, unsigned depth)
 {
     uint64_t bytes = 0, nodes = 0;
+    if (depth > GRAMMAR_MAX_DEPTH)
+        return 1; /* counted as an error: a reading is tried */
     TSTreeCursor cur = ts_tree_cursor_new(parent);
     if (ts_tree_cursor_goto_first_child(&cur)) {
         do {
             TSNode k = ts_tree_cursor_current_node(&cur);
             if (grammar_is_container(k)) {
-                uint64_t inner = top_errors(k);
+                uint64_t inner = top_errors_at(k, depth + 1);
                 bytes += inner >> 20;
                 nodes += inner & 0xfffff;
             } else if (ts_node_has_error(k)) {
@@ -700,6 +702,11 @@ static uint64_t top_errors(TSNode parent)
     }
     ts_tree_cursor_delete(&cur);
     return (bytes << 20) | (nodes < 0xfffff ? nodes : 0xfffff);
+}
+
+static uint64_t top_errors(TSNode parent)
+{
+    return top_errors_at(parent, 0);
 }
 
 /* Whether a top-level node read with an error holds a directive line (a

@@ -3,6 +3,14 @@
 #ifndef HOTC_GRAMMAR_H
 #define HOTC_GRAMMAR_H
 
+/* How deep the walks over a tree go (the analysis's, the patch builder's,
+ * the readings'): a tree-sitter tree is as deep as the code nests, and a
+ * file of 100,000 `!` or `{` nests that deep. Below this depth a walk
+ * stops (the analysis hashes what is below as text), so that every walk
+ * fits a thread's stack, under ASan too. Real code nests far less (an
+ * `else if` chain of 900 cases is 1,800 levels). */
+#define GRAMMAR_MAX_DEPTH 2000
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

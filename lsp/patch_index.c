@@ -514,7 +514,7 @@ bool patch__is_function_head(const struct ctx *c, TSNode decl, TSNode next)
     return true;
 }
 
-static void collect(struct ctx *c, TSNode parent)
+static void collect(struct ctx *c, TSNode parent, unsigned depth)
 {
     TSNode *kids = NULL;
     size_t cap = 0, n = children(parent, &kids, &cap);
@@ -533,8 +533,8 @@ static void collect(struct ctx *c, TSNode parent)
             collect_declaration(c, k);
         else if (strcmp(t, "preproc_def") == 0 || strcmp(t, "preproc_function_def") == 0)
             collect_macro(c, k);
-        else if (grammar_is_container(k))
-            collect(c, k);
+        else if (grammar_is_container(k) && depth < GRAMMAR_MAX_DEPTH)
+            collect(c, k, depth + 1);
     }
     free(kids);
 }
@@ -596,7 +596,7 @@ static bool is_stray(TSNode n)
  * document order, each with the symbols it declares and the edits it gets
  * when the patch uses none of them (bodies to prototypes, statics to weak
  * references, definitions of globals to declarations). */
-static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bool top)
+static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bool top, unsigned depth)
 {
     TSNode *kids = NULL;
     size_t cap = 0, n = children(parent, &kids, &cap);
@@ -642,10 +642,10 @@ static void index_items(struct ctx *c, struct patch_index *ix, TSNode parent, bo
         } else if (is_stray(k)) {
             if (!item_add(c, ix, ITEM_STRAY, k))
                 break;
-        } else if (grammar_is_container(k)) {
+        } else if (grammar_is_container(k) && depth < GRAMMAR_MAX_DEPTH) {
             if (top && !item_add(c, ix, ITEM_OPEN, k))
                 break;
-            index_items(c, ix, k, false);
+            index_items(c, ix, k, false, depth + 1);
             if (top) {
                 /* #line inside a skipped branch is not obeyed: resynchronize
                  * on the line after the #endif, which is always live */
@@ -735,10 +735,10 @@ struct patch_index *patch__index_new(const char *text, size_t length, const TSTr
     ix->length = length;
     TSNode root = ts_tree_root_node(ix->tree);
     patch__field_ids(&c, ix->tree);
-    collect(&c, root);
+    collect(&c, root, 0);
     ix->next_slot = c.next_slot;
     if (!c.oom)
-        index_items(&c, ix, root, true);
+        index_items(&c, ix, root, true, 0);
     ix->syms = c.syms;
     ix->nsyms = c.nsyms;
     ix->symcap = c.symcap;

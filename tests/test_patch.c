@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analysis.h"
 #include "grammar.h"
 #include "patch.h"
 #include "run.h"
@@ -467,6 +468,56 @@ Test(patch, an_index_gives_the_same_output)
         fcase_release(&fc);
     }
     ts_parser_delete(parser);
+}
+
+/* A text `n` levels deep: `open` n times, then `middle`, then `close` n
+ * times, between `head` and `tail` (a new string). */
+static char *nested(const char *head, const char *open, const char *middle, const char *close, const char *tail,
+                    size_t n)
+{
+    size_t lo = strlen(open), lc = strlen(close), lh = strlen(head), lm = strlen(middle), lt = strlen(tail);
+    char *s = malloc(lh + n * (lo + lc) + lm + lt + 1), *p = s;
+
+    cr_assert(s);
+    memcpy(p, head, lh), p += lh;
+    for (size_t i = 0; i < n; i++)
+        memcpy(p, open, lo), p += lo;
+    memcpy(p, middle, lm), p += lm;
+    for (size_t i = 0; i < n; i++)
+        memcpy(p, close, lc), p += lc;
+    memcpy(p, tail, lt), p += lt;
+    *p = '\0';
+    return s;
+}
+
+/* Code nested 100,000 deep (a 200 KB file of `!`, of braces, of `#if`
+ * lines) is analysed and cut without overflowing the stack: the walks stop
+ * at GRAMMAR_MAX_DEPTH. (Before, each of these crashed the server.) */
+Test(patch, code_nested_100000_deep_is_analysed_and_cut)
+{
+    const size_t n = 100000;
+    char *texts[] = {
+        nested("#include \"hot.h\"\nHOT int f(void) { return ", "!", "1", "", "; }\n", n),
+        nested("#include \"hot.h\"\nHOT int f(void) { ", "{", "", "}", " return 0; }\n", n),
+        nested("#include \"hot.h\"\n", "#if 1\n", "HOT int f(void) { return 1; }\n", "#endif\n", "", n),
+        nested("#include \"hot.h\"\nint x = ", "(", "1", ")", ";\nHOT int f(void) { return x; }\n", n),
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        size_t len = strlen(texts[i]);
+        struct analysis *a = analysis_of_text(texts[i], len, "HOT");
+        cr_assert_not_null(a, "case %zu: no analysis", i);
+        analysis_free(a);
+        const char *fns[] = { "f" };
+        struct patch p;
+        patch_init(&p);
+        struct patch_input in = {
+            .text = texts[i], .length = len, .path = "deep.c", .functions = fns, .function_count = 1, .build_id = "ab",
+        };
+        int rc = patch_build(&p, &in);
+        cr_assert(rc == 0 || rc == PATCH_ENOTFOUND, "case %zu: %d %s", i, rc, p.error);
+        patch_release(&p);
+        free(texts[i]);
+    }
 }
 
 /* The readings the patch index falls back on blank only what a C compiler
