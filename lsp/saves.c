@@ -427,6 +427,18 @@ static void clear_compiler(struct pipeline *p, const char *path)
     json_object_del(p->compiler_uris, path);
 }
 
+/* Whether an attached program has one of the HOT functions of `src`
+ * (static ones by file, others by name): the file is part of it. */
+static bool runs_some_of(struct pipeline *p, const struct source *src)
+{
+    for (size_t i = 0; i < src->analysis->n_functions; i++) {
+        const struct analysis_function *f = &src->analysis->functions[i];
+        if (f->hot && pipeline__any_program_has(p, src->path, f->name))
+            return true;
+    }
+    return false;
+}
+
 /* Starts the reload of the HOT functions of `src`. With `expansion` (the
  * text's unit, see unit_of) and a unit for the file in p->units, what
  * changed is what the compiler sees: a HOT function whose expansion, or
@@ -565,8 +577,10 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         if (!pipeline__any_program_has(p, src->path, f->name)) {
             /* HOT in the text, not in the running program (marked or
              * written since it was built): it has no entry to redirect, and
-             * the text is not what the program runs */
-            if (changed && n_programs > 0) {
+             * the text is not what the program runs (only said of a file
+             * the program has HOT functions of: a file of another program
+             * of the workspace is not this one's) */
+            if (changed && runs_some_of(p, src)) {
                 bool is_new = expansion ? !json_object_get(json_object_get(unit, "fns"), f->name)
                                         : ch && ch->kind == ANALYSIS_ADDED;
                 const char *marker = docstore_marker(server_docs(p->server));
