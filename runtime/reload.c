@@ -197,7 +197,9 @@ static int bind_statics(const struct reload_request *req, void *handle, char *re
             snprintf(what, sizeof what, "static %s '%s' in %s", s->is_function ? "function" : "variable",
                      s->name, s->file ? s->file : "?");
         if (n == 0) {
-            snprintf(reason, reasonsz, "cannot bind %s: not found in the executable's symbol table",
+            snprintf(reason, reasonsz,
+                     "cannot bind %s: not found in the executable's symbol table (added since it was built? "
+                     "restart to apply, or keep it in a state block: hot_state)",
                      what);
             goto done;
         }

@@ -1575,6 +1575,41 @@ Test(pipeline, a_function_marked_hot_after_the_build_asks_for_a_restart)
     remove_project(&e);
 }
 
+/* A static variable added since the program was built is not in it: the
+ * reload is refused, naming the variable and saying why, and the program
+ * keeps running the old code (no fresh zero where state could be lost). */
+Test(pipeline, a_static_added_since_the_build_is_refused_by_name)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+
+    setup_project(&e);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    char *started = wait_output(&e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    free(started);
+    char *added = test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n", "static int added_later;\nHOT int value(int x)\n",
+                                                      "return x + 100;", "added_later++;\n    return x + 300;", NULL });
+    save(&e, added);
+    p = wait_for(&e, "hotc/status", last_result_is, "refused", T);
+    cr_assert(p, "the reload was not refused");
+    cr_assert(strstr(last_message(p), "added_later") && strstr(last_message(p), "added since it was built"), "%s",
+              last_message(p));
+    json_decref(p);
+    usleep(300000);
+    char *line = wait_output(&e, "value=", T); /* the program's last line */
+    cr_assert(line && strstr(line, "value=101"), "the program does not run the old code: %s", line);
+    free(line);
+    free(added);
+    teardown(&e);
+    remove_project(&e);
+}
+
 /* The line a compile error lands on, on its own and fast: one program,
  * one broken save, the error diagnostic at the user's line (not the
  * generated patch's), and the program never runs the broken code. */
