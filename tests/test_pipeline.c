@@ -929,18 +929,17 @@ Test(pipeline, run_without_settings_in_a_terminal_and_restart_with_a_rebuild)
     remove_project(&e);
 }
 
-/* A signature change is not applied and warned about; restart rebuilds
- * the program from the saved file, starts it again, and the warning goes
- * (the rebuilt program runs the file as it is). */
-Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
+/* A project whose Makefile builds the program (so that restart rebuilds
+ * it), the server set to run it, the program run and attached, the
+ * source open. */
+static void run_with_makefile(struct env *e)
 {
-    struct env e;
     char path[PATH_MAX], make[16384];
     int one = 1;
     json_t *r, *p;
 
-    setup_project(&e);
-    snprintf(path, sizeof path, "%s/Makefile", e.dir);
+    setup_project(e);
+    snprintf(path, sizeof path, "%s/Makefile", e->dir);
     {
         /* the flags are shell text: $(...) becomes $$(...) in a Makefile */
         const char *f = test_hotc_flags();
@@ -953,13 +952,24 @@ Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
         snprintf(make + n, sizeof make - n, "\n");
     }
     test_spit(path, make);
-    start_server(&e, json_pack("{s:{s:s, s:[s]}}", "program", "path", e.prog, "args", "120000"));
-    r = command(&e, "hotc.server.run", NULL);
+    start_server(e, json_pack("{s:{s:s, s:[s]}}", "program", "path", e->prog, "args", "120000"));
+    r = command(e, "hotc.server.run", NULL);
     cr_assert_gt(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")), 0, "%s", json_dumps(r, 0));
     json_decref(r);
-    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    p = wait_for(e, "hotc/status", programs_is, &one, T);
     json_decref(p);
-    open_doc(&e);
+    open_doc(e);
+}
+
+/* A signature change is not applied and warned about; restart rebuilds
+ * the program from the saved file, starts it again, and the warning goes
+ * (the rebuilt program runs the file as it is). */
+Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
+{
+    struct env e;
+    json_t *r, *p;
+
+    run_with_makefile(&e);
 
     char *changed = test_edit(e.text, (const char *const[]){ "HOT int value(int x)", "HOT int value(long x)", NULL });
     save(&e, changed);
@@ -984,30 +994,9 @@ Test(pipeline, restart_rebuilds_and_clears_the_warning_it_resolved)
 Test(pipeline, restart_clears_the_layout_warning_it_resolved)
 {
     struct env e;
-    char path[PATH_MAX], make[16384];
-    int one = 1;
     json_t *r, *p;
 
-    setup_project(&e);
-    snprintf(path, sizeof path, "%s/Makefile", e.dir);
-    {
-        const char *f = test_hotc_flags();
-        size_t n = (size_t)snprintf(make, sizeof make, "all:\n\tgcc -std=gnu11 -g -O1 -Wall -o prog prog.c ");
-        for (; *f && n + 3 < sizeof make; f++) {
-            if (*f == '$')
-                make[n++] = '$';
-            make[n++] = *f;
-        }
-        snprintf(make + n, sizeof make - n, "\n");
-    }
-    test_spit(path, make);
-    start_server(&e, json_pack("{s:{s:s, s:[s]}}", "program", "path", e.prog, "args", "120000"));
-    r = command(&e, "hotc.server.run", NULL);
-    cr_assert_gt(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")), 0, "%s", json_dumps(r, 0));
-    json_decref(r);
-    p = wait_for(&e, "hotc/status", programs_is, &one, T);
-    json_decref(p);
-    open_doc(&e);
+    run_with_makefile(&e);
 
     char *changed = test_edit(e.text, (const char *const[]){ "    int ticks;\n", "    long pad;\n    int ticks;\n",
                                                         "    c->ticks++;", "    c->ticks += 2;", NULL });
