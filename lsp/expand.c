@@ -410,9 +410,13 @@ static void feed(struct reader *r, size_t entry, const char *s, size_t n)
         hash_byte(&f->hash, '\n');
 }
 
+/* The flags of a line marker: entering an included file, returning to one. */
+enum { MARK_ENTER = 1, MARK_RETURN = 2 };
+
 /* Parses a line marker `# N "file" flags...` (`#line N "file"` too):
- * the line number of the next line and the file name (new string). */
-static bool parse_marker(const char *s, size_t n, unsigned long *line, char **file)
+ * the line number of the next line, the file name (new string) and the
+ * flags (MARK_*). */
+static bool parse_marker(const char *s, size_t n, unsigned long *line, char **file, int *flags)
 {
     size_t i = 1;
     unsigned long v = 0;
@@ -441,8 +445,119 @@ static bool parse_marker(const char *s, size_t n, unsigned long *line, char **fi
         *o++ = s[i];
     }
     *o = '\0';
+    *flags = 0;
+    for (i++; i < n; i++)
+        if (s[i] == '1' && s[i - 1] == ' ')
+            *flags |= MARK_ENTER;
+        else if (s[i] == '2' && s[i - 1] == ' ')
+            *flags |= MARK_RETURN;
     *line = v;
     *file = name;
+    return true;
+}
+
+/* A `#line` directive of the source text (`#line N "name"`, `# N "name"`
+ * or `#line N`): the row it stands on, the number it gives the next line,
+ * and the name (NULL: unchanged). */
+struct line_directive {
+    uint32_t row;
+    unsigned long line;
+    char *name;
+};
+
+/* Every `#line` directive of `text` that stands outside comments, in
+ * row order, into `*out` (`*n` of them). False when out of memory. */
+static bool find_line_directives(const char *text, size_t len, struct line_directive **out, size_t *n)
+{
+    bool comment = false, line_start = true;
+    uint32_t row = 0;
+    size_t cap = 0;
+
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '\n') {
+            line_start = !(i > 0 && text[i - 1] == '\\');
+            row++;
+            continue;
+        }
+        if (comment) {
+            if (c == '*' && i + 1 < len && text[i + 1] == '/')
+                comment = false, i++;
+            continue;
+        }
+        if (c == '/' && i + 1 < len && text[i + 1] == '*') {
+            comment = true, i++;
+            continue;
+        }
+        if (c == ' ' || c == '\t')
+            continue;
+        if (!line_start || c != '#') {
+            /* the rest of the line, for a comment that opens in it */
+            bool quote = false;
+            char q = 0;
+            for (; i < len && text[i] != '\n'; i++) {
+                if (quote) {
+                    if (text[i] == '\\')
+                        i++;
+                    else if (text[i] == q)
+                        quote = false;
+                } else if (text[i] == '"' || text[i] == '\'') {
+                    quote = true, q = text[i];
+                } else if (text[i] == '/' && i + 1 < len && text[i + 1] == '/') {
+                    while (i + 1 < len && text[i + 1] != '\n')
+                        i++;
+                } else if (text[i] == '/' && i + 1 < len && text[i + 1] == '*') {
+                    comment = true, i++;
+                    break;
+                }
+            }
+            if (i < len && text[i] == '\n')
+                i--;
+            line_start = false;
+            continue;
+        }
+        /* a directive: `#`, blanks, `line`? blanks, digits, blanks, "name"? */
+        size_t j = i + 1, end = i;
+        while (end < len && text[end] != '\n')
+            end++;
+        while (j < end && (text[j] == ' ' || text[j] == '\t'))
+            j++;
+        if (end - j > 4 && strncmp(text + j, "line", 4) == 0 && (text[j + 4] == ' ' || text[j + 4] == '\t'))
+            j += 4;
+        while (j < end && (text[j] == ' ' || text[j] == '\t'))
+            j++;
+        if (j < end && text[j] >= '0' && text[j] <= '9') {
+            struct line_directive d = { row, 0, NULL };
+            while (j < end && text[j] >= '0' && text[j] <= '9')
+                d.line = d.line * 10 + (unsigned long)(text[j++] - '0');
+            while (j < end && (text[j] == ' ' || text[j] == '\t'))
+                j++;
+            if (j < end && text[j] == '"') {
+                char *o = d.name = malloc(end - j);
+                if (!o)
+                    return false;
+                for (j++; j < end && text[j] != '"'; j++) {
+                    if (text[j] == '\\' && j + 1 < end)
+                        j++;
+                    *o++ = text[j];
+                }
+                *o = '\0';
+            }
+            if (*n == cap) {
+                struct line_directive *grown = realloc(*out, (cap = cap ? cap * 2 : 8) * sizeof *grown);
+                if (!grown) {
+                    free(d.name);
+                    return false;
+                }
+                *out = grown;
+            }
+            (*out)[(*n)++] = d;
+        }
+        i = end - 1;
+        line_start = false;
+    }
     return true;
 }
 
@@ -611,17 +726,48 @@ static bool close_over_statics(struct expand *e)
     return true;
 }
 
+/* At a marker of the main file that is no include's entry or return: the
+ * `#line` directive of the text it comes from, when it is one, else -1
+ * (the preprocessor skipping blank lines). That is the first unused
+ * directive that gives the marker's name, where the name changed (and a
+ * number up to the marker's: tcc prints newlines for the first lines after
+ * a directive and names a later one), or, where it did not, that gives its
+ * number too and stands between the current row and the one the marker
+ * names. */
+static long match_directive(const struct line_directive *dirs, size_t n_dirs, size_t from, long row,
+                            unsigned long line, const char *name, const char *current, long delta)
+{
+    bool renamed = !current || strcmp(current, name) != 0;
+    long named_row = (long)line - 1 + delta;
+
+    for (size_t k = from; k < n_dirs; k++) {
+        if (dirs[k].name ? strcmp(dirs[k].name, name) != 0 : renamed)
+            continue;
+        if (renamed ? dirs[k].line <= line
+                    : dirs[k].line == line && (long)dirs[k].row + 1 >= row && (long)dirs[k].row < named_row)
+            return (long)k;
+    }
+    return -1;
+}
+
 int expand_read(struct expand *out, const char *pp, size_t len, const struct analysis *source,
-                const char *main_file, const char *skip_file)
+                const char *text, size_t text_len, const char *main_file, const char *skip_file)
 {
     struct reader r = { 0 };
+    struct line_directive *dirs = NULL;
+    size_t n_dirs = 0, next_dir = 0;
     bool in_main = false, seen_main = false;
     unsigned long line = 1;
+    /* in the main file at include depth 0, a line's row is line - 1 + delta:
+     * a `#line` directive of the text renumbers the lines after it */
+    long delta = 0;
+    int depth = 0;
+    char *name0 = NULL;       /* the name the markers give the main file now */
     size_t next_span = 0;
     int rc = 0;
 
     r.out = out;
-    if (!index_functions(&r, source)) {
+    if (!index_functions(&r, source) || !find_line_directives(text, text_len, &dirs, &n_dirs)) {
         rc = -1;
         goto done;
     }
@@ -630,20 +776,43 @@ int expand_read(struct expand *out, const char *pp, size_t len, const struct ana
         size_t n = nl ? (size_t)(nl - s) : len - at;
         unsigned long marker_line;
         char *file;
+        int flags;
 
         at += n + 1;
-        if (n > 1 && s[0] == '#' && parse_marker(s, n, &marker_line, &file)) {
-            in_main = strcmp(file, main_file) == 0;
-            seen_main = seen_main || in_main;
-            if (!in_main && !(skip_file && strcmp(file, skip_file) == 0))
-                add_include(&r, file);
-            free(file);
+        if (n > 1 && s[0] == '#' && parse_marker(s, n, &marker_line, &file, &flags)) {
+            bool pseudo = file[0] == '<';
+            if (flags & MARK_ENTER)
+                depth++;
+            else if ((flags & MARK_RETURN) && depth > 0)
+                depth--;
+            if (depth == 0 && !pseudo) {
+                if (!(flags & (MARK_ENTER | MARK_RETURN))) {
+                    long k = match_directive(dirs, n_dirs, next_dir, (long)line - 1 + delta, marker_line, file,
+                                             name0, delta);
+                    if (k >= 0) {
+                        delta = (long)dirs[k].row + 1 - ((long)dirs[k].line - 1);
+                        next_dir = (size_t)k + 1;
+                    }
+                }
+                seen_main = seen_main || strcmp(file, main_file) == 0 || (skip_file && strcmp(file, skip_file) == 0);
+                free(name0);
+                name0 = file;
+                file = NULL;
+                in_main = true;
+            } else {
+                /* a file the main file includes itself is read for its lines */
+                in_main = depth > 0 && strcmp(file, main_file) == 0;
+                if (!pseudo && depth > 0 && !in_main)
+                    add_include(&r, file);
+                free(file);
+            }
             line = marker_line;
             continue;
         }
         bool in_function = false;
         if (in_main && n > 0) {
-            uint32_t row = line > 0 ? (uint32_t)(line - 1) : 0;
+            long at_row = (long)line - 1 + (depth == 0 ? delta : 0);
+            uint32_t row = at_row > 0 ? (uint32_t)at_row : 0;
             /* rows only grow within the main file: spans are visited once */
             while (next_span < r.n_spans && r.spans[next_span].last < row)
                 next_span++;
@@ -665,6 +834,10 @@ int expand_read(struct expand *out, const char *pp, size_t len, const struct ana
 done:
     if (r.oom)
         rc = -1;
+    for (size_t i = 0; i < n_dirs; i++)
+        free(dirs[i].name);
+    free(dirs);
+    free(name0);
     for (size_t i = 0; i < r.n_decls; i++)
         free(r.decls[i].names.v);
     free(r.decls);

@@ -41,7 +41,11 @@ struct expand {
 
 /* Reads the preprocessor's output `pp` (`len` bytes, with line markers)
  * of the file `main_file` (as the markers name it) whose source analysis is
- * `source` (its functions' line ranges). `skip_file` (may be NULL) is a
+ * `source` (its functions' line ranges) and whose text is `text`. Lines are
+ * placed by include depth, not by the name a marker gives: the lines at
+ * depth 0 (not `<built-in>`) are the file's own, also after a `#line`
+ * directive of the text renames or renumbers them (an amalgamated source:
+ * the text's directives give the rows back). `skip_file` (may be NULL) is a
  * name the markers may give that is neither the file nor an include (the
  * copy that was preprocessed, before its `#line 1 "main_file"`).
  * `closure` of each function mixes its own hash with those of every
@@ -51,7 +55,7 @@ struct expand {
  * or -1 when out of memory (`out` then needs only expand_release) or when
  * the markers never name `main_file`. */
 int expand_read(struct expand *out, const char *pp, size_t len, const struct analysis *source,
-                const char *main_file, const char *skip_file);
+                const char *text, size_t text_len, const char *main_file, const char *skip_file);
 
 void expand_release(struct expand *self);
 

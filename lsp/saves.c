@@ -117,8 +117,8 @@ static void scan_read_work(uv_work_t *req)
     char *pp = pipeline__slurp(s->out_i, &pp_len);
     const char *text = scan_text(s, &len);
 
-    if (pp && text && (s->analysis = analysis_of_text(text, len, s->marker)) != NULL &&
-        expand_read(&s->ex, pp, pp_len, s->analysis, s->path, s->copy ? s->in_c : NULL) == 0) {
+    if (pp && text && (s->analysis || (s->analysis = analysis_of_text(text, len, s->marker)) != NULL) &&
+        expand_read(&s->ex, pp, pp_len, s->analysis, text, len, s->path, s->copy ? s->in_c : NULL) == 0) {
         s->expanded = true;
         for (size_t i = 0; i < s->ex.n_includes; i++) {
             char *joined = s->ex.includes[i][0] == '/' || !s->cwd ? NULL : pipeline__fmt("%s/%s", s->cwd, s->ex.includes[i]);
@@ -273,10 +273,12 @@ static void on_scan_prepared(uv_work_t *req, int status)
 }
 
 /* Starts a scan of `path` (`uri` may be NULL: made from the path) with
- * `text` (stolen; NULL: the file on disk). A SCAN_SAVE holds `batch` until
- * its reload has started. */
+ * `text` (stolen; NULL: the file on disk). `analysis` (may be NULL) is the
+ * open document's of that same text: copied, it spares the worker a parse
+ * (a second of a 30,000-line file whose top level tree-sitter misreads).
+ * A SCAN_SAVE holds `batch` until its reload has started. */
 static void scan_start(struct pipeline *p, enum scan_kind kind, struct batch *batch, const char *uri,
-                       const char *path, json_t *text, uint64_t t0)
+                       const char *path, json_t *text, const struct analysis *analysis, uint64_t t0)
 {
     struct scan *s = calloc(1, sizeof *s);
 
@@ -296,6 +298,7 @@ static void scan_start(struct pipeline *p, enum scan_kind kind, struct batch *ba
     s->marker = strdup(docstore_marker(server_docs(p->server)));
     s->text_json = text;
     s->copy = text != NULL;
+    s->analysis = text && analysis ? analysis_copy(analysis) : NULL;
     if (batch) {
         s->batch = batch;
         batch->holds++;
@@ -333,14 +336,14 @@ void pipeline__scan_next_base(struct pipeline *p)
             json_object_get(p->units_failed, doc->path))
             continue;
         scan_start(p, SCAN_BASE, NULL, doc->uri, doc->path,
-                   base ? json_incref(base) : json_stringn_nocheck(doc->text, doc->len), uv_hrtime());
+                   base ? json_incref(base) : json_stringn_nocheck(doc->text, doc->len), NULL, uv_hrtime());
         return;
     }
     for (size_t i = 0; (entry = build_db_at(p->db, i)) != NULL; i++) {
         if (json_object_get(p->units, entry->file) || json_object_get(p->units_failed, entry->file) ||
             pipeline__is_header(entry->file))
             continue;
-        scan_start(p, SCAN_BASE, NULL, NULL, entry->file, NULL, uv_hrtime());
+        scan_start(p, SCAN_BASE, NULL, NULL, entry->file, NULL, NULL, uv_hrtime());
         return;
     }
 }
@@ -788,7 +791,8 @@ static json_t *headers_includers(struct pipeline *p, struct batch *batch, struct
                 continue;
             struct document *doc = docstore_find_path(server_docs(p->server), path);
             scan_start(p, SCAN_SAVE, batch, doc ? doc->uri : NULL, path,
-                       doc ? json_stringn_nocheck(doc->text, doc->len) : NULL, t0);
+                       doc ? json_stringn_nocheck(doc->text, doc->len) : NULL,
+                       doc && !doc->dirty && !doc->job ? doc->analysis : NULL, t0);
             json_object_set_new(handled, path, json_true());
             break;
         }
@@ -866,7 +870,8 @@ void pipeline__on_batch(uv_timer_t *timer)
         if (pipeline__is_header(doc->path)) {
             header_saved(p, batch, doc, t0);
         } else if (json_object_get(p->units, doc->path)) {
-            scan_start(p, SCAN_SAVE, batch, doc->uri, doc->path, json_stringn_nocheck(doc->text, doc->len), t0);
+            scan_start(p, SCAN_SAVE, batch, doc->uri, doc->path, json_stringn_nocheck(doc->text, doc->len),
+                       !doc->dirty && !doc->job ? doc->analysis : NULL, t0);
         } else {
             pipeline__reload_document(p, batch, doc, RELOAD_CHANGED, t0, NULL, NULL);
         }

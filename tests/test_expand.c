@@ -37,9 +37,9 @@ static const char source[] = "#include \"deep.h\"\n"
                              "int help(int x) { return via(x); }\n"
                              "int deep(int x) { return x + DEEP; }\n";
 
-/* Writes `text` (and deep.h with `deep`) to a new directory, runs gcc -E
+/* Writes `text` (and deep.h with `deep`) to a new directory, runs `cc` -E
  * with -DFAST=1 and reads the output. */
-static void expand_text(struct unit *u, const char *text, const char *deep)
+static void expand_text_with(struct unit *u, const char *cc, const char *text, const char *deep)
 {
     char path[PATH_MAX], cmd[3 * PATH_MAX];
     FILE *f;
@@ -56,7 +56,7 @@ static void expand_text(struct unit *u, const char *text, const char *deep)
     f = fopen(path, "w");
     fputs(text, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -DFAST=1 -E -o u.i '%s'", u->dir, path);
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s -DFAST=1 -E -o u.i '%s'", u->dir, cc, path);
     char *argv[] = { "/bin/sh", "-c", cmd, NULL };
     cr_assert_eq(test_run(argv, NULL, 0, 60000), 0);
     snprintf(cmd, sizeof cmd, "%s/u.i", u->dir);
@@ -65,11 +65,16 @@ static void expand_text(struct unit *u, const char *text, const char *deep)
     u->a = analysis_of_text(text, strlen(text), "HOT");
     cr_assert(u->a);
     memset(&u->ex, 0, sizeof u->ex);
-    cr_assert_eq(expand_read(&u->ex, pp, len, u->a, path, NULL), 0);
+    cr_assert_eq(expand_read(&u->ex, pp, len, u->a, text, strlen(text), path, NULL), 0);
     free(pp);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", u->dir);
     char *rm[] = { "/bin/sh", "-c", cmd, NULL };
     test_run(rm, NULL, 0, 60000);
+}
+
+static void expand_text(struct unit *u, const char *text, const char *deep)
+{
+    expand_text_with(u, "gcc", text, deep);
 }
 
 static void release(struct unit *u)
@@ -216,4 +221,71 @@ Test(expand, a_changed_type_or_prototype_changes_the_functions_that_use_it)
     free(fields);
     free(modes);
     free(proto);
+}
+
+/* An amalgamated source (one .c made of many, as SQLite's or Mongoose's):
+ * `#line` directives rename and renumber its lines, and the preprocessor's
+ * markers follow them. The lines are still the file's own: each function's
+ * expansion is read from its rows, and the names are no includes. */
+static const char amalgamated[] = "#include \"deep.h\"\n"
+                                  "#define HOT\n"
+                                  "#line 1 \"src/one.c\"\n"
+                                  "static int one(int x) {\n"
+                                  "    return x * 3;\n"
+                                  "}\n"
+                                  "#line 1 \"src/two.c\"\n"
+                                  "HOT int two(int x) {\n"
+                                  "    return one(x) + 2;\n"
+                                  "}\n"
+                                  "\n\n\n\n\n\n\n\n\n\n\n\n"
+                                  "HOT int after_blanks(int x) { return x - 1; }\n"
+                                  "#line 40 \"src/three.c\"\n"
+                                  "HOT int four(int x) {\n"
+                                  "    return x + DEEP;\n"
+                                  "}\n"
+                                  "#line 300\n"
+                                  "/* #line 7 \"not/a/directive.c\" */\n"
+                                  "HOT int five(int x) { return x + 5; }\n";
+
+/* gcc and clang print a marker at each directive. (tcc does not: it may
+ * print none until a gap of blank lines, so its output cannot place the
+ * lines after a `#line`; docs/limitations.md.) */
+static void read_amalgamated_with(const char *cc)
+{
+    struct unit a, b, c, d;
+    char *body = replaced(amalgamated, "one(x) + 2", "one(x) + 7");
+    char *late = replaced(amalgamated, "x + 5;", "x + 6;");
+    char *blanks = replaced(amalgamated, "x - 1;", "x - 2;");
+
+    expand_text_with(&a, cc, amalgamated, header);
+    expand_text_with(&b, cc, body, header);
+    expand_text_with(&c, cc, late, header);
+    expand_text_with(&d, cc, blanks, header);
+    cr_assert_neq(hash_of(&a, "two"), hash_of(&b, "two"), "%s: a change after `#line 1 \"src/two.c\"` went unseen", cc);
+    cr_assert_eq(hash_of(&a, "four"), hash_of(&b, "four"), "%s", cc);
+    cr_assert_eq(hash_of(&a, "five"), hash_of(&b, "five"), "%s", cc);
+    cr_assert_neq(hash_of(&a, "five"), hash_of(&c, "five"), "%s: a change after `#line 300` went unseen", cc);
+    cr_assert_eq(hash_of(&a, "two"), hash_of(&c, "two"), "%s", cc);
+    cr_assert_neq(hash_of(&a, "after_blanks"), hash_of(&d, "after_blanks"), "%s", cc);
+    cr_assert_eq(hash_of(&a, "two"), hash_of(&d, "two"), "%s", cc);
+    /* a function reads its own lines only: the header's DEEP reaches four */
+    release(&b);
+    expand_text_with(&b, cc, amalgamated, "#define DEEP 9\n");
+    cr_assert_neq(hash_of(&a, "four"), hash_of(&b, "four"), "%s", cc);
+    cr_assert_eq(hash_of(&a, "two"), hash_of(&b, "two"), "%s", cc);
+    for (size_t i = 0; i < a.ex.n_includes; i++)
+        cr_assert(strstr(a.ex.includes[i], "src/") == NULL, "%s: %s is no include", cc, a.ex.includes[i]);
+    release(&a);
+    release(&b);
+    release(&c);
+    release(&d);
+    free(body);
+    free(late);
+    free(blanks);
+}
+
+Test(expand, an_amalgamated_file_renamed_by_line_directives_is_still_read_by_rows)
+{
+    read_amalgamated_with("gcc");
+    read_amalgamated_with("clang");
 }
