@@ -1599,6 +1599,64 @@ Test(pipeline, a_static_added_since_the_build_is_refused_by_name)
     remove_project(&e);
 }
 
+/* An amalgamated source (one .c made of many, as SQLite's or Mongoose's
+ * with MG_ENABLE_LINES): a `#line` directive renames the lines that follow.
+ * The preprocessor's markers then name "src/value.c", yet value() is the
+ * file's own: a save of its body reloads it, keeping its statics, and a
+ * compile error lands on the user's line of prog.c. */
+Test(pipeline, a_function_after_a_line_directive_reloads_and_keeps_its_state)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+    char cmd[16384], out[8192];
+
+    setup_project(&e);
+    char *amalgamated = test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n",
+                                                            "#line 1 \"src/value.c\"\nHOT int value(int x)\n", NULL });
+    free(e.text);
+    e.text = amalgamated;
+    test_spit(e.src, e.text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog prog.c %s", e.dir, test_hotc_flags());
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    char *started = wait_output(&e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    free(started);
+    char *broken = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
+    save(&e, broken);
+    struct diag_match err = { e.uri, NULL, 1, 0 };
+    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
+    json_t *d = NULL;
+    size_t i;
+    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+        if (json_integer_value(json_object_get(d, "severity")) == 1)
+            break;
+    cr_assert_not_null(d, "no error diagnostic");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
+                 test_line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
+    json_decref(p);
+    char *changed = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 300;", NULL });
+    save(&e, changed);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    cr_assert(p, "a body change after a #line directive was not reloaded");
+    json_decref(p);
+    char *line = wait_output(&e, "value=301 step=1", T);
+    cr_assert(line, "the program does not run the new value()");
+    int calls = 0, seen = 0;
+    cr_assert_eq(sscanf(strstr(line, "calls="), "calls=%d seen=%d", &calls, &seen), 2, "%s", line);
+    cr_assert(calls > 1 && seen > 1, "value()'s statics were not kept: %s", line);
+    free(line);
+    free(changed);
+    free(broken);
+    teardown(&e);
+    remove_project(&e);
+}
+
 /* The line a compile error lands on, on its own and fast: one program,
  * one broken save, the error diagnostic at the user's line (not the
  * generated patch's), and the program never runs the broken code. */
