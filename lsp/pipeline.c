@@ -622,6 +622,7 @@ struct pipeline *pipeline_new(uv_loop_t *loop)
     p->units = json_object();
     p->units_failed = json_object();
     p->layout_uris = json_object();
+    p->expansion_uris = json_object();
     p->timeout_ms = DEFAULT_TIMEOUT_MS;
     p->fast = strdup("auto");
     p->tcc = -1;
@@ -692,6 +693,7 @@ void pipeline_free(struct pipeline *self)
     json_decref(self->units);
     json_decref(self->units_failed);
     json_decref(self->layout_uris);
+    json_decref(self->expansion_uris);
     json_decref(self->saved_states);
     json_decref(self->saving);
     pipeline__handover_free(self);

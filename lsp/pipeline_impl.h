@@ -227,6 +227,7 @@ struct pipeline {
     json_t *compile_serials; /* job key -> serial of the newest job that started compiling */
     json_t *libraries;       /* patch library path -> applied entries naming it */
     json_t *layout_uris;     /* uri -> true: has layout-changed warnings from a check */
+    json_t *expansion_uris;  /* uri -> true: has "changed through a macro or header, not HOT" notes */
     struct job *jobs;
     struct program *programs;
     struct preamble_cache *pre;  /* precompiled preambles (gcc, clang) */
@@ -346,6 +347,11 @@ bool pipeline__is_header(const char *path);
 void pipeline__job_check(struct job *job);
 /* The layout refusals shown on `uri` no longer hold (a patch of it passed
  * the check, or it is back to what the program runs): cleared. */
+/* Replaces `uri`'s notes on functions that are not HOT and changed only
+ * through what they expand to (a macro, a header): information
+ * diagnostics, source "expansion"; n = 0 clears them. */
+void pipeline__set_expansion_notes(struct pipeline *p, const char *uri, const struct server_diagnostic *notes,
+                                   size_t n);
 void pipeline__clear_layout(struct pipeline *p, const char *uri);
 void pipeline__job_deliver(struct job *job);
 void pipeline__job_free(struct job *job);

@@ -148,6 +148,8 @@ static void rebase_all(struct pipeline *p)
             pipeline__set_base(p, doc->uri, doc->path, doc->text, doc->len);
     json_object_foreach_safe(p->layout_uris, tmp, uri, unused)
         pipeline__clear_layout(p, uri);
+    json_object_foreach_safe(p->expansion_uris, tmp, uri, unused)
+        pipeline__set_expansion_notes(p, uri, NULL, 0);
     json_object_clear(p->units);
     json_object_clear(p->units_failed);
     log_info("a rebuilt program attached: the open files are what it runs");

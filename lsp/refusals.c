@@ -339,6 +339,19 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
     pipeline__job_deliver(job);
 }
 
+void pipeline__set_expansion_notes(struct pipeline *p, const char *uri, const struct server_diagnostic *notes,
+                                   size_t n)
+{
+    if (n == 0 && !json_object_get(p->expansion_uris, uri))
+        return;
+    /* `uri` may be the key itself (rebase_all): set before the delete frees it */
+    server_set_diagnostics(p->server, uri, "expansion", notes, n);
+    if (n > 0)
+        json_object_set_new(p->expansion_uris, uri, json_true());
+    else
+        json_object_del(p->expansion_uris, uri);
+}
+
 void pipeline__clear_layout(struct pipeline *p, const char *uri)
 {
     if (json_object_get(p->layout_uris, uri)) {

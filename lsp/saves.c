@@ -606,7 +606,12 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
      * one) or call the program's old one with the new declaration */
     drop_callers_of_refused(src, diff, expansion, fns, hashes, &n, notes, &full);
     /* a function that is not HOT reaches the program only as a static
-     * helper of a function that is reloaded */
+     * helper of a function that is reloaded. One whose text is what the
+     * program runs changed through a macro or a header: the editor's own
+     * analysis sees nothing there, so it gets a note of its own. */
+    const char *marker = docstore_marker(server_docs(p->server));
+    struct server_diagnostic *quiet = calloc(src->analysis->n_functions + 1, sizeof *quiet);
+    size_t n_quiet = 0;
     for (size_t i = 0; expansion && i < src->analysis->n_functions; i++) {
         const struct analysis_function *f = &src->analysis->functions[i];
         bool dup = false;
@@ -618,15 +623,36 @@ static int reload_source(struct pipeline *p, struct batch *batch, const struct s
         if (f->is_static && json_object_get(reached, f->name))
             continue;
         full = false;
-        if (n_programs > 0)
-            json_array_append_new(notes, f->is_static
-                                             ? json_sprintf("%s() is static and no HOT function that calls it "
-                                                            "changed; mark a caller %s or restart to apply",
-                                                            f->name, docstore_marker(server_docs(p->server)))
-                                             : json_sprintf("%s() is not %s; mark it %s to reload it live",
-                                                            f->name, docstore_marker(server_docs(p->server)),
-                                                            docstore_marker(server_docs(p->server))));
+        if (n_programs == 0)
+            continue;
+        json_array_append_new(notes, f->is_static ? json_sprintf("%s() is static and no %s function that calls it "
+                                                                 "changed; mark a caller %s or restart to apply",
+                                                                 f->name, marker, marker)
+                                                  : json_sprintf("%s() is not %s; mark it %s to reload it live",
+                                                                 f->name, marker, marker));
+        const struct analysis_function *was = src->running ? analysis_find_function(src->running, f->name) : NULL;
+        if (quiet && mode == RELOAD_CHANGED && was && was->body_hash == f->body_hash) {
+            quiet[n_quiet].range = f->name_range;
+            quiet[n_quiet].severity = 3;
+            quiet[n_quiet].code = "not-hot";
+            quiet[n_quiet].message =
+                f->is_static ? pipeline__fmt("%s() is static and not %s, and what it compiles to changed (a macro or "
+                                             "header it uses): no %s function that calls it changed, so the running "
+                                             "program keeps its old code; mark a caller %s or restart to apply",
+                                             f->name, marker, marker, marker)
+                             : pipeline__fmt("%s() is not %s, and what it compiles to changed (a macro or header it "
+                                             "uses): the running program keeps its old code; mark it %s to reload "
+                                             "it live, or restart to apply",
+                                             f->name, marker, marker);
+            if (quiet[n_quiet].message)
+                n_quiet++;
+        }
     }
+    if (expansion && mode == RELOAD_CHANGED)
+        pipeline__set_expansion_notes(p, src->uri, quiet, n_quiet);
+    for (size_t i = 0; i < n_quiet; i++)
+        free((char *)quiet[i].message);
+    free(quiet);
     json_decref(reached);
     analysis_diff_free(diff);
     log_trace("diff");

@@ -1308,6 +1308,28 @@ Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
     expect_output(&e, "a=202 b=22 area=6", line1, "a header save did not reload its includers");
     p = wait_seen(&e, "hotc/status", reloads_is, &two, T); /* its includers, one batch */
     json_decref(p);
+    /* scaled_limit() is not HOT and its text is unchanged: the editor's
+     * analysis sees nothing, the compiler does, and the editor is told */
+    struct diag_match quiet = { extra_uri, "not-hot", 3, 0 };
+    p = wait_seen(&e, "textDocument/publishDiagnostics", diags_match, &quiet, T);
+    cr_assert(p, "no note on scaled_limit(), changed through the header");
+    {
+        json_t *d;
+        size_t i;
+        int seen = 0;
+        json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+            if (!strcmp(json_string_value(json_object_get(d, "code")), "not-hot")) {
+                seen++;
+                cr_assert_eq(json_integer_value(json_object_get(
+                                 json_object_get(json_object_get(d, "range"), "start"), "line")),
+                             test_line_of(extra_text, "int scaled_limit"));
+                cr_assert(strstr(json_string_value(json_object_get(d, "message")),
+                                 "scaled_limit() is not HOT, and what it compiles to changed"),
+                          "%s", json_string_value(json_object_get(d, "message")));
+            }
+        cr_assert_eq(seen, 1, "%s", json_dumps(p, JSON_COMPACT));
+    }
+    json_decref(p);
 
     /* 3. a layout change in the header: box_area() gets a warning and is not
      * pushed; the rest is */
@@ -1349,6 +1371,17 @@ Test(pipeline, saves_together_are_one_batch_and_headers_reload_their_includers)
         }
         cr_assert_geq(reloaded, 2, "both includers were reloaded");
     }
+
+    /* 4. the header put back: what every function compiles to is what the
+     * program runs again, and the notes go */
+    *frames = '\0';
+    frame_save(&e, frames, sizeof frames, header_uri, header_text);
+    cr_assert_eq(lspclient_send_raw(e.c, frames, strlen(frames)), 0);
+    struct diag_match gone = { extra_uri, "not-hot", 3, 1 };
+    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &gone, T);
+    cr_assert(p, "the note on scaled_limit() stayed after the header was put back");
+    json_decref(p);
+    expect_output(&e, "a=201 b=21 area=6", line1, "the header put back did not reload its includers");
 
     teardown(&e);
     validate_traffic(&e, (const char *const[]){ "hot-reload", "hot-reload.result", "hotc-status", "hotc-reloaded",
