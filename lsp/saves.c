@@ -861,6 +861,77 @@ static void header_saved(struct pipeline *p, struct batch *batch, struct documen
     analysis_diff_free(diff);
 }
 
+/* The translation unit of compile_commands.json whose include graph has
+ * `path`, a .c file that compile_commands.json does not compile itself (a
+ * unity build: main.c has `#include "game.c"`), or NULL. Borrowed. */
+static const char *includer_of_source(struct pipeline *p, const char *path)
+{
+    char *canon;
+    const char *unit_path, *found = NULL;
+    json_t *unit, *inc;
+    size_t i;
+
+    if (!p->db || build_db_lookup(p->db, path))
+        return NULL;
+    canon = realpath(path, NULL);
+    json_object_foreach(p->units, unit_path, unit) {
+        if (strcmp(unit_path, path) == 0 || !build_db_lookup(p->db, unit_path))
+            continue;
+        json_array_foreach(json_object_get(unit, "includes"), i, inc)
+            if (strcmp(json_string_value(inc), canon ? canon : path) == 0)
+                found = unit_path;
+        if (found)
+            break;
+    }
+    free(canon);
+    return found;
+}
+
+/* A .c file another one includes was saved: like a header, it reloads the
+ * HOT functions of the files that include it whose code it changes. Its
+ * own HOT functions are part of the includer's translation unit, which
+ * the patch builder does not assemble from two files: they are not
+ * reloaded, and the status says so (not a compile error of the file built
+ * alone without the includer's context), and the baseline stays. */
+static void included_source_saved(struct pipeline *p, struct batch *batch, struct document *doc,
+                                  const char *includer, uint64_t t0)
+{
+    int others = 0;
+    struct analysis_diff *diff = analysis_diff_hot(doc->running, doc->analysis, &others);
+    json_t *handled = headers_includers(p, batch, doc, t0), *fns = json_array();
+    char *names = NULL, *message;
+    size_t size = 0, n = 0;
+    FILE *out = open_memstream(&names, &size);
+
+    for (size_t i = 0; diff && i < diff->n_changes; i++)
+        if (diff->changes[i].hot && diff->changes[i].kind != ANALYSIS_REMOVED) {
+            if (out)
+                fprintf(out, "%s%s()", n++ ? ", " : "", diff->changes[i].name);
+            json_array_append_new(fns, json_string(diff->changes[i].name));
+        }
+    if (out)
+        fclose(out);
+    if (n > 0 && pipeline__program_count(p) > 0) {
+        message = pipeline__fmt("not applied: %s %s in %s, which %s includes (one translation unit); the "
+                                "functions of a .c file that another one includes are not reloaded live: restart "
+                                "to apply, or give %s its own entry in compile_commands.json",
+                                names ? names : "", n > 1 ? "are" : "is", pipeline__base_name(doc->path),
+                                pipeline__base_name(includer), pipeline__base_name(doc->path));
+        json_array_append_new(batch->lasts, json_pack("{s:s, s:s, s:s, s:O}", "result", "notApplied", "message",
+                                                      message ? message : "not applied", "file", doc->path,
+                                                      "functions", fns));
+        if (batch->not_applied++ == 0)
+            pipeline__show(p, 3, message ? message : "not applied");
+        free(message);
+    } else if (n == 0 && !(diff && diff->n_types > 0)) {
+        pipeline__set_base(p, doc->uri, doc->path, doc->text, doc->len);
+    }
+    free(names);
+    json_decref(fns);
+    json_decref(handled);
+    analysis_diff_free(diff);
+}
+
 void pipeline__on_batch(uv_timer_t *timer)
 {
     struct pipeline *p = timer->data;
@@ -893,8 +964,11 @@ void pipeline__on_batch(uv_timer_t *timer)
         uint64_t t0 = (uint64_t)json_integer_value(when);
         if (!doc || !doc->path)
             continue;
+        const char *includer;
         if (pipeline__is_header(doc->path)) {
             header_saved(p, batch, doc, t0);
+        } else if ((includer = includer_of_source(p, doc->path)) != NULL) {
+            included_source_saved(p, batch, doc, includer, t0);
         } else if (json_object_get(p->units, doc->path)) {
             scan_start(p, SCAN_SAVE, batch, doc->uri, doc->path, json_stringn_nocheck(doc->text, doc->len),
                        !doc->dirty && !doc->job ? doc->analysis : NULL, t0);

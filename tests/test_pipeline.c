@@ -1690,6 +1690,96 @@ Test(pipeline, a_function_after_a_line_directive_reloads_and_keeps_its_state)
     remove_project(&e);
 }
 
+/* A unity build: unity_main.c includes unity_game.c, which
+ * compile_commands.json does not compile. A save of unity_game.c is read
+ * like a header's: a macro of it that a HOT function of unity_main.c uses
+ * reloads that function; its own HOT function is not reloaded (the patch
+ * builder does not assemble one translation unit from two files) and the
+ * status says so, instead of a compile error of the file built alone. */
+Test(pipeline, a_c_file_another_includes_is_read_like_a_header)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+    char cmd[16384], out[8192], main_uri[PATH_MAX + 8];
+    char *main_text;
+
+    memset(&e, 0, sizeof e);
+    snprintf(e.dir, sizeof e.dir, "/tmp/hotc-pipe-XXXXXX");
+    cr_assert(mkdtemp(e.dir));
+    e.editor = json_object();
+    e.history = json_array();
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "unity_game.c" : "unity_main.c";
+        char fixture[PATH_MAX], path[PATH_MAX];
+        snprintf(fixture, sizeof fixture, "tests/fixtures/pipeline/%s", name);
+        char *text = test_slurp(test_source_path(fixture), NULL);
+        cr_assert(text);
+        snprintf(path, sizeof path, "%s/%s", e.dir, name);
+        test_spit(path, text);
+        free(text);
+    }
+    snprintf(e.src, sizeof e.src, "%s/unity_game.c", e.dir);
+    snprintf(e.uri, sizeof e.uri, "file://%s", e.src);
+    e.text = test_slurp(e.src, NULL);
+    snprintf(e.prog, sizeof e.prog, "%s/prog", e.dir);
+    snprintf(e.out, sizeof e.out, "%s/prog.out", e.dir);
+    snprintf(cmd, sizeof cmd, "%s/compile_commands.json", e.dir);
+    json_t *db = json_pack("[{s:s, s:s, s:[s,s,s,s,s,s,s,s,s,s]}]", "directory", e.dir, "file", "unity_main.c",
+                           "arguments", "gcc", "-std=gnu11", "-g", "-O1", "-I", test_source_path("runtime"), "-o",
+                           "prog", "unity_main.c", "-Wall");
+    cr_assert_eq(json_dump_file(db, cmd, 0), 0);
+    json_decref(db);
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog unity_main.c %s", e.dir,
+             test_hotc_flags());
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+    snprintf(cmd, sizeof cmd, "%s/run", e.dir);
+    cr_assert_eq(mkdir(cmd, 0700), 0);
+
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_file(&e, "unity_main.c", main_uri, sizeof main_uri, &main_text);
+    open_doc(&e);
+    char *line = wait_output(&e, "shown=111", T);
+    cr_assert(line, "the program did not start");
+    free(line);
+
+    /* its own HOT function: said, not attempted */
+    char *own = test_edit(e.text, (const char *const[]){ "x * 10 + GAME_STEP", "x * 20 + GAME_STEP", NULL });
+    save(&e, own);
+    p = wait_for(&e, "hotc/status", last_result_is, "notApplied", T);
+    cr_assert(p, "no notApplied status for the included file's own HOT function");
+    cr_assert(strstr(last_message(p), "game_value() is in unity_game.c, which unity_main.c includes"), "%s",
+              last_message(p));
+    json_decref(p);
+    {
+        struct diag_match err = { e.uri, NULL, 1, 0 };
+        json_t *msg;
+        size_t i;
+        json_array_foreach(e.history, i, msg) {
+            const char *m = json_string_value(json_object_get(msg, "method"));
+            cr_assert(!m || strcmp(m, "textDocument/publishDiagnostics") != 0 ||
+                          !diags_match(json_object_get(msg, "params"), &err),
+                      "an error on unity_game.c (built alone?): %s", json_dumps(msg, JSON_COMPACT));
+        }
+    }
+
+    /* a macro of it that the includer's HOT function uses: reloaded there */
+    save(&e, e.text);
+    char *macro = test_edit(e.text, (const char *const[]){ "#define GAME_STEP 1", "#define GAME_STEP 5", NULL });
+    save(&e, macro);
+    line = wait_output(&e, "shown=511", T);
+    cr_assert(line, "a macro of the included file did not reach the includer's HOT function");
+    free(line);
+    free(macro);
+    free(own);
+    free(main_text);
+    teardown(&e);
+    remove_project(&e);
+}
+
 /* The line a compile error lands on, on its own and fast: one program,
  * one broken save, the error diagnostic at the user's line (not the
  * generated patch's), and the program never runs the broken code. */
