@@ -35,6 +35,7 @@ struct analysis_cache {
     size_t n_uses, cap_uses;
     size_t *slots;              /* open addressing: entry index + 1, 0 empty */
     size_t n_slots;             /* a power of two, or 0 */
+    struct grammar_reading_cache *readings; /* the document's readings (grammar_reading_cached), kept across runs */
 };
 
 static int tok_is_marker(const struct ctx *c, size_t i)
@@ -800,14 +801,25 @@ struct analysis_cache *analysis_cache_new(void)
     return calloc(1, sizeof(struct analysis_cache));
 }
 
+struct grammar_reading_cache *analysis_cache_readings(struct analysis_cache *self)
+{
+    if (self && !self->readings)
+        self->readings = grammar_reading_cache_new();
+    return self ? self->readings : NULL;
+}
+
+/* Empties the bodies of `k` (its readings stay). */
 static void cache_clear(struct analysis_cache *k)
 {
+    struct grammar_reading_cache *readings = k->readings;
+
     free(k->marker);
     free(k->text);
     free(k->entries);
     free(k->uses);
     free(k->slots);
     memset(k, 0, sizeof *k);
+    k->readings = readings;
 }
 
 void analysis_cache_free(struct analysis_cache *self)
@@ -815,6 +827,7 @@ void analysis_cache_free(struct analysis_cache *self)
     if (!self)
         return;
     cache_clear(self);
+    grammar_reading_cache_free(self->readings);
     free(self);
 }
 
@@ -843,6 +856,7 @@ static void cache_install(struct analysis_cache *self, struct analysis_cache *ne
             j = (j + 1) & (n_slots - 1);
         next->slots[j] = i + 1;
     }
+    next->readings = self->readings;
     *self = *next;
 }
 

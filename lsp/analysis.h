@@ -84,6 +84,10 @@ struct analysis *analysis_run(const char *text, size_t len, const TSTree *tree, 
 struct analysis_cache;
 
 struct analysis_cache *analysis_cache_new(void);
+
+/* The cache's own grammar_reading_cache (made on first use; NULL when out
+ * of memory or `self` is NULL): the document's readings, across versions. */
+struct grammar_reading_cache *analysis_cache_readings(struct analysis_cache *self);
 void analysis_cache_free(struct analysis_cache *self);
 
 /* analysis_run (same result), reusing what `cache` holds from the previous

@@ -235,7 +235,9 @@ void docstore_update(struct docstore *self, struct document *doc)
         doc->bodies = analysis_cache_new();
     /* one reading for both (grammar_reading: a second parse where
      * tree-sitter lost the top level) */
-    TSTree *reading = doc->tree ? grammar_reading(doc->text, doc->len, doc->tree, false) : NULL;
+    TSTree *reading =
+        doc->tree ? grammar_reading_cached(doc->text, doc->len, doc->tree, false, analysis_cache_readings(doc->bodies))
+                  : NULL;
     doc->analysis = analysis_run_read(doc->text, doc->len, doc->tree, reading, self->marker, doc->bodies);
     /* here, after an edit, so that a save finds it ready (NULL when out of
      * memory: patch_build then indexes for itself) */
@@ -293,7 +295,9 @@ static void job_work(uv_work_t *w)
     job->tree = tree;
     if (!job->bodies)
         job->bodies = analysis_cache_new();
-    TSTree *reading = job->tree ? grammar_reading(job->text, job->len, job->tree, false) : NULL;
+    TSTree *reading =
+        job->tree ? grammar_reading_cached(job->text, job->len, job->tree, false, analysis_cache_readings(job->bodies))
+                  : NULL;
     job->analysis = analysis_run_read(job->text, job->len, job->tree, reading, job->marker, job->bodies);
     job->index = job->tree ? patch_index_new_read(job->text, job->len, job->tree, reading) : NULL;
     if (reading)

@@ -728,7 +728,93 @@ static bool directive_in_error(TSNode root, const char *text, size_t len)
     return found;
 }
 
-TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch)
+struct grammar_reading_cache {
+    char *text[2];            /* the masked copy each reading parsed last */
+    size_t len[2];
+    TSTree *tree[2];          /* and its tree */
+};
+
+struct grammar_reading_cache *grammar_reading_cache_new(void)
+{
+    return calloc(1, sizeof(struct grammar_reading_cache));
+}
+
+void grammar_reading_cache_free(struct grammar_reading_cache *self)
+{
+    if (!self)
+        return;
+    for (int r = 0; r < 2; r++) {
+        free(self->text[r]);
+        if (self->tree[r])
+            ts_tree_delete(self->tree[r]);
+    }
+    free(self);
+}
+
+/* Row and column of byte `n` of `s`. */
+static TSPoint point_at(const char *s, size_t n)
+{
+    TSPoint pt = { 0, 0 };
+    const char *line = s, *nl;
+
+    while ((nl = memchr(line, '\n', n - (size_t)(line - s))) != NULL) {
+        pt.row++;
+        line = nl + 1;
+    }
+    pt.column = (uint32_t)(n - (size_t)(line - s));
+    return pt;
+}
+
+/* Parses `copy` (`len` bytes) for reading `r`: incrementally from the
+ * previous version's copy and tree when the cache has them (one edit: the
+ * span between their common prefix and suffix), else from scratch. Then
+ * the cache holds `copy` (taken) and a copy of the tree. */
+static TSTree *parse_reading(TSParser *parser, struct grammar_reading_cache *cache, int r, char *copy, size_t len)
+{
+    TSTree *old = NULL, *tree;
+
+    if (cache && cache->tree[r]) {
+        const char *was = cache->text[r];
+        size_t was_len = cache->len[r], pre = 0, suf = 0, most = was_len < len ? was_len : len;
+        while (pre < most && was[pre] == copy[pre])
+            pre++;
+        while (suf < most - pre && was[was_len - 1 - suf] == copy[len - 1 - suf])
+            suf++;
+        old = ts_tree_copy(cache->tree[r]);
+        if (old && (pre != was_len || was_len != len)) {
+            TSInputEdit edit = {
+                .start_byte = (uint32_t)pre,
+                .old_end_byte = (uint32_t)(was_len - suf),
+                .new_end_byte = (uint32_t)(len - suf),
+                .start_point = point_at(copy, pre),
+                .old_end_point = point_at(was, was_len - suf),
+                .new_end_point = point_at(copy, len - suf),
+            };
+            ts_tree_edit(old, &edit);
+        }
+    }
+    tree = ts_parser_parse_string(parser, old, copy, (uint32_t)len);
+    if (old)
+        ts_tree_delete(old);
+    if (!cache) {
+        free(copy);
+        return tree;
+    }
+    free(cache->text[r]);
+    if (cache->tree[r])
+        ts_tree_delete(cache->tree[r]);
+    cache->text[r] = copy;
+    cache->len[r] = len;
+    cache->tree[r] = tree ? ts_tree_copy(tree) : NULL;
+    if (!cache->tree[r]) {
+        free(cache->text[r]);
+        cache->text[r] = NULL;
+    }
+    return tree;
+}
+
+TSTree *grammar_reading_cached(const char *text, size_t len, const TSTree *tree, bool last_branch,
+                               struct grammar_reading_cache *cache)
 {
     TSNode root = ts_tree_root_node(tree);
     uint64_t errors = ts_node_has_error(root) ? top_errors(root) : 0;
@@ -743,7 +829,8 @@ TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool l
      * then directives inside an initializer or a call's arguments and
      * conditionals whose branches each open a brace (also where a node
      * read with an error holds a directive: an initializer an #include
-     * writes). The reading with the fewest errors. */
+     * writes). The reading with the fewest errors. A document's readings
+     * are parsed incrementally from its previous version's (`cache`). */
     char *c_only = malloc(len + 1);
     if (c_only) {
         memcpy(c_only, text, len);
@@ -763,8 +850,10 @@ TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool l
     TSTree *best = NULL;
     for (int r = 0; r < 2; r++) {
         TSTree *other = NULL;
-        if (readings[r] && parser && ts_parser_set_language(parser, grammar_language()))
-            other = ts_parser_parse_string(parser, NULL, readings[r], (uint32_t)len);
+        if (readings[r] && parser && ts_parser_set_language(parser, grammar_language())) {
+            other = parse_reading(parser, cache, r, readings[r], len); /* takes the copy */
+            readings[r] = NULL;
+        }
         free(readings[r]);
         uint64_t other_errors = other ? top_errors(ts_tree_root_node(other)) : errors;
         if (other && other_errors < errors) {
@@ -779,4 +868,9 @@ TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool l
     if (parser)
         ts_parser_delete(parser);
     return best;
+}
+
+TSTree *grammar_reading(const char *text, size_t len, const TSTree *tree, bool last_branch)
+{
+    return grammar_reading_cached(text, len, tree, last_branch, NULL);
 }
