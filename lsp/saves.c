@@ -866,24 +866,24 @@ static void header_saved(struct pipeline *p, struct batch *batch, struct documen
  * unity build: main.c has `#include "game.c"`), or NULL. Borrowed. */
 static const char *includer_of_source(struct pipeline *p, const char *path)
 {
-    char *canon;
     const char *unit_path, *found = NULL;
     json_t *unit, *inc;
     size_t i;
 
     if (!p->db || build_db_lookup(p->db, path))
         return NULL;
-    canon = realpath(path, NULL);
+    /* the includes were made canonical on the scan's worker; the
+     * document's path is compared as the editor gives it (no realpath on
+     * the loop) */
     json_object_foreach(p->units, unit_path, unit) {
         if (strcmp(unit_path, path) == 0 || !build_db_lookup(p->db, unit_path))
             continue;
         json_array_foreach(json_object_get(unit, "includes"), i, inc)
-            if (strcmp(json_string_value(inc), canon ? canon : path) == 0)
+            if (strcmp(json_string_value(inc), path) == 0)
                 found = unit_path;
         if (found)
             break;
     }
-    free(canon);
     return found;
 }
 
