@@ -502,6 +502,37 @@ char **build_preprocess_argv(const struct build_command *entry, const struct bui
             free(argv[i]);
             argv[i] = e;
         }
+    /* __LINE__ as a name, not a number: a line added above a function
+     * leaves what it compiles to the same (the logging macros of real code
+     * print __LINE__: every function below an edit looked changed). The
+     * patch itself is compiled with the real one. gcc and clang take the
+     * redefinition (silenced); tcc ignores it and keeps the numbers. */
+    size_t n = 0;
+    while (argv && argv[n])
+        n++;
+    char **grown = argv ? realloc(argv, (n + 3) * sizeof *argv) : NULL;
+    if (argv && !grown) {
+        build_argv_free(argv);
+        if (cwd) {
+            free(*cwd);
+            *cwd = NULL;
+        }
+        return NULL;
+    }
+    if (grown) {
+        argv = grown;
+        argv[n] = strdup("-D__LINE__=__hotc_line__");
+        argv[n + 1] = argv[n] ? strdup("-Wno-builtin-macro-redefined") : NULL;
+        argv[n + 2] = NULL;
+        if (!argv[n] || !argv[n + 1]) {
+            build_argv_free(argv);
+            if (cwd) {
+                free(*cwd);
+                *cwd = NULL;
+            }
+            return NULL;
+        }
+    }
     return argv;
 }
 

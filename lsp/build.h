@@ -107,6 +107,8 @@ char **build_patch_argv(const struct build_command *entry, const struct build_op
  * as build_patch_argv would compile it (same -D, -I, -std, -iquote), line
  * markers included: what the compiler sees of each function (macros
  * expanded, the live #if branch) and every file it includes, at any depth.
+ * `__LINE__` expands to a name there (`-D__LINE__=__hotc_line__`), so that
+ * moving a function is no change of its code (tcc keeps the numbers).
  * Returns a new vector (build_argv_free) and `*cwd`, or NULL. */
 char **build_preprocess_argv(const struct build_command *entry, const struct build_options *opts,
                              const char *source, const char *input_c, const char *out_i, char **cwd);

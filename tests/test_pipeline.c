@@ -1780,6 +1780,58 @@ Test(pipeline, a_c_file_another_includes_is_read_like_a_header)
     remove_project(&e);
 }
 
+/* Real code logs __LINE__ (a LOG macro): a line added above a function
+ * that is not HOT changes the number it prints, not its code. A save that
+ * adds one above it (and changes value()) reloads value() and says nothing
+ * about the other function. */
+Test(pipeline, a_line_added_above_a_function_that_logs_its_line_is_no_change_of_it)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+    char cmd[16384], out[8192];
+
+    setup_project(&e);
+    char *logging = test_edit(e.text, (const char *const[]){ "static void on_term(int sig)\n",
+                                                        "#define WHERE() (__LINE__ + 0)\n"
+                                                        "int where_logged(void)\n{\n    return WHERE();\n}\n\n"
+                                                        "static void on_term(int sig)\n", NULL });
+    free(e.text);
+    e.text = logging;
+    test_spit(e.src, e.text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog prog.c %s", e.dir, test_hotc_flags());
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    char *started = wait_output(&e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    free(started);
+    char *moved = test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n", "\n\nHOT int value(int x)\n",
+                                                      "return x + 100;", "return x + 300;", NULL });
+    save(&e, moved);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    cr_assert(p, "value() was not reloaded");
+    cr_assert_null(strstr(last_message(p), "where_logged"), "%s", last_message(p));
+    json_decref(p);
+    {
+        struct diag_match note = { e.uri, "not-hot", 3, 0 };
+        json_t *msg;
+        size_t i;
+        json_array_foreach(e.history, i, msg) {
+            const char *m = json_string_value(json_object_get(msg, "method"));
+            cr_assert(!m || strcmp(m, "textDocument/publishDiagnostics") != 0 ||
+                          !diags_match(json_object_get(msg, "params"), &note),
+                      "a note on a function whose code did not change: %s", json_dumps(msg, JSON_COMPACT));
+        }
+    }
+    free(moved);
+    teardown(&e);
+    remove_project(&e);
+}
+
 /* The line a compile error lands on, on its own and fast: one program,
  * one broken save, the error diagnostic at the user's line (not the
  * generated patch's), and the program never runs the broken code. */
