@@ -792,6 +792,21 @@ static bool redirected(const struct compat_request *req, const char *name)
     return false;
 }
 
+/* A function-local static of the patch that the program does not have
+ * (added since it was built): its size, from the patch's own type, for the
+ * runtime to make it (report.new_statics). */
+static void note_new_static(struct judge *j, Dwarf_Die *var, const char *symbol)
+{
+    Dwarf_Die type;
+    Dwarf_Word size = 0;
+
+    if (!debuginfo_type_of(var, &type) || dwarf_aggregate_size(&type, &size) != 0 || size == 0)
+        return;
+    if (!j->out->new_statics)
+        j->out->new_statics = json_object();
+    json_object_set_new(j->out->new_statics, symbol, json_integer((json_int_t)size));
+}
+
 /* The variables declared inside a function of the patch: the renamed
  * function-local statics (`__hotc_s_N`) and block-scope externs. */
 static void check_locals(struct judge *j, const struct compat_request *req, Dwarf_Die *die, int cu)
@@ -813,8 +828,10 @@ static void check_locals(struct judge *j, const struct compat_request *req, Dwar
                     ordinal += p->function && !strcmp(p->function, s->function) && !strcmp(p->name, s->name);
                 char shown[256];
                 snprintf(shown, sizeof shown, "%s() static %s", s->function, s->name);
-                check_variable(j, &child, shown, s->symbol,
-                               debuginfo_local(j->exe, cu, s->function, s->name, ordinal));
+                const struct debuginfo_entry *there = debuginfo_local(j->exe, cu, s->function, s->name, ordinal);
+                if (!there && cu >= 0)
+                    note_new_static(j, &child, s->symbol);
+                check_variable(j, &child, shown, s->symbol, there);
             } else if (s) {
                 check_variable(j, &child, s->name, s->symbol,
                                debuginfo_resolve(j->exe, DEBUGINFO_VARIABLE, s->name, cu));
@@ -1237,5 +1254,6 @@ void compat_report_release(struct compat_report *self)
     }
     free(self->issues);
     json_decref(self->migrations);
+    json_decref(self->new_statics);
     memset(self, 0, sizeof *self);
 }

@@ -71,6 +71,8 @@ struct compat_report {
     size_t compared;   /* variables, functions and types compared */
     json_t *migrations; /* hot/reload migrations[]: a plan per state type the patch uses, changed or
                          * not (lsp/migrate.h); NULL when it uses none */
+    json_t *new_statics; /* symbol (__hotc_s_N) -> byte size: the function-local statics of the patch
+                          * the program does not have (added since it was built); NULL when none */
 };
 
 /* Compares the patch library at `patch` with `exe` (which must stay open;

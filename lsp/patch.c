@@ -246,7 +246,7 @@ static char *dup_n(const char *s, size_t n)
     return p;
 }
 
-void patch__add_static_entry(struct ctx *c, int slot, const char *name, size_t len,
+void patch__add_static_entry(struct ctx *c, int slot, const char *name, size_t len, bool zero_init,
                              const char *function, size_t flen)
 {
     struct patch *out = c->out;
@@ -263,6 +263,7 @@ void patch__add_static_entry(struct ctx *c, int slot, const char *name, size_t l
     s->symbol = strdup(sym);
     s->name = dup_n(name, len);
     s->function = function ? dup_n(function, flen) : NULL;
+    s->zero_init = zero_init;
     out->static_count++;
     if (!s->symbol || !s->name || (function && !s->function))
         c->oom = true;
@@ -298,7 +299,7 @@ static int fill_tables(struct ctx *c)
     for (size_t i = 0; i < c->nsyms; i++) {
         struct sym *s = &c->syms[i];
         if ((s->flags & SYM_SVAR) && s->referenced && !s->const_init)
-            patch__add_static_entry(c, s->slot, c->src + s->name, s->len, NULL, 0);
+            patch__add_static_entry(c, s->slot, c->src + s->name, s->len, false, NULL, 0);
     }
     if (c->oom)
         return PATCH_ENOMEM;

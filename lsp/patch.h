@@ -83,6 +83,8 @@ struct patch_static {
     char *symbol;
     char *name;
     char *function;
+    bool zero_init;           /* function-local, with no initializer or one of zeros: a program that
+                               * does not have it (added since the build) can be given zeroed storage */
 };
 
 /* The generated patch. Caller-owned: patch_init, patch_build, patch_release. */

@@ -388,6 +388,34 @@ static size_t rename_after(struct ctx *c, TSNode decl, const char *name, size_t 
     return uses;
 }
 
+
+/* Whether the declarator `d` gives its variable zero: no initializer, or
+ * one spelled with zeros only (`0`, `{0}`, `{ 0, 0 }`, `NULL`, `false`):
+ * a function-local static the program does not have (added since it was
+ * built) can then be given zeroed storage by the runtime. */
+static bool zero_initialized(struct ctx *c, TSNode d)
+{
+    TSNode value;
+    size_t len;
+    const char *v;
+
+    if (!type_is(d, "init_declarator"))
+        return true;
+    value = ts_node_child_by_field_id(d, c->f_value);
+    if (ts_node_is_null(value))
+        return true;
+    v = node_text(c, value, &len);
+    if ((len == 4 && memcmp(v, "NULL", 4) == 0) || (len == 5 && memcmp(v, "false", 5) == 0))
+        return true;
+    bool zero = false;
+    for (size_t i = 0; i < len; i++) {
+        if (v[i] == '0')
+            zero = true;
+        else if (v[i] == '\0' || !strchr(" \t\r\n{},", v[i]))
+            return false;
+    }
+    return zero || len == 0 || memchr(v, '{', len) != NULL;
+}
 /* The function-local statics of a kept function: weak references bound to
  * the host's `name.N` (gcc) / `function.name` (clang), each renamed to its
  * symbol in the rest of its block. */
@@ -415,7 +443,7 @@ static void rewrite_local_statics(struct ctx *c, TSNode body, const char *fname,
                 char sym[32];
                 snprintf(sym, sizeof sym, "__hotc_s_%d", slots[si]);
                 if (rename_after(c, n, name, len, sym) > 0)
-                    patch__add_static_entry(c, slots[si], name, len, fname, flen);
+                    patch__add_static_entry(c, slots[si], name, len, zero_initialized(c, decls[i]), fname, flen);
                 si++;
             }
             descend = false;

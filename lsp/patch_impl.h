@@ -250,7 +250,7 @@ struct patch_index *patch__index_new(const char *text, size_t length, const TSTr
 
 /* lsp/patch.c: step 2 and the tables */
 bool patch__is_bound_local_static(struct ctx *c, TSNode decl);
-void patch__add_static_entry(struct ctx *c, int slot, const char *name, size_t len, const char *function,
+void patch__add_static_entry(struct ctx *c, int slot, const char *name, size_t len, bool zero_init, const char *function,
                              size_t flen);
 
 /* lsp/patch_edit.c: step 3 */

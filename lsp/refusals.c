@@ -287,6 +287,31 @@ static size_t refuse_callers(struct job *job, bool *refused, char **calls)
     return n;
 }
 
+/* The function-local statics the program does not have (the layout
+ * check's new_statics: symbol -> size) that start at zero: their entries
+ * in the request ask the runtime to make them ("create"), zeroed, once;
+ * later patches bind to the same storage. One with another initializer is
+ * left to the runtime's refusal (its value is not known to it). */
+static void give_new_statics(struct job *job, json_t *sizes)
+{
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(job->statics, i, o) {
+        const char *symbol = json_string_value(json_object_get(o, "symbol"));
+        json_t *size = symbol ? json_object_get(sizes, symbol) : NULL;
+        if (!size)
+            continue;
+        for (size_t k = 0; k < job->patch.static_count; k++)
+            if (job->patch.statics[k].zero_init && strcmp(job->patch.statics[k].symbol, symbol) == 0) {
+                json_object_set_new(o, "create", json_pack("{s:O}", "size", size));
+                log_info("%s() static %s is new since the build: the program makes it, zeroed",
+                         job->patch.statics[k].function ? job->patch.statics[k].function : "?",
+                         job->patch.statics[k].name);
+            }
+    }
+}
+
 /* Back on the loop with the verdict of the layout check. */
 static void on_job_checked(const struct layoutcheck_result *r, void *user)
 {
@@ -336,6 +361,8 @@ static void on_job_checked(const struct layoutcheck_result *r, void *user)
     pipeline__clear_layout(p, job->uri);
     if (r->rc == 0 && r->report->migrations)
         job->migrations = json_incref(r->report->migrations);
+    if (r->rc == 0 && r->report->new_statics)
+        give_new_statics(job, r->report->new_statics);
     pipeline__job_deliver(job);
 }
 

@@ -18,6 +18,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,69 @@ static const struct elfself_sym *host_function(const struct reload_func *f, char
     return NULL;
 }
 
+/* Function-local statics added since the program was built (a request's
+ * `create`): made here once, zeroed, and kept for the program's life, so
+ * that every later patch binds to the same storage. */
+struct made_static {
+    char *file, *function, *name;
+    size_t size;
+    void *addr;
+    struct made_static *next;
+};
+
+static struct made_static *made;
+static pthread_mutex_t made_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_or_null(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* The storage of the added static `s`: the one made by an earlier reload,
+ * else a new zeroed one. NULL with a reason when its size changed since it
+ * was made, or when out of memory. */
+static void *made_static(const struct reload_static *s, const char *what, char *reason, size_t reasonsz)
+{
+    struct made_static *m;
+    void *addr = NULL;
+
+    pthread_mutex_lock(&made_lock);
+    for (m = made; m; m = m->next)
+        if (same_or_null(m->file, s->file) && same_or_null(m->function, s->function) && strcmp(m->name, s->name) == 0)
+            break;
+    if (m && m->size != s->create_size) {
+        snprintf(reason, reasonsz,
+                 "cannot bind %s: added since the program was built, with %zu bytes then and %zu now; restart to "
+                 "apply", what, m->size, s->create_size);
+    } else if (m) {
+        addr = m->addr;
+    } else if ((m = calloc(1, sizeof *m)) != NULL) {
+        size_t size = (s->create_size + 15) / 16 * 16;
+        m->addr = aligned_alloc(16, size);
+        m->file = s->file ? strdup(s->file) : NULL;
+        m->function = s->function ? strdup(s->function) : NULL;
+        m->name = strdup(s->name);
+        m->size = s->create_size;
+        if (!m->addr || !m->name || (s->file && !m->file) || (s->function && !m->function)) {
+            free(m->addr);
+            free(m->file);
+            free(m->function);
+            free(m->name);
+            free(m);
+            snprintf(reason, reasonsz, "cannot make %s: out of memory", what);
+        } else {
+            memset(m->addr, 0, size);
+            m->next = made;
+            made = m;
+            addr = m->addr;
+        }
+    } else {
+        snprintf(reason, reasonsz, "cannot make %s: out of memory", what);
+    }
+    pthread_mutex_unlock(&made_lock);
+    return addr;
+}
+
 /* Finds the host's address of every static the request names (by file,
  * enclosing function and name, in the executable's symbol table) and writes
  * them into the patch library `handle`'s GOT (statics_bind). Returns 0, or
@@ -196,6 +260,15 @@ static int bind_statics(const struct reload_request *req, void *handle, char *re
         else
             snprintf(what, sizeof what, "static %s '%s' in %s", s->is_function ? "function" : "variable",
                      s->name, s->file ? s->file : "?");
+        if (n == 0 && s->create_size > 0 && s->function && !s->is_function) {
+            /* added since the build, zero-initialized: made here, once */
+            void *addr = made_static(s, what, reason, reasonsz);
+            if (!addr)
+                goto done;
+            b[i].symbol = s->symbol;
+            b[i].addr = (uintptr_t)addr;
+            continue;
+        }
         if (n == 0) {
             snprintf(reason, reasonsz,
                      "cannot bind %s: not found in the executable's symbol table (added since it was built? "

@@ -26,6 +26,8 @@ struct reload_static {
     const char *file;     /* basename of the source file */
     const char *function; /* enclosing function of a function-local static */
     int is_function;      /* kind "function" (a static helper), else object */
+    size_t create_size;   /* > 0: a function-local static added since the build; when the
+                           * executable has none, the runtime makes it (zeroed, once, kept) */
 };
 
 struct reload_request {

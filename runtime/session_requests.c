@@ -412,13 +412,19 @@ static int parse_reload(json_t *params, struct reload_request *req, struct reloa
     for (size_t i = 0; i < ns; i++) {
         struct reload_static *s = &(*statics)[i];
         const char *kind = "object";
-        if (json_unpack_ex(json_array_get(js, i), &e, 0, "{s:s, s:s, s:s, s?s, s?s}", "symbol",
+        json_int_t size = 0;
+        if (json_unpack_ex(json_array_get(js, i), &e, 0, "{s:s, s:s, s:s, s?s, s?s, s?{s:I}}", "symbol",
                            &s->symbol, "name", &s->name, "file", &s->file, "function", &s->function,
-                           "kind", &kind) != 0) {
+                           "kind", &kind, "create", "size", &size) != 0) {
             snprintf(err, errsz, "invalid hot/reload statics[%zu]: %s", i, e.text);
             return -1;
         }
+        if (size < 0 || size > (json_int_t)(1 << 30)) {
+            snprintf(err, errsz, "invalid hot/reload statics[%zu]: create.size %lld", i, (long long)size);
+            return -1;
+        }
         s->is_function = strcmp(kind, "function") == 0;
+        s->create_size = (size_t)size;
     }
     /* Last, so that no later failure leaves the anonymous file open. */
     if (!library && b64) {

@@ -61,9 +61,79 @@ Test(saves, a_function_marked_hot_after_the_build_asks_for_a_restart)
     remove_project(&e);
 }
 
-/* A static variable added since the program was built is not in it: the
- * reload is refused, naming the variable and saying why, and the program
- * keeps running the old code (no fresh zero where state could be lost). */
+/* A function-local static that starts at zero, added since the program was
+ * built (a counter for a debug print): the runtime makes it, zeroed, and
+ * every later reload keeps it; the other statics keep their values too.
+ * One with another initializer is refused by name (its value is not known
+ * to the runtime). */
+Test(saves, a_zeroed_local_static_added_since_the_build_is_made_once_and_kept)
+{
+    struct env e;
+    int one = 1;
+    json_t *p;
+
+    setup_project(&e);
+    start_server(&e, NULL);
+    start_program(&e);
+    p = wait_for(&e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(&e);
+    char *started = wait_output(&e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    char *added = test_edit(e.text, (const char *const[]){ "    static int calls;\n",
+                                                      "    static int calls;\n    static int added_later;\n",
+                                                      "return x + 100;",
+                                                      "if (added_later < 5)\n        added_later++;\n"
+                                                      "    return x + 300 + added_later;",
+                                                      NULL });
+    save(&e, added);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    cr_assert(p, "a zeroed static added to value() was not applied");
+    json_decref(p);
+    char *counted = wait_output(&e, "value=306 ", T);
+    cr_assert(counted, "the added static did not count from zero to 5");
+    cr_assert_gt(field(counted, "calls"), field(started, "calls"), "value()'s own static was not kept: %s", counted);
+    char *first = wait_output(&e, "value=302 ", T);
+    cr_assert(first, "the added static did not start at zero");
+    free(first);
+    /* a second reload binds to the same storage: 5 already */
+    char *again = test_edit(added, (const char *const[]){ "return x + 300 + added_later;",
+                                                      "return x + 400 + added_later;", NULL });
+    save(&e, again);
+    p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
+    json_decref(p);
+    char *kept = wait_output(&e, "value=406 ", T);
+    cr_assert(kept, "the second reload did not run");
+    {
+        char *out = test_slurp(e.out, NULL);
+        cr_assert(out && !strstr(out, "value=402 "), "the added static started again from zero:\n%s", out);
+        free(out);
+    }
+    /* another initializer: refused, by name */
+    char *seeded = test_edit(again, (const char *const[]){ "    static int added_later;\n",
+                                                       "    static int added_later;\n    static int seeded = 7;\n",
+                                                       "return x + 400 + added_later;",
+                                                       "return x + 500 + added_later + seeded;", NULL });
+    save(&e, seeded);
+    p = wait_for(&e, "hotc/status", last_result_is, "refused", T);
+    cr_assert(p, "a static added with an initializer other than zero was not refused");
+    cr_assert(strstr(last_message(p), "seeded"), "%s", last_message(p));
+    json_decref(p);
+    free(seeded);
+    free(kept);
+    free(again);
+    free(counted);
+    free(added);
+    free(started);
+    teardown(&e);
+    validate_traffic(&e, (const char *const[]){ "hot-reload", "hot-reload.result", NULL });
+    remove_project(&e);
+}
+
+/* A file-scope static variable added since the program was built is not
+ * in it: the reload is refused, naming the variable and saying why, and the
+ * program keeps running the old code (only a function-local one that
+ * starts at zero is made, above). */
 Test(saves, a_static_added_since_the_build_is_refused_by_name)
 {
     struct env e;
