@@ -390,9 +390,10 @@ static size_t rename_after(struct ctx *c, TSNode decl, const char *name, size_t 
 
 
 /* Whether the declarator `d` gives its variable zero: no initializer, or
- * one spelled with zeros only (`0`, `{0}`, `{ 0, 0 }`, `NULL`, `false`):
- * a function-local static the program does not have (added since it was
- * built) can then be given zeroed storage by the runtime. */
+ * one of braces, commas and zero tokens only (`0`, `{0}`, `{ 0, 0 }`, `{}`,
+ * `0.0f`, `0x0`, `0UL`, `NULL`, `false`): a function-local static the
+ * program does not have (added since it was built) can then be given
+ * zeroed storage by the runtime. */
 static bool zero_initialized(struct ctx *c, TSNode d)
 {
     TSNode value;
@@ -405,16 +406,31 @@ static bool zero_initialized(struct ctx *c, TSNode d)
     if (ts_node_is_null(value))
         return true;
     v = node_text(c, value, &len);
-    if ((len == 4 && memcmp(v, "NULL", 4) == 0) || (len == 5 && memcmp(v, "false", 5) == 0))
-        return true;
-    bool zero = false;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] == '0')
-            zero = true;
-        else if (v[i] == '\0' || !strchr(" \t\r\n{},", v[i]))
+    for (size_t i = 0; i < len;) {
+        if (strchr(" \t\r\n{},", v[i]) && v[i] != '\0') {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && v[j] != '\0' && !strchr(" \t\r\n{},", v[j]))
+            j++;
+        /* one token, [i, j) */
+        bool zero = (j - i == 4 && memcmp(v + i, "NULL", 4) == 0) || (j - i == 5 && memcmp(v + i, "false", 5) == 0);
+        if (!zero && v[i] == '0') {
+            size_t k = i + 1;
+            if (k < j && (v[k] == 'x' || v[k] == 'X'))
+                k++;
+            while (k < j && (v[k] == '0' || v[k] == '.'))
+                k++;
+            while (k < j && strchr("uUlLfF", v[k]))
+                k++;
+            zero = k == j;
+        }
+        if (!zero)
             return false;
+        i = j;
     }
-    return zero || len == 0 || memchr(v, '{', len) != NULL;
+    return true;
 }
 /* The function-local statics of a kept function: weak references bound to
  * the host's `name.N` (gcc) / `function.name` (clang), each renamed to its

@@ -558,3 +558,50 @@ Test(patch, body_branches_read_one_configuration)
     cr_expect_str_eq(text, want);
     cr_expect_not(grammar_mask_body_branches(text, len), "nothing left to blank");
 }
+
+/* Which function-local statics start at zero (patch_static.zero_init): the
+ * runtime may make one the program does not have only then. Zero tokens
+ * in braces and any spelling of zero count; a value, a name (an enum
+ * constant may be 5) or an expression does not. File-scope ones never. */
+Test(patch, local_statics_that_start_at_zero_are_told_apart)
+{
+    static const char src[] = "#include \"hot.h\"\n"
+                              "enum { X = 5 };\n"
+                              "static int file_level;\n"
+                              "HOT int update(int v)\n"
+                              "{\n"
+                              "    static int a;\n"
+                              "    static int b = 0;\n"
+                              "    static int c[3] = { 0, 0 };\n"
+                              "    static double d = 0.0f;\n"
+                              "    static void *e = NULL;\n"
+                              "    static unsigned long f = 0x0UL;\n"
+                              "    static int g = 7;\n"
+                              "    static int h[2] = { X };\n"
+                              "    static int i = 0 + 1;\n"
+                              "    static int j[1] = {};\n"
+                              "    return a + b + c[0] + (int)d + (e != 0) + (int)f + g + h[0] + i + j[0] + file_level + v;\n"
+                              "}\n";
+    static const char *const zero[] = { "a", "b", "c", "d", "e", "f", "j", NULL };
+    static const char *const other[] = { "g", "h", "i", "file_level", NULL };
+    const char *fns[] = { "update" };
+    struct patch_input in = { src, sizeof src - 1, "z.c", fns, 1, "", NULL };
+    struct patch p;
+
+    patch_init(&p);
+    cr_assert_eq(patch_build(&p, &in), 0, "%s", p.error);
+    cr_assert_eq(p.static_count, 11, "%zu statics", p.static_count);
+    for (size_t k = 0; k < p.static_count; k++) {
+        bool want_zero = false, known = false;
+        for (size_t i = 0; zero[i]; i++)
+            if (!strcmp(zero[i], p.statics[k].name))
+                want_zero = known = true;
+        for (size_t i = 0; other[i]; i++)
+            if (!strcmp(other[i], p.statics[k].name))
+                known = true;
+        cr_assert(known, "unexpected static %s", p.statics[k].name);
+        cr_expect_eq(p.statics[k].zero_init, want_zero, "%s: zero_init %d", p.statics[k].name,
+                     p.statics[k].zero_init);
+    }
+    patch_release(&p);
+}
