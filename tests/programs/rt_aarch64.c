@@ -34,8 +34,8 @@ static int runs(int want)
 static int load(const char *lib, int version, const char *static_name, char *reason, size_t size)
 {
     struct reload_func funcs[] = {{"step", NULL, "__hotc_f_step"}};
-    struct reload_static statics[] = {{"__hotc_s_0", static_name, "rt_aarch64.c", NULL, 0},
-                                      {"__hotc_s_1", "l_count", "rt_aarch64.c", "step", 0}};
+    struct reload_static statics[] = {{"__hotc_s_0", static_name, "rt_aarch64.c", NULL, 0, 0},
+                                      {"__hotc_s_1", "l_count", "rt_aarch64.c", "step", 0, 0}};
     struct reload_request req = {version, lib, NULL, funcs, 1, statics, 2};
     struct reload_plan *plan;
     int rc = -1;
