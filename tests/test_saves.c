@@ -24,6 +24,54 @@
 #include "run.h"
 #include "pipeline_env.h"
 
+/* The fixture program rebuilt from `text` (e->text, taken), before the
+ * server starts: a project whose source differs from prog.c. */
+static void rebuild_with(struct env *e, char *text)
+{
+    char cmd[16384], out[8192];
+
+    free(e->text);
+    e->text = text;
+    test_spit(e->src, e->text);
+    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog prog.c %s", e->dir, test_hotc_flags());
+    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
+}
+
+/* The server, the program attached, the document open, and its first
+ * line printed (a copy). */
+static char *start_attached(struct env *e)
+{
+    int one = 1;
+    json_t *p;
+
+    start_server(e, NULL);
+    start_program(e);
+    p = wait_for(e, "hotc/status", programs_is, &one, T);
+    json_decref(p);
+    open_doc(e);
+    char *started = wait_output(e, "value=101 step=1", T);
+    cr_assert(started, "the program did not start");
+    return started;
+}
+
+/* `broken` saved: an error diagnostic on the line that holds `at`. */
+static void expect_error_at(struct env *e, const char *broken, const char *at)
+{
+    struct diag_match err = { e->uri, NULL, 1, 0 };
+    json_t *p, *d = NULL;
+    size_t i;
+
+    save(e, broken);
+    p = wait_for(e, "textDocument/publishDiagnostics", diags_match, &err, T);
+    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
+        if (json_integer_value(json_object_get(d, "severity")) == 1)
+            break;
+    cr_assert_not_null(d, "no error diagnostic");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
+                 test_line_of(broken, at), "%s", json_dumps(d, 0));
+    json_decref(p);
+}
+
 /* A function marked HOT after the program was built has no entry to
  * redirect: the save says so (not "nothing to reload"), and the text is
  * not taken for what the program runs: taking the mark away again is
@@ -174,39 +222,14 @@ Test(saves, a_static_added_since_the_build_is_refused_by_name)
 Test(saves, a_function_after_a_line_directive_reloads_and_keeps_its_state)
 {
     struct env e;
-    int one = 1;
     json_t *p;
-    char cmd[16384], out[8192];
 
     setup_project(&e);
-    char *amalgamated = test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n",
-                                                            "#line 1 \"src/value.c\"\nHOT int value(int x)\n", NULL });
-    free(e.text);
-    e.text = amalgamated;
-    test_spit(e.src, e.text);
-    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog prog.c %s", e.dir, test_hotc_flags());
-    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
-    start_server(&e, NULL);
-    start_program(&e);
-    p = wait_for(&e, "hotc/status", programs_is, &one, T);
-    json_decref(p);
-    open_doc(&e);
-    char *started = wait_output(&e, "value=101 step=1", T);
-    cr_assert(started, "the program did not start");
-    free(started);
+    rebuild_with(&e, test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n",
+                                                            "#line 1 \"src/value.c\"\nHOT int value(int x)\n", NULL }));
+    free(start_attached(&e));
     char *broken = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
-    save(&e, broken);
-    struct diag_match err = { e.uri, NULL, 1, 0 };
-    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
-    json_t *d = NULL;
-    size_t i;
-    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
-        if (json_integer_value(json_object_get(d, "severity")) == 1)
-            break;
-    cr_assert_not_null(d, "no error diagnostic");
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
-                 test_line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
-    json_decref(p);
+    expect_error_at(&e, broken, "return x + ;");
     char *changed = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + 300;", NULL });
     save(&e, changed);
     p = wait_for(&e, "hotc/status", last_result_is, "applied", T);
@@ -321,28 +344,14 @@ Test(saves, a_c_file_another_includes_is_read_like_a_header)
 Test(saves, a_line_added_above_a_function_that_logs_its_line_is_no_change_of_it)
 {
     struct env e;
-    int one = 1;
     json_t *p;
-    char cmd[16384], out[8192];
 
     setup_project(&e);
-    char *logging = test_edit(e.text, (const char *const[]){ "static void on_term(int sig)\n",
+    rebuild_with(&e, test_edit(e.text, (const char *const[]){ "static void on_term(int sig)\n",
                                                         "#define WHERE() (__LINE__ + 0)\n"
                                                         "int where_logged(void)\n{\n    return WHERE();\n}\n\n"
-                                                        "static void on_term(int sig)\n", NULL });
-    free(e.text);
-    e.text = logging;
-    test_spit(e.src, e.text);
-    snprintf(cmd, sizeof cmd, "cd '%s' && gcc -std=gnu11 -g -O1 -Wall -o prog prog.c %s", e.dir, test_hotc_flags());
-    cr_assert_eq(test_sh(cmd, out, sizeof out), 0, "cannot build the program: %s", out);
-    start_server(&e, NULL);
-    start_program(&e);
-    p = wait_for(&e, "hotc/status", programs_is, &one, T);
-    json_decref(p);
-    open_doc(&e);
-    char *started = wait_output(&e, "value=101 step=1", T);
-    cr_assert(started, "the program did not start");
-    free(started);
+                                                        "static void on_term(int sig)\n", NULL }));
+    free(start_attached(&e));
     char *moved = test_edit(e.text, (const char *const[]){ "HOT int value(int x)\n", "\n\nHOT int value(int x)\n",
                                                       "return x + 100;", "return x + 300;", NULL });
     save(&e, moved);
@@ -372,31 +381,13 @@ Test(saves, a_line_added_above_a_function_that_logs_its_line_is_no_change_of_it)
 Test(saves, a_compile_error_lands_on_the_users_line)
 {
     struct env e;
-    int one = 1;
-    json_t *p;
+    json_t *p, *d;
+    size_t i;
 
     setup_project(&e);
-    start_server(&e, NULL);
-    start_program(&e);
-    p = wait_for(&e, "hotc/status", programs_is, &one, T);
-    json_decref(p);
-    open_doc(&e);
-    char *started = wait_output(&e, "value=101 step=1", T);
-    cr_assert(started, "the program did not start");
-    free(started);
+    free(start_attached(&e));
     char *broken = test_edit(e.text, (const char *const[]){ "return x + 100;", "return x + ;", NULL });
-    save(&e, broken);
-    struct diag_match err = { e.uri, NULL, 1, 0 };
-    p = wait_for(&e, "textDocument/publishDiagnostics", diags_match, &err, T);
-    json_t *d = NULL;
-    size_t i;
-    json_array_foreach(json_object_get(p, "diagnostics"), i, d)
-        if (json_integer_value(json_object_get(d, "severity")) == 1)
-            break;
-    cr_assert_not_null(d, "no error diagnostic");
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(d, "range"), "start"), "line")),
-                 test_line_of(broken, "return x + ;"), "%s", json_dumps(d, 0));
-    json_decref(p);
+    expect_error_at(&e, broken, "return x + ;");
     p = wait_for(&e, "hotc/status", last_result_is, "compileError", T);
     json_decref(p);
     /* an error in a macro's body, expanded twice: said once, at the
